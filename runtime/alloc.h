@@ -1,0 +1,27 @@
+/*
+ * Every heap allocation of the library goes through these wrappers so that
+ * tests can make the Nth allocation fail (fault injection) and check that each
+ * failure point gives a clean error code, no crash and no leak.
+ */
+#ifndef WEFT_RUNTIME_ALLOC_H
+#define WEFT_RUNTIME_ALLOC_H
+
+#include <stddef.h>
+
+/* malloc/calloc/free; NULL on failure (real or injected), errno = ENOMEM. */
+void *weft__alloc(size_t size);
+void *weft__alloc_zeroed(size_t size);
+/* Memory aligned to `align` (a power of two, multiple of sizeof(void *)). */
+void *weft__alloc_aligned(size_t align, size_t size);
+void weft__free(void *p);
+
+/*
+ * Fault injection (tests only): the allocation numbered `n` from now on
+ * (1 = the next one) and every later one fail, until reset with 0. Counting is
+ * process-wide and thread-safe.
+ */
+void weft__alloc_fail_from(unsigned long n);
+/* Allocations attempted since the last weft__alloc_fail_from() call. */
+unsigned long weft__alloc_count(void);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * The one test runner: every module's suite. Honours Check's environment
+ * (CK_RUN_SUITE, CK_RUN_CASE, CK_VERBOSITY, CK_FORK, CK_DEFAULT_TIMEOUT).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "tests/suites.h"
+
+unsigned long long weft_test_env_u64(const char *name, unsigned long long fallback)
+{
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return fallback;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    return (*end == '\0' && v > 0) ? v : fallback;
+}
+
+unsigned long long weft_test_seed(void)
+{
+    static unsigned long long seed;
+    if (seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = weft_test_env_u64("WEFT_TEST_SEED",
+                                 ((unsigned long long)ts.tv_sec * 1000003u) ^ (unsigned long long)ts.tv_nsec);
+        printf("randomized tests: WEFT_TEST_SEED=%llu\n", seed);
+        fflush(stdout);
+    }
+    return seed;
+}
+
+int main(void)
+{
+    /* Chosen before the forks so every test child uses and prints the same seed. */
+    weft_test_seed();
+    SRunner *sr = srunner_create(clock_suite());
+    srunner_add_suite(sr, deque_suite());
+    srunner_add_suite(sr, deque_stress_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

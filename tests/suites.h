@@ -1,0 +1,16 @@
+/* The Check suites of the one test runner, one per module. */
+#ifndef WEFT_TESTS_SUITES_H
+#define WEFT_TESTS_SUITES_H
+
+#include <check.h>
+
+Suite *clock_suite(void);
+Suite *deque_suite(void);
+Suite *deque_stress_suite(void);
+
+/* Seed for randomized tests: $WEFT_TEST_SEED if set, else from the clock; printed once. */
+unsigned long long weft_test_seed(void);
+/* $name as a positive integer, or `fallback` when unset or malformed. */
+unsigned long long weft_test_env_u64(const char *name, unsigned long long fallback);
+
+#endif
