@@ -25,7 +25,6 @@ flags=$(pkg-config --cflags --libs weft)
 # shellcheck disable=SC2086
 $cc -std=c11 -Wall -Wextra -Werror "$work/app.c" -o "$work/app" $flags
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/app"
-static_flags=$(pkg-config --static --cflags --libs weft)
 # shellcheck disable=SC2086
 $cc -std=c11 "$work/app.c" -o "$work/app-static" -Wl,-Bstatic $(pkg-config --cflags weft) -L"$libdir" -lweft -Wl,-Bdynamic $(pkg-config --static --libs-only-other --libs-only-l weft | sed 's/-lweft//')
 "$work/app-static"
