@@ -41,6 +41,7 @@ int main(void)
     SRunner *sr = srunner_create(clock_suite());
     srunner_add_suite(sr, deque_suite());
     srunner_add_suite(sr, deque_stress_suite());
+    srunner_add_suite(sr, scheduler_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -49,6 +49,89 @@ WEFT_API weft_time weft_now(void);
 /* weft_now() + ns, saturating at WEFT_NEVER (and at INT64_MIN for large negative ns). */
 WEFT_API weft_time weft_after(int64_t ns);
 
+/* ---- Errors (opaque; the error-tree API comes with the errors work) ----- */
+
+typedef struct weft_error weft_error;   /* one failure */
+typedef struct weft_errors weft_errors; /* a list of failures (an ExceptionGroup) */
+
+/* ---- Tasks -------------------------------------------------------------- */
+
+typedef struct weft_task weft_task; /* the running task's context */
+/* A task's function: returns 0 or an error code. */
+typedef int (*weft_fn)(weft_task *self, void *arg);
+
+/* 0..workers-1 on a CPU worker; -1 elsewhere (blocking pool, NULL self). */
+WEFT_API int weft_worker_id(const weft_task *self);
+
+/* ---- Runtime ------------------------------------------------------------ */
+
+typedef struct weft_runtime weft_runtime; /* opaque */
+
+typedef struct weft_stats {
+    uint64_t tasks_run, spawns, steals, steal_attempts, parks;
+    uint64_t blocking_threads, blocking_running, blocking_queued;
+    uint64_t blocking_done, blocking_timed_out; /* waits that gave up on a still-running job */
+    uint64_t unhandled_errors;
+} weft_stats;
+
+typedef struct weft_config {
+    size_t size;               /* sizeof(weft_config): lets the struct grow without breaking ABI */
+    unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs */
+    unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool */
+    weft_time blocking_idle;   /* 0: 10 s; an idle blocking thread exits after this */
+    weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for blocking jobs */
+    void (*on_unhandled)(const struct weft_error *err, void *arg); /* NULL: print to stderr */
+    void *on_unhandled_arg;
+    /* added after API.md's first version (read only when `size` covers it): */
+    size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack */
+} weft_config;
+#define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
+
+/* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure. */
+WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
+/* Waits for every task (detached too), stops the workers, frees. EBUSY while a
+ * weft_run is in progress, EINVAL from a task or for NULL. */
+WEFT_API int weft_runtime_destroy(weft_runtime *rt);
+/* Runs fn as a root task and blocks the calling (non-worker) thread until it
+ * finished; returns fn's status. EINVAL from inside a task (it would deadlock). */
+WEFT_API int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs);
+/* Starts a background task; destroy waits for it. ESHUTDOWN once destroy began. */
+WEFT_API int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg);
+/* Counters summed over the runtime's threads (each a recent value, not a snapshot). */
+WEFT_API void weft_runtime_stats(weft_runtime *rt, weft_stats *out);
+
+/* ---- Groups (structured fork-join) --------------------------------------- */
+
+#define WEFT_GROUP_WORDS 32
+typedef struct weft_group {
+    uint64_t opaque_[WEFT_GROUP_WORDS];
+} weft_group; /* caller-allocated, e.g. on the stack of the task that joins it */
+
+enum {
+    WEFT_COLLECT = 1u << 0, /* failures do not cancel siblings (gather, return_exceptions=True) */
+    WEFT_SHIELD = 1u << 1,  /* ignore the parent's cancellation (own deadline still applies) */
+    WEFT_STREAM = 1u << 2   /* keep completions for weft_group_next */
+};
+typedef struct weft_group_opts {
+    unsigned flags;
+    weft_time deadline; /* 0 or WEFT_NEVER: none */
+    const char *name;
+} weft_group_opts;
+typedef struct weft_spawn_opts {
+    const char *name;
+    weft_time deadline; /* 0 or WEFT_NEVER: none */
+    void (*cleanup)(void *arg); /* runs after fn returned, whatever the outcome */
+} weft_spawn_opts;
+
+/* parent: the running task (self); opts may be NULL. EINVAL for NULLs or unknown flags. */
+WEFT_API int weft_group_init(weft_group *g, weft_task *parent, const weft_group_opts *opts);
+/* Queues fn(arg) in g. EINVAL for NULLs or a joined group, ENOMEM. */
+WEFT_API int weft_spawn(weft_group *g, weft_fn fn, void *arg);
+WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spawn_opts *o);
+/* Once, by the task that initialised g: helps run tasks until all of g's ended.
+ * 0 or the earliest failure's code. *errs (if non-NULL) receives the error tree. */
+WEFT_API int weft_group_join(weft_group *g, weft_errors **errs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,76 @@
+/*
+ * Settings: an explicit weft_config field wins, then the environment (read
+ * once per runtime, clamped), then the default.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/internal.h"
+
+enum { MAX_WORKERS = 1024 };
+#define MIN_STACK ((size_t)64 << 10)
+#define MAX_STACK ((size_t)1 << 30)
+#define DEFAULT_STACK ((size_t)8 << 20)
+
+/* A positive integer with an optional k/m/g suffix (powers of 1024); 0 if malformed. */
+static unsigned long long parse_size(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s)
+        return 0;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end != '\0' || v > (~0ULL >> shift))
+        return 0;
+    return v << shift;
+}
+
+static unsigned long long clamp(unsigned long long v, unsigned long long lo, unsigned long long hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* The field if cfg is big enough to have it (older callers pass a smaller struct). */
+#define CFG_HAS(cfg, field) \
+    ((cfg) != NULL && (cfg)->size >= offsetof(weft_config, field) + sizeof((cfg)->field))
+
+int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
+{
+    if (cfg != NULL && cfg->size < offsetof(weft_config, stack_size))
+        return EINVAL; /* not initialised with WEFT_CONFIG_INIT */
+
+    unsigned long long workers = CFG_HAS(cfg, workers) ? cfg->workers : 0;
+    if (workers == 0)
+        workers = parse_size(getenv("WEFT_WORKERS"));
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (unsigned long long)n : 1;
+    }
+    out->workers = (unsigned)clamp(workers, 1, MAX_WORKERS);
+
+    unsigned long long stack = CFG_HAS(cfg, stack_size) ? cfg->stack_size : 0;
+    if (stack == 0)
+        stack = parse_size(getenv("WEFT_STACK_SIZE"));
+    if (stack == 0)
+        stack = DEFAULT_STACK;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pg = page > 0 ? (size_t)page : 4096;
+    out->stack_size = ((size_t)clamp(stack, MIN_STACK, MAX_STACK) + pg - 1) / pg * pg;
+
+    const char *st = getenv("WEFT_STATS");
+    out->print_stats = st != NULL && strcmp(st, "1") == 0;
+    return 0;
+}

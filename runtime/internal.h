@@ -1,0 +1,238 @@
+/*
+ * The runtime's internal structures, shared by the files of runtime/.
+ *
+ * A runtime has `nslots` worker slots. A slot is what a worker needs to run
+ * tasks: its deque, its free list of task descriptors, its counters. A
+ * thread is an OS thread that runs tasks while it holds a slot. Today each
+ * worker thread holds one slot for life; the split lets a thread about to
+ * block hand its slot to a spare thread later (timed waits) without moving
+ * any task.
+ */
+#ifndef WEFT_RUNTIME_INTERNAL_H
+#define WEFT_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weft/weft.h>
+
+#include "deque/deque.h"
+
+#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+struct weft__slot;
+struct weft__thread;
+struct weft__group;
+
+/* Single-writer counter: plain increment on x86, yet readable from any thread. */
+typedef _Atomic uint64_t weft__counter;
+static inline void weft__count(weft__counter *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+enum weft__task_kind {
+    WEFT__TASK_GROUP = 0, /* spawned into a group */
+    WEFT__TASK_ROOT,      /* weft_run's task; `run` says whom to tell */
+    WEFT__TASK_DETACHED   /* weft_spawn_detached */
+};
+
+struct weft__run_wait; /* runtime.c */
+
+/* A task descriptor: one cache line, recycled through per-slot free lists. */
+struct weft_task {
+    weft_fn fn;
+    void *arg;
+    union {
+        struct weft__group *group;  /* WEFT__TASK_GROUP */
+        struct weft__run_wait *run; /* WEFT__TASK_ROOT */
+    };
+    struct weft__slot *home; /* free list it returns to; NULL: heap */
+    struct weft_task *next;  /* free list / injection queue link */
+    const char *name;
+    void (*cleanup)(void *arg);
+    uint32_t kind;
+    uint32_t open_groups; /* groups this task initialised and has not joined */
+};
+_Static_assert(sizeof(struct weft_task) <= WEFT__CACHE_LINE, "a task descriptor fits a cache line");
+
+/* Per-slot counters (single writer: the thread holding the slot). */
+struct weft__slot_stats {
+    weft__counter tasks_run, spawns, steals, steal_attempts, parks;
+};
+
+struct weft__slot {
+    weft__deque deque; /* aligned to a cache line */
+    unsigned id;
+    weft_runtime *rt;
+    struct weft_task *free;                  /* local free list (owner) */
+    _Atomic(struct weft_task *) remote_free; /* descriptors freed by other threads */
+    struct weft__chunk *chunks;              /* descriptor memory, freed at destroy */
+    struct weft__slot_stats stats;
+};
+
+struct weft__thread {
+    weft_runtime *rt;
+    struct weft__slot *slot; /* the slot held, NULL while parked without one */
+    struct weft_task *current; /* the task running on this thread, NULL between tasks */
+    pthread_t tid;
+    uint64_t rng;
+    uintptr_t stack_lo; /* steal while joining only while the stack pointer is above */
+    /* parking: futex word bumped by every wake; parked under rt->idle_lock */
+    _Atomic uint32_t wake_seq;
+    atomic_bool parked;
+    bool in_idle_list;
+    bool searching; /* counted in rt->n_searching */
+    struct weft__thread *idle_next;
+    unsigned local_runs; /* tasks run since the last look at the injection queue */
+};
+
+/* The injection queue: tasks from non-worker threads (MPMC, mutex-protected). */
+struct weft__inject {
+    pthread_mutex_t lock;
+    struct weft_task *head, *tail;
+    _Atomic size_t count; /* checked without the lock before locking */
+};
+
+struct weft_runtime {
+    unsigned nslots;
+    struct weft__slot **slots;
+    struct weft__thread *threads; /* one per slot */
+    size_t stack_size;
+    bool print_stats;
+    void (*on_unhandled)(const struct weft_error *err, void *arg);
+    void *on_unhandled_arg;
+
+    struct weft__inject inject;
+
+    /* idle protocol (park.c) */
+    _Atomic unsigned n_idle;      /* threads in the idle list */
+    _Atomic unsigned n_searching; /* awake threads looking for work */
+    pthread_mutex_t idle_lock;
+    struct weft__thread *idle_list;
+    bool use_membarrier; /* else spawners pay a seq_cst fence */
+
+    /* lifecycle */
+    atomic_bool stopping;           /* workers exit when they find no work */
+    atomic_bool shutting_down;      /* destroy began: no new roots or detached tasks */
+    _Atomic unsigned active_runs;   /* weft_run calls in progress */
+    _Atomic uint64_t detached_live; /* detached tasks not finished */
+    pthread_mutex_t life_lock;
+    pthread_cond_t life_cond; /* signalled when detached_live reaches 0 */
+
+    _Atomic uint64_t unhandled_errors;
+};
+
+/* The thread running this code, NULL outside any runtime's workers. */
+extern __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
+
+/* ---- task descriptors (task_pool.c) ---- */
+struct weft_task *weft__task_alloc_slow(struct weft__slot *slot);
+static inline struct weft_task *weft__task_alloc(struct weft__slot *slot)
+{
+    struct weft_task *t = slot->free;
+    if (WEFT__LIKELY(t != NULL)) {
+        slot->free = t->next;
+        return t;
+    }
+    return weft__task_alloc_slow(slot);
+}
+/* A descriptor for a non-worker thread (heap; home NULL). */
+struct weft_task *weft__task_alloc_heap(void);
+void weft__task_free_remote(struct weft__slot *mine, struct weft_task *t);
+static inline void weft__task_free(struct weft__slot *mine, struct weft_task *t)
+{
+    if (WEFT__LIKELY(t->home == mine)) {
+        t->next = mine->free;
+        mine->free = t;
+        return;
+    }
+    weft__task_free_remote(mine, t);
+}
+void weft__slot_pool_destroy(struct weft__slot *slot);
+
+/* ---- scheduler (scheduler.c) ---- */
+void *weft__worker_main(void *arg);
+/* Runs t to completion on this thread and signals whoever waits for it. */
+void weft__run_task(struct weft__thread *thr, struct weft_task *t);
+/* One unit of work for a thread that waits (join): own deque, then steal.
+ * `prefer`: a slot to steal from first (the thief of the joiner's tasks). */
+struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *prefer,
+                                  bool may_steal);
+/* Queue a task: own deque on a worker, the injection queue elsewhere. */
+int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t);
+void weft__inject_push(weft_runtime *rt, struct weft_task *t);
+
+/* ---- idle protocol (park.c) ---- */
+#if defined(__SANITIZE_THREAD__)
+#define WEFT__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT__TSAN 1
+#endif
+#endif
+
+/* A full (store-load) barrier. ThreadSanitizer does not model standalone
+ * fences (gcc refuses them), so its builds use a seq_cst RMW, which is a full
+ * barrier on every target TSan supports. */
+static inline void weft__full_fence(void)
+{
+#ifdef WEFT__TSAN
+    static _Atomic int fence_word;
+    atomic_fetch_add_explicit(&fence_word, 0, memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+void weft__park_init(weft_runtime *rt);
+void weft__wake_one(weft_runtime *rt);
+/* After making work visible: wake a parked thread if nobody is searching. */
+static inline void weft__notify_work(weft_runtime *rt)
+{
+    if (!rt->use_membarrier)
+        weft__full_fence();
+    else
+        atomic_signal_fence(memory_order_seq_cst); /* compiler only: the parker pays */
+    if (WEFT__UNLIKELY(atomic_load_explicit(&rt->n_idle, memory_order_relaxed) != 0) &&
+        atomic_load_explicit(&rt->n_searching, memory_order_relaxed) == 0)
+        weft__wake_one(rt);
+}
+void weft__wake_all(weft_runtime *rt);
+/* Wake thr if it is parked (e.g. its group's last task just finished elsewhere). */
+void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr);
+/* Park until woken, unless `ready(arg)` or any visible work. Counts a park. */
+void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg);
+/* thr looks for work: spawners need not wake anyone meanwhile. */
+void weft__searching_begin(struct weft__thread *thr);
+/* thr found work (or stops looking); the last searcher wakes a parked thread. */
+void weft__searching_end(struct weft__thread *thr);
+bool weft__work_visible(weft_runtime *rt);
+
+/* ---- groups (group.c) ---- */
+/* A task of group g ended with rc on thread thr. */
+void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc);
+/* A thief took a task of g: remember it for leapfrogging. */
+void weft__group_note_thief(struct weft__group *g, struct weft__slot *thief);
+
+/* ---- runtime (runtime.c) ---- */
+void weft__root_done(struct weft__run_wait *w, int rc);
+void weft__detached_done(weft_runtime *rt, const char *name, int rc);
+/* The runtime's settings from weft_config, the environment and defaults (config.c). */
+struct weft__settings {
+    unsigned workers;
+    size_t stack_size;
+    bool print_stats;
+};
+int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out);
+/* pthread_create with async signals blocked, a name, a stack size (thread.c).
+ * Tests can make the Nth creation fail (weft__thread_fail_from). */
+int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
+                       void *(*fn)(void *), void *arg);
+void weft__thread_fail_from(unsigned long n);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * The idle protocol: spin, then park; wake a parked thread only when a spawn
+ * finds nobody searching. No lost wake-ups, no syscall per spawn.
+ *
+ * The race to close: a thread decides to park after finding no work while a
+ * spawner pushes work and decides nobody needs waking. It is a store-load
+ * (Dekker) pattern on both sides:
+ *   parker:  n_idle++, (searching--)  | barrier |  look at every deque
+ *   spawner: push task                | barrier |  read n_idle, n_searching
+ * With a full barrier on both sides at least one sees the other. A fence per
+ * spawn would cost more than the rest of the spawn, so the spawner's barrier
+ * is a compiler barrier only and the parker, which is about to sleep anyway,
+ * issues membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every running thread
+ * of the process executes a full barrier before it returns, so either the
+ * spawner's push is visible to the parker's look, or the spawner's later read
+ * sees n_idle > 0 (the asymmetric Dekker of Linux's membarrier(2) and
+ * Folly's asymmetric barriers). Where the kernel refuses membarrier, both
+ * sides use a seq_cst fence instead (use_membarrier = false).
+ *
+ * A joiner parks the same way with one more condition (its group is done);
+ * the thread that finishes the group's last task elsewhere wakes it by name
+ * (weft__wake_thread), a seq_cst store-load pair on `parked` against the
+ * group's counter.
+ *
+ * Searching (after Go's scheduler): a thread that runs out of work counts
+ * itself in n_searching while it spins; spawners wake nobody while someone
+ * searches. When a searcher finds work it stops searching and, if it was the
+ * last one and threads are parked, wakes one so parallelism ramps up.
+ *
+ * Wake-ups bump the thread's wake_seq futex word, so a wake between the
+ * parker's last look and its futex_wait is not lost.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime/internal.h"
+
+static long sys_membarrier(int cmd)
+{
+    return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+void weft__park_init(weft_runtime *rt)
+{
+    long cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
+    rt->use_membarrier = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                         sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+static void full_barrier_everywhere(weft_runtime *rt)
+{
+    if (!rt->use_membarrier || sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+        weft__full_fence();
+}
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected)
+{
+    /* returns at once if *word != expected; EINTR and spurious returns are fine:
+     * the caller re-checks */
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+bool weft__work_visible(weft_runtime *rt)
+{
+    if (atomic_load_explicit(&rt->inject.count, memory_order_relaxed) != 0)
+        return true;
+    for (unsigned i = 0; i < rt->nslots; i++)
+        if (weft__deque_size(&rt->slots[i]->deque) != 0)
+            return true;
+    return false;
+}
+
+static void unlink_locked(weft_runtime *rt, struct weft__thread *thr)
+{
+    for (struct weft__thread **p = &rt->idle_list; *p != NULL; p = &(*p)->idle_next) {
+        if (*p == thr) {
+            *p = thr->idle_next;
+            break;
+        }
+    }
+    thr->in_idle_list = false;
+    thr->idle_next = NULL;
+    atomic_fetch_sub_explicit(&rt->n_idle, 1, memory_order_relaxed);
+}
+
+/* Under idle_lock: take thr off the list and bump its futex word. */
+static void wake_locked(weft_runtime *rt, struct weft__thread *thr)
+{
+    if (thr->in_idle_list)
+        unlink_locked(rt, thr);
+    atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
+    atomic_fetch_add_explicit(&thr->wake_seq, 1, memory_order_release);
+}
+
+void weft__wake_one(weft_runtime *rt)
+{
+    pthread_mutex_lock(&rt->idle_lock);
+    struct weft__thread *thr = rt->idle_list;
+    if (thr != NULL) {
+        wake_locked(rt, thr);
+        /* it wakes up searching, so other spawners need not wake another */
+        thr->searching = true;
+        atomic_fetch_add_explicit(&rt->n_searching, 1, memory_order_seq_cst);
+    }
+    pthread_mutex_unlock(&rt->idle_lock);
+    /* thread structs live until destroy joined every thread: safe after unlock */
+    if (thr != NULL)
+        futex_wake(&thr->wake_seq);
+}
+
+void weft__wake_all(weft_runtime *rt)
+{
+    for (;;) {
+        pthread_mutex_lock(&rt->idle_lock);
+        struct weft__thread *thr = rt->idle_list;
+        if (thr != NULL)
+            wake_locked(rt, thr);
+        pthread_mutex_unlock(&rt->idle_lock);
+        if (thr == NULL)
+            return;
+        futex_wake(&thr->wake_seq);
+    }
+}
+
+void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr)
+{
+    pthread_mutex_lock(&rt->idle_lock);
+    wake_locked(rt, thr);
+    pthread_mutex_unlock(&rt->idle_lock);
+    futex_wake(&thr->wake_seq);
+}
+
+void weft__searching_begin(struct weft__thread *thr)
+{
+    if (thr->searching)
+        return;
+    thr->searching = true;
+    atomic_fetch_add_explicit(&thr->rt->n_searching, 1, memory_order_seq_cst);
+}
+
+void weft__searching_end(struct weft__thread *thr)
+{
+    if (!thr->searching)
+        return;
+    thr->searching = false;
+    weft_runtime *rt = thr->rt;
+    if (atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_seq_cst) == 1 &&
+        atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0 && weft__work_visible(rt))
+        weft__wake_one(rt);
+}
+
+void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
+{
+    weft_runtime *rt = thr->rt;
+    pthread_mutex_lock(&rt->idle_lock);
+    /* under the lock: a waker sets `searching` again when it picks us */
+    if (thr->searching) {
+        thr->searching = false;
+        atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_seq_cst);
+    }
+    uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
+    thr->idle_next = rt->idle_list;
+    rt->idle_list = thr;
+    thr->in_idle_list = true;
+    atomic_fetch_add_explicit(&rt->n_idle, 1, memory_order_seq_cst);
+    /* seq_cst: pairs with a finisher's counter RMW then load of `parked` */
+    atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
+    pthread_mutex_unlock(&rt->idle_lock);
+    /* the spawners' half of the barrier pair: see the header comment */
+    full_barrier_everywhere(rt);
+    if (!(ready != NULL && ready(arg)) && !weft__work_visible(rt)) {
+        if (thr->slot != NULL)
+            weft__count(&thr->slot->stats.parks);
+        futex_wait(&thr->wake_seq, seq);
+    }
+    pthread_mutex_lock(&rt->idle_lock);
+    if (thr->in_idle_list)
+        unlink_locked(rt, thr);
+    atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->idle_lock);
+}

@@ -1,0 +1,308 @@
+/*
+ * The runtime's life: create (slots, threads), weft_run, detached tasks,
+ * stats, destroy. Nothing here is on the spawn/steal hot path.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/internal.h"
+
+enum { INITIAL_DEQUE_CAPACITY = 256 };
+
+/* What weft_run's caller waits on; shared with the root task, freed by the last of the two. */
+struct weft__run_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int rc;
+    int refs;
+};
+
+static void slot_free(struct weft__slot *s)
+{
+    if (s == NULL)
+        return;
+    weft__deque_destroy(&s->deque);
+    weft__slot_pool_destroy(s);
+    weft__free(s);
+}
+
+static struct weft__slot *slot_new(weft_runtime *rt, unsigned id)
+{
+    struct weft__slot *s = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    memset(s, 0, sizeof *s);
+    if (weft__deque_init(&s->deque, INITIAL_DEQUE_CAPACITY) != 0) {
+        weft__free(s);
+        return NULL;
+    }
+    s->id = id;
+    s->rt = rt;
+    atomic_init(&s->remote_free, NULL);
+    return s;
+}
+
+/* Stop and join the first `started` threads, free everything. */
+static void teardown(weft_runtime *rt, unsigned started)
+{
+    atomic_store_explicit(&rt->stopping, true, memory_order_release);
+    weft__wake_all(rt);
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(rt->threads[i].tid, NULL);
+        /* a thread may have parked after wake_all looked: keep waking */
+        weft__wake_all(rt);
+    }
+    if (rt->slots != NULL)
+        for (unsigned i = 0; i < rt->nslots; i++)
+            slot_free(rt->slots[i]);
+    weft__free(rt->slots);
+    weft__free(rt->threads);
+    pthread_mutex_destroy(&rt->inject.lock);
+    pthread_mutex_destroy(&rt->idle_lock);
+    pthread_mutex_destroy(&rt->life_lock);
+    pthread_cond_destroy(&rt->life_cond);
+    weft__free(rt);
+}
+
+weft_runtime *weft_runtime_create(const weft_config *cfg)
+{
+    struct weft__settings set;
+    int rc = weft__settings_resolve(cfg, &set);
+    if (rc != 0) {
+        errno = rc;
+        return NULL;
+    }
+    weft_runtime *rt = weft__alloc_zeroed(sizeof *rt);
+    if (rt == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rt->nslots = set.workers;
+    rt->stack_size = set.stack_size;
+    rt->print_stats = set.print_stats;
+    if (cfg != NULL) {
+        rt->on_unhandled = cfg->on_unhandled;
+        rt->on_unhandled_arg = cfg->on_unhandled_arg;
+    }
+    pthread_mutex_init(&rt->inject.lock, NULL);
+    pthread_mutex_init(&rt->idle_lock, NULL);
+    pthread_mutex_init(&rt->life_lock, NULL);
+    pthread_cond_init(&rt->life_cond, NULL);
+    weft__park_init(rt);
+
+    rt->slots = weft__alloc_zeroed(set.workers * sizeof *rt->slots);
+    rt->threads = weft__alloc_zeroed(set.workers * sizeof *rt->threads);
+    if (rt->slots == NULL || rt->threads == NULL) {
+        teardown(rt, 0);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (unsigned i = 0; i < set.workers; i++) {
+        if ((rt->slots[i] = slot_new(rt, i)) == NULL) {
+            teardown(rt, 0);
+            errno = ENOMEM;
+            return NULL;
+        }
+        struct weft__thread *thr = &rt->threads[i];
+        thr->rt = rt;
+        thr->slot = rt->slots[i];
+        thr->rng = 0x9e3779b97f4a7c15ULL * (i + 1);
+    }
+    for (unsigned i = 0; i < set.workers; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
+        rc = weft__thread_start(&rt->threads[i].tid, rt->stack_size, name, weft__worker_main,
+                                &rt->threads[i]);
+        if (rc != 0) {
+            teardown(rt, i);
+            errno = rc;
+            return NULL;
+        }
+    }
+    return rt;
+}
+
+static bool on_any_worker(void)
+{
+    return weft__self_thread != NULL;
+}
+
+void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
+{
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof *out);
+    if (rt == NULL)
+        return;
+    for (unsigned i = 0; i < rt->nslots; i++) {
+        struct weft__slot_stats *s = &rt->slots[i]->stats;
+        out->tasks_run += atomic_load_explicit(&s->tasks_run, memory_order_relaxed);
+        out->spawns += atomic_load_explicit(&s->spawns, memory_order_relaxed);
+        out->steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
+        out->steal_attempts += atomic_load_explicit(&s->steal_attempts, memory_order_relaxed);
+        out->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
+    }
+    out->unhandled_errors = atomic_load_explicit(&rt->unhandled_errors, memory_order_relaxed);
+}
+
+static void print_stats(weft_runtime *rt)
+{
+    weft_stats s;
+    weft_runtime_stats(rt, &s);
+    fprintf(stderr,
+            "weft stats: workers %u, tasks_run %llu, spawns %llu, steals %llu, "
+            "steal_attempts %llu, parks %llu, unhandled_errors %llu\n",
+            rt->nslots, (unsigned long long)s.tasks_run, (unsigned long long)s.spawns,
+            (unsigned long long)s.steals, (unsigned long long)s.steal_attempts,
+            (unsigned long long)s.parks, (unsigned long long)s.unhandled_errors);
+}
+
+int weft_runtime_destroy(weft_runtime *rt)
+{
+    if (rt == NULL || on_any_worker())
+        return EINVAL;
+    /* refuse while a weft_run is in progress; once shutting_down is set, new
+     * weft_run calls refuse (ESHUTDOWN) */
+    pthread_mutex_lock(&rt->life_lock);
+    if (atomic_load_explicit(&rt->active_runs, memory_order_relaxed) != 0) {
+        pthread_mutex_unlock(&rt->life_lock);
+        return EBUSY;
+    }
+    atomic_store_explicit(&rt->shutting_down, true, memory_order_relaxed);
+    while (atomic_load_explicit(&rt->detached_live, memory_order_relaxed) != 0)
+        pthread_cond_wait(&rt->life_cond, &rt->life_lock);
+    pthread_mutex_unlock(&rt->life_lock);
+    if (rt->print_stats)
+        print_stats(rt);
+    teardown(rt, rt->nslots);
+    return 0;
+}
+
+void weft__root_done(struct weft__run_wait *w, int rc)
+{
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    w->rc = rc;
+    pthread_cond_signal(&w->cond);
+    bool last = --w->refs == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (last) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+    }
+}
+
+int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
+{
+    if (rt == NULL || fn == NULL || on_any_worker())
+        return EINVAL; /* from a task it would block a worker until itself finishes */
+    struct weft__run_wait *w = weft__alloc(sizeof *w);
+    struct weft_task *t = weft__task_alloc_heap();
+    if (w == NULL || t == NULL) {
+        weft__free(w);
+        weft__free(t);
+        return ENOMEM;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->done = false;
+    w->rc = 0;
+    w->refs = 2;
+    *t = (struct weft_task){.fn = fn, .arg = arg, .run = w, .kind = WEFT__TASK_ROOT};
+
+    pthread_mutex_lock(&rt->life_lock);
+    bool closed = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
+    if (!closed)
+        atomic_fetch_add_explicit(&rt->active_runs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->life_lock);
+    if (closed) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+        weft__free(t);
+        return ESHUTDOWN;
+    }
+    weft__inject_push(rt, t);
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        pthread_cond_wait(&w->cond, &w->lock);
+    int rc = w->rc;
+    bool last = --w->refs == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (last) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+    }
+    pthread_mutex_lock(&rt->life_lock);
+    atomic_fetch_sub_explicit(&rt->active_runs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->life_lock);
+    if (errs != NULL)
+        *errs = NULL; /* error trees come with the errors work */
+    return rc;
+}
+
+int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
+{
+    if (rt == NULL || fn == NULL)
+        return EINVAL;
+    struct weft__thread *thr = weft__self_thread;
+    bool on_worker = thr != NULL && thr->rt == rt && thr->slot != NULL;
+    struct weft_task *t = on_worker ? weft__task_alloc(thr->slot) : weft__task_alloc_heap();
+    if (t == NULL)
+        return ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    t->group = NULL;
+    t->name = NULL;
+    t->cleanup = NULL;
+    t->kind = WEFT__TASK_DETACHED;
+
+    pthread_mutex_lock(&rt->life_lock);
+    bool closed = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
+    if (!closed)
+        atomic_fetch_add_explicit(&rt->detached_live, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->life_lock);
+    if (closed) {
+        if (on_worker)
+            weft__task_free(thr->slot, t);
+        else
+            weft__free(t);
+        return ESHUTDOWN;
+    }
+    int rc = weft__submit(rt, on_worker ? thr : NULL, t);
+    if (rc != 0) {
+        weft__task_free(thr->slot, t); /* only the deque push can fail: on a worker */
+        weft__detached_done(rt, NULL, 0);
+    }
+    return rc;
+}
+
+void weft__detached_done(weft_runtime *rt, const char *name, int rc)
+{
+    if (rc != 0) {
+        /* until error records exist: the default handler's line */
+        atomic_fetch_add_explicit(&rt->unhandled_errors, 1, memory_order_relaxed);
+        fprintf(stderr, "weft: detached task %s failed: %s (error never retrieved)\n",
+                name != NULL ? name : "(unnamed)", strerror(rc));
+    }
+    pthread_mutex_lock(&rt->life_lock);
+    if (atomic_fetch_sub_explicit(&rt->detached_live, 1, memory_order_relaxed) == 1)
+        pthread_cond_broadcast(&rt->life_cond);
+    pthread_mutex_unlock(&rt->life_lock);
+}
+
+int weft_worker_id(const weft_task *self)
+{
+    struct weft__thread *thr = weft__self_thread;
+    if (self == NULL || thr == NULL || thr->slot == NULL)
+        return -1;
+    return (int)thr->slot->id;
+}

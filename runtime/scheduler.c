@@ -1,0 +1,211 @@
+/*
+ * Workers: where a thread finds its next task, how it runs one, and the
+ * worker loop (find, spin, park).
+ *
+ * Order of search: the thread's own deque (LIFO: the freshest, cache-warm
+ * task), then stealing (FIFO: the oldest, usually biggest, task of a random
+ * victim), then the injection queue of tasks from outside. Every 61 tasks a
+ * worker looks at the injection queue first, so roots submitted from outside
+ * are not starved by a worker that always has local work (Go does the same).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "runtime/alloc.h"
+#include "runtime/backoff.h"
+#include "runtime/internal.h"
+
+__thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
+
+enum { INJECT_EVERY = 61, STEAL_RETRIES = 4 };
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+void weft__inject_push(weft_runtime *rt, struct weft_task *t)
+{
+    struct weft__inject *q = &rt->inject;
+    t->next = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->tail != NULL)
+        q->tail->next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&q->lock);
+    weft__notify_work(rt);
+}
+
+static struct weft_task *inject_pop(weft_runtime *rt)
+{
+    struct weft__inject *q = &rt->inject;
+    if (atomic_load_explicit(&q->count, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&q->lock);
+    struct weft_task *t = q->head;
+    if (t != NULL) {
+        q->head = t->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        atomic_fetch_sub_explicit(&q->count, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return t;
+}
+
+int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t)
+{
+    if (thr != NULL && thr->rt == rt && thr->slot != NULL) {
+        if (weft__deque_push_owner(&thr->slot->deque, t) != 0)
+            return ENOMEM;
+        weft__notify_work(rt);
+        return 0;
+    }
+    weft__inject_push(rt, t);
+    return 0;
+}
+
+static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim)
+{
+    struct weft__slot *mine = thr->slot;
+    for (int tries = 0; tries < STEAL_RETRIES; tries++) {
+        weft__count(&mine->stats.steal_attempts);
+        void *item;
+        weft__steal_status st = weft__deque_steal(&victim->deque, &item);
+        if (st == WEFT__STEAL_OK) {
+            struct weft_task *t = item;
+            weft__count(&mine->stats.steals);
+            if (t->kind == WEFT__TASK_GROUP)
+                weft__group_note_thief(t->group, mine);
+            return t;
+        }
+        if (st == WEFT__STEAL_EMPTY)
+            return NULL;
+    }
+    return NULL;
+}
+
+static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *prefer)
+{
+    weft_runtime *rt = thr->rt;
+    struct weft__slot *mine = thr->slot;
+    struct weft_task *t;
+    if (prefer != NULL && prefer != mine && (t = steal_from(thr, prefer)) != NULL)
+        return t;
+    unsigned n = rt->nslots;
+    if (n < 2)
+        return NULL;
+    unsigned start = (unsigned)(rng_next(&thr->rng) % n);
+    for (unsigned i = 0; i < n; i++) {
+        struct weft__slot *victim = rt->slots[(start + i) % n];
+        if (victim != mine && weft__deque_size(&victim->deque) != 0 &&
+            (t = steal_from(thr, victim)) != NULL)
+            return t;
+    }
+    return NULL;
+}
+
+struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *prefer,
+                                  bool may_steal)
+{
+    struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
+    if (t != NULL || !may_steal)
+        return t;
+    if ((t = steal_any(thr, prefer)) != NULL)
+        return t;
+    return inject_pop(thr->rt);
+}
+
+/* The worker loop's search: like find_work, but fair to the injection queue. */
+static struct weft_task *next_task(struct weft__thread *thr)
+{
+    if (++thr->local_runs >= INJECT_EVERY) {
+        thr->local_runs = 0;
+        struct weft_task *t = inject_pop(thr->rt);
+        if (t != NULL)
+            return t;
+    }
+    return weft__find_work(thr, NULL, true);
+}
+
+void weft__run_task(struct weft__thread *thr, struct weft_task *t)
+{
+    struct weft_task *outer = thr->current;
+    thr->current = t;
+    t->open_groups = 0;
+    int rc = t->fn(t, t->arg);
+    if (t->cleanup != NULL)
+        t->cleanup(t->arg);
+    thr->current = outer;
+
+    /* copy what completion needs, then free first: once completion is
+     * signalled the group, or the whole runtime, may be gone */
+    uint32_t kind = t->kind;
+    void *target = t->group; /* the union's active member, per kind */
+    const char *name = t->name;
+    if (WEFT__UNLIKELY(t->open_groups != 0))
+        fprintf(stderr, "weft: task %s returned with %u unjoined group(s): join every group "
+                        "before returning\n", name != NULL ? name : "(unnamed)", t->open_groups);
+    struct weft__slot *slot = thr->slot;
+    weft__count(&slot->stats.tasks_run);
+    weft__task_free(slot, t);
+
+    switch (kind) {
+    case WEFT__TASK_GROUP:
+        weft__group_task_done(target, thr, rc);
+        break;
+    case WEFT__TASK_ROOT:
+        weft__root_done(target, rc);
+        break;
+    default:
+        weft__detached_done(thr->rt, name, rc);
+        break;
+    }
+}
+
+static bool stopping(void *arg)
+{
+    weft_runtime *rt = arg;
+    return atomic_load_explicit(&rt->stopping, memory_order_acquire);
+}
+
+void *weft__worker_main(void *arg)
+{
+    struct weft__thread *thr = arg;
+    weft_runtime *rt = thr->rt;
+    weft__self_thread = thr;
+    char here;
+    /* stealing while joining nests tasks on this stack: keep half of it for
+     * the program's own recursion */
+    thr->stack_lo = (uintptr_t)&here - rt->stack_size / 2;
+
+    for (;;) {
+        struct weft_task *t = next_task(thr);
+        if (t == NULL) {
+            weft__searching_begin(thr);
+            weft__backoff b;
+            weft__backoff_init(&b);
+            while (t == NULL && weft__backoff_wait(&b))
+                t = weft__find_work(thr, NULL, true);
+        }
+        if (t != NULL) {
+            weft__searching_end(thr);
+            weft__run_task(thr, t);
+            continue;
+        }
+        if (stopping(rt) && !weft__work_visible(rt))
+            break;
+        weft__park(thr, stopping, rt);
+    }
+    weft__searching_end(thr);
+    weft__self_thread = NULL;
+    return NULL;
+}

@@ -1,0 +1,82 @@
+/*
+ * Task descriptors: per-slot free lists, so spawning does not call malloc in
+ * steady state. A descriptor belongs to the slot that allocated it (`home`).
+ * Freed on its home slot it goes back on the plain local list; freed
+ * elsewhere (a stolen task) it is pushed on the home slot's remote_free
+ * stack, which the home slot takes whole with one exchange when its local
+ * list runs dry. Only whole-list takes pop, so the push CAS has no ABA.
+ * Memory comes in chunks that live until the runtime is destroyed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+#include "runtime/alloc.h"
+#include "runtime/internal.h"
+
+enum { CHUNK_BYTES = 4096 };
+
+struct weft__chunk {
+    struct weft__chunk *next;
+    alignas(WEFT__CACHE_LINE) struct weft_task tasks[];
+};
+
+#define CHUNK_TASKS ((CHUNK_BYTES - offsetof(struct weft__chunk, tasks)) / sizeof(struct weft_task))
+
+struct weft_task *weft__task_alloc_slow(struct weft__slot *slot)
+{
+    /* acquire: the remote frees' writes to `next` */
+    struct weft_task *t = atomic_exchange_explicit(&slot->remote_free, NULL, memory_order_acquire);
+    if (t != NULL) {
+        slot->free = t->next;
+        return t;
+    }
+    struct weft__chunk *c = weft__alloc_aligned(WEFT__CACHE_LINE, CHUNK_BYTES);
+    if (c == NULL)
+        return NULL;
+    c->next = slot->chunks;
+    slot->chunks = c;
+    for (size_t i = 1; i < CHUNK_TASKS; i++) {
+        c->tasks[i].home = slot;
+        c->tasks[i].next = i + 1 < CHUNK_TASKS ? &c->tasks[i + 1] : NULL;
+    }
+    slot->free = &c->tasks[1];
+    c->tasks[0].home = slot;
+    return &c->tasks[0];
+}
+
+struct weft_task *weft__task_alloc_heap(void)
+{
+    struct weft_task *t = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *t);
+    if (t != NULL)
+        t->home = NULL;
+    return t;
+}
+
+void weft__task_free_remote(struct weft__slot *mine, struct weft_task *t)
+{
+    (void)mine;
+    struct weft__slot *home = t->home;
+    if (home == NULL) {
+        weft__free(t);
+        return;
+    }
+    struct weft_task *head = atomic_load_explicit(&home->remote_free, memory_order_relaxed);
+    do
+        t->next = head;
+    /* release: publishes t->next to the home slot's exchange */
+    while (!atomic_compare_exchange_weak_explicit(&home->remote_free, &head, t,
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+void weft__slot_pool_destroy(struct weft__slot *slot)
+{
+    for (struct weft__chunk *c = slot->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        weft__free(c);
+    }
+    slot->chunks = NULL;
+    slot->free = NULL;
+    atomic_store_explicit(&slot->remote_free, NULL, memory_order_relaxed);
+}
