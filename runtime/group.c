@@ -30,20 +30,6 @@
 enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "join" */ };
 #define KNOWN_FLAGS (WEFT_COLLECT | WEFT_SHIELD | WEFT_STREAM)
 
-struct weft__group {
-    uint32_t magic;
-    uint32_t flags;
-    struct weft_task *owner;
-    struct weft__thread *owner_thread;
-    weft_runtime *rt;
-    int64_t spawned;    /* owner's thread only */
-    int64_t done_local; /* owner's thread only */
-    _Atomic int64_t spawned_remote;
-    _Atomic int64_t done_remote;
-    _Atomic int first_error;
-    _Atomic(struct weft__slot *) thief; /* last slot that stole one of our tasks */
-    const char *name;
-};
 _Static_assert(sizeof(struct weft__group) <= sizeof(weft_group), "group state fits weft_group");
 _Static_assert(_Alignof(struct weft__group) <= _Alignof(weft_group), "weft_group alignment");
 
@@ -55,143 +41,179 @@ static struct weft__group *impl(weft_group *g)
 int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
 {
     struct weft__thread *thr = weft__self_thread;
-    if (gp == NULL || parent == NULL || thr == NULL || thr->current != parent)
+    if (WEFT__UNLIKELY(gp == NULL || parent == NULL || thr == NULL || thr->current != parent))
         return EINVAL; /* parent must be the task running on this thread */
-    if (opts != NULL && (opts->flags & ~(unsigned)KNOWN_FLAGS) != 0)
-        return EINVAL;
+    unsigned flags = 0;
+    const char *name = NULL;
+    if (opts != NULL) {
+        if ((opts->flags & ~(unsigned)KNOWN_FLAGS) != 0)
+            return EINVAL;
+        flags = opts->flags;
+        name = opts->name;
+    }
     struct weft__group *g = impl(gp);
     g->magic = GROUP_LIVE;
-    g->flags = opts != NULL ? opts->flags : 0;
+    g->flags = flags;
     g->owner = parent;
     g->owner_thread = thr;
-    g->rt = thr->rt;
     g->spawned = 0;
     g->done_local = 0;
     atomic_init(&g->spawned_remote, 0);
     atomic_init(&g->done_remote, 0);
     atomic_init(&g->first_error, 0);
     atomic_init(&g->thief, NULL);
-    g->name = opts != NULL ? opts->name : NULL;
+    g->name = name;
     parent->open_groups++;
     return 0;
 }
 
-static int spawn(struct weft__group *g, weft_fn fn, void *arg, const char *name,
-                 void (*cleanup)(void *))
+/* Every spawn that is not the owner's plain fast path. */
+static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
+    if (g == NULL || fn == NULL || g->magic != GROUP_LIVE)
+        return EINVAL;
     struct weft__thread *thr = weft__self_thread;
-    weft_runtime *rt = g->rt;
+    weft_runtime *rt = g->owner_thread->rt;
     bool on_worker = thr != NULL && thr->rt == rt && thr->slot != NULL;
     struct weft_task *t = on_worker ? weft__task_alloc(thr->slot) : weft__task_alloc_heap();
-    if (WEFT__UNLIKELY(t == NULL))
+    if (t == NULL)
         return ENOMEM;
     t->fn = fn;
     t->arg = arg;
     t->group = g;
-    t->name = name;
-    t->cleanup = cleanup;
-    t->kind = WEFT__TASK_GROUP;
+    t->open_groups = 0;
+    if (o != NULL && (o->name != NULL || o->cleanup != NULL)) {
+        t->kind = WEFT__TASK_GROUP_OPTS;
+        t->name = o->name;
+        t->cleanup = o->cleanup;
+    } else {
+        t->kind = WEFT__TASK_GROUP;
+    }
     bool mine = thr == g->owner_thread;
     /* count before the task can run: its completion must not overtake its spawn */
-    if (WEFT__LIKELY(mine))
+    if (mine)
         g->spawned++;
     else
         atomic_fetch_add_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-    if (WEFT__LIKELY(on_worker)) {
-        if (WEFT__UNLIKELY(weft__deque_push_owner(&thr->slot->deque, t) != 0)) {
-            if (mine)
-                g->spawned--;
-            else
-                atomic_fetch_sub_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-            weft__task_free(thr->slot, t);
-            return ENOMEM;
-        }
-        weft__count(&thr->slot->stats.spawns);
-        weft__notify_work(rt);
-    } else {
+    if (!on_worker) {
         weft__inject_push(rt, t);
+        return 0;
     }
+    if (weft__deque_push_owner(&thr->slot->deque, t) != 0) {
+        if (mine)
+            g->spawned--;
+        else
+            atomic_fetch_sub_explicit(&g->spawned_remote, 1, memory_order_relaxed);
+        weft__task_free(thr->slot, t);
+        return ENOMEM;
+    }
+    weft__count(&thr->slot->stats.spawns);
+    weft__notify_work(rt);
     return 0;
 }
 
 int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
 {
     struct weft__group *g = impl(gp);
-    if (WEFT__UNLIKELY(g == NULL || fn == NULL || g->magic != GROUP_LIVE))
-        return EINVAL;
-    return spawn(g, fn, arg, NULL, NULL);
+    struct weft__thread *thr = weft__self_thread;
+    /* fast path: the owner spawns, a descriptor is free, the deque has room */
+    if (WEFT__LIKELY(g != NULL && fn != NULL && g->magic == GROUP_LIVE &&
+                     thr == g->owner_thread)) {
+        struct weft__slot *slot = thr->slot;
+        struct weft_task *t = slot->free;
+        if (WEFT__LIKELY(t != NULL)) {
+            slot->free = t->next;
+            t->fn = fn;
+            t->arg = arg;
+            t->group = g;
+            t->kind = WEFT__TASK_GROUP;
+            t->open_groups = 0;
+            if (WEFT__LIKELY(weft__deque_push_owner(&slot->deque, t) == 0)) {
+                g->spawned++;
+                weft__count(&slot->stats.spawns);
+                weft__notify_work(thr->rt);
+                return 0;
+            }
+            weft__task_free(slot, t);
+        }
+    }
+    return spawn_slow(g, fn, arg, NULL);
 }
 
 int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
-    struct weft__group *g = impl(gp);
-    if (g == NULL || fn == NULL || g->magic != GROUP_LIVE)
-        return EINVAL;
-    return spawn(g, fn, arg, o != NULL ? o->name : NULL, o != NULL ? o->cleanup : NULL);
+    return spawn_slow(impl(gp), fn, arg, o);
 }
 
-void weft__group_note_thief(struct weft__group *g, struct weft__slot *thief)
+void weft__group_record_failure(struct weft__group *g, int rc)
 {
-    atomic_store_explicit(&g->thief, thief, memory_order_relaxed);
+    int none = 0;
+    atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
+                                            memory_order_relaxed);
 }
 
-void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc)
+void weft__group_remote_done(struct weft__group *g)
 {
-    if (WEFT__UNLIKELY(rc != 0)) {
-        int none = 0;
-        atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
-                                                memory_order_relaxed);
-    }
     struct weft__thread *owner = g->owner_thread;
-    if (WEFT__LIKELY(thr == owner)) {
-        g->done_local++;
-        return;
-    }
-    weft_runtime *rt = g->rt;
     /* seq_cst: pairs with the joiner's store of `parked` then load of this
      * counter (park.c); release also publishes first_error. After this the
-     * group may be gone: only `owner` and `rt`, read before, are used. */
+     * group may be gone: only `owner`, read before, is used. */
     atomic_fetch_add_explicit(&g->done_remote, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&owner->parked, memory_order_seq_cst))
-        weft__wake_thread(rt, owner);
+        weft__wake_thread(owner->rt, owner);
 }
 
-static bool finished(void *arg)
+static bool finished(struct weft__group *g)
 {
-    struct weft__group *g = arg;
     int64_t done = g->done_local + atomic_load_explicit(&g->done_remote, memory_order_seq_cst);
     return g->spawned + atomic_load_explicit(&g->spawned_remote, memory_order_acquire) == done;
+}
+
+static bool finished_cb(void *g)
+{
+    return finished(g);
+}
+
+/* The joiner's own deque is empty: steal (leapfrogging first), spin, park.
+ * Returns after running one task, or when the group finished. */
+static void join_wait(struct weft__thread *thr, struct weft__group *g)
+{
+    char here;
+    bool may_steal = (uintptr_t)&here > thr->stack_lo;
+    weft__backoff b;
+    weft__backoff_init(&b);
+    for (;;) {
+        struct weft_task *t = weft__find_work(
+            thr, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
+        if (t != NULL) {
+            weft__searching_end(thr);
+            weft__run_task(thr, t);
+            return;
+        }
+        if (finished(g))
+            break;
+        if (!weft__backoff_wait(&b)) {
+            weft__park(thr, finished_cb, g);
+            weft__backoff_init(&b);
+        }
+    }
+    weft__searching_end(thr);
 }
 
 int weft_group_join(weft_group *gp, weft_errors **errs)
 {
     struct weft__group *g = impl(gp);
     struct weft__thread *thr = weft__self_thread;
-    if (g == NULL || g->magic != GROUP_LIVE || thr == NULL || thr->current != g->owner)
+    if (WEFT__UNLIKELY(g == NULL || g->magic != GROUP_LIVE || thr == NULL ||
+                       thr->current != g->owner))
         return EINVAL; /* joined already, never initialised, or not the owner */
     while (!finished(g)) {
-        char here;
-        bool may_steal = (uintptr_t)&here > thr->stack_lo;
-        struct weft_task *t = weft__find_work(
-            thr, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
-        if (t != NULL) {
-            weft__searching_end(thr);
+        struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
+        if (WEFT__LIKELY(t != NULL))
             weft__run_task(thr, t);
-            continue;
-        }
-        weft__backoff b;
-        weft__backoff_init(&b);
-        while (t == NULL && !finished(g) && weft__backoff_wait(&b))
-            t = weft__find_work(thr, atomic_load_explicit(&g->thief, memory_order_relaxed),
-                                may_steal);
-        if (t != NULL) {
-            weft__searching_end(thr);
-            weft__run_task(thr, t);
-        } else if (!finished(g)) {
-            weft__park(thr, finished, g);
-        }
+        else
+            join_wait(thr, g);
     }
-    weft__searching_end(thr);
     g->magic = GROUP_JOINED;
     g->owner->open_groups--;
     if (errs != NULL)

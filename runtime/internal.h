@@ -12,6 +12,7 @@
 #define WEFT_RUNTIME_INTERNAL_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,9 +37,10 @@ static inline void weft__count(weft__counter *c)
 }
 
 enum weft__task_kind {
-    WEFT__TASK_GROUP = 0, /* spawned into a group */
-    WEFT__TASK_ROOT,      /* weft_run's task; `run` says whom to tell */
-    WEFT__TASK_DETACHED   /* weft_spawn_detached */
+    WEFT__TASK_GROUP = 0,  /* spawned into a group, no options: the fast path */
+    WEFT__TASK_GROUP_OPTS, /* spawned into a group with a name or a cleanup */
+    WEFT__TASK_ROOT,       /* weft_run's task; `run` says whom to tell */
+    WEFT__TASK_DETACHED    /* weft_spawn_detached */
 };
 
 struct weft__run_wait; /* runtime.c */
@@ -48,13 +50,13 @@ struct weft_task {
     weft_fn fn;
     void *arg;
     union {
-        struct weft__group *group;  /* WEFT__TASK_GROUP */
+        struct weft__group *group;  /* WEFT__TASK_GROUP, WEFT__TASK_GROUP_OPTS */
         struct weft__run_wait *run; /* WEFT__TASK_ROOT */
     };
     struct weft__slot *home; /* free list it returns to; NULL: heap */
     struct weft_task *next;  /* free list / injection queue link */
-    const char *name;
-    void (*cleanup)(void *arg);
+    const char *name;           /* WEFT__TASK_GROUP_OPTS, WEFT__TASK_DETACHED only */
+    void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS only */
     uint32_t kind;
     uint32_t open_groups; /* groups this task initialised and has not joined */
 };
@@ -75,8 +77,10 @@ struct weft__slot {
     struct weft__slot_stats stats;
 };
 
+/* Cache-line aligned: `current` is written at every task, and neighbours in
+ * rt->threads must not share that line. */
 struct weft__thread {
-    weft_runtime *rt;
+    alignas(WEFT__CACHE_LINE) weft_runtime *rt;
     struct weft__slot *slot; /* the slot held, NULL while parked without one */
     struct weft_task *current; /* the task running on this thread, NULL between tasks */
     pthread_t tid;
@@ -155,10 +159,50 @@ static inline void weft__task_free(struct weft__slot *mine, struct weft_task *t)
 }
 void weft__slot_pool_destroy(struct weft__slot *slot);
 
+/* ---- groups (group.c) ---- */
+
+/*
+ * A group's state inside the caller's weft_group. Counters are split by
+ * writer (see group.c): the owner's thread writes spawned and done_local
+ * without atomics; other threads use the atomic pair.
+ */
+struct weft__group {
+    uint32_t magic;
+    uint32_t flags;
+    struct weft_task *owner;
+    struct weft__thread *owner_thread;
+    int64_t spawned;    /* owner's thread only */
+    int64_t done_local; /* owner's thread only */
+    _Atomic int64_t spawned_remote;
+    _Atomic int64_t done_remote;
+    _Atomic int first_error;
+    _Atomic(struct weft__slot *) thief; /* last slot that stole one of our tasks */
+    const char *name;
+};
+
+/* A failed task of g: keep the earliest code. */
+void weft__group_record_failure(struct weft__group *g, int rc);
+/* A task of g finished on a thread other than the owner's. */
+void weft__group_remote_done(struct weft__group *g);
+/* A thief took a task of g: remember it for leapfrogging. */
+static inline void weft__group_note_thief(struct weft__group *g, struct weft__slot *thief)
+{
+    atomic_store_explicit(&g->thief, thief, memory_order_relaxed);
+}
+
+/* A task of group g ended with rc on thread thr. */
+static inline void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc)
+{
+    if (WEFT__UNLIKELY(rc != 0))
+        weft__group_record_failure(g, rc);
+    if (WEFT__LIKELY(g->owner_thread == thr))
+        g->done_local++;
+    else
+        weft__group_remote_done(g);
+}
+
 /* ---- scheduler (scheduler.c) ---- */
 void *weft__worker_main(void *arg);
-/* Runs t to completion on this thread and signals whoever waits for it. */
-void weft__run_task(struct weft__thread *thr, struct weft_task *t);
 /* One unit of work for a thread that waits (join): own deque, then steal.
  * `prefer`: a slot to steal from first (the thief of the joiner's tasks). */
 struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *prefer,
@@ -166,6 +210,27 @@ struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *p
 /* Queue a task: own deque on a worker, the injection queue elsewhere. */
 int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t);
 void weft__inject_push(weft_runtime *rt, struct weft_task *t);
+/* The rare endings of run_task: options, roots, detached tasks, diagnostics. */
+void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
+
+/* Runs t to completion on this thread and signals whoever waits for it. */
+static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
+{
+    struct weft_task *outer = thr->current;
+    thr->current = t;
+    int rc = t->fn(t, t->arg);
+    thr->current = outer;
+    if (WEFT__UNLIKELY((t->kind | t->open_groups) != 0)) {
+        weft__run_task_tail(thr, t, rc);
+        return;
+    }
+    /* free first: once completion is signalled the group may be gone */
+    struct weft__group *g = t->group;
+    struct weft__slot *slot = thr->slot;
+    weft__count(&slot->stats.tasks_run);
+    weft__task_free(slot, t);
+    weft__group_task_done(g, thr, rc);
+}
 
 /* ---- idle protocol (park.c) ---- */
 #if defined(__SANITIZE_THREAD__)
@@ -212,12 +277,6 @@ void weft__searching_begin(struct weft__thread *thr);
 /* thr found work (or stops looking); the last searcher wakes a parked thread. */
 void weft__searching_end(struct weft__thread *thr);
 bool weft__work_visible(weft_runtime *rt);
-
-/* ---- groups (group.c) ---- */
-/* A task of group g ended with rc on thread thr. */
-void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc);
-/* A thief took a task of g: remember it for leapfrogging. */
-void weft__group_note_thief(struct weft__group *g, struct weft__slot *thief);
 
 /* ---- runtime (runtime.c) ---- */
 void weft__root_done(struct weft__run_wait *w, int rc);

@@ -96,7 +96,9 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     weft__park_init(rt);
 
     rt->slots = weft__alloc_zeroed(set.workers * sizeof *rt->slots);
-    rt->threads = weft__alloc_zeroed(set.workers * sizeof *rt->threads);
+    rt->threads = weft__alloc_aligned(WEFT__CACHE_LINE, set.workers * sizeof *rt->threads);
+    if (rt->threads != NULL)
+        memset(rt->threads, 0, set.workers * sizeof *rt->threads);
     if (rt->slots == NULL || rt->threads == NULL) {
         teardown(rt, 0);
         errno = ENOMEM;
@@ -264,6 +266,7 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
     t->name = NULL;
     t->cleanup = NULL;
     t->kind = WEFT__TASK_DETACHED;
+    t->open_groups = 0;
 
     pthread_mutex_lock(&rt->life_lock);
     bool closed = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);

@@ -83,7 +83,7 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
             weft__count(&mine->stats.steals);
-            if (t->kind == WEFT__TASK_GROUP)
+            if (t->kind <= WEFT__TASK_GROUP_OPTS)
                 weft__group_note_thief(t->group, mine);
             return t;
         }
@@ -136,30 +136,27 @@ static struct weft_task *next_task(struct weft__thread *thr)
     return weft__find_work(thr, NULL, true);
 }
 
-void weft__run_task(struct weft__thread *thr, struct weft_task *t)
+void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 {
-    struct weft_task *outer = thr->current;
-    thr->current = t;
-    t->open_groups = 0;
-    int rc = t->fn(t, t->arg);
-    if (t->cleanup != NULL)
-        t->cleanup(t->arg);
-    thr->current = outer;
-
-    /* copy what completion needs, then free first: once completion is
-     * signalled the group, or the whole runtime, may be gone */
     uint32_t kind = t->kind;
-    void *target = t->group; /* the union's active member, per kind */
-    const char *name = t->name;
+    bool has_opts = kind == WEFT__TASK_GROUP_OPTS || kind == WEFT__TASK_DETACHED;
+    const char *name = has_opts ? t->name : NULL;
+    if (kind == WEFT__TASK_GROUP_OPTS && t->cleanup != NULL)
+        t->cleanup(t->arg);
     if (WEFT__UNLIKELY(t->open_groups != 0))
         fprintf(stderr, "weft: task %s returned with %u unjoined group(s): join every group "
                         "before returning\n", name != NULL ? name : "(unnamed)", t->open_groups);
+
+    /* copy what completion needs, then free first: once completion is
+     * signalled the group, or the whole runtime, may be gone */
+    void *target = t->group; /* the union's active member, per kind */
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
 
     switch (kind) {
     case WEFT__TASK_GROUP:
+    case WEFT__TASK_GROUP_OPTS:
         weft__group_task_done(target, thr, rc);
         break;
     case WEFT__TASK_ROOT:
