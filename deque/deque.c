@@ -35,6 +35,7 @@ int weft__deque_init(weft__deque *dq, size_t capacity)
     atomic_init(&dq->top, 0);
     atomic_init(&dq->bottom, 0);
     atomic_init(&dq->buf, b);
+    dq->top_seen = 0;
     dq->retired = NULL;
     return 0;
 }

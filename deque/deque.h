@@ -60,6 +60,7 @@ typedef struct weft__deque {
     alignas(WEFT__CACHE_LINE) _Atomic int64_t top;
     alignas(WEFT__CACHE_LINE) _Atomic int64_t bottom;
     _Atomic(weft__deque_buf *) buf;
+    int64_t top_seen;         /* owner: a past value of top, <= top */
     weft__deque_buf *retired; /* buffers replaced by growth, freed at destroy */
 } weft__deque;
 
@@ -97,13 +98,20 @@ _Static_assert(offsetof(weft__deque, bottom) - offsetof(weft__deque, top) >= WEF
 static inline int weft__deque_push_owner(weft__deque *dq, void *item)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
-    /* acquire: a thief's read of the slot we may overwrite happened before its CAS */
-    int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
     weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
-    if (b - t > buf->mask) {
-        buf = weft__deque_grow(dq, buf, t, b);
-        if (buf == NULL)
-            return ENOMEM;
+    /* Room is checked against top_seen, a value of top loaded (acquire) in
+     * the past: top only grows, so this errs towards "full", and it spares
+     * the owner a read of the thieves' line on every push. */
+    if (b - dq->top_seen > buf->mask) {
+        /* acquire: a thief's read of a slot we may now overwrite happened
+         * before its CAS moved top past it */
+        int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
+        dq->top_seen = t;
+        if (b - t > buf->mask) {
+            buf = weft__deque_grow(dq, buf, t, b);
+            if (buf == NULL)
+                return ENOMEM;
+        }
     }
     atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
     /* release: publishes the slot before a thief can see bottom move */
@@ -120,6 +128,7 @@ static inline void *weft__deque_pop_owner(weft__deque *dq)
      * pairs with steal's load of top before bottom (claims slot b first) */
     atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);
     int64_t t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
+    dq->top_seen = t;
     if (t > b) {
         /* empty: undo the claim; release keeps every bottom store publishing */
         atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);

@@ -69,12 +69,18 @@ struct weft__slot_stats {
 
 struct weft__slot {
     weft__deque deque; /* aligned to a cache line */
+    /* owner's line */
     unsigned id;
     weft_runtime *rt;
-    struct weft_task *free;                  /* local free list (owner) */
-    _Atomic(struct weft_task *) remote_free; /* descriptors freed by other threads */
-    struct weft__chunk *chunks;              /* descriptor memory, freed at destroy */
+    struct weft_task *free;     /* local free list (owner) */
+    struct weft__chunk *chunks; /* descriptor memory, freed at destroy */
+    /* descriptors of another slot freed here, returned to it in batches */
+    struct weft__slot *ret_home;
+    struct weft_task *ret_head, *ret_tail;
+    unsigned ret_count;
     struct weft__slot_stats stats;
+    /* descriptors freed by other threads, on a line of its own */
+    alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) remote_free;
 };
 
 /* Cache-line aligned: `current` is written at every task, and neighbours in
@@ -86,8 +92,9 @@ struct weft__thread {
     pthread_t tid;
     uint64_t rng;
     uintptr_t stack_lo; /* steal while joining only while the stack pointer is above */
-    /* parking: futex word bumped by every wake; parked under rt->idle_lock */
-    _Atomic uint32_t wake_seq;
+    /* parking, on a line of its own (finishers elsewhere read `parked`):
+     * futex word bumped by every wake; parked under rt->idle_lock */
+    alignas(WEFT__CACHE_LINE) _Atomic uint32_t wake_seq;
     atomic_bool parked;
     bool in_idle_list;
     bool searching; /* counted in rt->n_searching */
@@ -148,6 +155,8 @@ static inline struct weft_task *weft__task_alloc(struct weft__slot *slot)
 /* A descriptor for a non-worker thread (heap; home NULL). */
 struct weft_task *weft__task_alloc_heap(void);
 void weft__task_free_remote(struct weft__slot *mine, struct weft_task *t);
+/* Return the batch of another slot's descriptors now (before parking). */
+void weft__task_flush_returns(struct weft__slot *mine);
 static inline void weft__task_free(struct weft__slot *mine, struct weft_task *t)
 {
     if (WEFT__LIKELY(t->home == mine)) {
@@ -167,17 +176,22 @@ void weft__slot_pool_destroy(struct weft__slot *slot);
  * without atomics; other threads use the atomic pair.
  */
 struct weft__group {
+    /* written by the owner's thread */
     uint32_t magic;
     uint32_t flags;
     struct weft_task *owner;
     struct weft__thread *owner_thread;
     int64_t spawned;    /* owner's thread only */
     int64_t done_local; /* owner's thread only */
+    const char *name;
+    /* weft_group is only 8-byte aligned: 64 bytes of gap keep the fields
+     * other threads write off every cache line the owner's fields touch */
+    char gap_[64];
+    /* written by other threads */
     _Atomic int64_t spawned_remote;
     _Atomic int64_t done_remote;
     _Atomic int first_error;
     _Atomic(struct weft__slot *) thief; /* last slot that stole one of our tasks */
-    const char *name;
 };
 
 /* A failed task of g: keep the earliest code. */

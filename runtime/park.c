@@ -162,6 +162,8 @@ void weft__searching_end(struct weft__thread *thr)
 void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
 {
     weft_runtime *rt = thr->rt;
+    if (thr->slot != NULL)
+        weft__task_flush_returns(thr->slot); /* its owner may need them */
     pthread_mutex_lock(&rt->idle_lock);
     /* under the lock: a waker sets `searching` again when it picks us */
     if (thr->searching) {

@@ -4,7 +4,9 @@
  * Freed on its home slot it goes back on the plain local list; freed
  * elsewhere (a stolen task) it is pushed on the home slot's remote_free
  * stack, which the home slot takes whole with one exchange when its local
- * list runs dry. Only whole-list takes pop, so the push CAS has no ABA.
+ * list runs dry. Remote frees are batched per home slot (RETURN_BATCH at a
+ * time, and before the freeing thread parks), so a thief that runs many
+ * stolen tasks does not bounce the home slot's line once per task. Only whole-list takes pop, so the push CAS has no ABA.
  * Memory comes in chunks that live until the runtime is destroyed.
  */
 #include "config.h"
@@ -15,7 +17,7 @@
 #include "runtime/alloc.h"
 #include "runtime/internal.h"
 
-enum { CHUNK_BYTES = 4096 };
+enum { CHUNK_BYTES = 4096, RETURN_BATCH = 32 };
 
 struct weft__chunk {
     struct weft__chunk *next;
@@ -54,20 +56,39 @@ struct weft_task *weft__task_alloc_heap(void)
     return t;
 }
 
+void weft__task_flush_returns(struct weft__slot *mine)
+{
+    struct weft__slot *home = mine->ret_home;
+    if (home == NULL)
+        return;
+    struct weft_task *head = atomic_load_explicit(&home->remote_free, memory_order_relaxed);
+    do
+        mine->ret_tail->next = head;
+    /* release: publishes the batch's `next` links to the home slot's exchange */
+    while (!atomic_compare_exchange_weak_explicit(&home->remote_free, &head, mine->ret_head,
+                                                  memory_order_release, memory_order_relaxed));
+    mine->ret_home = NULL;
+    mine->ret_head = mine->ret_tail = NULL;
+    mine->ret_count = 0;
+}
+
 void weft__task_free_remote(struct weft__slot *mine, struct weft_task *t)
 {
-    (void)mine;
     struct weft__slot *home = t->home;
     if (home == NULL) {
         weft__free(t);
         return;
     }
-    struct weft_task *head = atomic_load_explicit(&home->remote_free, memory_order_relaxed);
-    do
-        t->next = head;
-    /* release: publishes t->next to the home slot's exchange */
-    while (!atomic_compare_exchange_weak_explicit(&home->remote_free, &head, t,
-                                                  memory_order_release, memory_order_relaxed));
+    /* batch by home slot: one CAS on the home's line per RETURN_BATCH frees */
+    if (mine->ret_home != home) {
+        weft__task_flush_returns(mine);
+        mine->ret_home = home;
+        mine->ret_tail = t;
+    }
+    t->next = mine->ret_head;
+    mine->ret_head = t;
+    if (++mine->ret_count >= RETURN_BATCH)
+        weft__task_flush_returns(mine);
 }
 
 void weft__slot_pool_destroy(struct weft__slot *slot)
@@ -78,5 +99,8 @@ void weft__slot_pool_destroy(struct weft__slot *slot)
     }
     slot->chunks = NULL;
     slot->free = NULL;
+    slot->ret_home = NULL;
+    slot->ret_head = slot->ret_tail = NULL;
+    slot->ret_count = 0;
     atomic_store_explicit(&slot->remote_free, NULL, memory_order_relaxed);
 }
