@@ -74,21 +74,17 @@ static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_s
         return EINVAL;
     struct weft__thread *thr = weft__self_thread;
     weft_runtime *rt = g->owner_thread->rt;
-    bool on_worker = thr != NULL && thr->rt == rt && thr->slot != NULL;
-    struct weft_task *t = on_worker ? weft__task_alloc(thr->slot) : weft__task_alloc_heap();
+    bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL);
+    struct weft_task *t =
+        weft__task_new(rt, thr, fn, arg, has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP);
     if (t == NULL)
         return ENOMEM;
-    t->fn = fn;
-    t->arg = arg;
     t->group = g;
-    t->open_groups = 0;
-    if (o != NULL && (o->name != NULL || o->cleanup != NULL)) {
-        t->kind = WEFT__TASK_GROUP_OPTS;
+    if (has_opts) {
         t->name = o->name;
         t->cleanup = o->cleanup;
-    } else {
-        t->kind = WEFT__TASK_GROUP;
     }
+    bool on_worker = t->home != NULL; /* pooled: thr holds a slot of rt */
     bool mine = thr == g->owner_thread;
     /* count before the task can run: its completion must not overtake its spawn */
     if (mine)
@@ -104,7 +100,7 @@ static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_s
             g->spawned--;
         else
             atomic_fetch_sub_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-        weft__task_free(thr->slot, t);
+        weft__task_discard(thr, t);
         return ENOMEM;
     }
     weft__count(&thr->slot->stats.spawns);

@@ -130,7 +130,7 @@ struct weft_runtime {
     /* lifecycle */
     atomic_bool stopping;           /* workers exit when they find no work */
     atomic_bool shutting_down;      /* destroy began: no new roots or detached tasks */
-    _Atomic unsigned active_runs;   /* weft_run calls in progress */
+    _Atomic uint64_t active_runs;   /* weft_run calls in progress */
     _Atomic uint64_t detached_live; /* detached tasks not finished */
     pthread_mutex_t life_lock;
     pthread_cond_t life_cond; /* signalled when detached_live reaches 0 */
@@ -154,6 +154,12 @@ static inline struct weft_task *weft__task_alloc(struct weft__slot *slot)
 }
 /* A descriptor for a non-worker thread (heap; home NULL). */
 struct weft_task *weft__task_alloc_heap(void);
+/* A filled descriptor for a task that thr (NULL off the workers) is about to
+ * queue: from thr's slot pool on a worker of rt, else from the heap. */
+struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, weft_fn fn,
+                                 void *arg, uint32_t kind);
+/* Give back a descriptor from weft__task_new that was never queued. */
+void weft__task_discard(struct weft__thread *thr, struct weft_task *t);
 void weft__task_free_remote(struct weft__slot *mine, struct weft_task *t);
 /* Return the batch of another slot's descriptors now (before parking). */
 void weft__task_flush_returns(struct weft__slot *mine);

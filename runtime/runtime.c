@@ -185,12 +185,10 @@ int weft_runtime_destroy(weft_runtime *rt)
     return 0;
 }
 
-void weft__root_done(struct weft__run_wait *w, int rc)
+/* Drop one of the two references to w (caller's, root task's); the last frees. */
+static void run_wait_release(struct weft__run_wait *w)
 {
     pthread_mutex_lock(&w->lock);
-    w->done = true;
-    w->rc = rc;
-    pthread_cond_signal(&w->cond);
     bool last = --w->refs == 0;
     pthread_mutex_unlock(&w->lock);
     if (last) {
@@ -200,49 +198,57 @@ void weft__root_done(struct weft__run_wait *w, int rc)
     }
 }
 
+void weft__root_done(struct weft__run_wait *w, int rc)
+{
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    w->rc = rc;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    run_wait_release(w);
+}
+
+/* Count one more user of rt (a weft_run or a detached task) unless destroy began. */
+static bool admit(weft_runtime *rt, _Atomic uint64_t *users)
+{
+    pthread_mutex_lock(&rt->life_lock);
+    bool open = !atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
+    if (open)
+        atomic_fetch_add_explicit(users, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->life_lock);
+    return open;
+}
+
 int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
 {
     if (rt == NULL || fn == NULL || on_any_worker())
         return EINVAL; /* from a task it would block a worker until itself finishes */
     struct weft__run_wait *w = weft__alloc(sizeof *w);
-    struct weft_task *t = weft__task_alloc_heap();
+    struct weft_task *t = weft__task_new(rt, NULL, fn, arg, WEFT__TASK_ROOT);
     if (w == NULL || t == NULL) {
         weft__free(w);
         weft__free(t);
         return ENOMEM;
+    }
+    if (!admit(rt, &rt->active_runs)) {
+        weft__free(w);
+        weft__free(t);
+        return ESHUTDOWN;
     }
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     w->done = false;
     w->rc = 0;
     w->refs = 2;
-    *t = (struct weft_task){.fn = fn, .arg = arg, .run = w, .kind = WEFT__TASK_ROOT};
-
-    pthread_mutex_lock(&rt->life_lock);
-    bool closed = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
-    if (!closed)
-        atomic_fetch_add_explicit(&rt->active_runs, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->life_lock);
-    if (closed) {
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
-        weft__free(w);
-        weft__free(t);
-        return ESHUTDOWN;
-    }
+    t->run = w;
     weft__inject_push(rt, t);
 
     pthread_mutex_lock(&w->lock);
     while (!w->done)
         pthread_cond_wait(&w->cond, &w->lock);
     int rc = w->rc;
-    bool last = --w->refs == 0;
     pthread_mutex_unlock(&w->lock);
-    if (last) {
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
-        weft__free(w);
-    }
+    run_wait_release(w);
     pthread_mutex_lock(&rt->life_lock);
     atomic_fetch_sub_explicit(&rt->active_runs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rt->life_lock);
@@ -256,33 +262,16 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
     if (rt == NULL || fn == NULL)
         return EINVAL;
     struct weft__thread *thr = weft__self_thread;
-    bool on_worker = thr != NULL && thr->rt == rt && thr->slot != NULL;
-    struct weft_task *t = on_worker ? weft__task_alloc(thr->slot) : weft__task_alloc_heap();
+    struct weft_task *t = weft__task_new(rt, thr, fn, arg, WEFT__TASK_DETACHED);
     if (t == NULL)
         return ENOMEM;
-    t->fn = fn;
-    t->arg = arg;
-    t->group = NULL;
-    t->name = NULL;
-    t->cleanup = NULL;
-    t->kind = WEFT__TASK_DETACHED;
-    t->open_groups = 0;
-
-    pthread_mutex_lock(&rt->life_lock);
-    bool closed = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
-    if (!closed)
-        atomic_fetch_add_explicit(&rt->detached_live, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->life_lock);
-    if (closed) {
-        if (on_worker)
-            weft__task_free(thr->slot, t);
-        else
-            weft__free(t);
+    if (!admit(rt, &rt->detached_live)) {
+        weft__task_discard(thr, t);
         return ESHUTDOWN;
     }
-    int rc = weft__submit(rt, on_worker ? thr : NULL, t);
+    int rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
     if (rc != 0) {
-        weft__task_free(thr->slot, t); /* only the deque push can fail: on a worker */
+        weft__task_discard(thr, t); /* only a worker's deque push can fail */
         weft__detached_done(rt, NULL, 0);
     }
     return rc;

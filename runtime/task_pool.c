@@ -56,6 +56,37 @@ struct weft_task *weft__task_alloc_heap(void)
     return t;
 }
 
+/* thr holds a slot of rt: its pool (and deque) can be used. */
+static bool on_worker_of(weft_runtime *rt, struct weft__thread *thr)
+{
+    return thr != NULL && thr->rt == rt && thr->slot != NULL;
+}
+
+struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, weft_fn fn,
+                                 void *arg, uint32_t kind)
+{
+    struct weft_task *t =
+        on_worker_of(rt, thr) ? weft__task_alloc(thr->slot) : weft__task_alloc_heap();
+    if (t == NULL)
+        return NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->group = NULL;
+    t->name = NULL;
+    t->cleanup = NULL;
+    t->kind = kind;
+    t->open_groups = 0;
+    return t;
+}
+
+void weft__task_discard(struct weft__thread *thr, struct weft_task *t)
+{
+    if (t->home == NULL)
+        weft__free(t);
+    else
+        weft__task_free(thr->slot, t); /* a pooled descriptor came from thr's slot */
+}
+
 void weft__task_flush_returns(struct weft__slot *mine)
 {
     struct weft__slot *home = mine->ret_home;

@@ -479,6 +479,78 @@ START_TEST(test_workers_park_when_idle_and_wake_for_work)
 }
 END_TEST
 
+/* ---- wake-ups: work pushed while workers park is never stranded ---- */
+
+static int noop_root(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return 0;
+}
+
+START_TEST(test_no_lost_wakeup_when_work_arrives_during_parking)
+{
+    /* roots go through the injection queue: a lost wake-up with every
+     * worker parked would hang weft_run (the test's timeout catches it).
+     * The gaps sweep the phases of a worker's spin-then-park. */
+    weft_runtime *rt = make_runtime(2);
+    uint64_t rng = weft_test_seed() | 1;
+    for (int i = 0; i < 3000; i++) {
+        rng = mix(rng);
+        struct timespec gap = {0, (long)(rng % 200000)}; /* 0..200 us */
+        nanosleep(&gap, NULL);
+        ck_assert_int_eq(weft_run(rt, noop_root, NULL, NULL), 0);
+    }
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+struct pair {
+    _Atomic int worker[2];
+};
+
+static int busy_20ms(weft_task *self, void *p)
+{
+    _Atomic int *slot = p;
+    atomic_store(slot, weft_worker_id(self));
+    weft_time until = weft_after(20 * WEFT_MSEC);
+    while (weft_now() < until)
+        ;
+    return 0;
+}
+
+static int spawn_pair(weft_task *self, void *p)
+{
+    struct pair *pr = p;
+    weft_group g;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    weft_spawn(&g, busy_20ms, &pr->worker[0]);
+    weft_spawn(&g, busy_20ms, &pr->worker[1]);
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_parked_worker_is_woken_to_share_work)
+{
+    weft_runtime *rt = make_runtime(2);
+    int parallel = 0;
+    for (int i = 0; i < 10; i++) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL); /* the other worker parks */
+        struct pair pr;
+        atomic_init(&pr.worker[0], -1);
+        atomic_init(&pr.worker[1], -1);
+        ck_assert_int_eq(weft_run(rt, spawn_pair, &pr, NULL), 0);
+        parallel += atomic_load(&pr.worker[0]) != atomic_load(&pr.worker[1]);
+    }
+    /* a woken worker steals one of two 20 ms tasks; allow a few misses on a
+     * machine whose other core is busy */
+    ck_assert_int_ge(parallel, 3);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -491,6 +563,8 @@ Suite *scheduler_suite(void)
     tcase_add_test(tc, test_concurrent_weft_run_from_many_threads);
     tcase_add_test(tc, test_destroy_waits_for_detached_tasks);
     tcase_add_test(tc, test_workers_park_when_idle_and_wake_for_work);
+    tcase_add_test(tc, test_no_lost_wakeup_when_work_arrives_during_parking);
+    tcase_add_test(tc, test_parked_worker_is_woken_to_share_work);
     suite_add_tcase(s, tc);
     TCase *misuse = tcase_create("misuse");
     tcase_set_timeout(misuse, 60);
