@@ -4,10 +4,10 @@
  * Counting without atomics on the fast path. A group is owned by the task
  * that initialised it, and that task never leaves its thread, so the group's
  * counters are split by writer:
- *   spawned, done_local   plain: written only by the owner's thread
+ *   local   plain, owner's thread only: its spawns minus its completions
  *   spawned_remote, done_remote   atomic: spawns and completions elsewhere
- * The group is finished when spawned + spawned_remote == done_local +
- * done_remote. The owner reads done_remote (acquire) before spawned_remote:
+ * The group is finished when local + spawned_remote == done_remote. The
+ * owner reads done_remote (acquire) before spawned_remote:
  * a task that spawned into the group counted that spawn before its own
  * completion, so a completion seen implies its spawns are seen. In fib every
  * task is popped back by its owner, and a spawn + join costs no atomic RMW.
@@ -56,8 +56,7 @@ int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *op
     g->flags = flags;
     g->owner = parent;
     g->owner_thread = thr;
-    g->spawned = 0;
-    g->done_local = 0;
+    g->local = 0;
     atomic_init(&g->spawned_remote, 0);
     atomic_init(&g->done_remote, 0);
     atomic_init(&g->first_error, 0);
@@ -88,7 +87,7 @@ static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_s
     bool mine = thr == g->owner_thread;
     /* count before the task can run: its completion must not overtake its spawn */
     if (mine)
-        g->spawned++;
+        g->local++;
     else
         atomic_fetch_add_explicit(&g->spawned_remote, 1, memory_order_relaxed);
     if (!on_worker) {
@@ -97,7 +96,7 @@ static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_s
     }
     if (weft__deque_push_owner(&thr->slot->deque, t) != 0) {
         if (mine)
-            g->spawned--;
+            g->local--;
         else
             atomic_fetch_sub_explicit(&g->spawned_remote, 1, memory_order_relaxed);
         weft__task_discard(thr, t);
@@ -125,7 +124,7 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
             t->kind = WEFT__TASK_GROUP;
             t->open_groups = 0;
             if (WEFT__LIKELY(weft__deque_push_owner(&slot->deque, t) == 0)) {
-                g->spawned++;
+                g->local++;
                 weft__count(&slot->stats.spawns);
                 weft__notify_work(thr->rt);
                 return 0;
@@ -161,8 +160,8 @@ void weft__group_remote_done(struct weft__group *g)
 
 static bool finished(struct weft__group *g)
 {
-    int64_t done = g->done_local + atomic_load_explicit(&g->done_remote, memory_order_seq_cst);
-    return g->spawned + atomic_load_explicit(&g->spawned_remote, memory_order_acquire) == done;
+    int64_t done_remote = atomic_load_explicit(&g->done_remote, memory_order_seq_cst);
+    return g->local + atomic_load_explicit(&g->spawned_remote, memory_order_acquire) == done_remote;
 }
 
 static bool finished_cb(void *g)

@@ -178,8 +178,8 @@ void weft__slot_pool_destroy(struct weft__slot *slot);
 
 /*
  * A group's state inside the caller's weft_group. Counters are split by
- * writer (see group.c): the owner's thread writes spawned and done_local
- * without atomics; other threads use the atomic pair.
+ * writer (see group.c): the owner's thread counts in `local` without
+ * atomics; other threads use the atomic pair.
  */
 struct weft__group {
     /* written by the owner's thread */
@@ -187,8 +187,7 @@ struct weft__group {
     uint32_t flags;
     struct weft_task *owner;
     struct weft__thread *owner_thread;
-    int64_t spawned;    /* owner's thread only */
-    int64_t done_local; /* owner's thread only */
+    int64_t local; /* owner's thread only: spawns minus completions there */
     const char *name;
     /* weft_group is only 8-byte aligned: 64 bytes of gap keep the fields
      * other threads write off every cache line the owner's fields touch */
@@ -216,7 +215,7 @@ static inline void weft__group_task_done(struct weft__group *g, struct weft__thr
     if (WEFT__UNLIKELY(rc != 0))
         weft__group_record_failure(g, rc);
     if (WEFT__LIKELY(g->owner_thread == thr))
-        g->done_local++;
+        g->local--;
     else
         weft__group_remote_done(g);
 }
