@@ -171,6 +171,10 @@ int weft_runtime_destroy(weft_runtime *rt)
     /* refuse while a weft_run is in progress; once shutting_down is set, new
      * weft_run calls refuse (ESHUTDOWN) */
     pthread_mutex_lock(&rt->life_lock);
+    if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed)) {
+        pthread_mutex_unlock(&rt->life_lock);
+        return EINVAL; /* another thread is destroying it */
+    }
     if (atomic_load_explicit(&rt->active_runs, memory_order_relaxed) != 0) {
         pthread_mutex_unlock(&rt->life_lock);
         return EBUSY;

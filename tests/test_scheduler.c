@@ -431,6 +431,37 @@ START_TEST(test_spawn_after_destroy_began_is_eshutdown)
 }
 END_TEST
 
+struct destroyer {
+    weft_runtime *rt;
+    int rc;
+};
+
+static void *destroy_rt(void *p)
+{
+    struct destroyer *d = p;
+    d->rc = weft_runtime_destroy(d->rt);
+    return NULL;
+}
+
+START_TEST(test_second_concurrent_destroy_is_einval)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct gate gate = {0, 0};
+    ck_assert_int_eq(weft_spawn_detached(rt, wait_for_gate, &gate), 0);
+    while (!atomic_load(&gate.entered))
+        ;
+    struct destroyer d = {rt, -1};
+    pthread_t tid;
+    ck_assert_int_eq(pthread_create(&tid, NULL, destroy_rt, &d), 0);
+    while (!atomic_load_explicit(&rt->shutting_down, memory_order_relaxed))
+        ;
+    ck_assert_int_eq(weft_runtime_destroy(rt), EINVAL); /* the first one is waiting */
+    atomic_store(&gate.release, 1);
+    pthread_join(tid, NULL);
+    ck_assert_int_eq(d.rc, 0);
+}
+END_TEST
+
 /* ---- creation failures: NULL + errno, nothing leaked (ASan build checks leaks) ---- */
 
 START_TEST(test_create_reports_thread_and_allocation_failures)
@@ -572,6 +603,7 @@ Suite *scheduler_suite(void)
     tcase_add_test(misuse, test_bad_config_is_rejected);
     tcase_add_test(misuse, test_destroy_during_run_is_ebusy);
     tcase_add_test(misuse, test_spawn_after_destroy_began_is_eshutdown);
+    tcase_add_test(misuse, test_second_concurrent_destroy_is_einval);
     tcase_add_test(misuse, test_create_reports_thread_and_allocation_failures);
     suite_add_tcase(s, misuse);
     return s;

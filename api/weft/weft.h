@@ -90,7 +90,8 @@ typedef struct weft_config {
 /* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure. */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
 /* Waits for every task (detached too), stops the workers, frees. EBUSY while a
- * weft_run is in progress, EINVAL from a task or for NULL. */
+ * weft_run is in progress; EINVAL from a task, for NULL, or while another
+ * thread's destroy of rt is in progress. */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 /* Runs fn as a root task and blocks the calling (non-worker) thread until it
  * finished; returns fn's status. EINVAL from inside a task (it would deadlock). */
