@@ -154,8 +154,11 @@ void weft__searching_end(struct weft__thread *thr)
         return;
     thr->searching = false;
     weft_runtime *rt = thr->rt;
+    /* no work_visible() check here: without a barrier on the spawner's side
+     * it could miss a fresh push (store buffering); a woken thread that finds
+     * nothing parks again, as Go's resetspinning -> wakep does */
     if (atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_seq_cst) == 1 &&
-        atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0 && weft__work_visible(rt))
+        atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0)
         weft__wake_one(rt);
 }
 
