@@ -59,8 +59,3 @@ void weft__alloc_fail_from(unsigned long n)
     atomic_store_explicit(&counted, 0, memory_order_relaxed);
     atomic_store_explicit(&fail_from, n, memory_order_relaxed);
 }
-
-unsigned long weft__alloc_count(void)
-{
-    return atomic_load_explicit(&counted, memory_order_relaxed);
-}

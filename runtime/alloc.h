@@ -21,7 +21,5 @@ void weft__free(void *p);
  * process-wide and thread-safe.
  */
 void weft__alloc_fail_from(unsigned long n);
-/* Allocations attempted since the last weft__alloc_fail_from() call. */
-unsigned long weft__alloc_count(void);
 
 #endif

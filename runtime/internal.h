@@ -152,8 +152,6 @@ static inline struct weft_task *weft__task_alloc(struct weft__slot *slot)
     }
     return weft__task_alloc_slow(slot);
 }
-/* A descriptor for a non-worker thread (heap; home NULL). */
-struct weft_task *weft__task_alloc_heap(void);
 /* A filled descriptor for a task that thr (NULL off the workers) is about to
  * queue: from thr's slot pool on a worker of rt, else from the heap. */
 struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, weft_fn fn,

@@ -48,7 +48,8 @@ struct weft_task *weft__task_alloc_slow(struct weft__slot *slot)
     return &c->tasks[0];
 }
 
-struct weft_task *weft__task_alloc_heap(void)
+/* A descriptor for a non-worker thread (heap; home NULL). */
+static struct weft_task *task_alloc_heap(void)
 {
     struct weft_task *t = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *t);
     if (t != NULL)
@@ -66,7 +67,7 @@ struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, wef
                                  void *arg, uint32_t kind)
 {
     struct weft_task *t =
-        on_worker_of(rt, thr) ? weft__task_alloc(thr->slot) : weft__task_alloc_heap();
+        on_worker_of(rt, thr) ? weft__task_alloc(thr->slot) : task_alloc_heap();
     if (t == NULL)
         return NULL;
     t->fn = fn;
