@@ -12,6 +12,12 @@
  * completion, so a completion seen implies its spawns are seen. In fib every
  * task is popped back by its owner, and a spawn + join costs no atomic RMW.
  *
+ * The caller's weft_group holds only a handle: the state is in the owner
+ * thread's pool (group_pool.c), and the handle's generation tells a stale
+ * copy from the live group. The handle also keeps the owner's thread, so
+ * the owner's spawn reads one line of the caller's frame before its own
+ * counter.
+ *
  * Join never idles a worker: it pops its own deque, then steals, first from
  * the thief of one of its tasks (leapfrogging: the work it waits for is most
  * likely there), then from anyone. It steals only while the thread's stack
@@ -30,19 +36,35 @@
 enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "join" */ };
 #define KNOWN_FLAGS (WEFT_COLLECT | WEFT_SHIELD | WEFT_STREAM)
 
-_Static_assert(sizeof(struct weft__group) <= sizeof(weft_group), "group state fits weft_group");
-_Static_assert(_Alignof(struct weft__group) <= _Alignof(weft_group), "weft_group alignment");
+/* What the caller's weft_group holds. */
+struct handle {
+    uint32_t magic;
+    uint32_t gen; /* the state's gen at init */
+    struct weft__group *state;
+    struct weft__thread *owner_thread;
+};
 
-static struct weft__group *impl(weft_group *g)
+_Static_assert(sizeof(struct handle) <= sizeof(weft_group), "the handle fits weft_group");
+_Static_assert(_Alignof(struct handle) <= _Alignof(weft_group), "weft_group alignment");
+
+static struct handle *handle_of(weft_group *g)
 {
-    return (struct weft__group *)(void *)g;
+    return (struct handle *)(void *)g;
 }
 
-int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
+/* The live group behind h, or NULL (never initialised, joined, stale copy). */
+static struct weft__group *live_state(const struct handle *h)
 {
-    struct weft__thread *thr = weft__self_thread;
-    if (WEFT__UNLIKELY(gp == NULL || parent == NULL || thr == NULL || thr->current != parent))
-        return EINVAL; /* parent must be the task running on this thread */
+    if (h == NULL || h->magic != GROUP_LIVE)
+        return NULL;
+    struct weft__group *g = h->state;
+    return g->gen == h->gen && g->owner != NULL ? g : NULL;
+}
+
+/* Fill g and h for the running task `parent` on thr. */
+static inline int group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h,
+                              weft_task *parent, const weft_group_opts *opts)
+{
     unsigned flags = 0;
     const char *name = NULL;
     if (opts != NULL) {
@@ -51,25 +73,45 @@ int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *op
         flags = opts->flags;
         name = opts->name;
     }
-    struct weft__group *g = impl(gp);
-    g->magic = GROUP_LIVE;
-    g->flags = flags;
+    thr->group_free = g->next_free;
+    g->gen++;
     g->owner = parent;
-    g->owner_thread = thr;
-    g->local = 0;
-    atomic_init(&g->spawned_remote, 0);
-    atomic_init(&g->done_remote, 0);
-    atomic_init(&g->first_error, 0);
-    atomic_init(&g->thief, NULL);
+    g->flags = flags;
     g->name = name;
+    h->magic = GROUP_LIVE;
+    h->gen = g->gen;
+    h->state = g;
+    h->owner_thread = thr;
     parent->open_groups++;
     return 0;
 }
 
-/* Every spawn that is not the owner's plain fast path. */
-static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_spawn_opts *o)
+/* The thread's pool of states is empty: grow it first. */
+static __attribute__((noinline, cold)) int init_grow(struct weft__thread *thr, struct handle *h,
+                                                      weft_task *parent,
+                                                      const weft_group_opts *opts)
 {
-    if (g == NULL || fn == NULL || g->magic != GROUP_LIVE)
+    if (!weft__group_pool_grow(thr))
+        return ENOMEM;
+    return group_start(thr, thr->group_free, h, parent, opts);
+}
+
+int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
+{
+    struct weft__thread *thr = weft__self_thread;
+    if (WEFT__UNLIKELY(gp == NULL || parent == NULL || thr == NULL || thr->current != parent))
+        return EINVAL; /* parent must be the task running on this thread */
+    struct weft__group *g = thr->group_free;
+    if (WEFT__UNLIKELY(g == NULL))
+        return init_grow(thr, handle_of(gp), parent, opts);
+    return group_start(thr, g, handle_of(gp), parent, opts);
+}
+
+/* Every spawn that is not the owner's plain fast path. */
+static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_opts *o)
+{
+    struct weft__group *g = live_state(h);
+    if (g == NULL || fn == NULL)
         return EINVAL;
     struct weft__thread *thr = weft__self_thread;
     weft_runtime *rt = g->owner_thread->rt;
@@ -109,11 +151,13 @@ static int spawn_slow(struct weft__group *g, weft_fn fn, void *arg, const weft_s
 
 int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
 {
-    struct weft__group *g = impl(gp);
+    struct handle *h = handle_of(gp);
     struct weft__thread *thr = weft__self_thread;
-    /* fast path: the owner spawns, a descriptor is free, the deque has room */
-    if (WEFT__LIKELY(g != NULL && fn != NULL && g->magic == GROUP_LIVE &&
-                     thr == g->owner_thread)) {
+    /* fast path: the owner spawns, a descriptor is free, the deque has room;
+     * the owner's live handle implies a live state (only its join ends it) */
+    if (WEFT__LIKELY(h != NULL && fn != NULL && h->magic == GROUP_LIVE &&
+                     thr == h->owner_thread)) {
+        struct weft__group *g = h->state;
         struct weft__slot *slot = thr->slot;
         struct weft_task *t = slot->free;
         if (WEFT__LIKELY(t != NULL)) {
@@ -132,12 +176,12 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
             weft__task_free(slot, t);
         }
     }
-    return spawn_slow(g, fn, arg, NULL);
+    return spawn_slow(h, fn, arg, NULL);
 }
 
 int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
-    return spawn_slow(impl(gp), fn, arg, o);
+    return spawn_slow(handle_of(gp), fn, arg, o);
 }
 
 void weft__group_record_failure(struct weft__group *g, int rc)
@@ -195,13 +239,9 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
     weft__searching_end(thr);
 }
 
-int weft_group_join(weft_group *gp, weft_errors **errs)
+static inline __attribute__((always_inline)) void wait_all(struct weft__thread *thr,
+                                                            struct weft__group *g)
 {
-    struct weft__group *g = impl(gp);
-    struct weft__thread *thr = weft__self_thread;
-    if (WEFT__UNLIKELY(g == NULL || g->magic != GROUP_LIVE || thr == NULL ||
-                       thr->current != g->owner))
-        return EINVAL; /* joined already, never initialised, or not the owner */
     while (!finished(g)) {
         struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
         if (WEFT__LIKELY(t != NULL))
@@ -209,9 +249,28 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
         else
             join_wait(thr, g);
     }
-    g->magic = GROUP_JOINED;
+}
+
+void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g)
+{
+    wait_all(thr, g);
+}
+
+int weft_group_join(weft_group *gp, weft_errors **errs)
+{
+    struct handle *h = handle_of(gp);
+    struct weft__group *g = live_state(h);
+    struct weft__thread *thr = weft__self_thread;
+    if (WEFT__UNLIKELY(g == NULL || thr == NULL || thr->current != g->owner))
+        return EINVAL; /* joined already, never initialised, or not the owner */
+    wait_all(thr, g);
+    h->magic = GROUP_JOINED;
     g->owner->open_groups--;
+    int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
+    if (WEFT__UNLIKELY(rc != 0))
+        atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
+    weft__group_release(thr, g);
     if (errs != NULL)
         *errs = NULL; /* error trees come with the errors work */
-    return atomic_load_explicit(&g->first_error, memory_order_relaxed);
+    return rc;
 }

@@ -27,6 +27,7 @@
 struct weft__slot;
 struct weft__thread;
 struct weft__group;
+struct weft__group_chunk;
 
 /* Single-writer counter: plain increment on x86, yet readable from any thread. */
 typedef _Atomic uint64_t weft__counter;
@@ -100,6 +101,9 @@ struct weft__thread {
     bool searching; /* counted in rt->n_searching */
     struct weft__thread *idle_next;
     unsigned local_runs; /* tasks run since the last look at the injection queue */
+    /* group states this thread's tasks initialise (group_pool.c) */
+    struct weft__group *group_free;
+    struct weft__group_chunk *group_chunks;
 };
 
 /* The injection queue: tasks from non-worker threads (MPMC, mutex-protected). */
@@ -172,30 +176,49 @@ static inline void weft__task_free(struct weft__slot *mine, struct weft_task *t)
 }
 void weft__slot_pool_destroy(struct weft__slot *slot);
 
-/* ---- groups (group.c) ---- */
+/* ---- groups (group.c, group_pool.c) ---- */
 
 /*
- * A group's state inside the caller's weft_group. Counters are split by
- * writer (see group.c): the owner's thread counts in `local` without
- * atomics; other threads use the atomic pair.
+ * A group's state. It lives in a pool of the owner's thread, not in the
+ * caller's weft_group (which only holds a handle to it): tasks point at their
+ * group, and a task that returns without joining its group must not leave
+ * them pointing into a dead stack frame. Pool memory is type-stable (freed
+ * only at destroy), so a late reader of a recycled state reads junk, never
+ * unmapped memory. Counters are split by writer (see group.c).
  */
 struct weft__group {
-    /* written by the owner's thread */
-    uint32_t magic;
+    /* the owner's line (others read owner_thread when a task completes) */
+    struct weft__thread *owner_thread; /* the pool's thread, set once */
+    struct weft_task *owner; /* the task that initialised it; NULL while pooled */
+    uint32_t gen;            /* bumped at every init: tells a stale handle */
     uint32_t flags;
-    struct weft_task *owner;
-    struct weft__thread *owner_thread;
-    int64_t local; /* owner's thread only: spawns minus completions there */
     const char *name;
-    /* weft_group is only 8-byte aligned: 64 bytes of gap keep the fields
-     * other threads write off every cache line the owner's fields touch */
-    char gap_[64];
-    /* written by other threads */
-    _Atomic int64_t spawned_remote;
+    struct weft__group *next_free; /* the thread's free list */
+    int64_t local; /* owner's thread only: its spawns minus its completions */
+    /* written by other threads. The counters are never reset: the group is
+     * finished when local + spawned_remote == done_remote, which holds at
+     * every reuse since it held at the join that released the state. */
+    alignas(WEFT__CACHE_LINE) _Atomic int64_t spawned_remote;
     _Atomic int64_t done_remote;
-    _Atomic int first_error;
-    _Atomic(struct weft__slot *) thief; /* last slot that stole one of our tasks */
+    _Atomic int first_error; /* reset by the join that reads it */
+    _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
 };
+
+/* Adds a chunk of states to thr's pool; false: ENOMEM. */
+bool weft__group_pool_grow(struct weft__thread *thr);
+/* Back to the pool of thr, the thread that allocated it. */
+static inline void weft__group_release(struct weft__thread *thr, struct weft__group *g)
+{
+    g->owner = NULL;
+    g->next_free = thr->group_free;
+    thr->group_free = g;
+}
+/* The first group of thr's pool still owned by t (initialised, not joined), or NULL. */
+struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t);
+/* Free thr's pool (destroy, after the thread ended). */
+void weft__group_pool_destroy(struct weft__thread *thr);
+/* Help run tasks on thr until every task of g ended (g's owner's thread). */
+void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
 
 /* A failed task of g: keep the earliest code. */
 void weft__group_record_failure(struct weft__group *g, int rc);

@@ -57,6 +57,9 @@ static void teardown(weft_runtime *rt, unsigned started)
         /* a thread may have parked after wake_all looked: keep waking */
         weft__wake_all(rt);
     }
+    if (rt->threads != NULL)
+        for (unsigned i = 0; i < rt->nslots; i++)
+            weft__group_pool_destroy(&rt->threads[i]);
     if (rt->slots != NULL)
         for (unsigned i = 0; i < rt->nslots; i++)
             slot_free(rt->slots[i]);

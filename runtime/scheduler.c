@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdio.h>
 
 #include "runtime/alloc.h"
 #include "runtime/backoff.h"
@@ -136,6 +135,23 @@ static struct weft_task *next_task(struct weft__thread *thr)
     return weft__find_work(thr, NULL, true);
 }
 
+/*
+ * t returned without joining every group it initialised: a misuse that must
+ * not lose work nor let weft_run return early. Their states are in thr's
+ * pool, not in t's dead frame, so join them here; t then fails with EINVAL
+ * (unless it failed already) so the mistake reaches whoever joins t.
+ */
+static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, int rc)
+{
+    struct weft__group *g;
+    while ((g = weft__group_find_open(thr, t)) != NULL) {
+        weft__group_wait_all(thr, g);
+        weft__group_release(thr, g);
+    }
+    t->open_groups = 0;
+    return rc != 0 ? rc : EINVAL;
+}
+
 void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     uint32_t kind = t->kind;
@@ -144,8 +160,7 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     if (kind == WEFT__TASK_GROUP_OPTS && t->cleanup != NULL)
         t->cleanup(t->arg);
     if (WEFT__UNLIKELY(t->open_groups != 0))
-        fprintf(stderr, "weft: task %s returned with %u unjoined group(s): join every group "
-                        "before returning\n", name != NULL ? name : "(unnamed)", t->open_groups);
+        rc = join_abandoned_groups(thr, t, rc);
 
     /* copy what completion needs, then free first: once completion is
      * signalled the group, or the whole runtime, may be gone */

@@ -211,6 +211,82 @@ START_TEST(test_join_returns_a_tasks_failure_code)
 }
 END_TEST
 
+/* ---- a task that returns without joining its groups ---- */
+
+struct leak {
+    _Atomic unsigned ran;
+    unsigned children;
+};
+
+static void spin_us(unsigned us)
+{
+    weft_time end = weft_after((int64_t)us * WEFT_USEC);
+    while (weft_now() < end)
+        ;
+}
+
+static int slow_child(weft_task *self, void *p)
+{
+    (void)self;
+    struct leak *l = p;
+    spin_us(200);
+    atomic_fetch_add(&l->ran, 1);
+    return 0;
+}
+
+/* Initialises two groups, fills them, joins neither. */
+static int leave_groups_open(weft_task *self, void *p)
+{
+    struct leak *l = p;
+    weft_group a, b;
+    if (weft_group_init(&a, self, NULL) != 0 || weft_group_init(&b, self, NULL) != 0)
+        return EFAULT;
+    for (unsigned i = 0; i < l->children; i++)
+        if (weft_spawn(i % 2 ? &a : &b, slow_child, l) != 0)
+            return EFAULT;
+    return 0;
+}
+
+/* Something on the stack where the open groups' frame was. */
+static int overwrite_stack(void)
+{
+    volatile char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)0xa5;
+    return junk[17];
+}
+
+static int parent_of_leaker(weft_task *self, void *p)
+{
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    weft_spawn(&g, leave_groups_open, p);
+    overwrite_stack();
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_unjoined_groups_are_joined_when_their_task_returns)
+{
+    weft_runtime *rt = make_runtime(worker_counts[_i]);
+    for (int round = 0; round < 20; round++) {
+        struct leak l = {.children = 64};
+        /* a nested task leaves them open: its parent's join reports EINVAL */
+        ck_assert_int_eq(weft_run(rt, parent_of_leaker, &l, NULL), EINVAL);
+        ck_assert_uint_eq(atomic_load(&l.ran), l.children);
+        /* the root leaves them open: weft_run reports EINVAL, after every child ran */
+        atomic_store(&l.ran, 0);
+        ck_assert_int_eq(weft_run(rt, leave_groups_open, &l, NULL), EINVAL);
+        ck_assert_uint_eq(atomic_load(&l.ran), l.children);
+    }
+    /* the pools are sound afterwards */
+    uint64_t r;
+    ck_assert_int_eq(kw_fib(rt, 20, &r), 0);
+    ck_assert_uint_eq(r, kernel_fib_seq(20));
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 /* ---- several external threads call weft_run at once ---- */
 
 struct caller {
@@ -591,6 +667,7 @@ Suite *scheduler_suite(void)
     tcase_add_loop_test(tc, test_every_spawned_task_runs_exactly_once, 0, 3);
     tcase_add_test(tc, test_ten_thousand_nested_groups_fit_the_default_stack);
     tcase_add_test(tc, test_join_returns_a_tasks_failure_code);
+    tcase_add_loop_test(tc, test_unjoined_groups_are_joined_when_their_task_returns, 0, 3);
     tcase_add_test(tc, test_concurrent_weft_run_from_many_threads);
     tcase_add_test(tc, test_destroy_waits_for_detached_tasks);
     tcase_add_test(tc, test_workers_park_when_idle_and_wake_for_work);
