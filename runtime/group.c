@@ -58,42 +58,72 @@ static struct weft__group *live_state(const struct handle *h)
     if (h == NULL || h->magic != GROUP_LIVE)
         return NULL;
     struct weft__group *g = h->state;
-    return g->gen == h->gen && g->owner != NULL ? g : NULL;
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
+    return weft__cancel_gen(w) == h->gen && weft__cancel_reason_of(w) != WEFT__GROUP_DEAD ? g
+                                                                                         : NULL;
 }
 
-/* Fill g and h for the running task `parent` on thr. */
-static inline int group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h,
-                              weft_task *parent, const weft_group_opts *opts)
+/* Fill g and h for the running task `parent` on thr. Inlined so that the
+ * plain init (no options) folds the deadline and shield work away. */
+static inline __attribute__((always_inline)) void
+group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, weft_task *parent,
+            unsigned flags, const char *name, weft_time own_deadline)
+{
+    struct weft__group *ps = parent->group; /* the parent task's scope */
+    uint64_t pw = atomic_load_explicit(&ps->cancel, memory_order_relaxed);
+    bool shielded = (flags & WEFT_SHIELD) != 0;
+    weft_time inherited = shielded ? WEFT_NEVER : ps->deadline;
+
+    thr->group_free = g->next_free;
+    uint32_t gen = weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) + 1;
+    uint64_t word = (uint64_t)gen << 32;
+    atomic_store_explicit(&g->owner, parent, memory_order_relaxed);
+    atomic_store_explicit(&g->parent, ps, memory_order_relaxed);
+    atomic_store_explicit(&g->parent_gen, weft__cancel_gen(pw), memory_order_relaxed);
+    atomic_store_explicit(&g->flags, flags, memory_order_relaxed);
+    atomic_store_explicit(&g->has_children, false, memory_order_relaxed);
+    g->deadline = own_deadline < inherited ? own_deadline : inherited;
+    g->name = name;
+    /* release: a scanner that reads this word sees the fields above */
+    atomic_store_explicit(&g->cancel, word, memory_order_release);
+    if (WEFT__UNLIKELY(!atomic_load_explicit(&ps->has_children, memory_order_relaxed)))
+        atomic_store_explicit(&ps->has_children, true, memory_order_relaxed);
+    /* publish, then read the parent's word: pairs with a canceller's barrier */
+    weft__cancel_init_barrier(thr->rt);
+    pw = atomic_load_explicit(&ps->cancel, memory_order_relaxed);
+    uint32_t reason = weft__cancel_reason_of(pw);
+    if (WEFT__UNLIKELY(reason != 0) && !shielded)
+        atomic_compare_exchange_strong_explicit(&g->cancel, &word, word | reason,
+                                                memory_order_relaxed, memory_order_relaxed);
+    if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
+        weft__cancel(g, gen, ETIMEDOUT); /* a deadline in the past: at once */
+
+    h->magic = GROUP_LIVE;
+    h->gen = gen;
+    h->state = g;
+    h->owner_thread = thr;
+    parent->open_groups++;
+}
+
+/* Init with options, or into an empty pool: out of the plain init's way. */
+static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct handle *h,
+                                               weft_task *parent, const weft_group_opts *opts)
 {
     unsigned flags = 0;
     const char *name = NULL;
+    weft_time own_deadline = WEFT_NEVER;
     if (opts != NULL) {
         if ((opts->flags & ~(unsigned)KNOWN_FLAGS) != 0)
             return EINVAL;
         flags = opts->flags;
         name = opts->name;
+        if (opts->deadline != 0)
+            own_deadline = opts->deadline;
     }
-    thr->group_free = g->next_free;
-    g->gen++;
-    g->owner = parent;
-    g->flags = flags;
-    g->name = name;
-    h->magic = GROUP_LIVE;
-    h->gen = g->gen;
-    h->state = g;
-    h->owner_thread = thr;
-    parent->open_groups++;
-    return 0;
-}
-
-/* The thread's pool of states is empty: grow it first. */
-static __attribute__((noinline, cold)) int init_grow(struct weft__thread *thr, struct handle *h,
-                                                      weft_task *parent,
-                                                      const weft_group_opts *opts)
-{
-    if (!weft__group_pool_grow(thr))
+    if (thr->group_free == NULL && !weft__group_pool_grow(thr))
         return ENOMEM;
-    return group_start(thr, thr->group_free, h, parent, opts);
+    group_start(thr, thr->group_free, h, parent, flags, name, own_deadline);
+    return 0;
 }
 
 int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
@@ -102,9 +132,10 @@ int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *op
     if (WEFT__UNLIKELY(gp == NULL || parent == NULL || thr == NULL || thr->current != parent))
         return EINVAL; /* parent must be the task running on this thread */
     struct weft__group *g = thr->group_free;
-    if (WEFT__UNLIKELY(g == NULL))
-        return init_grow(thr, handle_of(gp), parent, opts);
-    return group_start(thr, g, handle_of(gp), parent, opts);
+    if (WEFT__UNLIKELY(g == NULL || opts != NULL))
+        return init_slow(thr, handle_of(gp), parent, opts);
+    group_start(thr, g, handle_of(gp), parent, 0, NULL, WEFT_NEVER);
+    return 0;
 }
 
 /* Every spawn that is not the owner's plain fast path. */
@@ -186,9 +217,22 @@ int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *
 
 void weft__group_record_failure(struct weft__group *g, int rc)
 {
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    uint32_t reason = weft__cancel_reason_of(w);
+    if (reason != 0 && (rc == ECANCELED || rc == (int)reason))
+        return; /* it stopped because it was cancelled: not a failure */
     int none = 0;
     atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
                                             memory_order_relaxed);
+    if ((atomic_load_explicit(&g->flags, memory_order_relaxed) & WEFT_COLLECT) == 0)
+        weft__cancel(g, weft__cancel_gen(w), ECANCELED); /* fail-fast */
+}
+
+void weft_group_cancel(weft_group *gp)
+{
+    struct handle *h = handle_of(gp);
+    if (h != NULL && h->magic == GROUP_LIVE)
+        weft__cancel(h->state, h->gen, ECANCELED); /* a no-op once that life ended */
 }
 
 void weft__group_remote_done(struct weft__group *g)
@@ -269,6 +313,8 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
     if (WEFT__UNLIKELY(rc != 0))
         atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
+    else /* no failure: a cancel from above, outside or a deadline says why it ended */
+        rc = (int)weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
     weft__group_release(thr, g);
     if (errs != NULL)
         *errs = NULL; /* error trees come with the errors work */

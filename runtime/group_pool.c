@@ -7,8 +7,9 @@
  * just released by a join is the one the next init gets, still in cache).
  * Memory comes in chunks kept until the runtime is destroyed: the states are
  * type-stable, which lets a thread that finished a group's last task read a
- * field it loaded before without a use-after-free, and lets the task epilogue
- * find the groups a task left unjoined by scanning its thread's chunks.
+ * field it loaded before without a use-after-free, lets the task epilogue
+ * find the groups a task left unjoined by scanning its thread's chunks, and
+ * lets cancel scans (cancel.c) read any thread's states at any time.
  */
 #include "config.h"
 
@@ -17,7 +18,8 @@
 #include "runtime/alloc.h"
 #include "runtime/internal.h"
 
-enum { CHUNK_GROUPS = 31 }; /* 31 states of 2 lines: just under 4 KiB a chunk */
+/* 31 states of 2 lines: just under 4 KiB a chunk */
+#define CHUNK_GROUPS WEFT__GROUP_CHUNK_STATES
 
 struct weft__group_chunk {
     struct weft__group_chunk *next;
@@ -30,31 +32,49 @@ bool weft__group_pool_grow(struct weft__thread *thr)
     if (c == NULL)
         return false;
     memset(c, 0, sizeof *c);
-    c->next = thr->group_chunks;
-    thr->group_chunks = c;
     for (size_t i = 0; i < CHUNK_GROUPS; i++) {
-        c->groups[i].owner_thread = thr;
-        c->groups[i].next_free = i + 1 < CHUNK_GROUPS ? &c->groups[i + 1] : thr->group_free;
+        struct weft__group *g = &c->groups[i];
+        g->owner_thread = thr;
+        atomic_init(&g->cancel, WEFT__GROUP_DEAD); /* gen 0, pooled */
+        g->next_free = i + 1 < CHUNK_GROUPS ? &c->groups[i + 1] : thr->group_free;
     }
     thr->group_free = &c->groups[0];
+    c->next = atomic_load_explicit(&thr->group_chunks, memory_order_relaxed);
+    /* release: a scanner that finds the chunk sees its states' DEAD words */
+    atomic_store_explicit(&thr->group_chunks, c, memory_order_release);
     return true;
+}
+
+struct weft__group_chunk *weft__group_pool_first(struct weft__thread *thr)
+{
+    return atomic_load_explicit(&thr->group_chunks, memory_order_acquire);
+}
+
+struct weft__group_chunk *weft__group_pool_next(struct weft__group_chunk *c)
+{
+    return c->next;
+}
+
+struct weft__group *weft__group_pool_at(struct weft__group_chunk *c, size_t i)
+{
+    return &c->groups[i];
 }
 
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t)
 {
-    for (struct weft__group_chunk *c = thr->group_chunks; c != NULL; c = c->next)
+    for (struct weft__group_chunk *c = weft__group_pool_first(thr); c != NULL; c = c->next)
         for (size_t i = 0; i < CHUNK_GROUPS; i++)
-            if (c->groups[i].owner == t)
+            if (atomic_load_explicit(&c->groups[i].owner, memory_order_relaxed) == t)
                 return &c->groups[i];
     return NULL;
 }
 
 void weft__group_pool_destroy(struct weft__thread *thr)
 {
-    for (struct weft__group_chunk *c = thr->group_chunks, *next; c != NULL; c = next) {
+    for (struct weft__group_chunk *c = weft__group_pool_first(thr), *next; c != NULL; c = next) {
         next = c->next;
         weft__free(c);
     }
-    thr->group_chunks = NULL;
+    atomic_store_explicit(&thr->group_chunks, NULL, memory_order_relaxed);
     thr->group_free = NULL;
 }

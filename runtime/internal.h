@@ -50,14 +50,16 @@ struct weft__run_wait; /* runtime.c */
 struct weft_task {
     weft_fn fn;
     void *arg;
-    union {
-        struct weft__group *group;  /* WEFT__TASK_GROUP, WEFT__TASK_GROUP_OPTS */
-        struct weft__run_wait *run; /* WEFT__TASK_ROOT */
-    };
+    /* its group; for roots and detached tasks the runtime's never-cancelled
+     * scope: weft_cancelled reads this pointer, then the state's cancel word */
+    struct weft__group *group;
     struct weft__slot *home; /* free list it returns to; NULL: heap */
     struct weft_task *next;  /* free list / injection queue link */
-    const char *name;           /* WEFT__TASK_GROUP_OPTS, WEFT__TASK_DETACHED only */
-    void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS only */
+    const char *name;        /* WEFT__TASK_GROUP_OPTS, WEFT__TASK_DETACHED only */
+    union {
+        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS */
+        struct weft__run_wait *run; /* WEFT__TASK_ROOT */
+    };
     uint32_t kind;
     uint32_t open_groups; /* groups this task initialised and has not joined */
 };
@@ -103,7 +105,7 @@ struct weft__thread {
     unsigned local_runs; /* tasks run since the last look at the injection queue */
     /* group states this thread's tasks initialise (group_pool.c) */
     struct weft__group *group_free;
-    struct weft__group_chunk *group_chunks;
+    _Atomic(struct weft__group_chunk *) group_chunks; /* read by cancel scans */
 };
 
 /* The injection queue: tasks from non-worker threads (MPMC, mutex-protected). */
@@ -112,6 +114,51 @@ struct weft__inject {
     struct weft_task *head, *tail;
     _Atomic size_t count; /* checked without the lock before locking */
 };
+
+/*
+ * A group's state. It lives in a pool of the owner's thread, not in the
+ * caller's weft_group (which only holds a handle to it): tasks point at their
+ * group, and a task that returns without joining its group must not leave
+ * them pointing into a dead stack frame. Pool memory is type-stable (freed
+ * only at destroy), so a late reader of a recycled state reads junk, never
+ * unmapped memory. Counters are split by writer (see group.c).
+ */
+struct weft__group {
+    /* read by every thread whose task is in the group: written once a life */
+    struct weft__thread *owner_thread; /* the pool's thread, set once */
+    /* gen << 32 | reason: reason 0 while live and not cancelled, ECANCELED
+     * or ETIMEDOUT once cancelled, WEFT__GROUP_DEAD while pooled. gen is
+     * bumped at every init; it tells a stale handle or parent link. */
+    _Atomic uint64_t cancel;
+    _Atomic(struct weft__group *) parent; /* its scope's parent, NULL for none */
+    _Atomic uint32_t parent_gen;
+    _Atomic uint32_t flags;
+    weft_time deadline;         /* effective: min(own, parent's unless shielded) */
+    atomic_bool has_children;   /* a group was initialised under it (cancel.c) */
+    /* the owner's line: others read only `owner` and `name` */
+    alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) owner; /* NULL while pooled */
+    const char *name;
+    struct weft__group *next_free; /* the thread's free list */
+    int64_t local; /* owner's thread only: its spawns minus its completions */
+    uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
+    /* written by other threads. The counters are never reset: the group is
+     * finished when local + spawned_remote == done_remote, which holds at
+     * every reuse since it held at the join that released the state. */
+    alignas(WEFT__CACHE_LINE) _Atomic int64_t spawned_remote;
+    _Atomic int64_t done_remote;
+    _Atomic int first_error; /* reset by the join that reads it */
+    _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
+};
+
+#define WEFT__GROUP_DEAD 0xffffffffu
+static inline uint32_t weft__cancel_gen(uint64_t word)
+{
+    return (uint32_t)(word >> 32);
+}
+static inline uint32_t weft__cancel_reason_of(uint64_t word)
+{
+    return (uint32_t)word;
+}
 
 struct weft_runtime {
     unsigned nslots;
@@ -140,6 +187,11 @@ struct weft_runtime {
     pthread_cond_t life_cond; /* signalled when detached_live reaches 0 */
 
     _Atomic uint64_t unhandled_errors;
+
+    /* cancellation (cancel.c) */
+    pthread_mutex_t cancel_lock; /* one propagation scan at a time */
+    uint64_t scan_epoch;
+    struct weft__group never_cancelled; /* the scope of roots and detached tasks */
 };
 
 /* The thread running this code, NULL outside any runtime's workers. */
@@ -178,49 +230,36 @@ void weft__slot_pool_destroy(struct weft__slot *slot);
 
 /* ---- groups (group.c, group_pool.c) ---- */
 
-/*
- * A group's state. It lives in a pool of the owner's thread, not in the
- * caller's weft_group (which only holds a handle to it): tasks point at their
- * group, and a task that returns without joining its group must not leave
- * them pointing into a dead stack frame. Pool memory is type-stable (freed
- * only at destroy), so a late reader of a recycled state reads junk, never
- * unmapped memory. Counters are split by writer (see group.c).
- */
-struct weft__group {
-    /* the owner's line (others read owner_thread when a task completes) */
-    struct weft__thread *owner_thread; /* the pool's thread, set once */
-    struct weft_task *owner; /* the task that initialised it; NULL while pooled */
-    uint32_t gen;            /* bumped at every init: tells a stale handle */
-    uint32_t flags;
-    const char *name;
-    struct weft__group *next_free; /* the thread's free list */
-    int64_t local; /* owner's thread only: its spawns minus its completions */
-    /* written by other threads. The counters are never reset: the group is
-     * finished when local + spawned_remote == done_remote, which holds at
-     * every reuse since it held at the join that released the state. */
-    alignas(WEFT__CACHE_LINE) _Atomic int64_t spawned_remote;
-    _Atomic int64_t done_remote;
-    _Atomic int first_error; /* reset by the join that reads it */
-    _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
-};
-
 /* Adds a chunk of states to thr's pool; false: ENOMEM. */
 bool weft__group_pool_grow(struct weft__thread *thr);
 /* Back to the pool of thr, the thread that allocated it. */
 static inline void weft__group_release(struct weft__thread *thr, struct weft__group *g)
 {
-    g->owner = NULL;
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    /* seqlock: the scanner (cancel.c) that read this life's word and then
+     * fields of the next life re-reads the word and sees DEAD or later */
+    atomic_store_explicit(&g->cancel, (w & ~(uint64_t)UINT32_MAX) | WEFT__GROUP_DEAD,
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&g->owner, NULL, memory_order_relaxed);
     g->next_free = thr->group_free;
     thr->group_free = g;
 }
 /* The first group of thr's pool still owned by t (initialised, not joined), or NULL. */
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t);
+/* Walking every state of thr's pool from any thread (cancel scans): chunks
+ * are only ever added, and states are type-stable. */
+#define WEFT__GROUP_CHUNK_STATES 31
+struct weft__group_chunk *weft__group_pool_first(struct weft__thread *thr);
+struct weft__group_chunk *weft__group_pool_next(struct weft__group_chunk *c);
+struct weft__group *weft__group_pool_at(struct weft__group_chunk *c, size_t i);
 /* Free thr's pool (destroy, after the thread ended). */
 void weft__group_pool_destroy(struct weft__thread *thr);
 /* Help run tasks on thr until every task of g ended (g's owner's thread). */
 void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
 
-/* A failed task of g: keep the earliest code. */
+/* A task of g returned rc != 0: keep the earliest failure, and cancel g
+ * unless it collects (a task that returned its cancellation is no failure). */
 void weft__group_record_failure(struct weft__group *g, int rc);
 /* A task of g finished on a thread other than the owner's. */
 void weft__group_remote_done(struct weft__group *g);
@@ -295,6 +334,11 @@ static inline void weft__full_fence(void)
 }
 
 void weft__park_init(weft_runtime *rt);
+/* A full barrier executed by every running thread of the process before this
+ * returns (membarrier), or a fence where the kernel has none: the heavy side
+ * of an asymmetric Dekker pair whose light side is weft__notify_work's or
+ * weft__cancel_init_barrier's compiler barrier. */
+void weft__full_barrier_everywhere(weft_runtime *rt);
 void weft__wake_one(weft_runtime *rt);
 /* After making work visible: wake a parked thread if nobody is searching. */
 static inline void weft__notify_work(weft_runtime *rt)
@@ -317,6 +361,21 @@ void weft__searching_begin(struct weft__thread *thr);
 /* thr found work (or stops looking); the last searcher wakes a parked thread. */
 void weft__searching_end(struct weft__thread *thr);
 bool weft__work_visible(weft_runtime *rt);
+
+/* ---- cancellation (cancel.c) ---- */
+
+/* Cancel g's life `gen` with `reason` and every group below it. False when it
+ * was cancelled already, or that life ended. Not from a signal handler. */
+bool weft__cancel(struct weft__group *g, uint32_t gen, int reason);
+/* For group init: orders the new state's publication before the read of its
+ * parent's word, against a canceller's barrier (see cancel.c). */
+static inline void weft__cancel_init_barrier(weft_runtime *rt)
+{
+    if (!rt->use_membarrier)
+        weft__full_fence();
+    else
+        atomic_signal_fence(memory_order_seq_cst); /* compiler only: the canceller pays */
+}
 
 /* ---- runtime (runtime.c) ---- */
 void weft__root_done(struct weft__run_wait *w, int rc);

@@ -52,7 +52,7 @@ void weft__park_init(weft_runtime *rt)
                          sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 }
 
-static void full_barrier_everywhere(weft_runtime *rt)
+void weft__full_barrier_everywhere(weft_runtime *rt)
 {
     if (!rt->use_membarrier || sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
         weft__full_fence();
@@ -182,7 +182,7 @@ void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
     pthread_mutex_unlock(&rt->idle_lock);
     /* the spawners' half of the barrier pair: see the header comment */
-    full_barrier_everywhere(rt);
+    weft__full_barrier_everywhere(rt);
     if (!(ready != NULL && ready(arg)) && !weft__work_visible(rt)) {
         if (thr->slot != NULL)
             weft__count(&thr->slot->stats.parks);

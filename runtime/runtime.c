@@ -69,6 +69,7 @@ static void teardown(weft_runtime *rt, unsigned started)
     pthread_mutex_destroy(&rt->idle_lock);
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
+    pthread_mutex_destroy(&rt->cancel_lock);
     weft__free(rt);
 }
 
@@ -80,11 +81,12 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         errno = rc;
         return NULL;
     }
-    weft_runtime *rt = weft__alloc_zeroed(sizeof *rt);
+    weft_runtime *rt = weft__alloc_aligned(_Alignof(weft_runtime), sizeof *rt);
     if (rt == NULL) {
         errno = ENOMEM;
         return NULL;
     }
+    memset(rt, 0, sizeof *rt);
     rt->nslots = set.workers;
     rt->stack_size = set.stack_size;
     rt->print_stats = set.print_stats;
@@ -96,6 +98,9 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_cond_init(&rt->life_cond, NULL);
+    pthread_mutex_init(&rt->cancel_lock, NULL);
+    rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
+    rt->never_cancelled.owner_thread = NULL;
     weft__park_init(rt);
 
     rt->slots = weft__alloc_zeroed(set.workers * sizeof *rt->slots);

@@ -164,7 +164,8 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 
     /* copy what completion needs, then free first: once completion is
      * signalled the group, or the whole runtime, may be gone */
-    void *target = t->group; /* the union's active member, per kind */
+    struct weft__group *g = t->group;
+    struct weft__run_wait *run = kind == WEFT__TASK_ROOT ? t->run : NULL;
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
@@ -172,10 +173,10 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     switch (kind) {
     case WEFT__TASK_GROUP:
     case WEFT__TASK_GROUP_OPTS:
-        weft__group_task_done(target, thr, rc);
+        weft__group_task_done(g, thr, rc);
         break;
     case WEFT__TASK_ROOT:
-        weft__root_done(target, rc);
+        weft__root_done(run, rc);
         break;
     default:
         weft__detached_done(thr->rt, name, rc);

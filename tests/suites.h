@@ -4,6 +4,7 @@
 
 #include <check.h>
 
+Suite *cancel_suite(void);
 Suite *clock_suite(void);
 Suite *deque_suite(void);
 Suite *deque_stress_suite(void);

@@ -62,6 +62,13 @@ typedef int (*weft_fn)(weft_task *self, void *arg);
 
 /* 0..workers-1 on a CPU worker; -1 elsewhere (blocking pool, NULL self). */
 WEFT_API int weft_worker_id(const weft_task *self);
+/* True once the task's scope is cancelled (outside cancel, failure of a
+ * sibling, deadline, cancelled ancestor). O(1): two loads; false for NULL. */
+WEFT_API bool weft_cancelled(const weft_task *self);
+/* 0, ECANCELED or ETIMEDOUT (0 for NULL). */
+WEFT_API int weft_cancel_reason(const weft_task *self);
+/* The task's effective deadline, WEFT_NEVER if none (and for NULL). */
+WEFT_API weft_time weft_deadline(const weft_task *self);
 
 /* ---- Runtime ------------------------------------------------------------ */
 
@@ -115,7 +122,7 @@ enum {
 };
 typedef struct weft_group_opts {
     unsigned flags;
-    weft_time deadline; /* 0 or WEFT_NEVER: none */
+    weft_time deadline; /* 0 or WEFT_NEVER: none; in the past: cancelled at once */
     const char *name;
 } weft_group_opts;
 typedef struct weft_spawn_opts {
@@ -130,8 +137,12 @@ WEFT_API int weft_group_init(weft_group *g, weft_task *parent, const weft_group_
 WEFT_API int weft_spawn(weft_group *g, weft_fn fn, void *arg);
 WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spawn_opts *o);
 /* Once, by the task that initialised g: helps run tasks until all of g's ended.
- * 0 or the earliest failure's code. *errs (if non-NULL) receives the error tree. */
+ * 0, the earliest failure's code, or ECANCELED / ETIMEDOUT when a cancel or a
+ * deadline ended the group. *errs (if non-NULL) receives the error tree. */
 WEFT_API int weft_group_join(weft_group *g, weft_errors **errs);
+/* Cancels g (reason ECANCELED) and everything below it, from any thread;
+ * tasks still run, seeing weft_cancelled. No effect on a joined group or NULL. */
+WEFT_API void weft_group_cancel(weft_group *g);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,156 @@
+/*
+ * Cancellation: one word per group, read in O(1), pushed down the tree.
+ *
+ * What is guaranteed. weft_cancelled(self) is two loads (the task's group,
+ * the group's cancel word), at any depth. Cancelling a group cancels every
+ * live group below it (except shielded ones and what is below them), and
+ * every group initialised below it afterwards; a task sees its group's
+ * word, so a task that starts after weft_group_cancel returned sees the flag.
+ *
+ * How. A group state (group_pool.c) carries `cancel` = gen << 32 | reason and
+ * a link to its parent's state (with the parent's gen). Children are not
+ * listed anywhere: keeping a list would cost every group init a shared
+ * atomic RMW. Instead a canceller
+ *   1. CASes the word from (gen, 0) to (gen, reason): one winner per life;
+ *   2. issues a barrier on every running thread (membarrier, as park.c);
+ *   3. if any group was ever initialised under it, scans every thread's
+ *      pool of states (type-stable memory, so reading a recycled state is
+ *      safe) and cancels each live state with a cancelled ancestor; passes
+ *      repeat, with a barrier between, until one changes nothing.
+ * Group init, on its side, publishes its word (and marks the parent's
+ * has_children) and only then reads its parent's word, with a compiler
+ * barrier between (weft__cancel_init_barrier). That is an asymmetric Dekker
+ * pair with step 2: either the init sees the parent cancelled and inherits
+ * it, or the scan after the barrier sees the new live state. A state that a
+ * pass itself cancels is covered by the next pass, after the next barrier.
+ *
+ * Walk-ups are memoised per pass (scan_epoch), so a pass costs O(states)
+ * even under a 10^4-deep chain. A state's fields are read seqlock-style: its
+ * word before and after (release: weft__group_release stores DEAD then a
+ * release fence before the next life writes anything), so a torn view of a
+ * state being recycled is never acted on; a CAS on the word against the gen
+ * read at the start makes a late write to a new life impossible.
+ *
+ * Cancels are rare and may take microseconds (a membarrier, a scan); the
+ * paths that pay nothing are spawn, run and join.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include <weft/weft.h>
+
+#include "runtime/internal.h"
+
+/* A consistent view of a live state's upward link. */
+struct link {
+    uint64_t word; /* the state's word */
+    struct weft__group *parent;
+    uint32_t parent_gen;
+    bool shielded;
+};
+
+static bool read_link(struct weft__group *g, struct link *l)
+{
+    l->word = atomic_load_explicit(&g->cancel, memory_order_acquire);
+    if (weft__cancel_reason_of(l->word) == WEFT__GROUP_DEAD)
+        return false;
+    l->parent = atomic_load_explicit(&g->parent, memory_order_relaxed);
+    l->parent_gen = atomic_load_explicit(&g->parent_gen, memory_order_relaxed);
+    l->shielded = (atomic_load_explicit(&g->flags, memory_order_relaxed) & WEFT_SHIELD) != 0;
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&g->cancel, memory_order_relaxed) == l->word;
+}
+
+/* The live parent behind l, or NULL (none, shielded, or the link is stale). */
+static struct weft__group *parent_of(const struct link *l)
+{
+    if (l->parent == NULL || l->shielded)
+        return NULL;
+    uint64_t pw = atomic_load_explicit(&l->parent->cancel, memory_order_acquire);
+    return weft__cancel_gen(pw) == l->parent_gen ? l->parent : NULL;
+}
+
+/*
+ * Decide g: walk up to the first ancestor that is cancelled (then cancel the
+ * path below it) or known not to be (then mark the path). True if it
+ * cancelled anything.
+ */
+static bool settle(weft_runtime *rt, struct weft__group *g)
+{
+    uint64_t epoch = rt->scan_epoch;
+    struct link l;
+    uint32_t reason = 0;
+    for (struct weft__group *x = g;;) {
+        if (x->scan_epoch == epoch || !read_link(x, &l))
+            break;
+        if ((reason = weft__cancel_reason_of(l.word)) != 0)
+            break;
+        if ((x = parent_of(&l)) == NULL)
+            break;
+    }
+    bool changed = false;
+    for (struct weft__group *x = g; x != NULL;) {
+        if (x->scan_epoch == epoch || !read_link(x, &l) ||
+            weft__cancel_reason_of(l.word) != 0)
+            break;
+        if (reason != 0) {
+            uint64_t expect = l.word;
+            changed |= atomic_compare_exchange_strong_explicit(
+                &x->cancel, &expect, l.word | reason, memory_order_seq_cst, memory_order_relaxed);
+        } else {
+            x->scan_epoch = epoch;
+        }
+        x = parent_of(&l);
+    }
+    return changed;
+}
+
+static bool scan_pass(weft_runtime *rt)
+{
+    bool changed = false;
+    rt->scan_epoch++;
+    for (unsigned i = 0; i < rt->nslots; i++)
+        for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
+             c = weft__group_pool_next(c))
+            for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++)
+                changed |= settle(rt, weft__group_pool_at(c, k));
+    return changed;
+}
+
+bool weft__cancel(struct weft__group *g, uint32_t gen, int reason)
+{
+    uint64_t expect = (uint64_t)gen << 32;
+    if (!atomic_compare_exchange_strong_explicit(&g->cancel, &expect, expect | (uint32_t)reason,
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return false;
+    weft_runtime *rt = g->owner_thread->rt;
+    weft__full_barrier_everywhere(rt);
+    if (!atomic_load_explicit(&g->has_children, memory_order_relaxed))
+        return true; /* nothing below it, nor anything being initialised there */
+    pthread_mutex_lock(&rt->cancel_lock);
+    while (scan_pass(rt))
+        weft__full_barrier_everywhere(rt);
+    pthread_mutex_unlock(&rt->cancel_lock);
+    return true;
+}
+
+bool weft_cancelled(const weft_task *self)
+{
+    return self != NULL &&
+           weft__cancel_reason_of(atomic_load_explicit(&self->group->cancel,
+                                                       memory_order_relaxed)) != 0;
+}
+
+int weft_cancel_reason(const weft_task *self)
+{
+    if (self == NULL)
+        return 0;
+    return (int)weft__cancel_reason_of(
+        atomic_load_explicit(&self->group->cancel, memory_order_relaxed));
+}
+
+weft_time weft_deadline(const weft_task *self)
+{
+    return self != NULL ? self->group->deadline : WEFT_NEVER;
+}

@@ -1,0 +1,592 @@
+/* Cancellation: the flag, propagation down the tree, fail-fast, collect,
+ * shield, deadlines already past, and the bound on work after a cancel. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <weft/weft.h>
+
+#include "tests/suites.h"
+
+static weft_runtime *make_runtime(unsigned workers)
+{
+    weft_config cfg = WEFT_CONFIG_INIT;
+    cfg.workers = workers;
+    weft_runtime *rt = weft_runtime_create(&cfg);
+    ck_assert_ptr_nonnull(rt);
+    return rt;
+}
+
+/* Spin until cancelled, at most `budget` (then record a timeout). */
+static int spin_until_cancelled(weft_task *self, weft_time budget, _Atomic int *timed_out)
+{
+    weft_time end = weft_after(budget);
+    while (!weft_cancelled(self)) {
+        if (weft_now() > end) {
+            atomic_store(timed_out, 1);
+            return EFAULT;
+        }
+        sched_yield();
+    }
+    return ECANCELED;
+}
+
+/* ---- cancel from the owner: running and later tasks see it ---- */
+
+struct basic {
+    _Atomic int timed_out;
+    _Atomic int saw_flag_at_entry;
+    _Atomic int reason_seen;
+    int join_rc, cancelled_after, reason_after, late_spawn_rc;
+    int root_cancelled;
+};
+
+static int waiter(weft_task *self, void *p)
+{
+    struct basic *b = p;
+    int rc = spin_until_cancelled(self, 10 * WEFT_SEC, &b->timed_out);
+    atomic_store(&b->reason_seen, weft_cancel_reason(self));
+    return rc;
+}
+
+static int late_task(weft_task *self, void *p)
+{
+    struct basic *b = p;
+    if (weft_cancelled(self))
+        atomic_fetch_add(&b->saw_flag_at_entry, 1);
+    return 0;
+}
+
+static int cancel_own_group(weft_task *self, void *p)
+{
+    struct basic *b = p;
+    b->root_cancelled = weft_cancelled(self);
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    for (int i = 0; i < 4; i++)
+        weft_spawn(&g, waiter, b);
+    weft_group_cancel(&g);
+    b->late_spawn_rc = weft_spawn(&g, late_task, b); /* still accepted and run */
+    b->join_rc = weft_group_join(&g, NULL);
+    weft_group_cancel(&g); /* joined: no effect */
+    b->cancelled_after = weft_cancelled(self);
+    b->reason_after = weft_cancel_reason(self);
+    return 0;
+}
+
+START_TEST(test_cancel_reaches_running_and_later_tasks)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct basic b = {0};
+    ck_assert_int_eq(weft_run(rt, cancel_own_group, &b, NULL), 0);
+    ck_assert_int_eq(b.root_cancelled, 0);
+    ck_assert_int_eq(atomic_load(&b.timed_out), 0);
+    ck_assert_int_eq(b.late_spawn_rc, 0);
+    ck_assert_int_eq(atomic_load(&b.saw_flag_at_entry), 1);
+    ck_assert_int_eq(atomic_load(&b.reason_seen), ECANCELED);
+    /* the waiters returned ECANCELED because they were cancelled: no failure */
+    ck_assert_int_eq(b.join_rc, ECANCELED);
+    /* the owner's own scope is not the group's */
+    ck_assert_int_eq(b.cancelled_after, 0);
+    ck_assert_int_eq(b.reason_after, 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- fail-fast and collect ---- */
+
+struct policy {
+    unsigned flags;
+    _Atomic int timed_out;
+    _Atomic int siblings_cancelled;
+    _Atomic int siblings_finished;
+    int join_rc;
+};
+
+static int fail_eio(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return EIO;
+}
+
+static int fail_erange_later(weft_task *self, void *p)
+{
+    (void)p;
+    weft_time end = weft_after(20 * WEFT_MSEC);
+    while (weft_now() < end && !weft_cancelled(self))
+        sched_yield();
+    return weft_cancelled(self) ? ECANCELED : ERANGE;
+}
+
+static int sibling(weft_task *self, void *p)
+{
+    struct policy *pol = p;
+    weft_time end = weft_after(50 * WEFT_MSEC); /* long enough for the failure to land */
+    while (weft_now() < end) {
+        if (weft_cancelled(self)) {
+            atomic_fetch_add(&pol->siblings_cancelled, 1);
+            return ECANCELED;
+        }
+        sched_yield();
+    }
+    atomic_fetch_add(&pol->siblings_finished, 1);
+    return 0;
+}
+
+static int run_policy(weft_task *self, void *p)
+{
+    struct policy *pol = p;
+    weft_group g;
+    weft_group_opts o = {.flags = pol->flags};
+    if (weft_group_init(&g, self, &o) != 0)
+        return EFAULT;
+    for (int i = 0; i < 3; i++)
+        weft_spawn(&g, sibling, pol);
+    weft_spawn(&g, fail_erange_later, pol);
+    weft_spawn(&g, fail_eio, pol);
+    pol->join_rc = weft_group_join(&g, NULL);
+    return 0;
+}
+
+START_TEST(test_first_failure_cancels_siblings)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct policy pol = {.flags = 0};
+    ck_assert_int_eq(weft_run(rt, run_policy, &pol, NULL), 0);
+    ck_assert_int_eq(pol.join_rc, EIO);
+    ck_assert_int_eq(atomic_load(&pol.siblings_cancelled), 3);
+    ck_assert_int_eq(atomic_load(&pol.siblings_finished), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+START_TEST(test_collect_lets_every_task_finish)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct policy pol = {.flags = WEFT_COLLECT};
+    ck_assert_int_eq(weft_run(rt, run_policy, &pol, NULL), 0);
+    /* the earliest failure: EIO fails at once, ERANGE after 20 ms */
+    ck_assert_int_eq(pol.join_rc, EIO);
+    ck_assert_int_eq(atomic_load(&pol.siblings_cancelled), 0);
+    ck_assert_int_eq(atomic_load(&pol.siblings_finished), 3);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- propagation through nested groups; shield ---- */
+
+struct nest {
+    _Atomic(weft_group *) top_live;
+    unsigned depth;
+    _Atomic int timed_out;
+    _Atomic int leaves_cancelled;
+    _Atomic int shielded_cancelled; /* a task under the shield saw the flag */
+    _Atomic int shield_leaf_started;
+    _Atomic int leaves_started;
+    int shield_join_rc;
+};
+
+struct level {
+    struct nest *n;
+    unsigned depth;
+};
+
+static int leaf(weft_task *self, void *p)
+{
+    struct level *l = p;
+    atomic_fetch_add(&l->n->leaves_started, 1);
+    if (spin_until_cancelled(self, 10 * WEFT_SEC, &l->n->timed_out) == ECANCELED)
+        atomic_fetch_add(&l->n->leaves_cancelled, 1);
+    return ECANCELED;
+}
+
+static int shielded_leaf(weft_task *self, void *p)
+{
+    struct nest *n = p;
+    atomic_fetch_add(&n->shield_leaf_started, 1);
+    weft_time end = weft_after(30 * WEFT_MSEC);
+    while (weft_now() < end) {
+        if (weft_cancelled(self))
+            atomic_store(&n->shielded_cancelled, 1);
+        sched_yield();
+    }
+    return 0;
+}
+
+/* Runs inside the shield: a plain group here inherits the shield's scope. */
+static int under_shield(weft_task *self, void *p)
+{
+    weft_group inner;
+    if (weft_group_init(&inner, self, NULL) != 0)
+        return EFAULT;
+    weft_spawn(&inner, shielded_leaf, p);
+    return weft_group_join(&inner, NULL);
+}
+
+/* Under a shield: a group whose tasks must not be cancelled from above. */
+static int shield_level(weft_task *self, void *p)
+{
+    struct nest *n = p;
+    weft_group s;
+    weft_group_opts o = {.flags = WEFT_SHIELD};
+    if (weft_group_init(&s, self, &o) != 0)
+        return EFAULT;
+    weft_spawn(&s, shielded_leaf, n);
+    weft_spawn(&s, under_shield, n);
+    n->shield_join_rc = weft_group_join(&s, NULL);
+    return 0;
+}
+
+static int level_task(weft_task *self, void *p)
+{
+    struct level *l = p;
+    if (l->depth == 0)
+        return leaf(self, p);
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    struct level kids[2] = {{l->n, l->depth - 1}, {l->n, l->depth - 1}};
+    weft_spawn(&g, level_task, &kids[0]);
+    weft_spawn(&g, level_task, &kids[1]);
+    return weft_group_join(&g, NULL);
+}
+
+static int nest_root(weft_task *self, void *p)
+{
+    struct nest *n = p;
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    struct level top = {n, n->depth};
+    weft_spawn(&g, level_task, &top);
+    weft_spawn(&g, shield_level, n); /* a shielded subtree inside the cancelled one */
+    atomic_store(&n->top_live, &g);
+    /* the leaves spin until cancelled: this join ends only after the cancel */
+    return weft_group_join(&g, NULL);
+}
+
+/* An outside thread cancels the top group once leaves are spinning. */
+static void *outside_canceller(void *p)
+{
+    struct nest *n = p;
+    weft_time end = weft_after(10 * WEFT_SEC);
+    while ((atomic_load(&n->top_live) == NULL || atomic_load(&n->leaves_started) < 1) &&
+           weft_now() < end)
+        sched_yield();
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    weft_group *top = atomic_load(&n->top_live);
+    if (top != NULL)
+        weft_group_cancel(top);
+    return NULL;
+}
+
+START_TEST(test_cancel_reaches_every_nested_group_but_not_a_shield)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct nest n = {.depth = 5};
+    pthread_t canceller;
+    ck_assert_int_eq(pthread_create(&canceller, NULL, outside_canceller, &n), 0);
+    ck_assert_int_eq(weft_run(rt, nest_root, &n, NULL), ECANCELED);
+    pthread_join(canceller, NULL);
+    ck_assert_int_eq(atomic_load(&n.timed_out), 0);
+    /* every leaf ran once and ended through the cancel, before or at entry */
+    ck_assert_int_eq(atomic_load(&n.leaves_started), 1 << 5);
+    ck_assert_int_eq(atomic_load(&n.leaves_cancelled), 1 << 5);
+    ck_assert_int_eq(n.shield_join_rc, 0);
+    ck_assert_int_eq(atomic_load(&n.shield_leaf_started), 2);
+    ck_assert_int_eq(atomic_load(&n.shielded_cancelled), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* A shielded group under a cancelled parent: it and its children go on. */
+struct shield_case {
+    _Atomic int shielded_cancelled;
+    _Atomic int shield_leaf_started;
+    int outer_rc, shield_rc, plain_rc, plain_reason;
+};
+
+static int plain_child_group(weft_task *self, void *p)
+{
+    struct shield_case *c = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    c->plain_reason = weft_cancel_reason(self);
+    weft_spawn(&g, fail_eio, NULL); /* a failure still counts under a cancel */
+    c->plain_rc = weft_group_join(&g, NULL);
+    return 0;
+}
+
+static int shield_child(weft_task *self, void *p)
+{
+    struct shield_case *c = p;
+    /* self is in the cancelled group; the shield ignores that */
+    weft_group s;
+    weft_group_opts o = {.flags = WEFT_SHIELD};
+    weft_group_init(&s, self, &o);
+    struct nest n = {0};
+    weft_spawn(&s, shielded_leaf, &n);
+    c->shield_rc = weft_group_join(&s, NULL);
+    atomic_store(&c->shielded_cancelled, atomic_load(&n.shielded_cancelled));
+    atomic_store(&c->shield_leaf_started, atomic_load(&n.shield_leaf_started));
+    return plain_child_group(self, p);
+}
+
+static int shield_under_cancel(weft_task *self, void *p)
+{
+    struct shield_case *c = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_group_cancel(&g);
+    weft_spawn(&g, shield_child, c);
+    c->outer_rc = weft_group_join(&g, NULL);
+    return 0;
+}
+
+START_TEST(test_shield_ignores_a_cancelled_parent)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct shield_case c = {0};
+    ck_assert_int_eq(weft_run(rt, shield_under_cancel, &c, NULL), 0);
+    ck_assert_int_eq(c.shield_rc, 0);
+    ck_assert_int_eq(atomic_load(&c.shield_leaf_started), 1);
+    ck_assert_int_eq(atomic_load(&c.shielded_cancelled), 0);
+    /* a plain group initialised under the cancelled scope inherits it */
+    ck_assert_int_eq(c.plain_reason, ECANCELED);
+    ck_assert_int_eq(c.plain_rc, EIO);
+    ck_assert_int_eq(c.outer_rc, ECANCELED);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- deadlines: inherited, tightest wins, a past one cancels at once ---- */
+
+struct dl {
+    weft_time own[5];
+    weft_time seen[6];
+    int reason_seen[6];
+    int rc[5];
+};
+
+struct dl_level {
+    struct dl *d;
+    unsigned i;
+};
+
+static int dl_task(weft_task *self, void *p)
+{
+    struct dl_level *l = p;
+    struct dl *d = l->d;
+    d->seen[l->i] = weft_deadline(self);
+    d->reason_seen[l->i] = weft_cancel_reason(self);
+    if (l->i == 5)
+        return 0;
+    weft_group g;
+    weft_group_opts o = {.deadline = d->own[l->i]};
+    if (weft_group_init(&g, self, &o) != 0)
+        return EFAULT;
+    struct dl_level next = {d, l->i + 1};
+    weft_spawn(&g, dl_task, &next);
+    d->rc[l->i] = weft_group_join(&g, NULL);
+    return d->rc[l->i];
+}
+
+START_TEST(test_deadline_is_inherited_and_the_tightest_wins)
+{
+    weft_runtime *rt = make_runtime(2);
+    weft_time base = weft_after(3600 * WEFT_SEC);
+    struct dl d = {.own = {base + 50, 0, base + 10, base + 30, WEFT_NEVER}};
+    struct dl_level top = {&d, 0};
+    ck_assert_int_eq(weft_run(rt, dl_task, &top, NULL), 0);
+    ck_assert(d.seen[0] == WEFT_NEVER); /* the root has none */
+    ck_assert(d.seen[1] == base + 50);
+    ck_assert(d.seen[2] == base + 50); /* 0: no deadline of its own */
+    ck_assert(d.seen[3] == base + 10);
+    ck_assert(d.seen[4] == base + 10); /* a looser own deadline does not widen */
+    ck_assert(d.seen[5] == base + 10);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(d.reason_seen[i], 0);
+
+    /* a deadline in the past is legal: that level and below are cancelled at once */
+    struct dl past = {.own = {WEFT_NEVER, 0, weft_now() - WEFT_SEC, 0, 0}};
+    struct dl_level ptop = {&past, 0};
+    ck_assert_int_eq(weft_run(rt, dl_task, &ptop, NULL), ETIMEDOUT);
+    ck_assert_int_eq(past.reason_seen[2], 0);
+    ck_assert_int_eq(past.reason_seen[3], ETIMEDOUT);
+    ck_assert_int_eq(past.reason_seen[5], ETIMEDOUT);
+    ck_assert_int_eq(past.rc[4], ETIMEDOUT);
+    ck_assert_int_eq(past.rc[2], ETIMEDOUT);
+    /* the level above saw its child fail with ETIMEDOUT: a failure there */
+    ck_assert_int_eq(past.rc[1], ETIMEDOUT);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- a 10^5-task tree: after the cancel returned, every task sees it ---- */
+
+struct big {
+    weft_group *top;
+    _Atomic int cancel_done;
+    _Atomic uint64_t started, unaware_after_cancel, aware;
+    uint64_t cancel_after; /* tasks started before the cancel */
+};
+
+struct bnode {
+    struct big *b;
+    unsigned depth;
+};
+
+static int big_task(weft_task *self, void *p)
+{
+    struct bnode *n = p;
+    struct big *b = n->b;
+    /* read `cancel_done` before the flag: if it is set, the flag must be */
+    int done = atomic_load(&b->cancel_done);
+    bool flag = weft_cancelled(self);
+    if (done && !flag)
+        atomic_fetch_add(&b->unaware_after_cancel, 1);
+    if (flag)
+        atomic_fetch_add(&b->aware, 1);
+    uint64_t k = atomic_fetch_add(&b->started, 1) + 1;
+    if (k == b->cancel_after) {
+        weft_group_cancel(b->top);
+        atomic_store(&b->cancel_done, 1);
+    }
+    if (n->depth == 0)
+        return 0;
+    /* fan-out 10 per level: 10^5 leaves at depth 5 */
+    struct bnode kids[10];
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    for (int i = 0; i < 10; i++) {
+        kids[i] = (struct bnode){b, n->depth - 1};
+        weft_spawn(&g, big_task, &kids[i]);
+    }
+    int rc = weft_group_join(&g, NULL);
+    return rc == ECANCELED ? ECANCELED : rc;
+}
+
+static int big_root(weft_task *self, void *p)
+{
+    struct big *b = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    b->top = &g;
+    struct bnode top = {b, 5};
+    weft_spawn(&g, big_task, &top);
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_cancel_of_a_big_tree_reaches_every_later_task)
+{
+    unsigned workers = 2;
+    weft_runtime *rt = make_runtime(workers);
+    struct big b = {.cancel_after = 20000};
+    ck_assert_int_eq(weft_run(rt, big_root, &b, NULL), ECANCELED);
+    uint64_t total = 1 + 10 + 100 + 1000 + 10000 + 100000;
+    /* every task ran exactly once, cancelled or not */
+    ck_assert_uint_eq(atomic_load(&b.started), total);
+    /* the property: tasks that began without the flag after the cancel
+     * returned are at most one per worker (in fact none) */
+    ck_assert_uint_le(atomic_load(&b.unaware_after_cancel), workers);
+    /* tasks that began while the cancel ran (barrier, scan) did not see it
+     * yet, legitimately; the cancel is short next to the ~90000 tasks after it */
+    uint64_t during = total - b.cancel_after - atomic_load(&b.aware);
+    printf("big tree: %llu tasks began while the cancel was in progress\n",
+           (unsigned long long)during);
+    ck_assert_uint_ge(atomic_load(&b.aware), (total - b.cancel_after) / 2);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- a 10^4-deep chain cancelled from its bottom ---- */
+
+struct chain {
+    weft_group *top;
+    unsigned depth;
+    _Atomic int bottom_saw;
+};
+
+struct clink {
+    struct chain *c;
+    unsigned left;
+};
+
+static int chain_task(weft_task *self, void *p)
+{
+    struct clink *l = p;
+    if (l->left == 0) {
+        weft_group_cancel(l->c->top);
+        atomic_store(&l->c->bottom_saw, weft_cancelled(self));
+        return 0;
+    }
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    struct clink next = {l->c, l->left - 1};
+    weft_spawn(&g, chain_task, &next);
+    int rc = weft_group_join(&g, NULL);
+    return rc == ECANCELED ? (weft_cancelled(self) ? ECANCELED : EFAULT) : rc;
+}
+
+static int chain_root(weft_task *self, void *p)
+{
+    struct chain *c = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    c->top = &g;
+    struct clink first = {c, c->depth};
+    weft_spawn(&g, chain_task, &first);
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_cancel_reaches_the_bottom_of_a_deep_chain)
+{
+    weft_runtime *rt = weft_runtime_create(NULL);
+    ck_assert_ptr_nonnull(rt);
+    struct chain c = {.depth = 10000};
+    ck_assert_int_eq(weft_run(rt, chain_root, &c, NULL), ECANCELED);
+    ck_assert_int_eq(atomic_load(&c.bottom_saw), 1);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+START_TEST(test_null_arguments)
+{
+    ck_assert(!weft_cancelled(NULL));
+    ck_assert_int_eq(weft_cancel_reason(NULL), 0);
+    ck_assert(weft_deadline(NULL) == WEFT_NEVER);
+    weft_group_cancel(NULL); /* harmless */
+    weft_group never_initialised = {{0}};
+    weft_group_cancel(&never_initialised);
+}
+END_TEST
+
+Suite *cancel_suite(void)
+{
+    Suite *s = suite_create("cancel");
+    TCase *tc = tcase_create("cancel");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_cancel_reaches_running_and_later_tasks);
+    tcase_add_test(tc, test_first_failure_cancels_siblings);
+    tcase_add_test(tc, test_collect_lets_every_task_finish);
+    tcase_add_test(tc, test_cancel_reaches_every_nested_group_but_not_a_shield);
+    tcase_add_test(tc, test_shield_ignores_a_cancelled_parent);
+    tcase_add_test(tc, test_deadline_is_inherited_and_the_tightest_wins);
+    tcase_add_test(tc, test_cancel_of_a_big_tree_reaches_every_later_task);
+    tcase_add_test(tc, test_cancel_reaches_the_bottom_of_a_deep_chain);
+    tcase_add_test(tc, test_null_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
