@@ -26,9 +26,9 @@
  *
  * Walk-ups are memoised per pass (scan_epoch), so a pass costs O(states)
  * even under a 10^4-deep chain. A state's fields are read seqlock-style: its
- * word before and after (release: weft__group_release stores DEAD then a
- * release fence before the next life writes anything), so a torn view of a
- * state being recycled is never acted on; a CAS on the word against the gen
+ * word before and after (weft__group_release stores DEAD; the next life
+ * stores its links with release, read here with acquire), so a torn view of
+ * a state being recycled is never acted on; a CAS on the word against the gen
  * read at the start makes a late write to a new life impossible.
  *
  * Cancels are rare and may take microseconds (a membarrier, a scan); the
@@ -55,10 +55,10 @@ static bool read_link(struct weft__group *g, struct link *l)
     l->word = atomic_load_explicit(&g->cancel, memory_order_acquire);
     if (weft__cancel_reason_of(l->word) == WEFT__GROUP_DEAD)
         return false;
-    l->parent = atomic_load_explicit(&g->parent, memory_order_relaxed);
-    l->parent_gen = atomic_load_explicit(&g->parent_gen, memory_order_relaxed);
-    l->shielded = (atomic_load_explicit(&g->flags, memory_order_relaxed) & WEFT_SHIELD) != 0;
-    atomic_thread_fence(memory_order_acquire);
+    /* acquire: a link stored by a later life brings its DEAD word along */
+    l->parent = atomic_load_explicit(&g->parent, memory_order_acquire);
+    l->parent_gen = atomic_load_explicit(&g->parent_gen, memory_order_acquire);
+    l->shielded = (atomic_load_explicit(&g->flags, memory_order_acquire) & WEFT_SHIELD) != 0;
     return atomic_load_explicit(&g->cancel, memory_order_relaxed) == l->word;
 }
 

@@ -77,10 +77,12 @@ group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, w
     thr->group_free = g->next_free;
     uint32_t gen = weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) + 1;
     uint64_t word = (uint64_t)gen << 32;
-    atomic_store_explicit(&g->owner, parent, memory_order_relaxed);
-    atomic_store_explicit(&g->parent, ps, memory_order_relaxed);
-    atomic_store_explicit(&g->parent_gen, weft__cancel_gen(pw), memory_order_relaxed);
-    atomic_store_explicit(&g->flags, flags, memory_order_relaxed);
+    /* release (free on x86): each is ordered after the DEAD word the last
+     * release stored, which a scanner's seqlock read relies on (cancel.c) */
+    atomic_store_explicit(&g->owner, parent, memory_order_release);
+    atomic_store_explicit(&g->parent, ps, memory_order_release);
+    atomic_store_explicit(&g->parent_gen, weft__cancel_gen(pw), memory_order_release);
+    atomic_store_explicit(&g->flags, flags, memory_order_release);
     atomic_store_explicit(&g->has_children, false, memory_order_relaxed);
     g->deadline = own_deadline < inherited ? own_deadline : inherited;
     g->name = name;

@@ -236,11 +236,11 @@ bool weft__group_pool_grow(struct weft__thread *thr);
 static inline void weft__group_release(struct weft__thread *thr, struct weft__group *g)
 {
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    /* seqlock: the scanner (cancel.c) that read this life's word and then
-     * fields of the next life re-reads the word and sees DEAD or later */
+    /* seqlock: the next life stores its links with release (group.c), so a
+     * scanner (cancel.c) that read this life's word and then a link of the
+     * next life re-reads the word and sees DEAD or later */
     atomic_store_explicit(&g->cancel, (w & ~(uint64_t)UINT32_MAX) | WEFT__GROUP_DEAD,
                           memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&g->owner, NULL, memory_order_relaxed);
     g->next_free = thr->group_free;
     thr->group_free = g;
