@@ -38,7 +38,7 @@ enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "joi
 
 /* What the caller's weft_group holds. */
 struct handle {
-    uint32_t magic;
+    _Atomic uint32_t magic; /* a cancel from another thread may read it during join */
     uint32_t gen; /* the state's gen at init */
     struct weft__group *state;
     struct weft__thread *owner_thread;
@@ -52,10 +52,15 @@ static struct handle *handle_of(weft_group *g)
     return (struct handle *)(void *)g;
 }
 
+static uint32_t magic_of(const struct handle *h)
+{
+    return atomic_load_explicit(&h->magic, memory_order_relaxed);
+}
+
 /* The live group behind h, or NULL (never initialised, joined, stale copy). */
 static struct weft__group *live_state(const struct handle *h)
 {
-    if (h == NULL || h->magic != GROUP_LIVE)
+    if (h == NULL || magic_of(h) != GROUP_LIVE)
         return NULL;
     struct weft__group *g = h->state;
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
@@ -100,7 +105,7 @@ group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, w
     if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
         weft__cancel(g, gen, ETIMEDOUT); /* a deadline in the past: at once */
 
-    h->magic = GROUP_LIVE;
+    atomic_store_explicit(&h->magic, GROUP_LIVE, memory_order_relaxed);
     h->gen = gen;
     h->state = g;
     h->owner_thread = thr;
@@ -188,7 +193,7 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
     struct weft__thread *thr = weft__self_thread;
     /* fast path: the owner spawns, a descriptor is free, the deque has room;
      * the owner's live handle implies a live state (only its join ends it) */
-    if (WEFT__LIKELY(h != NULL && fn != NULL && h->magic == GROUP_LIVE &&
+    if (WEFT__LIKELY(h != NULL && fn != NULL && magic_of(h) == GROUP_LIVE &&
                      thr == h->owner_thread)) {
         struct weft__group *g = h->state;
         struct weft__slot *slot = thr->slot;
@@ -233,7 +238,7 @@ void weft__group_record_failure(struct weft__group *g, int rc)
 void weft_group_cancel(weft_group *gp)
 {
     struct handle *h = handle_of(gp);
-    if (h != NULL && h->magic == GROUP_LIVE)
+    if (h != NULL && magic_of(h) == GROUP_LIVE)
         weft__cancel(h->state, h->gen, ECANCELED); /* a no-op once that life ended */
 }
 
@@ -310,7 +315,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     if (WEFT__UNLIKELY(g == NULL || thr == NULL || thr->current != g->owner))
         return EINVAL; /* joined already, never initialised, or not the owner */
     wait_all(thr, g);
-    h->magic = GROUP_JOINED;
+    atomic_store_explicit(&h->magic, GROUP_JOINED, memory_order_relaxed);
     g->owner->open_groups--;
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
     if (WEFT__UNLIKELY(rc != 0))
