@@ -118,6 +118,24 @@ static bool scan_pass(weft_runtime *rt)
     return changed;
 }
 
+/* After a scan cancelled states: run their callbacks, outside every lock
+ * (a callback may cancel or register). Popping under cb_lock makes a state
+ * drained by two cancellers at once run each callback once. */
+static void run_callbacks_below(weft_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->nslots; i++)
+        for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
+             c = weft__group_pool_next(c))
+            for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++) {
+                struct weft__group *x = weft__group_pool_at(c, k);
+                uint32_t r = weft__cancel_reason_of(
+                    atomic_load_explicit(&x->cancel, memory_order_acquire));
+                if (r != 0 && r != WEFT__GROUP_DEAD &&
+                    atomic_load_explicit(&x->callbacks, memory_order_relaxed) != NULL)
+                    weft__cancel_cb_run_all(rt, x);
+            }
+}
+
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason)
 {
     uint64_t expect = (uint64_t)gen << 32;
@@ -125,13 +143,19 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason)
                                                  memory_order_seq_cst, memory_order_relaxed))
         return false;
     weft_runtime *rt = g->owner_thread->rt;
+    weft__cancel_cb_run_all(rt, g);
     weft__full_barrier_everywhere(rt);
     if (!atomic_load_explicit(&g->has_children, memory_order_relaxed))
         return true; /* nothing below it, nor anything being initialised there */
     pthread_mutex_lock(&rt->cancel_lock);
-    while (scan_pass(rt))
+    bool any = false;
+    while (scan_pass(rt)) {
+        any = true;
         weft__full_barrier_everywhere(rt);
+    }
     pthread_mutex_unlock(&rt->cancel_lock);
+    if (any)
+        run_callbacks_below(rt);
     return true;
 }
 

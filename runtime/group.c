@@ -322,6 +322,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
         atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
     else /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
+    weft__group_forget_callbacks(thr->rt, g);
     weft__group_release(thr, g);
     if (errs != NULL)
         *errs = NULL; /* error trees come with the errors work */

@@ -28,6 +28,7 @@ struct weft__slot;
 struct weft__thread;
 struct weft__group;
 struct weft__group_chunk;
+struct weft__cancel_cb;
 
 /* Single-writer counter: plain increment on x86, yet readable from any thread. */
 typedef _Atomic uint64_t weft__counter;
@@ -135,6 +136,8 @@ struct weft__group {
     _Atomic uint32_t flags;
     weft_time deadline;         /* effective: min(own, parent's unless shielded) */
     atomic_bool has_children;   /* a group was initialised under it (cancel.c) */
+    /* weft_on_cancel callbacks of its tasks, under rt->cb_lock (cancel_cb.c) */
+    _Atomic(struct weft__cancel_cb *) callbacks;
     /* the owner's line: others read only `owner` and `name` */
     alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) owner; /* NULL while pooled */
     const char *name;
@@ -192,6 +195,8 @@ struct weft_runtime {
     pthread_mutex_t cancel_lock; /* one propagation scan at a time */
     uint64_t scan_epoch;
     struct weft__group never_cancelled; /* the scope of roots and detached tasks */
+    pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
+    pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
 };
 
 /* The thread running this code, NULL outside any runtime's workers. */
@@ -367,6 +372,15 @@ bool weft__work_visible(weft_runtime *rt);
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason);
+/* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
+void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g);
+/* g ends (join): drop callbacks left registered, so a later life never runs them. */
+void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g);
+static inline void weft__group_forget_callbacks(weft_runtime *rt, struct weft__group *g)
+{
+    if (WEFT__UNLIKELY(atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL))
+        weft__cancel_cb_forget(rt, g);
+}
 /* For group init: orders the new state's publication before the read of its
  * parent's word, against a canceller's barrier (see cancel.c). */
 static inline void weft__cancel_init_barrier(weft_runtime *rt)

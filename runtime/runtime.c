@@ -70,6 +70,8 @@ static void teardown(weft_runtime *rt, unsigned started)
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
     pthread_mutex_destroy(&rt->cancel_lock);
+    pthread_mutex_destroy(&rt->cb_lock);
+    pthread_cond_destroy(&rt->cb_done);
     weft__free(rt);
 }
 
@@ -99,6 +101,8 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_cond_init(&rt->life_cond, NULL);
     pthread_mutex_init(&rt->cancel_lock, NULL);
+    pthread_mutex_init(&rt->cb_lock, NULL);
+    pthread_cond_init(&rt->cb_done, NULL);
     rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
     rt->never_cancelled.owner_thread = NULL;
     weft__park_init(rt);

@@ -573,6 +573,184 @@ START_TEST(test_null_arguments)
 }
 END_TEST
 
+/* ---- weft_on_cancel ---- */
+
+struct cbs {
+    _Atomic int ran, inside, overlap;
+    _Atomic int ran_on_worker; /* worker id of the thread that ran it, +1 */
+    int rc_null, rc_late, ran_before_cancel, ran_after_remove, self_removed;
+    weft_cancel_cb *self_cb;
+};
+
+static void count_cb(void *p)
+{
+    struct cbs *c = p;
+    if (atomic_fetch_add(&c->inside, 1) != 0)
+        atomic_store(&c->overlap, 1);
+    atomic_fetch_add(&c->ran, 1);
+    atomic_fetch_sub(&c->inside, 1);
+}
+
+static void self_removing_cb(void *p)
+{
+    struct cbs *c = p;
+    weft_on_cancel_remove(c->self_cb); /* must not deadlock */
+    c->self_removed = 1;
+    atomic_fetch_add(&c->ran, 1);
+}
+
+static int cb_task(weft_task *self, void *p)
+{
+    struct cbs *c = p;
+    weft_cancel_cb removed, kept, self_cb;
+    c->rc_null = weft_on_cancel(self, NULL, count_cb, c) == EINVAL &&
+                 weft_on_cancel(self, &kept, NULL, c) == EINVAL &&
+                 weft_on_cancel(NULL, &kept, count_cb, c) == EINVAL;
+    weft_on_cancel(self, &removed, count_cb, c);
+    weft_on_cancel_remove(&removed); /* never runs */
+    weft_on_cancel(self, &kept, count_cb, c);
+    c->self_cb = &self_cb;
+    weft_on_cancel(self, &self_cb, self_removing_cb, c);
+    c->ran_before_cancel = atomic_load(&c->ran);
+    weft_time end = weft_after(10 * WEFT_SEC);
+    while (!weft_cancelled(self) && weft_now() < end)
+        sched_yield();
+    /* the flag is set before the canceller runs the callbacks: let them run
+     * (a remove before that would rightly keep `kept` from ever running) */
+    while (atomic_load(&c->ran) < 2 && weft_now() < end)
+        sched_yield();
+    weft_on_cancel_remove(&kept);     /* ran already: returns */
+    weft_on_cancel_remove(&self_cb);  /* likewise */
+    /* registered on a cancelled scope: runs at once, here */
+    weft_cancel_cb late;
+    int before = atomic_load(&c->ran);
+    c->rc_late = weft_on_cancel(self, &late, count_cb, c);
+    c->ran_after_remove = atomic_load(&c->ran) - before;
+    weft_on_cancel_remove(&late);
+    return ECANCELED;
+}
+
+static int cb_parent(weft_task *self, void *p)
+{
+    weft_group outer;
+    weft_group_init(&outer, self, NULL);
+    /* the callbacks are in a group below the one cancelled */
+    weft_spawn(&outer, cb_task, p);
+    weft_time end = weft_after(20 * WEFT_MSEC);
+    while (weft_now() < end)
+        sched_yield();
+    weft_group_cancel(&outer);
+    return weft_group_join(&outer, NULL);
+}
+
+static int cb_root(weft_task *self, void *p)
+{
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, cb_parent, p);
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_cancel_callbacks_run_once_and_remove_is_safe)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct cbs c = {0};
+    ck_assert_int_eq(weft_run(rt, cb_root, &c, NULL), ECANCELED);
+    ck_assert_int_eq(c.rc_null, 1);
+    ck_assert_int_eq(c.ran_before_cancel, 0);
+    /* kept + self-removing ran once each, the removed one never, late at once */
+    ck_assert_int_eq(c.self_removed, 1);
+    ck_assert_int_eq(c.rc_late, 0);
+    ck_assert_int_eq(c.ran_after_remove, 1);
+    ck_assert_msg(atomic_load(&c.ran) == 3, "ran %d", atomic_load(&c.ran));
+    ck_assert_int_eq(atomic_load(&c.overlap), 0);
+    weft_on_cancel_remove(NULL); /* harmless */
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* Cancel racing remove: after remove returns the callback is not running
+ * and never starts; it ran at most once. */
+struct race {
+    weft_group *g;
+    _Atomic int canceller_ready, go, ran, inside, after_remove_violations, runs_twice;
+    _Atomic int removed;
+    int window; /* registrar's spin before remove: sweeps the race */
+};
+
+static void race_cb(void *p)
+{
+    struct race *r = p;
+    atomic_store(&r->inside, 1);
+    if (atomic_load(&r->removed))
+        atomic_fetch_add(&r->after_remove_violations, 1);
+    if (atomic_fetch_add(&r->ran, 1) != 0)
+        atomic_fetch_add(&r->runs_twice, 1);
+    for (volatile int i = 0; i < 200; i++)
+        ;
+    atomic_store(&r->inside, 0);
+}
+
+static int race_registrar(weft_task *self, void *p)
+{
+    struct race *r = p;
+    weft_time end = weft_after(WEFT_SEC);
+    while (!atomic_load(&r->canceller_ready) && weft_now() < end)
+        ; /* both sides running at once, or there is no race */
+    weft_cancel_cb cb;
+    weft_on_cancel(self, &cb, race_cb, r);
+    atomic_store(&r->go, 1);
+    for (volatile int i = 0; i < r->window; i++)
+        ;
+    weft_on_cancel_remove(&cb);
+    if (atomic_load(&r->inside))
+        atomic_fetch_add(&r->after_remove_violations, 1);
+    atomic_store(&r->removed, 1);
+    return 0;
+}
+
+static int race_canceller(weft_task *self, void *p)
+{
+    (void)self;
+    struct race *r = p;
+    atomic_store(&r->canceller_ready, 1);
+    weft_time end = weft_after(WEFT_SEC);
+    while (!atomic_load(&r->go) && weft_now() < end)
+        ;
+    weft_group_cancel(r->g);
+    return 0;
+}
+
+static int race_round(weft_task *self, void *p)
+{
+    struct race *r = p;
+    weft_group g, side;
+    weft_group_init(&g, self, NULL);
+    weft_group_init(&side, self, NULL);
+    r->g = &g;
+    weft_spawn(&side, race_canceller, r);
+    weft_spawn(&g, race_registrar, r);
+    weft_group_join(&side, NULL);
+    weft_group_join(&g, NULL);
+    return 0;
+}
+
+START_TEST(test_cancel_racing_remove_never_runs_after_remove)
+{
+    weft_runtime *rt = make_runtime(2);
+    int ran = 0, rounds = 2000;
+    for (int i = 0; i < rounds; i++) {
+        struct race r = {.window = (i % 100) * 20};
+        ck_assert_int_eq(weft_run(rt, race_round, &r, NULL), 0);
+        ck_assert_int_eq(atomic_load(&r.after_remove_violations), 0);
+        ck_assert_int_eq(atomic_load(&r.runs_twice), 0);
+        ran += atomic_load(&r.ran);
+    }
+    printf("cancel vs remove: the callback ran in %d of %d rounds\n", ran, rounds);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -587,6 +765,8 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_cancel_of_a_big_tree_reaches_every_later_task);
     tcase_add_test(tc, test_cancel_reaches_the_bottom_of_a_deep_chain);
     tcase_add_test(tc, test_null_arguments);
+    tcase_add_test(tc, test_cancel_callbacks_run_once_and_remove_is_safe);
+    tcase_add_test(tc, test_cancel_racing_remove_never_runs_after_remove);
     suite_add_tcase(s, tc);
     return s;
 }

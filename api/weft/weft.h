@@ -70,6 +70,20 @@ WEFT_API int weft_cancel_reason(const weft_task *self);
 /* The task's effective deadline, WEFT_NEVER if none (and for NULL). */
 WEFT_API weft_time weft_deadline(const weft_task *self);
 
+/* ---- Cancellation callbacks ---------------------------------------------- */
+
+typedef struct weft_cancel_cb {
+    uint64_t opaque_[4];
+} weft_cancel_cb; /* caller-allocated; must outlive its registration */
+
+/* Like std::stop_callback: fn(arg) runs once when self's scope is cancelled,
+ * at once on this thread if it already is. EINVAL for NULLs. Remove it
+ * before cb's memory goes away. */
+WEFT_API int weft_on_cancel(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *arg), void *arg);
+/* Unregisters cb. Returns only when fn is not running (at once when called
+ * from fn itself); fn does not start afterwards. NULL: no effect. */
+WEFT_API void weft_on_cancel_remove(weft_cancel_cb *cb);
+
 /* ---- Runtime ------------------------------------------------------------ */
 
 typedef struct weft_runtime weft_runtime; /* opaque */
