@@ -751,11 +751,109 @@ START_TEST(test_cancel_racing_remove_never_runs_after_remove)
 }
 END_TEST
 
+/* ---- weft_sleep ---- */
+
+struct sl {
+    weft_group *g;
+    int rc_plain, rc_cancelled, rc_deadline, rc_pre, rc_null, rc_past;
+    weft_time plain_ns, cancelled_ns, deadline_ns, pre_ns, past_ns;
+};
+
+struct sleep_result {
+    int rc;
+    weft_time ns;
+};
+
+static int sleep_forever(weft_task *self, void *p)
+{
+    struct sleep_result *r = p;
+    weft_time t0 = weft_now();
+    r->rc = weft_sleep(self, WEFT_NEVER);
+    r->ns = weft_now() - t0;
+    return r->rc;
+}
+
+static int cancel_after_20ms(weft_task *self, void *p)
+{
+    struct sl *s = p;
+    weft_sleep(self, weft_after(20 * WEFT_MSEC));
+    weft_group_cancel(s->g);
+    return 0;
+}
+
+static int sleep_to_deadline(weft_task *self, void *p)
+{
+    struct sl *s = p;
+    weft_time t0 = weft_now();
+    s->rc_deadline = weft_sleep(self, weft_after(10 * WEFT_SEC));
+    s->deadline_ns = weft_now() - t0;
+    return 0;
+}
+
+static int sleeper_root(weft_task *self, void *p)
+{
+    struct sl *s = p;
+    s->rc_null = weft_sleep(NULL, 0);
+    weft_time t0 = weft_now();
+    s->rc_plain = weft_sleep(self, weft_after(20 * WEFT_MSEC));
+    s->plain_ns = weft_now() - t0;
+    t0 = weft_now();
+    s->rc_past = weft_sleep(self, t0 - WEFT_SEC);
+    s->past_ns = weft_now() - t0;
+
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    s->g = &g;
+    struct sleep_result mid = {0}, pre = {0};
+    weft_spawn(&g, sleep_forever, &mid);
+    weft_spawn(&g, cancel_after_20ms, s);
+    weft_group_join(&g, NULL);
+    s->rc_cancelled = mid.rc;
+    s->cancelled_ns = mid.ns;
+
+    weft_group d;
+    weft_group_opts o = {.deadline = weft_after(30 * WEFT_MSEC)};
+    weft_group_init(&d, self, &o);
+    weft_spawn(&d, sleep_to_deadline, s);
+    weft_group_join(&d, NULL);
+
+    weft_group c;
+    weft_group_init(&c, self, NULL);
+    weft_group_cancel(&c);
+    weft_spawn(&c, sleep_forever, &pre); /* already cancelled: returns at once */
+    weft_group_join(&c, NULL);
+    s->rc_pre = pre.rc;
+    s->pre_ns = pre.ns;
+    return 0;
+}
+
+START_TEST(test_sleep_returns_on_time_or_early_when_cancelled)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct sl s = {0};
+    ck_assert_int_eq(weft_run(rt, sleeper_root, &s, NULL), 0);
+    ck_assert_int_eq(s.rc_null, EINVAL);
+    ck_assert_int_eq(s.rc_plain, 0);
+    ck_assert_int_ge(s.plain_ns, 20 * WEFT_MSEC);
+    ck_assert_int_lt(s.plain_ns, 2 * WEFT_SEC); /* generous: a loaded machine */
+    ck_assert_int_eq(s.rc_past, 0);
+    ck_assert_int_lt(s.past_ns, WEFT_SEC);
+    ck_assert_int_eq(s.rc_cancelled, ECANCELED); /* woken by the cancel, not the clock */
+    ck_assert_int_lt(s.cancelled_ns, 2 * WEFT_SEC);
+    ck_assert_int_eq(s.rc_deadline, ETIMEDOUT);
+    ck_assert_int_ge(s.deadline_ns, 20 * WEFT_MSEC);
+    ck_assert_int_lt(s.deadline_ns, 2 * WEFT_SEC);
+    ck_assert_int_eq(s.rc_pre, ECANCELED);
+    ck_assert_int_lt(s.pre_ns, WEFT_SEC);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
     TCase *tc = tcase_create("cancel");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 180); /* the 10^4-deep chain takes 15-40 s under TSan */
     tcase_add_test(tc, test_cancel_reaches_running_and_later_tasks);
     tcase_add_test(tc, test_first_failure_cancels_siblings);
     tcase_add_test(tc, test_collect_lets_every_task_finish);
@@ -767,6 +865,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_null_arguments);
     tcase_add_test(tc, test_cancel_callbacks_run_once_and_remove_is_safe);
     tcase_add_test(tc, test_cancel_racing_remove_never_runs_after_remove);
+    tcase_add_test(tc, test_sleep_returns_on_time_or_early_when_cancelled);
     suite_add_tcase(s, tc);
     return s;
 }

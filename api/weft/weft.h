@@ -69,6 +69,9 @@ WEFT_API bool weft_cancelled(const weft_task *self);
 WEFT_API int weft_cancel_reason(const weft_task *self);
 /* The task's effective deadline, WEFT_NEVER if none (and for NULL). */
 WEFT_API weft_time weft_deadline(const weft_task *self);
+/* Sleeps until `until` (absolute): 0; or early with ECANCELED / ETIMEDOUT when
+ * the task's scope is cancelled or its deadline comes first. EINVAL for NULL. */
+WEFT_API int weft_sleep(weft_task *self, weft_time until);
 
 /* ---- Cancellation callbacks ---------------------------------------------- */
 

@@ -1,0 +1,65 @@
+/*
+ * weft_sleep: a timed wait that ends early when the task's scope is
+ * cancelled, and at the task's effective deadline at the latest.
+ *
+ * The sleeper waits on a futex word of its own (absolute CLOCK_MONOTONIC
+ * timeout, FUTEX_WAIT_BITSET); a cancel callback (cancel_cb.c) sets the word
+ * and wakes it. weft_on_cancel_remove returns only when that callback is not
+ * running, so the word, on this stack, outlives every wake.
+ *
+ * Not yet done: handing the worker's slot to a spare thread while it sleeps
+ * (API.md's timed waits). Until then a sleeping worker holds its slot, so the
+ * pool runs tasks on one worker fewer meanwhile; its queued tasks can still
+ * be stolen.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft/weft.h>
+
+#include "runtime/internal.h"
+
+static void wake_sleeper(void *arg)
+{
+    _Atomic uint32_t *word = arg;
+    atomic_store_explicit(word, 1, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Until *word != 0 or `until` (absolute, CLOCK_MONOTONIC) passed. */
+static void wait_until(_Atomic uint32_t *word, weft_time until)
+{
+    while (atomic_load_explicit(word, memory_order_acquire) == 0) {
+        if (weft_now() >= until)
+            return;
+        struct timespec ts = {.tv_sec = until / WEFT_SEC, .tv_nsec = until % WEFT_SEC};
+        /* EINTR, EAGAIN (woken first) and ETIMEDOUT all lead back to the checks */
+        syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts, NULL,
+                FUTEX_BITSET_MATCH_ANY);
+    }
+}
+
+int weft_sleep(weft_task *self, weft_time until)
+{
+    if (self == NULL)
+        return EINVAL;
+    weft_time deadline = weft_deadline(self);
+    weft_time end = until < deadline ? until : deadline;
+    if (!weft_cancelled(self) && end > weft_now()) {
+        _Atomic uint32_t woken = 0;
+        weft_cancel_cb cb;
+        weft_on_cancel(self, &cb, wake_sleeper, &woken);
+        wait_until(&woken, end);
+        weft_on_cancel_remove(&cb);
+    }
+    int reason = weft_cancel_reason(self);
+    if (reason != 0)
+        return reason;
+    return until >= deadline ? ETIMEDOUT : 0; /* slept to the deadline */
+}
