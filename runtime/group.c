@@ -307,6 +307,13 @@ void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g)
     wait_all(thr, g);
 }
 
+void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
+{
+    if (atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL)
+        weft__cancel_cb_forget(thr->rt, g);
+    weft__group_release(thr, g);
+}
+
 int weft_group_join(weft_group *gp, weft_errors **errs)
 {
     struct handle *h = handle_of(gp);
@@ -322,8 +329,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
         atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
     else /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
-    weft__group_forget_callbacks(thr->rt, g);
-    weft__group_release(thr, g);
+    weft__group_end(thr, g);
     if (errs != NULL)
         *errs = NULL; /* error trees come with the errors work */
     return rc;

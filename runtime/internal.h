@@ -376,10 +376,15 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason);
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g);
 /* g ends (join): drop callbacks left registered, so a later life never runs them. */
 void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g);
-static inline void weft__group_forget_callbacks(weft_runtime *rt, struct weft__group *g)
+/* After the last task of g ended: detach what g's life registered (callbacks
+ * left behind), then back to the pool. */
+void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g);
+static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
     if (WEFT__UNLIKELY(atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL))
-        weft__cancel_cb_forget(rt, g);
+        weft__group_end_slow(thr, g);
+    else
+        weft__group_release(thr, g);
 }
 /* For group init: orders the new state's publication before the read of its
  * parent's word, against a canceller's barrier (see cancel.c). */

@@ -146,8 +146,7 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
     struct weft__group *g;
     while ((g = weft__group_find_open(thr, t)) != NULL) {
         weft__group_wait_all(thr, g);
-        weft__group_forget_callbacks(thr->rt, g);
-        weft__group_release(thr, g);
+        weft__group_end(thr, g);
     }
     t->open_groups = 0;
     return rc != 0 ? rc : EINVAL;
