@@ -129,7 +129,21 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
     }
     if (thr->group_free == NULL && !weft__group_pool_grow(thr))
         return ENOMEM;
-    group_start(thr, thr->group_free, h, parent, flags, name, own_deadline);
+    struct weft__group *g = thr->group_free;
+    group_start(thr, g, h, parent, flags, name, own_deadline);
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    /* its own deadline is the effective one and still ahead: the timer
+     * fires it (an inherited one comes from the ancestor that armed it) */
+    if (own_deadline != WEFT_NEVER && g->deadline == own_deadline &&
+        weft__cancel_reason_of(w) == 0) {
+        int rc = weft__deadline_arm(thr->rt, g, weft__cancel_gen(w));
+        if (rc != 0) { /* nothing was spawned yet: undo the init */
+            atomic_store_explicit(&h->magic, 0, memory_order_relaxed);
+            parent->open_groups--;
+            weft__group_release(thr, g);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -309,6 +323,8 @@ void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g)
 
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 {
+    if (g->timed)
+        weft__deadline_disarm(thr->rt, g);
     if (atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL)
         weft__cancel_cb_forget(thr->rt, g);
     weft__group_release(thr, g);

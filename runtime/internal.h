@@ -20,6 +20,7 @@
 #include <weft/weft.h>
 
 #include "deque/deque.h"
+#include "runtime/timer.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -144,13 +145,16 @@ struct weft__group {
     struct weft__group *next_free; /* the thread's free list */
     int64_t local; /* owner's thread only: its spawns minus its completions */
     uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
+    bool timed;          /* its own deadline is armed in rt->timer */
     /* written by other threads. The counters are never reset: the group is
      * finished when local + spawned_remote == done_remote, which holds at
      * every reuse since it held at the join that released the state. */
     alignas(WEFT__CACHE_LINE) _Atomic int64_t spawned_remote;
     _Atomic int64_t done_remote;
     _Atomic int first_error; /* reset by the join that reads it */
+    uint32_t timer_gen;      /* the life its timer entry cancels */
     _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
+    struct weft__timer_entry timer; /* group_deadline.c; only groups with their own deadline */
 };
 
 #define WEFT__GROUP_DEAD 0xffffffffu
@@ -197,6 +201,9 @@ struct weft_runtime {
     struct weft__group never_cancelled; /* the scope of roots and detached tasks */
     pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
     pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
+    /* deadlines (group_deadline.c): the timer thread starts at first use */
+    _Atomic(struct weft__timer *) timer;
+    pthread_mutex_t timer_lock;
 };
 
 /* The thread running this code, NULL outside any runtime's workers. */
@@ -379,9 +386,17 @@ void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g);
 /* After the last task of g ended: detach what g's life registered (callbacks
  * left behind), then back to the pool. */
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g);
+/* Deadlines (group_deadline.c): arm g's own deadline in the runtime's timer,
+ * which cancels that life with ETIMEDOUT; 0 or ENOMEM / thread errors. */
+int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen);
+/* Disarm it; returns when its fire is not running. */
+void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g);
+/* Stop the timer thread (destroy). */
+void weft__deadline_stop(weft_runtime *rt);
 static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
-    if (WEFT__UNLIKELY(atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL))
+    if (WEFT__UNLIKELY(g->timed ||
+                       atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL))
         weft__group_end_slow(thr, g);
     else
         weft__group_release(thr, g);

@@ -57,6 +57,7 @@ static void teardown(weft_runtime *rt, unsigned started)
         /* a thread may have parked after wake_all looked: keep waking */
         weft__wake_all(rt);
     }
+    weft__deadline_stop(rt); /* every group ended: no entry is queued */
     if (rt->threads != NULL)
         for (unsigned i = 0; i < rt->nslots; i++)
             weft__group_pool_destroy(&rt->threads[i]);
@@ -71,6 +72,7 @@ static void teardown(weft_runtime *rt, unsigned started)
     pthread_cond_destroy(&rt->life_cond);
     pthread_mutex_destroy(&rt->cancel_lock);
     pthread_mutex_destroy(&rt->cb_lock);
+    pthread_mutex_destroy(&rt->timer_lock);
     pthread_cond_destroy(&rt->cb_done);
     weft__free(rt);
 }
@@ -102,6 +104,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_cond_init(&rt->life_cond, NULL);
     pthread_mutex_init(&rt->cancel_lock, NULL);
     pthread_mutex_init(&rt->cb_lock, NULL);
+    pthread_mutex_init(&rt->timer_lock, NULL);
     pthread_cond_init(&rt->cb_done, NULL);
     rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
     rt->never_cancelled.owner_thread = NULL;

@@ -849,6 +849,181 @@ START_TEST(test_sleep_returns_on_time_or_early_when_cancelled)
 }
 END_TEST
 
+/* ---- deadlines fired by the timer ---- */
+
+struct busy {
+    _Atomic int timed_out_guard; /* a task spun 10 s without seeing the flag */
+    _Atomic int saw_etimedout, saw_other;
+};
+
+/* Works in ~10 us chunks, checking the flag between them. */
+static int busy_until_cancelled(weft_task *self, void *p)
+{
+    struct busy *b = p;
+    if (spin_until_cancelled(self, 10 * WEFT_SEC, &b->timed_out_guard) != ECANCELED)
+        return EFAULT;
+    if (weft_cancel_reason(self) == ETIMEDOUT)
+        atomic_fetch_add(&b->saw_etimedout, 1);
+    else
+        atomic_fetch_add(&b->saw_other, 1);
+    return weft_cancel_reason(self);
+}
+
+struct busy_level {
+    struct busy *b;
+    unsigned depth;
+};
+
+static int busy_tree(weft_task *self, void *p)
+{
+    struct busy_level *l = p;
+    if (l->depth == 0)
+        return busy_until_cancelled(self, l->b);
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    struct busy_level kids[2] = {{l->b, l->depth - 1}, {l->b, l->depth - 1}};
+    weft_spawn(&g, busy_tree, &kids[0]);
+    weft_spawn(&g, busy_tree, &kids[1]);
+    return weft_group_join(&g, NULL);
+}
+
+struct timed {
+    struct busy b;
+    weft_time budget;
+    int rc;
+    weft_time elapsed;
+};
+
+static int timed_root(weft_task *self, void *p)
+{
+    struct timed *t = p;
+    weft_time t0 = weft_now();
+    weft_group g;
+    weft_group_opts o = {.deadline = t0 + t->budget};
+    if (weft_group_init(&g, self, &o) != 0)
+        return EFAULT;
+    struct busy_level top = {&t->b, 5}; /* the deadline reaches 5 levels down */
+    weft_spawn(&g, busy_tree, &top);
+    t->rc = weft_group_join(&g, NULL);
+    t->elapsed = weft_now() - t0;
+    return 0;
+}
+
+START_TEST(test_deadline_cancels_a_busy_subtree_with_etimedout)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct timed t = {.budget = 30 * WEFT_MSEC};
+    ck_assert_int_eq(weft_run(rt, timed_root, &t, NULL), 0);
+    ck_assert_int_eq(t.rc, ETIMEDOUT);
+    ck_assert_int_eq(atomic_load(&t.b.timed_out_guard), 0);
+    ck_assert_int_eq(atomic_load(&t.b.saw_other), 0);
+    ck_assert_int_eq(atomic_load(&t.b.saw_etimedout), 1 << 5);
+    ck_assert_int_ge(t.elapsed, t.budget);
+    ck_assert_int_lt(t.elapsed, t.budget + 2 * WEFT_SEC); /* generous: loaded CI */
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* Groups that end before their deadline: the timer must never cancel a
+ * later life of their recycled state. */
+struct early {
+    _Atomic int spurious;
+};
+
+static int quick(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return 0;
+}
+
+static int plain_then_check(weft_task *self, void *p)
+{
+    struct early *e = p;
+    weft_time end = weft_after(3 * WEFT_MSEC);
+    while (weft_now() < end)
+        if (weft_cancelled(self))
+            atomic_store(&e->spurious, 1);
+    return 0;
+}
+
+static int early_root(weft_task *self, void *p)
+{
+    for (int i = 0; i < 200; i++) {
+        weft_group g;
+        /* 1 ms: the fire races the join; 50 ms: the entry is disarmed */
+        weft_group_opts o = {.deadline = weft_after((i % 2 ? 1 : 50) * WEFT_MSEC)};
+        if (weft_group_init(&g, self, &o) != 0)
+            return EFAULT;
+        weft_spawn(&g, quick, NULL);
+        int rc = weft_group_join(&g, NULL);
+        if (rc != 0 && rc != ETIMEDOUT)
+            return EFAULT;
+        /* the state just released is the next one initialised here */
+        weft_group h;
+        weft_group_init(&h, self, NULL);
+        weft_spawn(&h, plain_then_check, p);
+        if ((rc = weft_group_join(&h, NULL)) != 0)
+            return rc == ETIMEDOUT ? ENOTRECOVERABLE : EFAULT; /* a late fire hit h */
+    }
+    return 0;
+}
+
+START_TEST(test_deadline_of_an_ended_group_never_fires_later)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct early e = {0};
+    ck_assert_int_eq(weft_run(rt, early_root, &e, NULL), 0);
+    ck_assert_int_eq(atomic_load(&e.spurious), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* A shield ignores its parent's deadline but keeps its own. */
+struct shield_dl {
+    struct busy b;
+    int outer_rc, shield_rc;
+    weft_time shield_elapsed, t0;
+};
+
+static int shield_with_own_deadline(weft_task *self, void *p)
+{
+    struct shield_dl *s = p;
+    weft_group g;
+    weft_group_opts o = {.flags = WEFT_SHIELD, .deadline = s->t0 + 80 * WEFT_MSEC};
+    weft_group_init(&g, self, &o);
+    weft_spawn(&g, busy_until_cancelled, &s->b);
+    s->shield_rc = weft_group_join(&g, NULL);
+    s->shield_elapsed = weft_now() - s->t0;
+    return 0;
+}
+
+static int shield_dl_root(weft_task *self, void *p)
+{
+    struct shield_dl *s = p;
+    s->t0 = weft_now();
+    weft_group g;
+    weft_group_opts o = {.deadline = s->t0 + 20 * WEFT_MSEC};
+    weft_group_init(&g, self, &o);
+    weft_spawn(&g, shield_with_own_deadline, s);
+    s->outer_rc = weft_group_join(&g, NULL);
+    return 0;
+}
+
+START_TEST(test_shield_keeps_its_own_deadline_only)
+{
+    weft_runtime *rt = make_runtime(2);
+    struct shield_dl s = {0};
+    ck_assert_int_eq(weft_run(rt, shield_dl_root, &s, NULL), 0);
+    ck_assert_int_eq(s.shield_rc, ETIMEDOUT);
+    ck_assert_int_ge(s.shield_elapsed, 80 * WEFT_MSEC); /* not the parent's 20 ms */
+    ck_assert_int_eq(atomic_load(&s.b.saw_etimedout), 1);
+    ck_assert_int_eq(s.outer_rc, ETIMEDOUT);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -866,6 +1041,9 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_cancel_callbacks_run_once_and_remove_is_safe);
     tcase_add_test(tc, test_cancel_racing_remove_never_runs_after_remove);
     tcase_add_test(tc, test_sleep_returns_on_time_or_early_when_cancelled);
+    tcase_add_test(tc, test_deadline_cancels_a_busy_subtree_with_etimedout);
+    tcase_add_test(tc, test_deadline_of_an_ended_group_never_fires_later);
+    tcase_add_test(tc, test_shield_keeps_its_own_deadline_only);
     suite_add_tcase(s, tc);
     return s;
 }
