@@ -42,6 +42,7 @@ int main(void)
     srunner_add_suite(sr, deque_suite());
     srunner_add_suite(sr, deque_stress_suite());
     srunner_add_suite(sr, scheduler_suite());
+    srunner_add_suite(sr, join_park_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
