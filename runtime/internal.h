@@ -97,6 +97,7 @@ struct weft__thread {
     alignas(WEFT__CACHE_LINE) _Atomic uint32_t wake_seq;
     atomic_bool parked;
     bool in_idle_list;
+    bool joining;   /* listed from a join: wake_one's last choice */
     bool searching; /* counted in rt->n_searching */
     struct weft__thread *idle_next;
     unsigned local_runs; /* tasks run since the last look at the injection queue */

@@ -36,8 +36,16 @@
  * pair on `parked` against the group's counter. How it parks depends on
  * what it may take:
  *  - a joiner that may steal takes any work an idle worker takes (its own
- *    deque, every victim, the injection queue), so it parks exactly like an
- *    idle worker: listed, counted in n_idle, covered by the argument above;
+ *    deque, every victim, the injection queue), so it parks like an idle
+ *    worker: listed, counted in n_idle, covered by the argument above. It
+ *    is marked `joining`, and wake_one picks it only when no idle worker is
+ *    listed: work it takes runs nested inside its join, delaying the join's
+ *    return. Which listed thread gets the wake-up does not matter to the
+ *    argument: any of them takes any work. Nor is a wake-up lost when a
+ *    woken joiner finds nothing: if its group is done it leaves the join
+ *    through weft__searching_end, which as the last searcher wakes another
+ *    listed thread; else it parks again like any searcher (its look covers
+ *    the work);
  *  - a joiner that may not steal (its stack is more than half used) takes
  *    only its own deque, and only its own thread pushes there, so it is not
  *    listed at all: it sets `parked` and sleeps until its group is done
@@ -123,10 +131,22 @@ static void wake_locked(weft_runtime *rt, struct weft__thread *thr)
     atomic_fetch_add_explicit(&thr->wake_seq, 1, memory_order_release);
 }
 
+/* Under idle_lock: the first idle worker listed, else the first joiner
+ * (NULL if nobody is listed). A joiner would run the work nested inside
+ * its join and delay the join's return, so it only gets a wake-up when no
+ * idle worker can take it instead. */
+static struct weft__thread *pick_locked(weft_runtime *rt)
+{
+    for (struct weft__thread *t = rt->idle_list; t != NULL; t = t->idle_next)
+        if (!t->joining)
+            return t;
+    return rt->idle_list;
+}
+
 void weft__wake_one(weft_runtime *rt)
 {
     pthread_mutex_lock(&rt->idle_lock);
-    struct weft__thread *thr = rt->idle_list;
+    struct weft__thread *thr = pick_locked(rt);
     if (thr != NULL) {
         wake_locked(rt, thr);
         /* it wakes up searching, so other spawners need not wake another */
@@ -185,7 +205,8 @@ void weft__searching_end(struct weft__thread *thr)
 
 /* Sleep in the idle list: wake_one may pick thr, so thr must be able to take
  * any work it is woken for (an idle worker, or a joiner that may steal). */
-static void park_listed(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
+static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(void *arg),
+                        void *arg)
 {
     weft_runtime *rt = thr->rt;
     if (thr->slot != NULL)
@@ -200,6 +221,7 @@ static void park_listed(struct weft__thread *thr, bool (*ready)(void *arg), void
     thr->idle_next = rt->idle_list;
     rt->idle_list = thr;
     thr->in_idle_list = true;
+    thr->joining = joining;
     atomic_fetch_add_explicit(&rt->n_idle, 1, memory_order_seq_cst);
     /* seq_cst: pairs with a finisher's counter RMW then load of `parked` */
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
@@ -241,14 +263,14 @@ static void park_unlisted(struct weft__thread *thr, bool (*ready)(void *arg), vo
 
 void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
 {
-    park_listed(thr, ready, arg);
+    park_listed(thr, false, ready, arg);
 }
 
 void weft__park_joiner(struct weft__thread *thr, bool may_steal, bool (*ready)(void *arg),
                        void *arg)
 {
     if (may_steal)
-        park_listed(thr, ready, arg);
+        park_listed(thr, true, ready, arg);
     else
         park_unlisted(thr, ready, arg);
 }

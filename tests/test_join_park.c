@@ -40,6 +40,17 @@ static bool wait_flag(_Atomic int *flag, weft_time limit)
     return true;
 }
 
+static bool wait_n_idle(weft_runtime *rt, unsigned n, weft_time limit)
+{
+    weft_time until = weft_after(limit);
+    while (atomic_load(&rt->n_idle) != n) {
+        if (weft_now() > until)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
 static void sleep_us(long us)
 {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -264,6 +275,115 @@ START_TEST(test_joiner_that_may_not_steal_is_not_in_the_idle_list)
 }
 END_TEST
 
+/* ---- wake-ups go to idle workers before joiners ---- */
+
+/*
+ * Three workers: the root joins a long task with nothing to do (it may
+ * steal: its stack is shallow) and parks after the third worker did, so it
+ * heads the idle list. The long task then spawns one probe: the wake-up must
+ * go to the idle worker, not to the joiner. Then a burst, which must
+ * complete, with the idle worker taking part.
+ */
+enum { PREF_ROUNDS = 20, BURST = 32 };
+
+struct pref {
+    weft_runtime *rt;
+    _Atomic int root_worker, long_worker, probe_worker;
+    _Atomic int long_started, probe_started;
+    _Atomic int setup_failed; /* a bounded wait of the setup gave up */
+    _Atomic int burst_done, burst_on_idle;
+};
+
+static int pref_probe(weft_task *self, void *p)
+{
+    struct pref *s = p;
+    atomic_store(&s->probe_worker, weft_worker_id(self));
+    atomic_store(&s->probe_started, 1);
+    return 0;
+}
+
+static int pref_burst(weft_task *self, void *p)
+{
+    struct pref *s = p;
+    int w = weft_worker_id(self);
+    weft_time until = weft_after(WEFT_MSEC / 2);
+    while (weft_now() < until)
+        ;
+    if (w != atomic_load(&s->root_worker) && w != atomic_load(&s->long_worker))
+        atomic_fetch_add(&s->burst_on_idle, 1);
+    atomic_fetch_add(&s->burst_done, 1);
+    return 0;
+}
+
+static int pref_long(weft_task *self, void *p)
+{
+    struct pref *s = p;
+    atomic_store(&s->long_worker, weft_worker_id(self));
+    atomic_store(&s->long_started, 1);
+    /* the root's join listed too: both other workers are parked */
+    if (!wait_n_idle(s->rt, 2, SETUP_WAIT))
+        atomic_store(&s->setup_failed, 1);
+    sleep_us(5000); /* and asleep in the futex, not between list and sleep */
+    weft_group g;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    if ((rc = weft_spawn(&g, pref_probe, s)) == 0 && !wait_flag(&s->probe_started, WORK_WAIT))
+        atomic_store(&s->setup_failed, 1);
+    for (int i = 0; i < BURST && rc == 0; i++)
+        rc = weft_spawn(&g, pref_burst, s);
+    int jrc = weft_group_join(&g, NULL);
+    return rc != 0 ? rc : jrc;
+}
+
+static int pref_root(weft_task *self, void *p)
+{
+    struct pref *s = p;
+    atomic_store(&s->root_worker, weft_worker_id(self));
+    weft_group g;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    rc = weft_spawn(&g, pref_long, s);
+    /* a thief took the long task and the third worker parked: now park after it */
+    if (rc == 0 && (!wait_flag(&s->long_started, SETUP_WAIT) || !wait_n_idle(s->rt, 1, SETUP_WAIT)))
+        atomic_store(&s->setup_failed, 1);
+    int jrc = weft_group_join(&g, NULL);
+    return rc != 0 ? rc : jrc;
+}
+
+START_TEST(test_new_work_wakes_an_idle_worker_before_a_joiner)
+{
+    weft_runtime *rt = make_runtime(3, 0);
+    int probe_on_joiner = 0, burst_on_idle = 0;
+    for (int i = 0; i < PREF_ROUNDS; i++) {
+        struct pref s = {.rt = rt};
+        atomic_init(&s.root_worker, -1);
+        atomic_init(&s.long_worker, -1);
+        atomic_init(&s.probe_worker, -1);
+        atomic_init(&s.long_started, 0);
+        atomic_init(&s.probe_started, 0);
+        atomic_init(&s.setup_failed, 0);
+        atomic_init(&s.burst_done, 0);
+        atomic_init(&s.burst_on_idle, 0);
+        ck_assert_int_eq(weft_run(rt, pref_root, &s, NULL), 0);
+        ck_assert_msg(!atomic_load(&s.setup_failed), "round %d: setup wait timed out", i);
+        int done = atomic_load(&s.burst_done);
+        int root = atomic_load(&s.root_worker), lng = atomic_load(&s.long_worker);
+        int probe = atomic_load(&s.probe_worker);
+        ck_assert_int_eq(done, BURST);
+        ck_assert_int_ne(root, lng);
+        ck_assert_int_ne(probe, lng);
+        probe_on_joiner += probe == root;
+        burst_on_idle += atomic_load(&s.burst_on_idle);
+    }
+    ck_assert_msg(probe_on_joiner == 0, "the joiner took the probe in %d of %d rounds",
+                  probe_on_joiner, PREF_ROUNDS);
+    ck_assert_int_gt(burst_on_idle, 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *join_park_suite(void)
 {
     Suite *s = suite_create("join_park");
@@ -271,6 +391,7 @@ Suite *join_park_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_deep_joiner_does_not_swallow_the_wakeup_for_new_work);
     tcase_add_test(tc, test_joiner_that_may_not_steal_is_not_in_the_idle_list);
+    tcase_add_test(tc, test_new_work_wakes_an_idle_worker_before_a_joiner);
     suite_add_tcase(s, tc);
     return s;
 }
