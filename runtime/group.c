@@ -297,7 +297,12 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
         if (finished(g))
             break;
         if (!weft__backoff_wait(&b)) {
-            weft__park(thr, finished_cb, g);
+            /* without stealing it could take only its own deque, which no
+             * other thread pushes to (so `ready` is the group alone): it
+             * sleeps outside the idle list, woken by the finisher
+             * (weft__group_remote_done), and no spawn's wake-up is wasted
+             * on it */
+            weft__park_joiner(thr, may_steal, finished_cb, g);
             weft__backoff_init(&b);
         }
     }

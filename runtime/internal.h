@@ -102,6 +102,7 @@ struct weft__thread {
     alignas(WEFT__CACHE_LINE) _Atomic uint32_t wake_seq;
     atomic_bool parked;
     bool in_idle_list;
+    bool joining;   /* listed from a join: wake_one's last choice */
     bool searching; /* counted in rt->n_searching */
     struct weft__thread *idle_next;
     unsigned local_runs; /* tasks run since the last look at the injection queue */
@@ -366,8 +367,15 @@ static inline void weft__notify_work(weft_runtime *rt)
 void weft__wake_all(weft_runtime *rt);
 /* Wake thr if it is parked (e.g. its group's last task just finished elsewhere). */
 void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr);
-/* Park until woken, unless `ready(arg)` or any visible work. Counts a park. */
+/* An idle worker parks until woken, unless `ready(arg)` or any visible work.
+ * Counts a park. */
 void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg);
+/* A joiner parks until woken, unless `ready(arg)`. One that may steal is
+ * listed like an idle worker (and returns early on visible work); one that
+ * may not is unlisted: only weft__wake_thread wakes it, so `ready` must
+ * become true only through a wake by name. */
+void weft__park_joiner(struct weft__thread *thr, bool may_steal, bool (*ready)(void *arg),
+                       void *arg);
 /* thr looks for work: spawners need not wake anyone meanwhile. */
 void weft__searching_begin(struct weft__thread *thr);
 /* thr found work (or stops looking); the last searcher wakes a parked thread. */

@@ -17,18 +17,47 @@
  * Folly's asymmetric barriers). Where the kernel refuses membarrier, both
  * sides use a seq_cst fence instead (use_membarrier = false).
  *
- * A joiner parks the same way with one more condition (its group is done);
- * the thread that finishes the group's last task elsewhere wakes it by name
- * (weft__wake_thread), a seq_cst store-load pair on `parked` against the
- * group's counter.
- *
  * Searching (after Go's scheduler): a thread that runs out of work counts
  * itself in n_searching while it spins; spawners wake nobody while someone
  * searches. When a searcher finds work it stops searching and, if it was the
- * last one and threads are parked, wakes one so parallelism ramps up.
+ * last one and threads are parked, wakes one so parallelism ramps up. A
+ * thread woken by wake_one wakes up searching; if it finds nothing it parks
+ * again, and its look under the barrier above covers the work it was woken
+ * for.
+ *
+ * All of this rests on one invariant: every thread in the idle list, and
+ * every searcher, can take any work weft__work_visible() reports. Otherwise
+ * a wake-up spent on it, or its look before sleeping, proves nothing: it
+ * sees the work, cannot take it, and the threads that could stay asleep.
+ *
+ * Joiners. A task in weft_group_join with nothing to do parks with one more
+ * condition (its group is done); the thread that finishes the group's last
+ * task elsewhere wakes it by name (weft__wake_thread), a seq_cst store-load
+ * pair on `parked` against the group's counter. How it parks depends on
+ * what it may take:
+ *  - a joiner that may steal takes any work an idle worker takes (its own
+ *    deque, every victim, the injection queue), so it parks like an idle
+ *    worker: listed, counted in n_idle, covered by the argument above. It
+ *    is marked `joining`, and wake_one picks it only when no idle worker is
+ *    listed: work it takes runs nested inside its join, delaying the join's
+ *    return. Which listed thread gets the wake-up does not matter to the
+ *    argument: any of them takes any work. Nor is a wake-up lost when a
+ *    woken joiner finds nothing: if its group is done it leaves the join
+ *    through weft__searching_end, which as the last searcher wakes another
+ *    listed thread; else it parks again like any searcher (its look covers
+ *    the work);
+ *  - a joiner that may not steal (its stack is more than half used) takes
+ *    only its own deque, and only its own thread pushes there, so it is not
+ *    listed at all: it sets `parked` and sleeps until its group is done
+ *    (weft__park_joiner). Listed, it would break the invariant: a spawn's
+ *    wake-up could pick it while real idle workers sleep, and it would spin
+ *    between its look and its deque without ever taking the work, a hang if
+ *    its group waits on that work. Unlisted it is, to spawners, like a
+ *    thread busy running a task: not a candidate for any wake-up.
  *
  * Wake-ups bump the thread's wake_seq futex word, so a wake between the
- * parker's last look and its futex_wait is not lost.
+ * parker's last look and its futex_wait is not lost. weft__wake_thread also
+ * wakes an unlisted joiner: it unlinks only a listed thread.
  */
 #include "config.h"
 
@@ -102,10 +131,22 @@ static void wake_locked(weft_runtime *rt, struct weft__thread *thr)
     atomic_fetch_add_explicit(&thr->wake_seq, 1, memory_order_release);
 }
 
+/* Under idle_lock: the first idle worker listed, else the first joiner
+ * (NULL if nobody is listed). A joiner would run the work nested inside
+ * its join and delay the join's return, so it only gets a wake-up when no
+ * idle worker can take it instead. */
+static struct weft__thread *pick_locked(weft_runtime *rt)
+{
+    for (struct weft__thread *t = rt->idle_list; t != NULL; t = t->idle_next)
+        if (!t->joining)
+            return t;
+    return rt->idle_list;
+}
+
 void weft__wake_one(weft_runtime *rt)
 {
     pthread_mutex_lock(&rt->idle_lock);
-    struct weft__thread *thr = rt->idle_list;
+    struct weft__thread *thr = pick_locked(rt);
     if (thr != NULL) {
         wake_locked(rt, thr);
         /* it wakes up searching, so other spawners need not wake another */
@@ -162,7 +203,10 @@ void weft__searching_end(struct weft__thread *thr)
         weft__wake_one(rt);
 }
 
-void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
+/* Sleep in the idle list: wake_one may pick thr, so thr must be able to take
+ * any work it is woken for (an idle worker, or a joiner that may steal). */
+static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(void *arg),
+                        void *arg)
 {
     weft_runtime *rt = thr->rt;
     if (thr->slot != NULL)
@@ -177,6 +221,7 @@ void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
     thr->idle_next = rt->idle_list;
     rt->idle_list = thr;
     thr->in_idle_list = true;
+    thr->joining = joining;
     atomic_fetch_add_explicit(&rt->n_idle, 1, memory_order_seq_cst);
     /* seq_cst: pairs with a finisher's counter RMW then load of `parked` */
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
@@ -193,4 +238,39 @@ void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
         unlink_locked(rt, thr);
     atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
     pthread_mutex_unlock(&rt->idle_lock);
+}
+
+/* Sleep outside the idle list until woken by name: for a joiner that may not
+ * steal, which no spawn's wake-up must pick (see the header comment). */
+static void park_unlisted(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
+{
+    weft__task_flush_returns(thr->slot); /* their owner may need them */
+    /* A joiner does not search and is never picked by wake_one, so this is a
+     * no-op; were it searching, stopping without a look hands the duty on. */
+    weft__searching_end(thr);
+    uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
+    /* seq_cst: pairs with a finisher's counter RMW then load of `parked`.
+     * A waker that sees `parked` bumps wake_seq after our load above (that
+     * load is sequenced before this store, which the waker reads), so the
+     * futex_wait below returns at once or is woken: no lock needed. */
+    atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
+    if (!ready(arg)) {
+        weft__count(&thr->slot->stats.parks);
+        futex_wait(&thr->wake_seq, seq);
+    }
+    atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
+}
+
+void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
+{
+    park_listed(thr, false, ready, arg);
+}
+
+void weft__park_joiner(struct weft__thread *thr, bool may_steal, bool (*ready)(void *arg),
+                       void *arg)
+{
+    if (may_steal)
+        park_listed(thr, true, ready, arg);
+    else
+        park_unlisted(thr, ready, arg);
 }

@@ -9,6 +9,7 @@ Suite *clock_suite(void);
 Suite *deque_suite(void);
 Suite *deque_stress_suite(void);
 Suite *scheduler_suite(void);
+Suite *join_park_suite(void);
 Suite *timer_suite(void);
 
 /* Seed for randomized tests: $WEFT_TEST_SEED if set, else from the clock; printed once. */
