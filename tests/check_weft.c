@@ -10,6 +10,16 @@
 
 #include "tests/suites.h"
 
+weft_runtime *weft_test_runtime(unsigned workers, size_t stack_size)
+{
+    weft_config cfg = WEFT_CONFIG_INIT;
+    cfg.workers = workers;
+    cfg.stack_size = stack_size;
+    weft_runtime *rt = weft_runtime_create(&cfg);
+    ck_assert_ptr_nonnull(rt);
+    return rt;
+}
+
 unsigned long long weft_test_env_u64(const char *name, unsigned long long fallback)
 {
     const char *s = getenv(name);

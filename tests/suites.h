@@ -3,6 +3,9 @@
 #define WEFT_TESTS_SUITES_H
 
 #include <check.h>
+#include <stddef.h>
+
+#include <weft/weft.h>
 
 Suite *cancel_suite(void);
 Suite *clock_suite(void);
@@ -11,6 +14,10 @@ Suite *deque_stress_suite(void);
 Suite *scheduler_suite(void);
 Suite *join_park_suite(void);
 Suite *timer_suite(void);
+
+/* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
+ * the default); asserts it was created (test thread only). */
+weft_runtime *weft_test_runtime(unsigned workers, size_t stack_size);
 
 /* Seed for randomized tests: $WEFT_TEST_SEED if set, else from the clock; printed once. */
 unsigned long long weft_test_seed(void);

@@ -15,15 +15,6 @@
 
 #include "tests/suites.h"
 
-static weft_runtime *make_runtime(unsigned workers)
-{
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = workers;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    ck_assert_ptr_nonnull(rt);
-    return rt;
-}
-
 /* Spin until cancelled, at most `budget` (then record a timeout). */
 static int spin_until_cancelled(weft_task *self, weft_time budget, _Atomic int *timed_out)
 {
@@ -84,7 +75,7 @@ static int cancel_own_group(weft_task *self, void *p)
 
 START_TEST(test_cancel_reaches_running_and_later_tasks)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct basic b = {0};
     ck_assert_int_eq(weft_run(rt, cancel_own_group, &b, NULL), 0);
     ck_assert_int_eq(b.root_cancelled, 0);
@@ -159,7 +150,7 @@ static int run_policy(weft_task *self, void *p)
 
 START_TEST(test_first_failure_cancels_siblings)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct policy pol = {.flags = 0};
     ck_assert_int_eq(weft_run(rt, run_policy, &pol, NULL), 0);
     ck_assert_int_eq(pol.join_rc, EIO);
@@ -171,7 +162,7 @@ END_TEST
 
 START_TEST(test_collect_lets_every_task_finish)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct policy pol = {.flags = WEFT_COLLECT};
     ck_assert_int_eq(weft_run(rt, run_policy, &pol, NULL), 0);
     /* the earliest failure: EIO fails at once, ERANGE after 20 ms */
@@ -292,7 +283,7 @@ static void *outside_canceller(void *p)
 
 START_TEST(test_cancel_reaches_every_nested_group_but_not_a_shield)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct nest n = {.depth = 5};
     pthread_t canceller;
     ck_assert_int_eq(pthread_create(&canceller, NULL, outside_canceller, &n), 0);
@@ -355,7 +346,7 @@ static int shield_under_cancel(weft_task *self, void *p)
 
 START_TEST(test_shield_ignores_a_cancelled_parent)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct shield_case c = {0};
     ck_assert_int_eq(weft_run(rt, shield_under_cancel, &c, NULL), 0);
     ck_assert_int_eq(c.shield_rc, 0);
@@ -403,7 +394,7 @@ static int dl_task(weft_task *self, void *p)
 
 START_TEST(test_deadline_is_inherited_and_the_tightest_wins)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     weft_time base = weft_after(3600 * WEFT_SEC);
     struct dl d = {.own = {base + 50, 0, base + 10, base + 30, WEFT_NEVER}};
     struct dl_level top = {&d, 0};
@@ -491,7 +482,7 @@ static int big_root(weft_task *self, void *p)
 START_TEST(test_cancel_of_a_big_tree_reaches_every_later_task)
 {
     unsigned workers = 2;
-    weft_runtime *rt = make_runtime(workers);
+    weft_runtime *rt = weft_test_runtime(workers, 0);
     struct big b = {.cancel_after = 20000};
     ck_assert_int_eq(weft_run(rt, big_root, &b, NULL), ECANCELED);
     uint64_t total = 1 + 10 + 100 + 1000 + 10000 + 100000;
@@ -653,7 +644,7 @@ static int cb_root(weft_task *self, void *p)
 
 START_TEST(test_cancel_callbacks_run_once_and_remove_is_safe)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct cbs c = {0};
     ck_assert_int_eq(weft_run(rt, cb_root, &c, NULL), ECANCELED);
     ck_assert_int_eq(c.rc_null, 1);
@@ -737,7 +728,7 @@ static int race_round(weft_task *self, void *p)
 
 START_TEST(test_cancel_racing_remove_never_runs_after_remove)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     int ran = 0, rounds = 2000;
     for (int i = 0; i < rounds; i++) {
         struct race r = {.window = (i % 100) * 20};
@@ -829,7 +820,7 @@ static int sleeper_root(weft_task *self, void *p)
 
 START_TEST(test_sleep_returns_on_time_or_early_when_cancelled)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct sl s = {0};
     ck_assert_int_eq(weft_run(rt, sleeper_root, &s, NULL), 0);
     ck_assert_int_eq(s.rc_null, EINVAL);
@@ -912,7 +903,7 @@ static int timed_root(weft_task *self, void *p)
 
 START_TEST(test_deadline_cancels_a_busy_subtree_with_etimedout)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct timed t = {.budget = 30 * WEFT_MSEC};
     ck_assert_int_eq(weft_run(rt, timed_root, &t, NULL), 0);
     ck_assert_int_eq(t.rc, ETIMEDOUT);
@@ -972,7 +963,7 @@ static int early_root(weft_task *self, void *p)
 
 START_TEST(test_deadline_of_an_ended_group_never_fires_later)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct early e = {0};
     ck_assert_int_eq(weft_run(rt, early_root, &e, NULL), 0);
     ck_assert_int_eq(atomic_load(&e.spurious), 0);
@@ -1013,7 +1004,7 @@ static int shield_dl_root(weft_task *self, void *p)
 
 START_TEST(test_shield_keeps_its_own_deadline_only)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct shield_dl s = {0};
     ck_assert_int_eq(weft_run(rt, shield_dl_root, &s, NULL), 0);
     ck_assert_int_eq(s.shield_rc, ETIMEDOUT);

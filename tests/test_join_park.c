@@ -18,16 +18,6 @@
 #define SETUP_WAIT (2 * WEFT_SEC)
 #define WORK_WAIT (10 * WEFT_SEC)
 
-static weft_runtime *make_runtime(unsigned workers, size_t stack_size)
-{
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = workers;
-    cfg.stack_size = stack_size;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    ck_assert_ptr_nonnull(rt);
-    return rt;
-}
-
 /* Yield until *flag is nonzero or `limit` passes; false on timeout. */
 static bool wait_flag(_Atomic int *flag, weft_time limit)
 {
@@ -172,7 +162,7 @@ static int repro_root(weft_task *self, void *p)
 
 START_TEST(test_deep_joiner_does_not_swallow_the_wakeup_for_new_work)
 {
-    weft_runtime *rt = make_runtime(3, DEEP_STACK);
+    weft_runtime *rt = weft_test_runtime(3, DEEP_STACK);
     uint64_t rng = weft_test_seed() | 1;
     weft_time budget = weft_after(5 * WEFT_SEC);
     int iterations = 0, elsewhere = 0;
@@ -253,7 +243,7 @@ START_TEST(test_joiner_that_may_not_steal_is_not_in_the_idle_list)
 {
     /* two workers: the root's (parked in its join) and the child's (running):
      * nobody is idle, so no spawn's wake-up may be spent on the joiner */
-    weft_runtime *rt = make_runtime(2, DEEP_STACK);
+    weft_runtime *rt = weft_test_runtime(2, DEEP_STACK);
     int seen = 0;
     for (int i = 0; i < 10; i++) {
         struct unlisted u = {.rt = rt};
@@ -354,7 +344,7 @@ static int pref_root(weft_task *self, void *p)
 
 START_TEST(test_new_work_wakes_an_idle_worker_before_a_joiner)
 {
-    weft_runtime *rt = make_runtime(3, 0);
+    weft_runtime *rt = weft_test_runtime(3, 0);
     int probe_on_joiner = 0, burst_on_idle = 0;
     for (int i = 0; i < PREF_ROUNDS; i++) {
         struct pref s = {.rt = rt};

@@ -16,15 +16,6 @@
 #include "runtime/internal.h"
 #include "tests/suites.h"
 
-static weft_runtime *make_runtime(unsigned workers)
-{
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = workers;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    ck_assert_ptr_nonnull(rt);
-    return rt;
-}
-
 /* ---- kernels through weft equal the sequential twins, 1, 2 and 4 workers ---- */
 
 static const unsigned worker_counts[] = {1, 2, 4};
@@ -32,7 +23,7 @@ static const unsigned worker_counts[] = {1, 2, 4};
 START_TEST(test_kernels_match_sequential_results)
 {
     unsigned workers = worker_counts[_i];
-    weft_runtime *rt = make_runtime(workers);
+    weft_runtime *rt = weft_test_runtime(workers, 0);
     uint64_t r, spawns;
 
     ck_assert_int_eq(kw_fib(rt, 22, &r), 0);
@@ -122,7 +113,7 @@ static int tree_task(weft_task *self, void *p)
 START_TEST(test_every_spawned_task_runs_exactly_once)
 {
     unsigned workers = worker_counts[_i];
-    weft_runtime *rt = make_runtime(workers);
+    weft_runtime *rt = weft_test_runtime(workers, 0);
     uint64_t seed = weft_test_seed();
     for (int round = 0; round < 20; round++) {
         struct tree tr = {.max_nodes = 200000, .workers = workers};
@@ -204,7 +195,7 @@ static int failing_group(weft_task *self, void *p)
 
 START_TEST(test_join_returns_a_tasks_failure_code)
 {
-    weft_runtime *rt = make_runtime(1);
+    weft_runtime *rt = weft_test_runtime(1, 0);
     ck_assert_int_eq(weft_run(rt, failing_group, NULL, NULL), EIO);
     ck_assert_int_eq(weft_run(rt, fail_with, (void *)(intptr_t)ERANGE, NULL), ERANGE);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
@@ -268,7 +259,7 @@ static int parent_of_leaker(weft_task *self, void *p)
 
 START_TEST(test_unjoined_groups_are_joined_when_their_task_returns)
 {
-    weft_runtime *rt = make_runtime(worker_counts[_i]);
+    weft_runtime *rt = weft_test_runtime(worker_counts[_i], 0);
     for (int round = 0; round < 20; round++) {
         struct leak l = {.children = 64};
         /* a nested task leaves them open: its parent's join reports EINVAL */
@@ -305,7 +296,7 @@ static void *call_run(void *p)
 
 START_TEST(test_concurrent_weft_run_from_many_threads)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     enum { CALLERS = 6 };
     pthread_t tid[CALLERS];
     struct caller c[CALLERS];
@@ -343,7 +334,7 @@ static int spawn_detached_from_task(weft_task *self, void *p)
 
 START_TEST(test_destroy_waits_for_detached_tasks)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     _Atomic int ran = 0;
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(weft_spawn_detached(rt, count_detached, &ran), 0);
@@ -392,7 +383,7 @@ static int misuse_task(weft_task *self, void *p)
 
 START_TEST(test_misuse_returns_einval)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct misuse m = {.rt = rt};
     ck_assert_int_eq(weft_run(rt, misuse_task, &m, NULL), 0);
     ck_assert_int_eq(m.setup, 0);
@@ -462,7 +453,7 @@ static void *run_gate(void *p)
 
 START_TEST(test_destroy_during_run_is_ebusy)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct gate gate = {0, 0};
     struct runner r = {rt, &gate, -1};
     pthread_t tid;
@@ -497,7 +488,7 @@ static int spawn_late(weft_task *self, void *p)
 
 START_TEST(test_spawn_after_destroy_began_is_eshutdown)
 {
-    struct late l = {.rt = make_runtime(2)};
+    struct late l = {.rt = weft_test_runtime(2, 0)};
     atomic_init(&l.late_rc, -1);
     ck_assert_int_eq(weft_spawn_detached(l.rt, spawn_late, &l), 0);
     while (!atomic_load(&l.gate.entered))
@@ -521,7 +512,7 @@ static void *destroy_rt(void *p)
 
 START_TEST(test_second_concurrent_destroy_is_einval)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct gate gate = {0, 0};
     ck_assert_int_eq(weft_spawn_detached(rt, wait_for_gate, &gate), 0);
     while (!atomic_load(&gate.entered))
@@ -571,7 +562,7 @@ END_TEST
 
 START_TEST(test_workers_park_when_idle_and_wake_for_work)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct timespec pause = {0, 50 * 1000 * 1000};
     uint64_t r;
     for (int i = 0; i < 5; i++) {
@@ -600,7 +591,7 @@ START_TEST(test_no_lost_wakeup_when_work_arrives_during_parking)
     /* roots go through the injection queue: a lost wake-up with every
      * worker parked would hang weft_run (the test's timeout catches it).
      * The gaps sweep the phases of a worker's spin-then-park. */
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     uint64_t rng = weft_test_seed() | 1;
     for (int i = 0; i < 3000; i++) {
         rng = mix(rng);
@@ -640,7 +631,7 @@ static int spawn_pair(weft_task *self, void *p)
 
 START_TEST(test_parked_worker_is_woken_to_share_work)
 {
-    weft_runtime *rt = make_runtime(2);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     int parallel = 0;
     for (int i = 0; i < 10; i++) {
         struct timespec pause = {0, 20 * 1000 * 1000};
