@@ -92,6 +92,8 @@ static void run_one(weft_runtime *rt, struct weft__group *g, struct weft__cancel
 int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), void *arg)
 {
     struct weft__cancel_cb *c = impl(cbp);
+    if (c != NULL)
+        set(c, NULL, CB_IDLE); /* a remove after a refused registration is harmless */
     if (self == NULL || c == NULL || fn == NULL)
         return EINVAL;
     c->fn = fn;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <weft/weft.h>
@@ -594,9 +595,11 @@ static int cb_task(weft_task *self, void *p)
 {
     struct cbs *c = p;
     weft_cancel_cb removed, kept, self_cb;
+    memset(&kept, 0xa5, sizeof kept); /* garbage, as on a real stack */
     c->rc_null = weft_on_cancel(self, NULL, count_cb, c) == EINVAL &&
                  weft_on_cancel(self, &kept, NULL, c) == EINVAL &&
                  weft_on_cancel(NULL, &kept, count_cb, c) == EINVAL;
+    weft_on_cancel_remove(&kept); /* after a refused registration: harmless */
     weft_on_cancel(self, &removed, count_cb, c);
     weft_on_cancel_remove(&removed); /* never runs */
     weft_on_cancel(self, &kept, count_cb, c);
