@@ -18,7 +18,10 @@
 #include "runtime/timer.h"
 #include "tests/suites.h"
 
-#define LATE_BOUND (50 * WEFT_MSEC) /* a loaded CI machine */
+/* A fire later than this is a bug, not load. Loaded 2-core runs have shown the
+ * timer thread stalled 55 ms; a missed wake-up shows as seconds late. The
+ * precision itself is printed by the lateness test. */
+#define LATE_BOUND (200 * WEFT_MSEC)
 #define WAIT_LIMIT (5 * WEFT_SEC)
 
 /* An object embedding an entry. The fire callback records; the test asserts. */
