@@ -110,7 +110,8 @@ static bool scan_pass(weft_runtime *rt)
 {
     bool changed = false;
     rt->scan_epoch++;
-    for (unsigned i = 0; i < rt->nslots; i++)
+    unsigned n = weft__nthreads(rt);
+    for (unsigned i = 0; i < n; i++)
         for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
              c = weft__group_pool_next(c))
             for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++)
@@ -123,7 +124,8 @@ static bool scan_pass(weft_runtime *rt)
  * drained by two cancellers at once run each callback once. */
 static void run_callbacks_below(weft_runtime *rt)
 {
-    for (unsigned i = 0; i < rt->nslots; i++)
+    unsigned n = weft__nthreads(rt);
+    for (unsigned i = 0; i < n; i++)
         for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
              c = weft__group_pool_next(c))
             for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++) {

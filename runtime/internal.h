@@ -1,12 +1,12 @@
 /*
  * The runtime's internal structures, shared by the files of runtime/.
  *
- * A runtime has `nslots` worker slots. A slot is what a worker needs to run
- * tasks: its deque, its free list of task descriptors, its counters. A
- * thread is an OS thread that runs tasks while it holds a slot. Today each
- * worker thread holds one slot for life; the split lets a thread about to
- * block hand its slot to a spare thread later (timed waits) without moving
- * any task.
+ * A slot is what a worker needs to run tasks: its deque, its free list of
+ * task descriptors, its counters. A thread is an OS thread that runs tasks
+ * while it holds a slot. The runtime starts `workers` threads holding the
+ * `workers` base slots; a thread entering a timed wait hands its slot to a
+ * spare thread, which the runtime starts on demand together with one extra
+ * slot, so there are always as many slots as threads (slots.c).
  */
 #ifndef WEFT_RUNTIME_INTERNAL_H
 #define WEFT_RUNTIME_INTERNAL_H
@@ -75,8 +75,10 @@ struct weft__slot_stats {
 struct weft__slot {
     weft__deque deque; /* aligned to a cache line */
     /* owner's line */
-    unsigned id;
+    unsigned id; /* its index in rt->slots: < rt->workers for a base slot */
     weft_runtime *rt;
+    struct weft__slot *free_next; /* held by no thread: rt's free list (slots.c) */
+    bool is_free;
     struct weft_task *free;     /* local free list (owner) */
     struct weft__chunk *chunks; /* descriptor memory, freed at destroy */
     /* descriptors of another slot freed here, returned to it in batches */
@@ -109,6 +111,10 @@ struct weft__thread {
     /* group states this thread's tasks initialise (group_pool.c) */
     struct weft__group *group_free;
     _Atomic(struct weft__group_chunk *) group_chunks; /* read by cancel scans */
+    /* slot hand-off (slots.c), under rt->slot_lock */
+    struct weft__thread *spare_next; /* rt->spares: parked without a slot */
+    struct weft__slot *lent;         /* the slot it gave up for a timed wait */
+    bool started;                    /* its OS thread runs (destroy joins it) */
 };
 
 /* The injection queue: tasks from non-worker threads (MPMC, mutex-protected). */
@@ -169,9 +175,13 @@ static inline uint32_t weft__cancel_reason_of(uint64_t word)
 }
 
 struct weft_runtime {
-    unsigned nslots;
+    unsigned workers;     /* base slots: at most this many threads run tasks for long */
+    unsigned max_threads; /* capacity of slots[] and threads[] */
+    /* threads started, each with one slot of the same index (slots.c):
+     * published with release under cancel_lock, only ever grows */
+    _Atomic unsigned nthreads;
     struct weft__slot **slots;
-    struct weft__thread *threads; /* one per slot */
+    struct weft__thread *threads;
     size_t stack_size;
     bool print_stats;
     void (*on_unhandled)(const struct weft_error *err, void *arg);
@@ -205,7 +215,20 @@ struct weft_runtime {
     /* deadlines (group_deadline.c): the timer thread starts at first use */
     _Atomic(struct weft__timer *) timer;
     pthread_mutex_t timer_lock;
+    /* slot hand-off (slots.c) */
+    pthread_mutex_t slot_lock;
+    struct weft__slot *base_free, *extra_free; /* slots nobody holds */
+    unsigned n_base_free, n_extra_held;
+    struct weft__thread *spares; /* threads parked without a slot */
+    atomic_bool rebalance; /* R > workers: threads between tasks give up slots */
 };
+
+/* Slots (and threads) started so far; stealers and scans cover them all. */
+static inline unsigned weft__nthreads(weft_runtime *rt)
+{
+    /* acquire: the slot and thread at each index are initialised first */
+    return atomic_load_explicit(&rt->nthreads, memory_order_acquire);
+}
 
 /* The thread running this code, NULL outside any runtime's workers. */
 extern __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
@@ -365,6 +388,9 @@ static inline void weft__notify_work(weft_runtime *rt)
         weft__wake_one(rt);
 }
 void weft__wake_all(weft_runtime *rt);
+/* Sleep while *word == expected (spurious returns: callers re-check); wake one. */
+void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected);
+void weft__futex_wake(_Atomic uint32_t *word);
 /* Wake thr if it is parked (e.g. its group's last task just finished elsewhere). */
 void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr);
 /* An idle worker parks until woken, unless `ready(arg)` or any visible work.
@@ -418,6 +444,30 @@ static inline void weft__cancel_init_barrier(weft_runtime *rt)
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the canceller pays */
 }
+
+/* ---- slot hand-off (slots.c) ---- */
+enum { WEFT__SPARE_MAX = 256 }; /* threads beyond `workers`, started on demand */
+/* thr is about to wait for a while on a worker of rt: give its slot to a
+ * spare thread so `workers` threads keep running tasks. False when thr holds
+ * no slot, or no spare could be had (thr then waits holding it). */
+bool weft__slot_lend(struct weft__thread *thr);
+/* After weft__slot_lend: take a slot again (one is always free). */
+void weft__slot_reclaim(struct weft__thread *thr);
+/* Between tasks, with an empty deque, while rt->rebalance or holding an
+ * extra slot: give up or swap the slot so that at most `workers` threads
+ * hold one, base slots first. Returns with thr->slot NULL when thr became a
+ * spare. */
+void weft__slot_rebalance(struct weft__thread *thr);
+/* A thread without a slot parks until it is handed one (true) or the
+ * runtime stops (false). */
+bool weft__spare_wait(struct weft__thread *thr);
+/* Start thread `i` (its struct and slot initialised): the worker loop. */
+int weft__thread_launch(weft_runtime *rt, unsigned i);
+/* A new slot with index id (runtime.c); NULL: ENOMEM. */
+struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id);
+void weft__slot_delete(struct weft__slot *s);
+/* Destroy: wake every spare so it sees rt->stopping. */
+void weft__spares_wake_all(weft_runtime *rt);
 
 /* ---- runtime (runtime.c) ---- */
 void weft__root_done(struct weft__run_wait *w, int rc);

@@ -87,14 +87,14 @@ void weft__full_barrier_everywhere(weft_runtime *rt)
         weft__full_fence();
 }
 
-static void futex_wait(_Atomic uint32_t *word, uint32_t expected)
+void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected)
 {
     /* returns at once if *word != expected; EINTR and spurious returns are fine:
      * the caller re-checks */
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
-static void futex_wake(_Atomic uint32_t *word)
+void weft__futex_wake(_Atomic uint32_t *word)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
@@ -103,7 +103,8 @@ bool weft__work_visible(weft_runtime *rt)
 {
     if (atomic_load_explicit(&rt->inject.count, memory_order_relaxed) != 0)
         return true;
-    for (unsigned i = 0; i < rt->nslots; i++)
+    unsigned n = weft__nthreads(rt);
+    for (unsigned i = 0; i < n; i++)
         if (weft__deque_size(&rt->slots[i]->deque) != 0)
             return true;
     return false;
@@ -156,7 +157,7 @@ void weft__wake_one(weft_runtime *rt)
     pthread_mutex_unlock(&rt->idle_lock);
     /* thread structs live until destroy joined every thread: safe after unlock */
     if (thr != NULL)
-        futex_wake(&thr->wake_seq);
+        weft__futex_wake(&thr->wake_seq);
 }
 
 void weft__wake_all(weft_runtime *rt)
@@ -169,7 +170,7 @@ void weft__wake_all(weft_runtime *rt)
         pthread_mutex_unlock(&rt->idle_lock);
         if (thr == NULL)
             return;
-        futex_wake(&thr->wake_seq);
+        weft__futex_wake(&thr->wake_seq);
     }
 }
 
@@ -178,7 +179,7 @@ void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr)
     pthread_mutex_lock(&rt->idle_lock);
     wake_locked(rt, thr);
     pthread_mutex_unlock(&rt->idle_lock);
-    futex_wake(&thr->wake_seq);
+    weft__futex_wake(&thr->wake_seq);
 }
 
 void weft__searching_begin(struct weft__thread *thr)
@@ -231,7 +232,7 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
     if (!(ready != NULL && ready(arg)) && !weft__work_visible(rt)) {
         if (thr->slot != NULL)
             weft__count(&thr->slot->stats.parks);
-        futex_wait(&thr->wake_seq, seq);
+        weft__futex_wait(&thr->wake_seq, seq);
     }
     pthread_mutex_lock(&rt->idle_lock);
     if (thr->in_idle_list)
@@ -256,7 +257,7 @@ static void park_unlisted(struct weft__thread *thr, bool (*ready)(void *arg), vo
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
     if (!ready(arg)) {
         weft__count(&thr->slot->stats.parks);
-        futex_wait(&thr->wake_seq, seq);
+        weft__futex_wait(&thr->wake_seq, seq);
     }
     atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
 }

@@ -22,7 +22,7 @@ struct weft__run_wait {
     int refs;
 };
 
-static void slot_free(struct weft__slot *s)
+void weft__slot_delete(struct weft__slot *s)
 {
     if (s == NULL)
         return;
@@ -31,7 +31,7 @@ static void slot_free(struct weft__slot *s)
     weft__free(s);
 }
 
-static struct weft__slot *slot_new(weft_runtime *rt, unsigned id)
+struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id)
 {
     struct weft__slot *s = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *s);
     if (s == NULL)
@@ -47,23 +47,37 @@ static struct weft__slot *slot_new(weft_runtime *rt, unsigned id)
     return s;
 }
 
-/* Stop and join the first `started` threads, free everything. */
-static void teardown(weft_runtime *rt, unsigned started)
+static bool all_joined(weft_runtime *rt, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (rt->threads[i].started)
+            return false;
+    return true;
+}
+
+/* Stop and join every started thread, free everything. */
+static void teardown(weft_runtime *rt)
 {
     atomic_store_explicit(&rt->stopping, true, memory_order_release);
-    weft__wake_all(rt);
-    for (unsigned i = 0; i < started; i++) {
-        pthread_join(rt->threads[i].tid, NULL);
-        /* a thread may have parked after wake_all looked: keep waking */
+    unsigned n = rt->slots != NULL && rt->threads != NULL ? weft__nthreads(rt) : 0;
+    while (!all_joined(rt, n)) {
+        /* a thread may park after a wake-up looked: keep waking until each
+         * one is joined */
         weft__wake_all(rt);
+        weft__spares_wake_all(rt);
+        for (unsigned i = 0; i < n; i++) {
+            if (rt->threads[i].started) {
+                pthread_join(rt->threads[i].tid, NULL);
+                rt->threads[i].started = false;
+                break;
+            }
+        }
     }
     weft__deadline_stop(rt); /* every group ended: no entry is queued */
-    if (rt->threads != NULL)
-        for (unsigned i = 0; i < rt->nslots; i++)
-            weft__group_pool_destroy(&rt->threads[i]);
-    if (rt->slots != NULL)
-        for (unsigned i = 0; i < rt->nslots; i++)
-            slot_free(rt->slots[i]);
+    for (unsigned i = 0; i < n; i++) {
+        weft__group_pool_destroy(&rt->threads[i]);
+        weft__slot_delete(rt->slots[i]);
+    }
     weft__free(rt->slots);
     weft__free(rt->threads);
     pthread_mutex_destroy(&rt->inject.lock);
@@ -73,6 +87,7 @@ static void teardown(weft_runtime *rt, unsigned started)
     pthread_mutex_destroy(&rt->cancel_lock);
     pthread_mutex_destroy(&rt->cb_lock);
     pthread_mutex_destroy(&rt->timer_lock);
+    pthread_mutex_destroy(&rt->slot_lock);
     pthread_cond_destroy(&rt->cb_done);
     weft__free(rt);
 }
@@ -91,7 +106,8 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         return NULL;
     }
     memset(rt, 0, sizeof *rt);
-    rt->nslots = set.workers;
+    rt->workers = set.workers;
+    rt->max_threads = set.workers + WEFT__SPARE_MAX;
     rt->stack_size = set.stack_size;
     rt->print_stats = set.print_stats;
     if (cfg != NULL) {
@@ -105,23 +121,28 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_mutex_init(&rt->cancel_lock, NULL);
     pthread_mutex_init(&rt->cb_lock, NULL);
     pthread_mutex_init(&rt->timer_lock, NULL);
+    pthread_mutex_init(&rt->slot_lock, NULL);
     pthread_cond_init(&rt->cb_done, NULL);
     rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
     rt->never_cancelled.owner_thread = NULL;
     weft__park_init(rt);
 
-    rt->slots = weft__alloc_zeroed(set.workers * sizeof *rt->slots);
-    rt->threads = weft__alloc_aligned(WEFT__CACHE_LINE, set.workers * sizeof *rt->threads);
+    /* spare threads and their slots are added on demand (slots.c): room for
+     * their pointers now, so readers never see the arrays move */
+    size_t threads_bytes = rt->max_threads * sizeof *rt->threads;
+    rt->slots = weft__alloc_zeroed(rt->max_threads * sizeof *rt->slots);
+    rt->threads = weft__alloc_aligned(WEFT__CACHE_LINE, threads_bytes);
     if (rt->threads != NULL)
-        memset(rt->threads, 0, set.workers * sizeof *rt->threads);
+        memset(rt->threads, 0, threads_bytes);
     if (rt->slots == NULL || rt->threads == NULL) {
-        teardown(rt, 0);
+        teardown(rt);
         errno = ENOMEM;
         return NULL;
     }
     for (unsigned i = 0; i < set.workers; i++) {
-        if ((rt->slots[i] = slot_new(rt, i)) == NULL) {
-            teardown(rt, 0);
+        if ((rt->slots[i] = weft__slot_new(rt, i)) == NULL) {
+            atomic_store_explicit(&rt->nthreads, i, memory_order_relaxed);
+            teardown(rt);
             errno = ENOMEM;
             return NULL;
         }
@@ -130,13 +151,11 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         thr->slot = rt->slots[i];
         thr->rng = 0x9e3779b97f4a7c15ULL * (i + 1);
     }
+    atomic_store_explicit(&rt->nthreads, set.workers, memory_order_release);
     for (unsigned i = 0; i < set.workers; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
-        rc = weft__thread_start(&rt->threads[i].tid, rt->stack_size, name, weft__worker_main,
-                                &rt->threads[i]);
+        rc = weft__thread_launch(rt, i);
         if (rc != 0) {
-            teardown(rt, i);
+            teardown(rt);
             errno = rc;
             return NULL;
         }
@@ -156,7 +175,8 @@ void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
     memset(out, 0, sizeof *out);
     if (rt == NULL)
         return;
-    for (unsigned i = 0; i < rt->nslots; i++) {
+    unsigned n = weft__nthreads(rt);
+    for (unsigned i = 0; i < n; i++) {
         struct weft__slot_stats *s = &rt->slots[i]->stats;
         out->tasks_run += atomic_load_explicit(&s->tasks_run, memory_order_relaxed);
         out->spawns += atomic_load_explicit(&s->spawns, memory_order_relaxed);
@@ -174,7 +194,7 @@ static void print_stats(weft_runtime *rt)
     fprintf(stderr,
             "weft stats: workers %u, tasks_run %llu, spawns %llu, steals %llu, "
             "steal_attempts %llu, parks %llu, unhandled_errors %llu\n",
-            rt->nslots, (unsigned long long)s.tasks_run, (unsigned long long)s.spawns,
+            rt->workers, (unsigned long long)s.tasks_run, (unsigned long long)s.spawns,
             (unsigned long long)s.steals, (unsigned long long)s.steal_attempts,
             (unsigned long long)s.parks, (unsigned long long)s.unhandled_errors);
 }
@@ -200,7 +220,7 @@ int weft_runtime_destroy(weft_runtime *rt)
     pthread_mutex_unlock(&rt->life_lock);
     if (rt->print_stats)
         print_stats(rt);
-    teardown(rt, rt->nslots);
+    teardown(rt);
     return 0;
 }
 
@@ -313,7 +333,7 @@ void weft__detached_done(weft_runtime *rt, const char *name, int rc)
 int weft_worker_id(const weft_task *self)
 {
     struct weft__thread *thr = weft__self_thread;
-    if (self == NULL || thr == NULL || thr->slot == NULL)
-        return -1;
+    if (self == NULL || thr == NULL || thr->slot == NULL || thr->slot->id >= thr->rt->workers)
+        return -1; /* off the workers, or on an extra slot (slots.c) for a moment */
     return (int)thr->slot->id;
 }

@@ -99,7 +99,7 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
     struct weft_task *t;
     if (prefer != NULL && prefer != mine && (t = steal_from(thr, prefer)) != NULL)
         return t;
-    unsigned n = rt->nslots;
+    unsigned n = weft__nthreads(rt);
     if (n < 2)
         return NULL;
     unsigned start = (unsigned)(rng_next(&thr->rng) % n);
@@ -201,6 +201,14 @@ void *weft__worker_main(void *arg)
     thr->stack_lo = (uintptr_t)&here - rt->stack_size / 2;
 
     for (;;) {
+        struct weft__slot *slot = thr->slot;
+        if (WEFT__UNLIKELY(slot->id >= rt->workers ||
+                           atomic_load_explicit(&rt->rebalance, memory_order_relaxed)) &&
+            weft__deque_size(&slot->deque) == 0) {
+            weft__slot_rebalance(thr);
+            if (thr->slot == NULL && !weft__spare_wait(thr))
+                break;
+        }
         struct weft_task *t = next_task(thr);
         if (t == NULL) {
             weft__searching_begin(thr);

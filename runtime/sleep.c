@@ -7,10 +7,12 @@
  * and wakes it. weft_on_cancel_remove returns only when that callback is not
  * running, so the word, on this stack, outlives every wake.
  *
- * Not yet done: handing the worker's slot to a spare thread while it sleeps
- * (API.md's timed waits). Until then a sleeping worker holds its slot, so the
- * pool runs tasks on one worker fewer meanwhile; its queued tasks can still
- * be stolen.
+ * A sleep longer than HANDOFF_MIN on a worker is a timed wait (API.md): the
+ * worker hands its slot to a spare thread first and takes a slot back when
+ * it wakes (slots.c), so the pool keeps running `workers` threads' worth of
+ * tasks meanwhile, and the sleeper returns on time rather than when a slot
+ * frees up. Shorter sleeps keep the slot: a hand-off costs a few
+ * microseconds and a wake-up of another thread.
  */
 #include "config.h"
 
@@ -24,6 +26,8 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
+
+enum { HANDOFF_MIN = 50 * WEFT_USEC };
 
 static void wake_sleeper(void *arg)
 {
@@ -55,7 +59,12 @@ int weft_sleep(weft_task *self, weft_time until)
         _Atomic uint32_t woken = 0;
         weft_cancel_cb cb;
         weft_on_cancel(self, &cb, wake_sleeper, &woken);
+        struct weft__thread *thr = weft__self_thread;
+        bool lent = thr != NULL && thr->current == self && end - weft_now() > HANDOFF_MIN &&
+                    weft__slot_lend(thr);
         wait_until(&woken, end);
+        if (lent)
+            weft__slot_reclaim(thr);
         weft_on_cancel_remove(&cb);
     }
     int reason = weft_cancel_reason(self);

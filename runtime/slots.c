@@ -1,0 +1,261 @@
+/*
+ * Slot hand-off: timed waits keep the pool's parallelism.
+ *
+ * A worker about to wait for a while (weft_sleep; later job waits, timed
+ * group waits, retry back-off) cannot run tasks meanwhile, and its stack
+ * holds the waiting task, so the thread cannot move on. What can move is
+ * its slot (deque, descriptor free list, counters): the waiter hands it to
+ * a spare thread, which runs the worker loop with it, the waiter's queued
+ * children included. Go hands its P to another M at a blocking syscall;
+ * Java's ManagedBlocker starts a compensating thread.
+ *
+ * Invariants, all under slot_lock:
+ *  - As many slots as threads. A spare thread is started together with one
+ *    new extra slot (index >= workers). So a thread without a slot always
+ *    finds one free: a waiter that wakes takes one at once and returns on
+ *    time, instead of waiting for a worker to reach a task boundary.
+ *  - A slot is held by at most one thread. Base slots (ids 0..workers-1)
+ *    are what weft_worker_id reports, so two running tasks never share an
+ *    id. A task running on an extra slot sees -1.
+ *  - Threads holding a slot: R = (workers - n_base_free) + n_extra_held.
+ *    A lend lowers R by one; when R would fall below workers, a spare takes
+ *    a base slot. A reclaim may lift R above workers: a short
+ *    over-subscription, bounded by the waiters waking at once.
+ *    `rebalance` is set while R > workers. A thread between tasks, with an
+ *    empty deque, then gives up its slot; a thread holding an extra slot
+ *    does so whenever it is between tasks, or swaps it for a free base one.
+ *    The spawn path never looks at any of this. The check is one relaxed
+ *    load per top-level task.
+ *  - Nothing runs under slot_lock but this bookkeeping, and a thread's start.
+ *
+ * A slot nobody holds may still have tasks in its deque (a waiter's queued
+ * children when no spare was needed). Thieves see every slot, an idle worker
+ * is woken for them, and the waiter takes its own slot back first if it is
+ * still free.
+ *
+ * Threads are started at most WEFT__SPARE_MAX times beyond `workers` and
+ * live until destroy. Past that, a waiter keeps its slot: the pool runs one
+ * worker short while it waits, as it would without any of this.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/internal.h"
+
+static bool is_base(weft_runtime *rt, const struct weft__slot *s)
+{
+    return s->id < rt->workers;
+}
+
+/* Under slot_lock: more threads hold a slot than `workers` (an extra holder
+ * checks its own slot's id instead). */
+static void update_rebalance(weft_runtime *rt)
+{
+    atomic_store_explicit(&rt->rebalance, rt->n_extra_held > rt->n_base_free,
+                          memory_order_relaxed);
+}
+
+/* Under slot_lock: s is held no more. */
+static void put_free(weft_runtime *rt, struct weft__slot *s)
+{
+    struct weft__slot **list = is_base(rt, s) ? &rt->base_free : &rt->extra_free;
+    s->free_next = *list;
+    *list = s;
+    s->is_free = true;
+    if (is_base(rt, s))
+        rt->n_base_free++;
+    else
+        rt->n_extra_held--;
+}
+
+/* Under slot_lock: s (free) is held from now on. */
+static void take(weft_runtime *rt, struct weft__slot *s)
+{
+    struct weft__slot **p = is_base(rt, s) ? &rt->base_free : &rt->extra_free;
+    while (*p != s)
+        p = &(*p)->free_next;
+    *p = s->free_next;
+    s->free_next = NULL;
+    s->is_free = false;
+    if (is_base(rt, s))
+        rt->n_base_free--;
+    else
+        rt->n_extra_held++;
+}
+
+/* Under slot_lock: register thread i with a new extra slot, free. */
+static bool add_thread(weft_runtime *rt, unsigned i)
+{
+    struct weft__slot *s = weft__slot_new(rt, i);
+    if (s == NULL)
+        return false;
+    struct weft__thread *t = &rt->threads[i];
+    t->rt = rt;
+    t->rng = 0x9e3779b97f4a7c15ULL * (i + 1);
+    rt->slots[i] = s;
+    s->free_next = rt->extra_free;
+    rt->extra_free = s;
+    s->is_free = true;
+    /* under cancel_lock: a cancel scan (cancel.c) either covers thread i,
+     * or ended before it was added, and then every group the thread ever
+     * initialises reads the cancelled word (the lock orders them) */
+    pthread_mutex_lock(&rt->cancel_lock);
+    atomic_store_explicit(&rt->nthreads, i + 1, memory_order_release);
+    pthread_mutex_unlock(&rt->cancel_lock);
+    return true;
+}
+
+/*
+ * Under slot_lock: give the free base slot s to a spare thread, parked or
+ * new. False when none can be had (limit reached, no memory, or the thread
+ * would not start); s is then left as it was. *woken: a parked spare to
+ * wake once the lock is dropped.
+ */
+static bool hand_to_spare(weft_runtime *rt, struct weft__slot *s, struct weft__thread **woken)
+{
+    struct weft__thread *sp = rt->spares;
+    if (sp != NULL) {
+        rt->spares = sp->spare_next;
+        take(rt, s);
+        sp->slot = s;
+        *woken = sp;
+        return true;
+    }
+    /* a thread registered earlier whose start failed is tried again */
+    unsigned n = atomic_load_explicit(&rt->nthreads, memory_order_relaxed);
+    unsigned i = n;
+    for (unsigned k = rt->workers; k < n; k++)
+        if (!rt->threads[k].started) {
+            i = k;
+            break;
+        }
+    if (i == n && (n >= rt->max_threads || !add_thread(rt, n)))
+        return false;
+    take(rt, s);
+    rt->threads[i].slot = s;
+    if (weft__thread_launch(rt, i) != 0) {
+        rt->threads[i].slot = NULL;
+        put_free(rt, s);
+        return false;
+    }
+    return true;
+}
+
+static void wake_spare(struct weft__thread *sp)
+{
+    /* release: the slot assignment, made under slot_lock, is re-read under it
+     * anyway; the bump makes a futex_wait after the spare's check return */
+    atomic_fetch_add_explicit(&sp->wake_seq, 1, memory_order_release);
+    weft__futex_wake(&sp->wake_seq);
+}
+
+bool weft__slot_lend(struct weft__thread *thr)
+{
+    weft_runtime *rt = thr->rt;
+    struct weft__slot *mine = thr->slot;
+    if (mine == NULL)
+        return false;
+    /* the slot may stay unheld a while: its owners get their descriptors now */
+    weft__task_flush_returns(mine);
+    struct weft__thread *woken = NULL;
+    pthread_mutex_lock(&rt->slot_lock);
+    put_free(rt, mine);
+    if (rt->n_base_free > rt->n_extra_held) {
+        /* fewer than `workers` threads would hold a slot: a spare takes a
+         * base one, ours first (its deque holds our queued children) */
+        struct weft__slot *s = is_base(rt, mine) ? mine : rt->base_free;
+        if (!hand_to_spare(rt, s, &woken)) {
+            take(rt, mine);
+            pthread_mutex_unlock(&rt->slot_lock);
+            return false; /* wait holding it */
+        }
+    }
+    thr->slot = NULL;
+    thr->lent = mine;
+    bool stranded = mine->is_free && weft__deque_size(&mine->deque) != 0;
+    update_rebalance(rt);
+    pthread_mutex_unlock(&rt->slot_lock);
+    if (woken != NULL)
+        wake_spare(woken);
+    /* queued tasks in a slot nobody holds: thieves must go and look, since
+     * the owner that would have popped them is gone */
+    if (stranded && atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0)
+        weft__wake_one(rt);
+    return true;
+}
+
+void weft__slot_reclaim(struct weft__thread *thr)
+{
+    weft_runtime *rt = thr->rt;
+    pthread_mutex_lock(&rt->slot_lock);
+    struct weft__slot *s = thr->lent;
+    if (s == NULL || !s->is_free)
+        s = rt->base_free != NULL ? rt->base_free : rt->extra_free;
+    /* never NULL: as many slots as threads, and thr holds none */
+    take(rt, s);
+    thr->slot = s;
+    thr->lent = NULL;
+    update_rebalance(rt);
+    pthread_mutex_unlock(&rt->slot_lock);
+}
+
+void weft__slot_rebalance(struct weft__thread *thr)
+{
+    weft_runtime *rt = thr->rt;
+    struct weft__slot *s = thr->slot;
+    weft__task_flush_returns(s);
+    pthread_mutex_lock(&rt->slot_lock);
+    if (!is_base(rt, s)) {
+        put_free(rt, s);
+        /* a base slot is free: swap; else R > workers without us: retire */
+        thr->slot = rt->base_free;
+        if (thr->slot != NULL)
+            take(rt, thr->slot);
+    } else if (rt->n_extra_held > rt->n_base_free) {
+        put_free(rt, s); /* R > workers: the extra holder swaps to it later */
+        thr->slot = NULL;
+    }
+    if (thr->slot == NULL) {
+        thr->spare_next = rt->spares;
+        rt->spares = thr;
+    }
+    update_rebalance(rt);
+    pthread_mutex_unlock(&rt->slot_lock);
+}
+
+bool weft__spare_wait(struct weft__thread *thr)
+{
+    weft_runtime *rt = thr->rt;
+    for (;;) {
+        uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
+        pthread_mutex_lock(&rt->slot_lock);
+        bool has_slot = thr->slot != NULL;
+        pthread_mutex_unlock(&rt->slot_lock);
+        if (has_slot)
+            return true;
+        /* destroy sets stopping, then bumps every spare's wake_seq */
+        if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
+            return false;
+        weft__futex_wait(&thr->wake_seq, seq);
+    }
+}
+
+void weft__spares_wake_all(weft_runtime *rt)
+{
+    pthread_mutex_lock(&rt->slot_lock);
+    for (struct weft__thread *sp = rt->spares; sp != NULL; sp = sp->spare_next)
+        wake_spare(sp);
+    pthread_mutex_unlock(&rt->slot_lock);
+}
+
+int weft__thread_launch(weft_runtime *rt, unsigned i)
+{
+    char name[16];
+    snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
+    struct weft__thread *thr = &rt->threads[i];
+    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, weft__worker_main, thr);
+    thr->started = rc == 0;
+    return rc;
+}
