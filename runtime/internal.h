@@ -455,9 +455,9 @@ bool weft__slot_lend(struct weft__thread *thr);
 void weft__slot_reclaim(struct weft__thread *thr);
 /* Between tasks, with an empty deque, while rt->rebalance or holding an
  * extra slot: give up or swap the slot so that at most `workers` threads
- * hold one, base slots first. Returns with thr->slot NULL when thr became a
- * spare. */
-void weft__slot_rebalance(struct weft__thread *thr);
+ * hold one, base slots first. True when thr became a spare (then call
+ * weft__spare_wait). */
+bool weft__slot_rebalance(struct weft__thread *thr);
 /* A thread without a slot parks until it is handed one (true) or the
  * runtime stops (false). */
 bool weft__spare_wait(struct weft__thread *thr);

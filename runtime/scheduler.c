@@ -205,8 +205,7 @@ void *weft__worker_main(void *arg)
         if (WEFT__UNLIKELY(slot->id >= rt->workers ||
                            atomic_load_explicit(&rt->rebalance, memory_order_relaxed)) &&
             weft__deque_size(&slot->deque) == 0) {
-            weft__slot_rebalance(thr);
-            if (thr->slot == NULL && !weft__spare_wait(thr))
+            if (weft__slot_rebalance(thr) && !weft__spare_wait(thr))
                 break;
         }
         struct weft_task *t = next_task(thr);

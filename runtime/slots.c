@@ -201,7 +201,7 @@ void weft__slot_reclaim(struct weft__thread *thr)
     pthread_mutex_unlock(&rt->slot_lock);
 }
 
-void weft__slot_rebalance(struct weft__thread *thr)
+bool weft__slot_rebalance(struct weft__thread *thr)
 {
     weft_runtime *rt = thr->rt;
     struct weft__slot *s = thr->slot;
@@ -217,12 +217,16 @@ void weft__slot_rebalance(struct weft__thread *thr)
         put_free(rt, s); /* R > workers: the extra holder swaps to it later */
         thr->slot = NULL;
     }
-    if (thr->slot == NULL) {
+    /* once listed, a lender may hand thr a slot at any time: from here on
+     * thr->slot is read under the lock only (weft__spare_wait) */
+    bool spare = thr->slot == NULL;
+    if (spare) {
         thr->spare_next = rt->spares;
         rt->spares = thr;
     }
     update_rebalance(rt);
     pthread_mutex_unlock(&rt->slot_lock);
+    return spare;
 }
 
 bool weft__spare_wait(struct weft__thread *thr)
