@@ -68,13 +68,13 @@ static struct weft__group *live_state(const struct handle *h)
                                                                                          : NULL;
 }
 
-/* Fill g and h for the running task `parent` on thr. Inlined so that the
- * plain init (no options) folds the deadline and shield work away. */
-static inline __attribute__((always_inline)) void
-group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, weft_task *parent,
-            unsigned flags, const char *name, weft_time own_deadline)
+/* Start a life of g, from thr's pool, under the scope ps: owned by `owner`
+ * (the task that will join it). Returns its gen. Inlined so that the plain
+ * init (no options) folds the deadline and shield work away. */
+static inline __attribute__((always_inline)) uint32_t
+state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
+            struct weft__group *ps, unsigned flags, const char *name, weft_time own_deadline)
 {
-    struct weft__group *ps = parent->group; /* the parent task's scope */
     uint64_t pw = atomic_load_explicit(&ps->cancel, memory_order_relaxed);
     bool shielded = (flags & WEFT_SHIELD) != 0;
     weft_time inherited = shielded ? WEFT_NEVER : ps->deadline;
@@ -84,7 +84,7 @@ group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, w
     uint64_t word = (uint64_t)gen << 32;
     /* release (free on x86): each is ordered after the DEAD word the last
      * release stored, which a scanner's seqlock read relies on (cancel.c) */
-    atomic_store_explicit(&g->owner, parent, memory_order_release);
+    atomic_store_explicit(&g->owner, owner, memory_order_release);
     atomic_store_explicit(&g->parent, ps, memory_order_release);
     atomic_store_explicit(&g->parent_gen, weft__cancel_gen(pw), memory_order_release);
     atomic_store_explicit(&g->flags, flags, memory_order_release);
@@ -104,12 +104,33 @@ group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, w
                                                 memory_order_relaxed, memory_order_relaxed);
     if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
         weft__cancel(g, gen, ETIMEDOUT); /* a deadline in the past: at once */
+    return gen;
+}
 
+/* Fill g and h for the running task `parent` on thr. */
+static inline __attribute__((always_inline)) void
+group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, weft_task *parent,
+            unsigned flags, const char *name, weft_time own_deadline)
+{
+    uint32_t gen = state_start(thr, g, parent, parent->group, flags, name, own_deadline);
     atomic_store_explicit(&h->magic, GROUP_LIVE, memory_order_relaxed);
     h->gen = gen;
     h->state = g;
     h->owner_thread = thr;
     parent->open_groups++;
+}
+
+/* g just started with its own deadline: when that is the effective one and
+ * still ahead, the timer fires it (an inherited one comes from the ancestor
+ * that armed it). 0, or the timer's error. */
+static int arm_own_deadline(struct weft__thread *thr, struct weft__group *g,
+                            weft_time own_deadline)
+{
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    if (own_deadline == WEFT_NEVER || g->deadline != own_deadline ||
+        weft__cancel_reason_of(w) != 0)
+        return 0;
+    return weft__deadline_arm(thr->rt, g, weft__cancel_gen(w));
 }
 
 /* Init with options, or into an empty pool: out of the plain init's way. */
@@ -131,20 +152,49 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
         return ENOMEM;
     struct weft__group *g = thr->group_free;
     group_start(thr, g, h, parent, flags, name, own_deadline);
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    /* its own deadline is the effective one and still ahead: the timer
-     * fires it (an inherited one comes from the ancestor that armed it) */
-    if (own_deadline != WEFT_NEVER && g->deadline == own_deadline &&
-        weft__cancel_reason_of(w) == 0) {
-        int rc = weft__deadline_arm(thr->rt, g, weft__cancel_gen(w));
-        if (rc != 0) { /* nothing was spawned yet: undo the init */
-            atomic_store_explicit(&h->magic, 0, memory_order_relaxed);
-            parent->open_groups--;
-            weft__group_release(thr, g);
-            return rc;
-        }
+    int rc = arm_own_deadline(thr, g, own_deadline);
+    if (rc != 0) { /* nothing was spawned yet: undo the init */
+        atomic_store_explicit(&h->magic, 0, memory_order_relaxed);
+        parent->open_groups--;
+        weft__group_release(thr, g);
     }
-    return 0;
+    return rc;
+}
+
+/* A task's own scope is joined by nobody: its owner is this mark, which no
+ * task is, so weft__group_find_open never takes it for an unjoined group. */
+static struct weft_task scope_owner;
+
+void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
+{
+    if (thr->group_free == NULL && !weft__group_pool_grow(thr)) {
+        t->kind = WEFT__TASK_GROUP_UNSCOPED;
+        return;
+    }
+    struct weft__group *s = thr->group_free;
+    weft_time deadline = t->deadline;
+    state_start(thr, s, &scope_owner, t->group, 0, t->name, deadline);
+    if (arm_own_deadline(thr, s, deadline) != 0) {
+        weft__group_release(thr, s);
+        t->kind = WEFT__TASK_GROUP_UNSCOPED;
+        return;
+    }
+    t->group = s;
+}
+
+int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc)
+{
+    struct weft__group *s = t->group;
+    struct weft__group *g = atomic_load_explicit(&s->parent, memory_order_relaxed);
+    uint32_t own = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
+    uint32_t above = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
+    /* stopped by its own deadline: a timeout, as asyncio's wait_for reports
+     * one, not a cancellation its group would ignore */
+    if (rc == ECANCELED && own == ETIMEDOUT && above == 0)
+        rc = ETIMEDOUT;
+    weft__group_end(thr, s);
+    t->group = g;
+    return rc;
 }
 
 int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
@@ -167,9 +217,12 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
         return EINVAL;
     struct weft__thread *thr = weft__self_thread;
     weft_runtime *rt = g->owner_thread->rt;
-    bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL);
-    struct weft_task *t =
-        weft__task_new(rt, thr, fn, arg, has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP);
+    /* a deadline no tighter than the group's adds nothing: no scope */
+    bool timed = o != NULL && o->deadline != 0 && o->deadline < g->deadline;
+    bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL || timed);
+    uint32_t kind = timed ? WEFT__TASK_GROUP_TIMED
+                          : has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP;
+    struct weft_task *t = weft__task_new(rt, thr, fn, arg, kind);
     if (t == NULL)
         return ENOMEM;
     t->group = g;
@@ -177,6 +230,8 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
         t->name = o->name;
         t->cleanup = o->cleanup;
     }
+    if (timed)
+        t->deadline = o->deadline;
     bool on_worker = t->home != NULL; /* pooled: thr holds a slot of rt */
     bool mine = thr == g->owner_thread;
     /* count before the task can run: its completion must not overtake its spawn */
@@ -184,11 +239,8 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
         g->local++;
     else
         atomic_fetch_add_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-    if (!on_worker) {
-        weft__inject_push(rt, t);
-        return 0;
-    }
-    if (weft__deque_push_owner(&thr->slot->deque, t) != 0) {
+    if (!on_worker ? weft__inject_push(rt, t) != 0
+                   : weft__deque_push_owner(&thr->slot->deque, t) != 0) {
         if (mine)
             g->local--;
         else
@@ -196,6 +248,8 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
         weft__task_discard(thr, t);
         return ENOMEM;
     }
+    if (!on_worker)
+        return 0; /* the push woke a worker */
     weft__count(&thr->slot->stats.spawns);
     weft__notify_work(rt);
     return 0;

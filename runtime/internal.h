@@ -40,11 +40,14 @@ static inline void weft__count(weft__counter *c)
 }
 
 enum weft__task_kind {
-    WEFT__TASK_GROUP = 0,  /* spawned into a group, no options: the fast path */
-    WEFT__TASK_GROUP_OPTS, /* spawned into a group with a name or a cleanup */
-    WEFT__TASK_ROOT,       /* weft_run's task; `run` says whom to tell */
-    WEFT__TASK_DETACHED    /* weft_spawn_detached */
+    WEFT__TASK_GROUP = 0,   /* spawned into a group, no options: the fast path */
+    WEFT__TASK_GROUP_OPTS,  /* spawned into a group with a name or a cleanup */
+    WEFT__TASK_GROUP_TIMED, /* ... and a deadline tighter than its group's: runs in a scope */
+    WEFT__TASK_GROUP_UNSCOPED, /* a TIMED task whose scope could not be made (ENOMEM) */
+    WEFT__TASK_ROOT,        /* weft_run's task; `run` says whom to tell */
+    WEFT__TASK_DETACHED     /* weft_spawn_detached */
 };
+#define WEFT__TASK_IN_GROUP(kind) ((kind) <= WEFT__TASK_GROUP_UNSCOPED)
 
 struct weft__run_wait; /* runtime.c */
 
@@ -56,10 +59,13 @@ struct weft_task {
      * scope: weft_cancelled reads this pointer, then the state's cancel word */
     struct weft__group *group;
     struct weft__slot *home; /* free list it returns to; NULL: heap */
-    struct weft_task *next;  /* free list / injection queue link */
-    const char *name;        /* WEFT__TASK_GROUP_OPTS, WEFT__TASK_DETACHED only */
     union {
-        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS */
+        struct weft_task *next; /* free lists */
+        weft_time deadline;     /* WEFT__TASK_GROUP_TIMED, from spawn to start */
+    };
+    const char *name; /* WEFT__TASK_GROUP_OPTS..UNSCOPED, WEFT__TASK_DETACHED */
+    union {
+        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS..UNSCOPED */
         struct weft__run_wait *run; /* WEFT__TASK_ROOT */
     };
     uint32_t kind;
@@ -117,10 +123,11 @@ struct weft__thread {
     bool started;                    /* its OS thread runs (destroy joins it) */
 };
 
-/* The injection queue: tasks from non-worker threads (MPMC, mutex-protected). */
+/* The injection queue: tasks from non-worker threads (inject.c). */
 struct weft__inject {
     pthread_mutex_t lock;
-    struct weft_task *head, *tail;
+    struct weft_task **buf; /* a ring of cap entries from head */
+    size_t cap, head;
     _Atomic size_t count; /* checked without the lock before locking */
 };
 
@@ -324,15 +331,28 @@ struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *p
                                   bool may_steal);
 /* Queue a task: own deque on a worker, the injection queue elsewhere. */
 int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t);
-void weft__inject_push(weft_runtime *rt, struct weft_task *t);
+/* The injection queue (inject.c): push is 0 or ENOMEM. */
+int weft__inject_push(weft_runtime *rt, struct weft_task *t);
+struct weft_task *weft__inject_pop(weft_runtime *rt);
+void weft__inject_destroy(weft_runtime *rt);
 /* The rare endings of run_task: options, roots, detached tasks, diagnostics. */
 void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
+
+/* A TIMED task starts: give it its own scope under its group, with its
+ * deadline (group.c). Without memory it runs in its group's scope, and
+ * becomes WEFT__TASK_GROUP_UNSCOPED. */
+void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t);
+/* Its function returned rc: end the scope, point t at its group again;
+ * returns rc, or ETIMEDOUT for ECANCELED when its own deadline stopped it. */
+int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc);
 
 /* Runs t to completion on this thread and signals whoever waits for it. */
 static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
 {
     struct weft_task *outer = thr->current;
     thr->current = t;
+    if (WEFT__UNLIKELY(t->kind == WEFT__TASK_GROUP_TIMED))
+        weft__task_scope_begin(thr, t);
     int rc = t->fn(t, t->arg);
     thr->current = outer;
     if (WEFT__UNLIKELY((t->kind | t->open_groups) != 0)) {

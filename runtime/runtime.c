@@ -80,7 +80,7 @@ static void teardown(weft_runtime *rt)
     }
     weft__free(rt->slots);
     weft__free(rt->threads);
-    pthread_mutex_destroy(&rt->inject.lock);
+    weft__inject_destroy(rt);
     pthread_mutex_destroy(&rt->idle_lock);
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
@@ -258,6 +258,14 @@ static bool admit(weft_runtime *rt, _Atomic uint64_t *users)
     return open;
 }
 
+/* admit's undo for a weft_run. */
+static void leave(weft_runtime *rt, _Atomic uint64_t *users)
+{
+    pthread_mutex_lock(&rt->life_lock);
+    atomic_fetch_sub_explicit(users, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->life_lock);
+}
+
 int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
 {
     if (rt == NULL || fn == NULL || on_any_worker())
@@ -280,7 +288,14 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
     w->rc = 0;
     w->refs = 2;
     t->run = w;
-    weft__inject_push(rt, t);
+    if (weft__inject_push(rt, t) != 0) {
+        weft__free(t);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+        leave(rt, &rt->active_runs);
+        return ENOMEM;
+    }
 
     pthread_mutex_lock(&w->lock);
     while (!w->done)
@@ -288,9 +303,7 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
     int rc = w->rc;
     pthread_mutex_unlock(&w->lock);
     run_wait_release(w);
-    pthread_mutex_lock(&rt->life_lock);
-    atomic_fetch_sub_explicit(&rt->active_runs, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->life_lock);
+    leave(rt, &rt->active_runs);
     if (errs != NULL)
         *errs = NULL; /* error trees come with the errors work */
     return rc;
@@ -310,7 +323,7 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
     }
     int rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
     if (rc != 0) {
-        weft__task_discard(thr, t); /* only a worker's deque push can fail */
+        weft__task_discard(thr, t); /* ENOMEM: a deque or the injection queue was full */
         weft__detached_done(rt, NULL, 0);
     }
     return rc;

@@ -28,38 +28,6 @@ static uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
-void weft__inject_push(weft_runtime *rt, struct weft_task *t)
-{
-    struct weft__inject *q = &rt->inject;
-    t->next = NULL;
-    pthread_mutex_lock(&q->lock);
-    if (q->tail != NULL)
-        q->tail->next = t;
-    else
-        q->head = t;
-    q->tail = t;
-    atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&q->lock);
-    weft__notify_work(rt);
-}
-
-static struct weft_task *inject_pop(weft_runtime *rt)
-{
-    struct weft__inject *q = &rt->inject;
-    if (atomic_load_explicit(&q->count, memory_order_relaxed) == 0)
-        return NULL;
-    pthread_mutex_lock(&q->lock);
-    struct weft_task *t = q->head;
-    if (t != NULL) {
-        q->head = t->next;
-        if (q->head == NULL)
-            q->tail = NULL;
-        atomic_fetch_sub_explicit(&q->count, 1, memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&q->lock);
-    return t;
-}
-
 int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t)
 {
     if (thr != NULL && thr->rt == rt && thr->slot != NULL) {
@@ -68,8 +36,7 @@ int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t
         weft__notify_work(rt);
         return 0;
     }
-    weft__inject_push(rt, t);
-    return 0;
+    return weft__inject_push(rt, t);
 }
 
 static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim)
@@ -82,7 +49,7 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
             weft__count(&mine->stats.steals);
-            if (t->kind <= WEFT__TASK_GROUP_OPTS)
+            if (WEFT__TASK_IN_GROUP(t->kind)) /* not started: t->group is its group */
                 weft__group_note_thief(t->group, mine);
             return t;
         }
@@ -120,7 +87,7 @@ struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *p
         return t;
     if ((t = steal_any(thr, prefer)) != NULL)
         return t;
-    return inject_pop(thr->rt);
+    return weft__inject_pop(thr->rt);
 }
 
 /* The worker loop's search: like find_work, but fair to the injection queue. */
@@ -128,7 +95,7 @@ static struct weft_task *next_task(struct weft__thread *thr)
 {
     if (++thr->local_runs >= INJECT_EVERY) {
         thr->local_runs = 0;
-        struct weft_task *t = inject_pop(thr->rt);
+        struct weft_task *t = weft__inject_pop(thr->rt);
         if (t != NULL)
             return t;
     }
@@ -155,12 +122,18 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
 void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     uint32_t kind = t->kind;
-    bool has_opts = kind == WEFT__TASK_GROUP_OPTS || kind == WEFT__TASK_DETACHED;
+    bool in_group = WEFT__TASK_IN_GROUP(kind);
+    bool has_opts = (in_group && kind != WEFT__TASK_GROUP) || kind == WEFT__TASK_DETACHED;
     const char *name = has_opts ? t->name : NULL;
-    if (kind == WEFT__TASK_GROUP_OPTS && t->cleanup != NULL)
-        t->cleanup(t->arg);
+    /* its children may use arg: join them before the cleanup frees it */
     if (WEFT__UNLIKELY(t->open_groups != 0))
         rc = join_abandoned_groups(thr, t, rc);
+    if (kind == WEFT__TASK_GROUP_TIMED)
+        rc = weft__task_scope_end(thr, t, rc);
+    else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0)
+        rc = ENOMEM; /* it ran without its deadline: say so */
+    if (in_group && kind != WEFT__TASK_GROUP && t->cleanup != NULL)
+        t->cleanup(t->arg);
 
     /* copy what completion needs, then free first: once completion is
      * signalled the group, or the whole runtime, may be gone */
@@ -170,18 +143,12 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
 
-    switch (kind) {
-    case WEFT__TASK_GROUP:
-    case WEFT__TASK_GROUP_OPTS:
+    if (in_group)
         weft__group_task_done(g, thr, rc);
-        break;
-    case WEFT__TASK_ROOT:
+    else if (kind == WEFT__TASK_ROOT)
         weft__root_done(run, rc);
-        break;
-    default:
+    else
         weft__detached_done(thr->rt, name, rc);
-        break;
-    }
 }
 
 static bool stopping(void *arg)

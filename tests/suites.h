@@ -15,6 +15,7 @@ Suite *scheduler_suite(void);
 Suite *join_park_suite(void);
 Suite *timer_suite(void);
 Suite *slots_suite(void);
+Suite *spawn_deadline_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */

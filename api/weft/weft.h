@@ -60,7 +60,9 @@ typedef struct weft_task weft_task; /* the running task's context */
 /* A task's function: returns 0 or an error code. */
 typedef int (*weft_fn)(weft_task *self, void *arg);
 
-/* 0..workers-1 on a CPU worker; -1 elsewhere (blocking pool, NULL self). */
+/* 0..workers-1 on a CPU worker, never the same for two running tasks; -1
+ * elsewhere (blocking pool, NULL self), and for a task that just returned from
+ * a timed wait while every worker slot was busy, until it ends. */
 WEFT_API int weft_worker_id(const weft_task *self);
 /* True once the task's scope is cancelled (outside cancel, failure of a
  * sibling, deadline, cancelled ancestor). O(1): two loads; false for NULL. */
@@ -70,7 +72,8 @@ WEFT_API int weft_cancel_reason(const weft_task *self);
 /* The task's effective deadline, WEFT_NEVER if none (and for NULL). */
 WEFT_API weft_time weft_deadline(const weft_task *self);
 /* Sleeps until `until` (absolute): 0; or early with ECANCELED / ETIMEDOUT when
- * the task's scope is cancelled or its deadline comes first. EINVAL for NULL. */
+ * the task's scope is cancelled or its deadline comes first. EINVAL for NULL.
+ * A timed wait: meanwhile a spare thread takes the worker's place. */
 WEFT_API int weft_sleep(weft_task *self, weft_time until);
 
 /* ---- Cancellation callbacks ---------------------------------------------- */
@@ -144,7 +147,9 @@ typedef struct weft_group_opts {
 } weft_group_opts;
 typedef struct weft_spawn_opts {
     const char *name;
-    weft_time deadline; /* 0 or WEFT_NEVER: none */
+    weft_time deadline; /* 0 or WEFT_NEVER: none; min'd with the group's; when it
+                         * passes the task's subtree is cancelled with ETIMEDOUT,
+                         * and ECANCELED returned from that counts as ETIMEDOUT */
     void (*cleanup)(void *arg); /* runs after fn returned, whatever the outcome */
 } weft_spawn_opts;
 
