@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,6 +118,21 @@ static inline int weft__deque_push_owner(weft__deque *dq, void *item)
     /* release: publishes the slot before a thief can see bottom move */
     atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
     return 0;
+}
+
+/* Owner only. Push when room is certain from top_seen alone; false (the
+ * deque unchanged) when push_owner must look at top or grow. It calls
+ * nothing, so a caller's fast path can stay a leaf function. */
+static inline bool weft__deque_try_push_owner(weft__deque *dq, void *item)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
+    if (b - dq->top_seen > buf->mask)
+        return false;
+    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
+    /* release: publishes the slot before a thief can see bottom move */
+    atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
+    return true;
 }
 
 /* Owner only. The most recently pushed item, or NULL when empty. */

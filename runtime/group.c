@@ -255,31 +255,40 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     return 0;
 }
 
+/* The spawn fast path pushed a task and a parked thread should take it. */
+static __attribute__((noinline)) int spawn_wake(weft_runtime *rt)
+{
+    weft__wake_one(rt);
+    return 0;
+}
+
 int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
 {
     struct handle *h = handle_of(gp);
     struct weft__thread *thr = weft__self_thread;
-    /* fast path: the owner spawns, a descriptor is free, the deque has room;
-     * the owner's live handle implies a live state (only its join ends it) */
+    /* fast path: the owner spawns, a descriptor is free, the deque surely
+     * has room; the owner's live handle implies a live state (only its join
+     * ends it). It calls nothing but in tail position, so it needs no frame. */
     if (WEFT__LIKELY(h != NULL && fn != NULL && magic_of(h) == GROUP_LIVE &&
                      thr == h->owner_thread)) {
-        struct weft__group *g = h->state;
         struct weft__slot *slot = thr->slot;
         struct weft_task *t = slot->free;
         if (WEFT__LIKELY(t != NULL)) {
-            slot->free = t->next;
-            t->fn = fn;
-            t->arg = arg;
+            struct weft__group *g = h->state;
+            struct weft_task *next = t->next; /* before the push: a thief may take t */
             t->group = g;
             t->kind = WEFT__TASK_GROUP;
             t->open_groups = 0;
-            if (WEFT__LIKELY(weft__deque_push_owner(&slot->deque, t) == 0)) {
+            t->fn = fn;
+            t->arg = arg;
+            if (WEFT__LIKELY(weft__deque_try_push_owner(&slot->deque, t))) {
+                slot->free = next;
                 g->local++;
                 weft__count(&slot->stats.spawns);
-                weft__notify_work(thr->rt);
+                if (WEFT__UNLIKELY(weft__wake_wanted(slot->rt)))
+                    return spawn_wake(slot->rt);
                 return 0;
             }
-            weft__task_free(slot, t);
         }
     }
     return spawn_slow(h, fn, arg, NULL);

@@ -396,15 +396,22 @@ void weft__park_init(weft_runtime *rt);
  * weft__cancel_init_barrier's compiler barrier. */
 void weft__full_barrier_everywhere(weft_runtime *rt);
 void weft__wake_one(weft_runtime *rt);
-/* After making work visible: wake a parked thread if nobody is searching. */
-static inline void weft__notify_work(weft_runtime *rt)
+/* After making work visible: whether a parked thread must be woken (one is
+ * parked and nobody is searching). Apart from weft__notify_work so that the
+ * spawn fast path can make the rare wake a tail call and stay a leaf. */
+static inline bool weft__wake_wanted(weft_runtime *rt)
 {
     if (!rt->use_membarrier)
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the parker pays */
-    if (WEFT__UNLIKELY(atomic_load_explicit(&rt->n_idle, memory_order_relaxed) != 0) &&
-        atomic_load_explicit(&rt->n_searching, memory_order_relaxed) == 0)
+    return WEFT__UNLIKELY(atomic_load_explicit(&rt->n_idle, memory_order_relaxed) != 0) &&
+           atomic_load_explicit(&rt->n_searching, memory_order_relaxed) == 0;
+}
+/* After making work visible: wake a parked thread if nobody is searching. */
+static inline void weft__notify_work(weft_runtime *rt)
+{
+    if (weft__wake_wanted(rt))
         weft__wake_one(rt);
 }
 void weft__wake_all(weft_runtime *rt);

@@ -139,6 +139,28 @@ START_TEST(test_indices_wrap_around_without_growth)
 }
 END_TEST
 
+START_TEST(test_try_push_refuses_when_room_is_uncertain_and_changes_nothing)
+{
+    weft__deque *dq = new_deque(4);
+    void *item;
+    for (int i = 0; i < 4; i++)
+        ck_assert(weft__deque_try_push_owner(dq, ITEM(i)));
+    ck_assert(!weft__deque_try_push_owner(dq, ITEM(99))); /* full */
+    ck_assert_uint_eq(weft__deque_size(dq), 4);
+    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+    ck_assert_ptr_eq(item, ITEM(0));
+    /* a thief made room, but only a look at top shows it: try_push still
+     * refuses, push_owner looks and fills the slot without growing */
+    ck_assert(!weft__deque_try_push_owner(dq, ITEM(99)));
+    ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(4)), 0);
+    ck_assert_uint_eq(weft__deque_capacity(dq), 4);
+    for (int i = 4; i >= 1; i--)
+        ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(i));
+    ck_assert_ptr_null(weft__deque_pop_owner(dq));
+    free_deque(dq);
+}
+END_TEST
+
 START_TEST(test_growth_keeps_every_item_in_order)
 {
     weft__deque *dq = new_deque(2);
@@ -259,6 +281,7 @@ Suite *deque_suite(void)
     tcase_add_test(tc, test_one_item_is_taken_once);
     tcase_add_test(tc, test_owner_pops_lifo_and_thief_steals_fifo);
     tcase_add_test(tc, test_indices_wrap_around_without_growth);
+    tcase_add_test(tc, test_try_push_refuses_when_room_is_uncertain_and_changes_nothing);
     tcase_add_test(tc, test_growth_keeps_every_item_in_order);
     tcase_add_test(tc, test_failed_growth_returns_enomem_and_keeps_items);
     suite_add_tcase(s, tc);
