@@ -391,29 +391,43 @@ void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g)
 
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 {
-    if (g->timed)
+    unsigned work = atomic_load_explicit(&g->end_work, memory_order_relaxed);
+    if (work & WEFT__END_TIMER)
         weft__deadline_disarm(thr->rt, g);
-    if (atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL)
+    if ((work & WEFT__END_CALLBACKS) &&
+        atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL)
         weft__cancel_cb_forget(thr->rt, g);
+    atomic_store_explicit(&g->end_work, 0, memory_order_relaxed);
     weft__group_release(thr, g);
 }
 
 int weft_group_join(weft_group *gp, weft_errors **errs)
 {
     struct handle *h = handle_of(gp);
-    struct weft__group *g = live_state(h);
     struct weft__thread *thr = weft__self_thread;
-    if (WEFT__UNLIKELY(g == NULL || thr == NULL || thr->current != g->owner))
-        return EINVAL; /* joined already, never initialised, or not the owner */
+    if (WEFT__UNLIKELY(h == NULL || magic_of(h) != GROUP_LIVE || thr == NULL))
+        return EINVAL; /* joined already, never initialised, or not on a worker */
+    struct weft__group *g = h->state;
+    struct weft_task *self = thr->current;
+    /* live_state without its DEAD test: a pooled state's owner is NULL,
+     * which no running task is */
+    if (WEFT__UNLIKELY(weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) !=
+                           h->gen ||
+                       self == NULL || atomic_load_explicit(&g->owner, memory_order_relaxed) != self))
+        return EINVAL; /* a stale copy, or not the owner */
     wait_all(thr, g);
     atomic_store_explicit(&h->magic, GROUP_JOINED, memory_order_relaxed);
-    g->owner->open_groups--;
+    thr->current->open_groups--; /* the owner: run_task restored it */
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (WEFT__UNLIKELY(rc != 0))
         atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
     else /* no failure: a cancel from above, outside or a deadline says why it ended */
-        rc = (int)weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
-    weft__group_end(thr, g);
+        rc = (int)weft__cancel_reason_of(w);
+    if (WEFT__UNLIKELY(atomic_load_explicit(&g->end_work, memory_order_relaxed) != 0))
+        weft__group_end_slow(thr, g);
+    else
+        weft__group_release_word(thr, g, w);
     if (errs != NULL)
         *errs = NULL; /* error trees come with the errors work */
     return rc;

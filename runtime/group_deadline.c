@@ -51,14 +51,13 @@ int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen)
     g->timer.fire = deadline_fired;
     if ((rc = weft__timer_add(t, &g->timer)) != 0)
         return rc;
-    g->timed = true;
+    atomic_fetch_or_explicit(&g->end_work, WEFT__END_TIMER, memory_order_relaxed);
     return 0;
 }
 
 void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g)
 {
     weft__timer_remove(atomic_load_explicit(&rt->timer, memory_order_acquire), &g->timer);
-    g->timed = false;
 }
 
 void weft__deadline_stop(weft_runtime *rt)

@@ -159,7 +159,12 @@ struct weft__group {
     struct weft__group *next_free; /* the thread's free list */
     int64_t local; /* owner's thread only: its spawns minus its completions */
     uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
-    bool timed;          /* its own deadline is armed in rt->timer */
+    /* what ending this life must undo (WEFT__END_*), or 0, the common case,
+     * for which a join tests this one byte. Set during the life: TIMER by
+     * the owner's init, CALLBACKS by weft_on_cancel (any thread of the
+     * group, under rt->cb_lock; a join sees it as it sees the task's other
+     * writes, through the task's completion); cleared by group_end_slow. */
+    _Atomic uint8_t end_work;
     /* written by other threads. The counters are never reset: the group is
      * finished when local + spawned_remote == done_remote, which holds at
      * every reuse since it held at the join that released the state. */
@@ -275,10 +280,13 @@ void weft__slot_pool_destroy(struct weft__slot *slot);
 
 /* Adds a chunk of states to thr's pool; false: ENOMEM. */
 bool weft__group_pool_grow(struct weft__thread *thr);
-/* Back to the pool of thr, the thread that allocated it. */
-static inline void weft__group_release(struct weft__thread *thr, struct weft__group *g)
+/* Back to the pool of thr, the thread that allocated it. w is g's word, read
+ * by the caller after g's last task ended: only its gen is used, which no
+ * thread but the owner's changes (a late cancel may still change the
+ * reason, which DEAD overwrites either way). */
+static inline void weft__group_release_word(struct weft__thread *thr, struct weft__group *g,
+                                            uint64_t w)
 {
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     /* seqlock: the next life stores its links with release (group.c), so a
      * scanner (cancel.c) that read this life's word and then a link of the
      * next life re-reads the word and sees DEAD or later */
@@ -287,6 +295,11 @@ static inline void weft__group_release(struct weft__thread *thr, struct weft__gr
     atomic_store_explicit(&g->owner, NULL, memory_order_relaxed);
     g->next_free = thr->group_free;
     thr->group_free = g;
+}
+/* The same, reading the word. */
+static inline void weft__group_release(struct weft__thread *thr, struct weft__group *g)
+{
+    weft__group_release_word(thr, g, atomic_load_explicit(&g->cancel, memory_order_relaxed));
 }
 /* The first group of thr's pool still owned by t (initialised, not joined), or NULL. */
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t);
@@ -454,10 +467,10 @@ int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen);
 void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g);
 /* Stop the timer thread (destroy). */
 void weft__deadline_stop(weft_runtime *rt);
+enum { WEFT__END_TIMER = 1, WEFT__END_CALLBACKS = 2 };
 static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
-    if (WEFT__UNLIKELY(g->timed ||
-                       atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL))
+    if (WEFT__UNLIKELY(atomic_load_explicit(&g->end_work, memory_order_relaxed) != 0))
         weft__group_end_slow(thr, g);
     else
         weft__group_release(thr, g);
