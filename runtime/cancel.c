@@ -13,21 +13,30 @@
  * atomic RMW. Instead a canceller
  *   1. CASes the word from (gen, 0) to (gen, reason): one winner per life;
  *   2. issues a barrier on every running thread (membarrier, as park.c);
- *   3. if any group was ever initialised under it, scans every thread's
- *      pool of states (type-stable memory, so reading a recycled state is
- *      safe) and cancels each live state with a cancelled ancestor; passes
- *      repeat, with a barrier between, until one changes nothing.
- * Group init, on its side, publishes its word (and marks the parent's
- * has_children) and only then reads its parent's word, with a compiler
- * barrier between (weft__cancel_init_barrier). That is an asymmetric Dekker
- * pair with step 2: either the init sees the parent cancelled and inherits
- * it, or the scan after the barrier sees the new live state. A state that a
- * pass itself cancels is covered by the next pass, after the next barrier.
+ *   3. if any group was initialised under that life (children_gen == gen),
+ *      scans every thread's pool of states (type-stable memory, so reading
+ *      a recycled state is safe) and cancels each live state with a
+ *      cancelled ancestor; passes repeat, with a barrier between, until one
+ *      changes nothing.
+ * Group init, on its side, publishes its word (and sets the parent's
+ * children_gen to the parent's gen, unless an earlier child of that life
+ * did: x86 stores are multi-copy atomic, so what this init read there the
+ * canceller reads after its barrier) and only then reads its parent's
+ * word, with a compiler barrier between (weft__cancel_init_barrier). That
+ * is an asymmetric Dekker pair with step 2: either the init sees the parent
+ * cancelled and inherits it, or the scan after the barrier sees the new
+ * live state. A state that a pass itself cancels is covered by the next
+ * pass, after the next barrier. children_gen is never reset: a value left
+ * by an earlier life can only equal a later gen after 2^32 lives, and then
+ * costs a needless scan, never a missed one; a canceller whose life ended
+ * meanwhile may skip the scan, and rightly: that life's tasks joined
+ * every group below it before it ended.
  *
  * Walk-ups are memoised per pass (scan_epoch), so a pass costs O(states)
  * even under a 10^4-deep chain. A state's fields are read seqlock-style: its
  * word before and after (weft__group_release stores DEAD; the next life
- * stores its links with release, read here with acquire), so a torn view of
+ * stores its links, `parent` and `up` = parent's gen and flags, with
+ * release, read here with acquire), so a torn view of
  * a state being recycled is never acted on; a CAS on the word against the gen
  * read at the start makes a late write to a new life impossible.
  *
@@ -57,8 +66,9 @@ static bool read_link(struct weft__group *g, struct link *l)
         return false;
     /* acquire: a link stored by a later life brings its DEAD word along */
     l->parent = atomic_load_explicit(&g->parent, memory_order_acquire);
-    l->parent_gen = atomic_load_explicit(&g->parent_gen, memory_order_acquire);
-    l->shielded = (atomic_load_explicit(&g->flags, memory_order_acquire) & WEFT_SHIELD) != 0;
+    uint64_t up = atomic_load_explicit(&g->up, memory_order_acquire);
+    l->parent_gen = weft__group_parent_gen(up);
+    l->shielded = ((up >> 32) & WEFT_SHIELD) != 0;
     return atomic_load_explicit(&g->cancel, memory_order_relaxed) == l->word;
 }
 
@@ -147,8 +157,8 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason)
     weft_runtime *rt = g->owner_thread->rt;
     weft__cancel_cb_run_all(rt, g);
     weft__full_barrier_everywhere(rt);
-    if (!atomic_load_explicit(&g->has_children, memory_order_relaxed))
-        return true; /* nothing below it, nor anything being initialised there */
+    if (atomic_load_explicit(&g->children_gen, memory_order_relaxed) != gen)
+        return true; /* nothing below this life, nor anything being initialised there */
     pthread_mutex_lock(&rt->cancel_lock);
     bool any = false;
     while (scan_pass(rt)) {

@@ -38,8 +38,9 @@ enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "joi
 
 /* What the caller's weft_group holds. */
 struct handle {
-    _Atomic uint32_t magic; /* a cancel from another thread may read it during join */
-    uint32_t gen; /* the state's gen at init */
+    /* GROUP_LIVE | the state's gen at init << 32, in one store; atomic: a
+     * cancel from another thread may read it during the join's store */
+    _Atomic uint64_t key;
     struct weft__group *state;
     struct weft__thread *owner_thread;
 };
@@ -52,59 +53,78 @@ static struct handle *handle_of(weft_group *g)
     return (struct handle *)(void *)g;
 }
 
+static uint64_t key_of(const struct handle *h)
+{
+    return atomic_load_explicit(&h->key, memory_order_relaxed);
+}
+
 static uint32_t magic_of(const struct handle *h)
 {
-    return atomic_load_explicit(&h->magic, memory_order_relaxed);
+    return (uint32_t)key_of(h);
+}
+
+static uint32_t gen_of(uint64_t key)
+{
+    return (uint32_t)(key >> 32);
 }
 
 /* The live group behind h, or NULL (never initialised, joined, stale copy). */
 static struct weft__group *live_state(const struct handle *h)
 {
-    if (h == NULL || magic_of(h) != GROUP_LIVE)
+    if (h == NULL)
+        return NULL;
+    uint64_t key = key_of(h);
+    if ((uint32_t)key != GROUP_LIVE)
         return NULL;
     struct weft__group *g = h->state;
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
-    return weft__cancel_gen(w) == h->gen && weft__cancel_reason_of(w) != WEFT__GROUP_DEAD ? g
-                                                                                         : NULL;
+    return weft__cancel_gen(w) == gen_of(key) && weft__cancel_reason_of(w) != WEFT__GROUP_DEAD
+               ? g
+               : NULL;
 }
 
 /* Start a life of g, from thr's pool, under the scope ps: owned by `owner`
- * (the task that will join it). Returns its gen. Inlined so that the plain
- * init (no options) folds the deadline and shield work away. */
-static inline __attribute__((always_inline)) uint32_t
+ * (the task that will join it). Returns its gen << 32 (its word before
+ * any cancel). Inlined so that the plain init (no options) folds
+ * the deadline and shield work away. */
+static inline __attribute__((always_inline)) uint64_t
 state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
             struct weft__group *ps, unsigned flags, const char *name, weft_time own_deadline)
 {
-    uint64_t pw = atomic_load_explicit(&ps->cancel, memory_order_relaxed);
+    /* ps's life cannot end during this init: the running task (or the TIMED
+     * task whose scope this is) belongs to it, so its gen read now is the
+     * gen read after the barrier below, and a cancel of that life is the
+     * only change the second read can see */
+    uint32_t pgen = weft__cancel_gen(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
     bool shielded = (flags & WEFT_SHIELD) != 0;
     weft_time inherited = shielded ? WEFT_NEVER : ps->deadline;
 
     thr->group_free = g->next_free;
-    uint32_t gen = weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) + 1;
-    uint64_t word = (uint64_t)gen << 32;
+    /* pooled, the word is (gen, DEAD) (no cancel's CAS matches a DEAD word),
+     * and DEAD is all ones: + 1 is (gen + 1, 0) */
+    uint64_t word = atomic_load_explicit(&g->cancel, memory_order_relaxed) + 1;
     /* release (free on x86): each is ordered after the DEAD word the last
      * release stored, which a scanner's seqlock read relies on (cancel.c) */
     atomic_store_explicit(&g->owner, owner, memory_order_release);
     atomic_store_explicit(&g->parent, ps, memory_order_release);
-    atomic_store_explicit(&g->parent_gen, weft__cancel_gen(pw), memory_order_release);
-    atomic_store_explicit(&g->flags, flags, memory_order_release);
-    atomic_store_explicit(&g->has_children, false, memory_order_relaxed);
+    atomic_store_explicit(&g->up, weft__group_up(pgen, flags), memory_order_release);
     g->deadline = own_deadline < inherited ? own_deadline : inherited;
     g->name = name;
     /* release: a scanner that reads this word sees the fields above */
     atomic_store_explicit(&g->cancel, word, memory_order_release);
-    if (WEFT__UNLIKELY(!atomic_load_explicit(&ps->has_children, memory_order_relaxed)))
-        atomic_store_explicit(&ps->has_children, true, memory_order_relaxed);
+    /* a later child of the same life finds it set already and stores
+     * nothing: no line bounces between the threads of a busy parent */
+    if (WEFT__UNLIKELY(atomic_load_explicit(&ps->children_gen, memory_order_relaxed) != pgen))
+        atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
     /* publish, then read the parent's word: pairs with a canceller's barrier */
     weft__cancel_init_barrier(thr->rt);
-    pw = atomic_load_explicit(&ps->cancel, memory_order_relaxed);
-    uint32_t reason = weft__cancel_reason_of(pw);
+    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
     if (WEFT__UNLIKELY(reason != 0) && !shielded)
-        atomic_compare_exchange_strong_explicit(&g->cancel, &word, word | reason,
+        atomic_compare_exchange_strong_explicit(&g->cancel, &(uint64_t){word}, word | reason,
                                                 memory_order_relaxed, memory_order_relaxed);
     if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
-        weft__cancel(g, gen, ETIMEDOUT); /* a deadline in the past: at once */
-    return gen;
+        weft__cancel(g, weft__cancel_gen(word), ETIMEDOUT); /* a deadline in the past: at once */
+    return word;
 }
 
 /* Fill g and h for the running task `parent` on thr. */
@@ -112,9 +132,8 @@ static inline __attribute__((always_inline)) void
 group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, weft_task *parent,
             unsigned flags, const char *name, weft_time own_deadline)
 {
-    uint32_t gen = state_start(thr, g, parent, parent->group, flags, name, own_deadline);
-    atomic_store_explicit(&h->magic, GROUP_LIVE, memory_order_relaxed);
-    h->gen = gen;
+    uint64_t word = state_start(thr, g, parent, parent->group, flags, name, own_deadline);
+    atomic_store_explicit(&h->key, word | GROUP_LIVE, memory_order_relaxed);
     h->state = g;
     h->owner_thread = thr;
     parent->open_groups++;
@@ -154,7 +173,7 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
     group_start(thr, g, h, parent, flags, name, own_deadline);
     int rc = arm_own_deadline(thr, g, own_deadline);
     if (rc != 0) { /* nothing was spawned yet: undo the init */
-        atomic_store_explicit(&h->magic, 0, memory_order_relaxed);
+        atomic_store_explicit(&h->key, 0, memory_order_relaxed);
         parent->open_groups--;
         weft__group_release(thr, g);
     }
@@ -308,15 +327,18 @@ void weft__group_record_failure(struct weft__group *g, int rc)
     int none = 0;
     atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
                                             memory_order_relaxed);
-    if ((atomic_load_explicit(&g->flags, memory_order_relaxed) & WEFT_COLLECT) == 0)
+    if ((weft__group_flags(g) & WEFT_COLLECT) == 0)
         weft__cancel(g, weft__cancel_gen(w), ECANCELED); /* fail-fast */
 }
 
 void weft_group_cancel(weft_group *gp)
 {
     struct handle *h = handle_of(gp);
-    if (h != NULL && magic_of(h) == GROUP_LIVE)
-        weft__cancel(h->state, h->gen, ECANCELED); /* a no-op once that life ended */
+    if (h == NULL)
+        return;
+    uint64_t key = key_of(h);
+    if ((uint32_t)key == GROUP_LIVE)
+        weft__cancel(h->state, gen_of(key), ECANCELED); /* a no-op once that life ended */
 }
 
 void weft__group_remote_done(struct weft__group *g)
@@ -405,18 +427,21 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
 {
     struct handle *h = handle_of(gp);
     struct weft__thread *thr = weft__self_thread;
-    if (WEFT__UNLIKELY(h == NULL || magic_of(h) != GROUP_LIVE || thr == NULL))
+    if (WEFT__UNLIKELY(h == NULL))
+        return EINVAL;
+    uint64_t key = key_of(h);
+    if (WEFT__UNLIKELY((uint32_t)key != GROUP_LIVE || thr == NULL))
         return EINVAL; /* joined already, never initialised, or not on a worker */
     struct weft__group *g = h->state;
     struct weft_task *self = thr->current;
     /* live_state without its DEAD test: a pooled state's owner is NULL,
      * which no running task is */
     if (WEFT__UNLIKELY(weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) !=
-                           h->gen ||
+                           gen_of(key) ||
                        self == NULL || atomic_load_explicit(&g->owner, memory_order_relaxed) != self))
         return EINVAL; /* a stale copy, or not the owner */
     wait_all(thr, g);
-    atomic_store_explicit(&h->magic, GROUP_JOINED, memory_order_relaxed);
+    atomic_store_explicit(&h->key, GROUP_JOINED, memory_order_relaxed);
     thr->current->open_groups--; /* the owner: run_task restored it */
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);

@@ -147,10 +147,13 @@ struct weft__group {
      * bumped at every init; it tells a stale handle or parent link. */
     _Atomic uint64_t cancel;
     _Atomic(struct weft__group *) parent; /* its scope's parent, NULL for none */
-    _Atomic uint32_t parent_gen;
-    _Atomic uint32_t flags;
-    weft_time deadline;         /* effective: min(own, parent's unless shielded) */
-    atomic_bool has_children;   /* a group was initialised under it (cancel.c) */
+    /* the parent's gen in the low half, the WEFT_* flags in the high half:
+     * the upward link takes one store (weft__group_up) */
+    _Atomic uint64_t up;
+    weft_time deadline; /* effective: min(own, parent's unless shielded) */
+    /* the gen of the last life of this state below which a group was
+     * initialised: a cancel of life G scans only if it reads G (cancel.c) */
+    _Atomic uint32_t children_gen;
     /* weft_on_cancel callbacks of its tasks, under rt->cb_lock (cancel_cb.c) */
     _Atomic(struct weft__cancel_cb *) callbacks;
     /* the owner's line: others read only `owner` and `name` */
@@ -184,6 +187,20 @@ static inline uint32_t weft__cancel_gen(uint64_t word)
 static inline uint32_t weft__cancel_reason_of(uint64_t word)
 {
     return (uint32_t)word;
+}
+_Static_assert(WEFT__GROUP_DEAD == UINT32_MAX,
+               "a pooled word + 1 is the next life's word: (gen + 1) << 32 | 0");
+static inline uint64_t weft__group_up(uint32_t parent_gen, unsigned flags)
+{
+    return (uint64_t)flags << 32 | parent_gen;
+}
+static inline uint32_t weft__group_parent_gen(uint64_t up)
+{
+    return (uint32_t)up;
+}
+static inline unsigned weft__group_flags(const struct weft__group *g)
+{
+    return (unsigned)(atomic_load_explicit(&g->up, memory_order_relaxed) >> 32);
 }
 
 struct weft_runtime {
