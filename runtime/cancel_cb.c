@@ -115,7 +115,7 @@ int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), 
     c->next = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
     atomic_store_explicit(&g->callbacks, c, memory_order_relaxed);
     /* sticky for the life: the join then takes weft__group_end_slow */
-    atomic_fetch_or_explicit(&g->end_work, WEFT__END_CALLBACKS, memory_order_relaxed);
+    g->end_work |= WEFT__END_CALLBACKS;
     set(c, g, CB_REGISTERED);
     pthread_mutex_unlock(&rt->cb_lock);
     return 0;

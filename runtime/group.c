@@ -117,7 +117,7 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
     if (WEFT__UNLIKELY(atomic_load_explicit(&ps->children_gen, memory_order_relaxed) != pgen))
         atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
     /* publish, then read the parent's word: pairs with a canceller's barrier */
-    weft__cancel_init_barrier(thr->rt);
+    weft__cancel_init_barrier(thr);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
     if (WEFT__UNLIKELY(reason != 0) && !shielded)
         atomic_compare_exchange_strong_explicit(&g->cancel, &(uint64_t){word}, word | reason,
@@ -413,13 +413,13 @@ void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g)
 
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 {
-    unsigned work = atomic_load_explicit(&g->end_work, memory_order_relaxed);
+    unsigned work = g->end_work;
     if (work & WEFT__END_TIMER)
         weft__deadline_disarm(thr->rt, g);
     if ((work & WEFT__END_CALLBACKS) &&
         atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL)
         weft__cancel_cb_forget(thr->rt, g);
-    atomic_store_explicit(&g->end_work, 0, memory_order_relaxed);
+    g->end_work = 0;
     weft__group_release(thr, g);
 }
 
@@ -434,11 +434,12 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
         return EINVAL; /* joined already, never initialised, or not on a worker */
     struct weft__group *g = h->state;
     struct weft_task *self = thr->current;
-    /* live_state without its DEAD test: a pooled state's owner is NULL,
-     * which no running task is */
+    /* live_state without its DEAD test: a pooled state's owner is the
+     * state's own address (weft__group_pooled_owner), which no task's is,
+     * so the owner test fails for it even when no task runs (self NULL) */
     if (WEFT__UNLIKELY(weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) !=
                            gen_of(key) ||
-                       self == NULL || atomic_load_explicit(&g->owner, memory_order_relaxed) != self))
+                       atomic_load_explicit(&g->owner, memory_order_relaxed) != self))
         return EINVAL; /* a stale copy, or not the owner */
     wait_all(thr, g);
     atomic_store_explicit(&h->key, GROUP_JOINED, memory_order_relaxed);
@@ -449,7 +450,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
         atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
     else /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(w);
-    if (WEFT__UNLIKELY(atomic_load_explicit(&g->end_work, memory_order_relaxed) != 0))
+    if (WEFT__UNLIKELY(g->end_work != 0))
         weft__group_end_slow(thr, g);
     else
         weft__group_release_word(thr, g, w);

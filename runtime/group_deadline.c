@@ -51,7 +51,7 @@ int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen)
     g->timer.fire = deadline_fired;
     if ((rc = weft__timer_add(t, &g->timer)) != 0)
         return rc;
-    atomic_fetch_or_explicit(&g->end_work, WEFT__END_TIMER, memory_order_relaxed);
+    g->end_work |= WEFT__END_TIMER;
     return 0;
 }
 

@@ -36,6 +36,7 @@ bool weft__group_pool_grow(struct weft__thread *thr)
         struct weft__group *g = &c->groups[i];
         g->owner_thread = thr;
         atomic_init(&g->cancel, WEFT__GROUP_DEAD); /* gen 0, pooled */
+        atomic_init(&g->owner, weft__group_pooled_owner(g));
         g->next_free = i + 1 < CHUNK_GROUPS ? &c->groups[i + 1] : thr->group_free;
     }
     thr->group_free = &c->groups[0];

@@ -105,6 +105,7 @@ struct weft__thread {
     pthread_t tid;
     uint64_t rng;
     uintptr_t stack_lo; /* steal while joining only while the stack pointer is above */
+    bool use_membarrier; /* rt's, copied at start: group init reads it with one load */
     /* parking, on a line of its own (finishers elsewhere read `parked`):
      * futex word bumped by every wake; parked under rt->idle_lock */
     alignas(WEFT__CACHE_LINE) _Atomic uint32_t wake_seq;
@@ -157,17 +158,18 @@ struct weft__group {
     /* weft_on_cancel callbacks of its tasks, under rt->cb_lock (cancel_cb.c) */
     _Atomic(struct weft__cancel_cb *) callbacks;
     /* the owner's line: others read only `owner` and `name` */
-    alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) owner; /* NULL while pooled */
+    alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) owner; /* pooled: weft__group_pooled_owner */
     const char *name;
     struct weft__group *next_free; /* the thread's free list */
     int64_t local; /* owner's thread only: its spawns minus its completions */
     uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
     /* what ending this life must undo (WEFT__END_*), or 0, the common case,
      * for which a join tests this one byte. Set during the life: TIMER by
-     * the owner's init, CALLBACKS by weft_on_cancel (any thread of the
-     * group, under rt->cb_lock; a join sees it as it sees the task's other
-     * writes, through the task's completion); cleared by group_end_slow. */
-    _Atomic uint8_t end_work;
+     * the owner's init, before any task; CALLBACKS by weft_on_cancel, from
+     * any task of the group, under rt->cb_lock. Read and cleared at the end,
+     * after every task completed. Plain, not atomic: each of those accesses
+     * happens-before the next (spawn, the lock, completion), so no two race. */
+    uint8_t end_work;
     /* written by other threads. The counters are never reset: the group is
      * finished when local + spawned_remote == done_remote, which holds at
      * every reuse since it held at the join that released the state. */
@@ -297,6 +299,13 @@ void weft__slot_pool_destroy(struct weft__slot *slot);
 
 /* Adds a chunk of states to thr's pool; false: ENOMEM. */
 bool weft__group_pool_grow(struct weft__thread *thr);
+/* A pooled state's owner: the state's own address, never dereferenced. No
+ * task is there, and unlike NULL it never equals a thread's current task
+ * between tasks, so join's owner test alone rejects a pooled state. */
+static inline struct weft_task *weft__group_pooled_owner(struct weft__group *g)
+{
+    return (struct weft_task *)(void *)g;
+}
 /* Back to the pool of thr, the thread that allocated it. w is g's word, read
  * by the caller after g's last task ended: only its gen is used, which no
  * thread but the owner's changes (a late cancel may still change the
@@ -309,7 +318,7 @@ static inline void weft__group_release_word(struct weft__thread *thr, struct wef
      * next life re-reads the word and sees DEAD or later */
     atomic_store_explicit(&g->cancel, (w & ~(uint64_t)UINT32_MAX) | WEFT__GROUP_DEAD,
                           memory_order_relaxed);
-    atomic_store_explicit(&g->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&g->owner, weft__group_pooled_owner(g), memory_order_relaxed);
     g->next_free = thr->group_free;
     thr->group_free = g;
 }
@@ -487,16 +496,16 @@ void weft__deadline_stop(weft_runtime *rt);
 enum { WEFT__END_TIMER = 1, WEFT__END_CALLBACKS = 2 };
 static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
-    if (WEFT__UNLIKELY(atomic_load_explicit(&g->end_work, memory_order_relaxed) != 0))
+    if (WEFT__UNLIKELY(g->end_work != 0))
         weft__group_end_slow(thr, g);
     else
         weft__group_release(thr, g);
 }
 /* For group init: orders the new state's publication before the read of its
  * parent's word, against a canceller's barrier (see cancel.c). */
-static inline void weft__cancel_init_barrier(weft_runtime *rt)
+static inline void weft__cancel_init_barrier(struct weft__thread *thr)
 {
-    if (!rt->use_membarrier)
+    if (!thr->use_membarrier)
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the canceller pays */
