@@ -383,7 +383,8 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
             break;
         if (!weft__backoff_wait(&b)) {
             /* without stealing it could take only its own deque, which no
-             * other thread pushes to (so `ready` is the group alone): it
+             * other thread pushes to (so `ready` is the group alone; tasks
+             * left in a slot it lent are run by others, see park.c): it
              * sleeps outside the idle list, woken by the finisher
              * (weft__group_remote_done), and no spawn's wake-up is wasted
              * on it */

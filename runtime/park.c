@@ -49,7 +49,9 @@
  *  - a joiner that may not steal (its stack is more than half used) takes
  *    only its own deque, and only its own thread pushes there, so it is not
  *    listed at all: it sets `parked` and sleeps until its group is done
- *    (weft__park_joiner). Listed, it would break the invariant: a spawn's
+ *    (weft__park_joiner). Its group's tasks may also sit in a slot it lent
+ *    during a nested timed wait (slots.c); that slot's new holder runs them,
+ *    or, left unheld, thieves do (they see every slot), so its wait ends. Listed, it would break the invariant: a spawn's
  *    wake-up could pick it while real idle workers sleep, and it would spin
  *    between its look and its deque without ever taking the work, a hang if
  *    its group waits on that work. Unlisted it is, to spawners, like a

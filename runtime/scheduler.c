@@ -173,8 +173,13 @@ void *weft__worker_main(void *arg)
         if (WEFT__UNLIKELY(slot->id >= rt->workers ||
                            atomic_load_explicit(&rt->rebalance, memory_order_relaxed)) &&
             weft__deque_size(&slot->deque) == 0) {
-            if (weft__slot_rebalance(thr) && !weft__spare_wait(thr))
-                break;
+            if (weft__slot_rebalance(thr)) {
+                /* a thread woken by wake_one comes here counted as searching:
+                 * a spare must drop that, or spawners would wake nobody */
+                weft__searching_end(thr);
+                if (!weft__spare_wait(thr))
+                    break;
+            }
         }
         struct weft_task *t = next_task(thr);
         if (t == NULL) {

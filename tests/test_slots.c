@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -175,7 +176,7 @@ static void hold_id(weft_task *self, struct ids *s)
         atomic_fetch_add(&s->shared, 1);
     for (volatile int spin = 0; spin < 2000; spin++) {
     }
-    if (weft_worker_id(self) != id) /* the id of a running task never changes */
+    if (weft_worker_id(self) != id) /* no wait nor join since the read: unchanged */
         atomic_fetch_add(&s->shared, 1);
     atomic_store(&s->busy[id], 0);
     atomic_fetch_add(&s->checked, 1);
@@ -320,6 +321,83 @@ START_TEST(test_a_sleep_without_a_spare_thread_keeps_its_slot)
 }
 END_TEST
 
+/* ---- a woken thread that retires as a spare stops searching ---- */
+
+static int nop(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return 0;
+}
+
+/* One worker: the root sleeps (its slot goes to spare S) and wakes on an
+ * extra slot, so two threads hold slots and the next one between tasks
+ * retires. It waits for S to park idle, then spawns: the spawn's wake-up
+ * picks S, which comes back counted as searching and retires. Were it still
+ * counted, every later spawn would think someone searches and wake nobody. */
+static int wakes_a_thread_that_retires(weft_task *self, void *p)
+{
+    (void)p;
+    weft_runtime *rt = weft__self_thread->rt;
+    int rc = weft_sleep(self, weft_after(20 * WEFT_MSEC));
+    if (rc != 0)
+        return rc;
+    weft_time end = weft_after(BUDGET);
+    while (atomic_load(&rt->n_idle) == 0 && weft_now() < end)
+        sched_yield();
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, nop, NULL);
+    for (weft_time t = weft_after(5 * WEFT_MSEC); weft_now() < t;)
+        ; /* hold the extra slot while the woken thread looks */
+    return weft_group_join(&g, NULL);
+}
+
+struct outside_run {
+    weft_runtime *rt;
+    _Atomic int done;
+    int rc;
+};
+
+static void *run_from_outside(void *p)
+{
+    struct outside_run *o = p;
+    o->rc = weft_run(o->rt, nop, NULL, NULL);
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+START_TEST(test_a_woken_thread_that_retires_stops_searching)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(weft_run(rt, wakes_a_thread_that_retires, NULL, NULL), 0);
+        /* let the threads settle: one holds the slot, parked; one is a spare */
+        weft_time end = weft_after(BUDGET);
+        while ((atomic_load(&rt->n_idle) == 0 || atomic_load(&rt->n_searching) != 0) &&
+               weft_now() < end)
+            sched_yield();
+        unsigned searching = atomic_load(&rt->n_searching);
+        ck_assert_msg(searching == 0, "n_searching %u with every thread parked", searching);
+        /* a task injected from outside must wake the parked slot holder */
+        struct outside_run o = {.rt = rt};
+        pthread_t tid;
+        ck_assert_int_eq(pthread_create(&tid, NULL, run_from_outside, &o), 0);
+        end = weft_after(BUDGET);
+        while (!atomic_load(&o.done) && weft_now() < end)
+            sched_yield();
+        int finished = atomic_load(&o.done);
+        if (!finished)
+            weft__wake_all(rt); /* unstick it, so the test can report */
+        pthread_join(tid, NULL);
+        ck_assert_msg(finished, "a task run from outside waited %d s for a worker",
+                      (int)(BUDGET / WEFT_SEC));
+        ck_assert_int_eq(o.rc, 0);
+    }
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 /* ---- more sleepers than spare threads allowed ---- */
 
 enum { MANY_SLEEPERS = WEFT__SPARE_MAX + 40 };
@@ -352,6 +430,8 @@ START_TEST(test_more_sleepers_than_the_spare_limit_all_finish)
         struct many m = {0};
         ck_assert_int_eq(weft_run(rt, many_root, &m, NULL), 0);
         ck_assert_int_eq(atomic_load(&m.woke_ok), MANY_SLEEPERS);
+        /* the spare threads stop at their limit: the rest slept holding a slot */
+        ck_assert_uint_le(weft__nthreads(rt), 2 + WEFT__SPARE_MAX);
     }
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
 }
@@ -367,6 +447,7 @@ Suite *slots_suite(void)
     tcase_add_test(tc, test_worker_ids_stay_exclusive_while_sleepers_come_and_go);
     tcase_add_test(tc, test_cancel_reaches_groups_on_spare_threads);
     tcase_add_test(tc, test_a_sleep_without_a_spare_thread_keeps_its_slot);
+    tcase_add_test(tc, test_a_woken_thread_that_retires_stops_searching);
     tcase_add_test(tc, test_more_sleepers_than_the_spare_limit_all_finish);
     suite_add_tcase(s, tc);
     return s;

@@ -61,8 +61,9 @@ typedef struct weft_task weft_task; /* the running task's context */
 typedef int (*weft_fn)(weft_task *self, void *arg);
 
 /* 0..workers-1 on a CPU worker, never the same for two running tasks; -1
- * elsewhere (blocking pool, NULL self), and for a task that just returned from
- * a timed wait while every worker slot was busy, until it ends. */
+ * elsewhere (blocking pool, NULL self), and on a CPU worker that came back
+ * from a timed wait while every worker slot was busy. A timed wait, or a join
+ * (whose nested tasks may wait), can change it: read it again after either. */
 WEFT_API int weft_worker_id(const weft_task *self);
 /* True once the task's scope is cancelled (outside cancel, failure of a
  * sibling, deadline, cancelled ancestor). O(1): two loads; false for NULL. */
