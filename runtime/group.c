@@ -31,6 +31,7 @@
 #include <stddef.h>
 
 #include "runtime/backoff.h"
+#include "runtime/errors.h"
 #include "runtime/internal.h"
 
 enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "join" */ };
@@ -318,12 +319,20 @@ int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *
     return spawn_slow(handle_of(gp), fn, arg, o);
 }
 
-void weft__group_record_failure(struct weft__group *g, int rc)
+void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error *rec)
 {
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     uint32_t reason = weft__cancel_reason_of(w);
-    if (reason != 0 && (rc == ECANCELED || rc == (int)reason))
+    if (reason != 0 && (rc == ECANCELED || rc == (int)reason)) {
+        weft__error_free(rec);
         return; /* it stopped because it was cancelled: not a failure */
+    }
+    if (rec == NULL)
+        rec = weft__error_plain(rc, NULL);
+    if (rec != NULL)
+        weft__errors_push(&g->errors, rec);
+    else /* the code still reaches the joiner through first_error */
+        atomic_fetch_add_explicit(&g->errors_lost, 1, memory_order_relaxed);
     int none = 0;
     atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
                                             memory_order_relaxed);
@@ -424,6 +433,22 @@ void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
     weft__group_release(thr, g);
 }
 
+/* A join that saw a failure: the records (there are some only then) go to
+ * *errs, or, when the joiner does not take them, become the cause of its
+ * own failure should it fail. Out of line: nothing on a plain join's path. */
+static __attribute__((noinline)) void hand_out_errors(struct weft__group *g, weft_task *self,
+                                                      weft_errors **errs)
+{
+    atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
+    weft_errors *list = weft__group_take_errors(g);
+    if (errs != NULL) {
+        weft__errors_index(list);
+        *errs = list;
+    } else {
+        weft__task_keep_cause(self, list);
+    }
+}
+
 int weft_group_join(weft_group *gp, weft_errors **errs)
 {
     struct handle *h = handle_of(gp);
@@ -447,15 +472,16 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     thr->current->open_groups--; /* the owner: run_task restored it */
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (WEFT__UNLIKELY(rc != 0))
-        atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
-    else /* no failure: a cancel from above, outside or a deadline says why it ended */
+    if (WEFT__UNLIKELY(rc != 0)) {
+        hand_out_errors(g, self, errs);
+    } else { /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(w);
+        if (errs != NULL)
+            *errs = NULL;
+    }
     if (WEFT__UNLIKELY(g->end_work != 0))
         weft__group_end_slow(thr, g);
     else
         weft__group_release_word(thr, g, w);
-    if (errs != NULL)
-        *errs = NULL; /* error trees come with the errors work */
     return rc;
 }

@@ -48,6 +48,9 @@ enum weft__task_kind {
     WEFT__TASK_DETACHED     /* weft_spawn_detached */
 };
 #define WEFT__TASK_IN_GROUP(kind) ((kind) <= WEFT__TASK_GROUP_UNSCOPED)
+/* Or'ed into kind by weft_fail (fail.c): `failure` holds a record, and the
+ * task's end goes through run_task's tail. */
+enum { WEFT__TASK_FAILED = 1u << 8, WEFT__TASK_KIND_MASK = 0xffu };
 
 struct weft__run_wait; /* runtime.c */
 
@@ -60,8 +63,9 @@ struct weft_task {
     struct weft__group *group;
     struct weft__slot *home; /* free list it returns to; NULL: heap */
     union {
-        struct weft_task *next; /* free lists */
-        weft_time deadline;     /* WEFT__TASK_GROUP_TIMED, from spawn to start */
+        struct weft_task *next;     /* free lists */
+        weft_time deadline;         /* WEFT__TASK_GROUP_TIMED, from spawn to start */
+        struct weft_error *failure; /* while it runs, with WEFT__TASK_FAILED */
     };
     const char *name; /* WEFT__TASK_GROUP_OPTS..UNSCOPED, WEFT__TASK_DETACHED */
     union {
@@ -176,6 +180,10 @@ struct weft__group {
     alignas(WEFT__CACHE_LINE) _Atomic int64_t spawned_remote;
     _Atomic int64_t done_remote;
     _Atomic int first_error; /* reset by the join that reads it */
+    /* the failures' records, newest first (errors.h), and the failures that
+     * got none; non-empty only when first_error is set, taken by the join */
+    _Atomic(struct weft_error *) errors;
+    _Atomic uint64_t errors_lost;
     uint32_t timer_gen;      /* the life its timer entry cancels */
     _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
     struct weft__timer_entry timer; /* group_deadline.c; only groups with their own deadline */
@@ -340,9 +348,10 @@ void weft__group_pool_destroy(struct weft__thread *thr);
 /* Help run tasks on thr until every task of g ended (g's owner's thread). */
 void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
 
-/* A task of g returned rc != 0: keep the earliest failure, and cancel g
- * unless it collects (a task that returned its cancellation is no failure). */
-void weft__group_record_failure(struct weft__group *g, int rc);
+/* A task of g returned rc != 0: list its record `rec` (NULL: make one
+ * without a name), keep the earliest code, and cancel g unless it collects.
+ * A task that returned its cancellation is no failure: rec is dropped. */
+void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error *rec);
 /* A task of g finished on a thread other than the owner's. */
 void weft__group_remote_done(struct weft__group *g);
 /* A thief took a task of g: remember it for leapfrogging. */
@@ -351,11 +360,13 @@ static inline void weft__group_note_thief(struct weft__group *g, struct weft__sl
     atomic_store_explicit(&g->thief, thief, memory_order_relaxed);
 }
 
-/* A task of group g ended with rc on thread thr. */
-static inline void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc)
+/* A task of group g ended with rc on thread thr; rec: its failure's record
+ * (NULL: none made yet), freed or listed. */
+static inline void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc,
+                                         struct weft_error *rec)
 {
     if (WEFT__UNLIKELY(rc != 0))
-        weft__group_record_failure(g, rc);
+        weft__group_record_failure(g, rc, rec);
     if (WEFT__LIKELY(g->owner_thread == thr))
         g->local--;
     else
@@ -403,7 +414,7 @@ static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
-    weft__group_task_done(g, thr, rc);
+    weft__group_task_done(g, thr, rc, NULL);
 }
 
 /* ---- idle protocol (park.c) ---- */
@@ -536,8 +547,26 @@ void weft__slot_delete(struct weft__slot *s);
 void weft__spares_wake_all(weft_runtime *rt);
 
 /* ---- runtime (runtime.c) ---- */
-void weft__root_done(struct weft__run_wait *w, int rc);
-void weft__detached_done(weft_runtime *rt, const char *name, int rc);
+/* A root task ended with rc; rec: its failure's record or NULL (taken). */
+void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec);
+/* A detached task ended with rc: a failure goes to on_unhandled (rec taken). */
+void weft__detached_done(weft_runtime *rt, const char *name, int rc, struct weft_error *rec);
+
+/* A failure nobody can observe (detached task; later, a released job):
+ * counted, then given to on_unhandled, or printed on one line (unhandled.c).
+ * rec (NULL: none could be made) is taken. */
+void weft__unhandled(weft_runtime *rt, const char *name, int rc, struct weft_error *rec);
+
+/* ---- failures (fail.c) ---- */
+/* The task's record at its end, with its final rc: the pending one from
+ * weft_fail (or kept causes) brought up to date, or a new one; NULL for
+ * rc == 0 (a pending one is freed) or without memory. */
+struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int rc);
+/* Errors of a group the task joined without taking them: kept as the cause
+ * of the task's failure, should it fail (taken). */
+void weft__task_keep_cause(struct weft_task *t, weft_errors *errs);
+/* The group's records as a list in completion order (the join's). */
+weft_errors *weft__group_take_errors(struct weft__group *g);
 /* The runtime's settings from weft_config, the environment and defaults (config.c). */
 struct weft__settings {
     unsigned workers;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "runtime/alloc.h"
+#include "runtime/errors.h"
 #include "runtime/internal.h"
 
 enum { INITIAL_DEQUE_CAPACITY = 256 };
@@ -19,6 +20,7 @@ struct weft__run_wait {
     pthread_cond_t cond;
     bool done;
     int rc;
+    struct weft_error *rec; /* the root's failure */
     int refs;
 };
 
@@ -237,11 +239,12 @@ static void run_wait_release(struct weft__run_wait *w)
     }
 }
 
-void weft__root_done(struct weft__run_wait *w, int rc)
+void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec)
 {
     pthread_mutex_lock(&w->lock);
     w->done = true;
     w->rc = rc;
+    w->rec = rec;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     run_wait_release(w);
@@ -286,6 +289,7 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
     pthread_cond_init(&w->cond, NULL);
     w->done = false;
     w->rc = 0;
+    w->rec = NULL;
     w->refs = 2;
     t->run = w;
     if (weft__inject_push(rt, t) != 0) {
@@ -301,11 +305,20 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
     while (!w->done)
         pthread_cond_wait(&w->cond, &w->lock);
     int rc = w->rc;
+    struct weft_error *rec = w->rec;
     pthread_mutex_unlock(&w->lock);
     run_wait_release(w);
     leave(rt, &rt->active_runs);
-    if (errs != NULL)
-        *errs = NULL; /* error trees come with the errors work */
+    /* a failure without a record (no memory) is still listed, as lost */
+    weft_errors *list = rec != NULL ? weft__errors_of(rec)
+                        : rc != 0   ? weft__errors_from_stack(NULL, 1)
+                                    : NULL;
+    if (errs != NULL) {
+        weft__errors_index(list);
+        *errs = list;
+    } else {
+        weft_errors_free(list);
+    }
     return rc;
 }
 
@@ -324,19 +337,15 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
     int rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
     if (rc != 0) {
         weft__task_discard(thr, t); /* ENOMEM: a deque or the injection queue was full */
-        weft__detached_done(rt, NULL, 0);
+        weft__detached_done(rt, NULL, 0, NULL);
     }
     return rc;
 }
 
-void weft__detached_done(weft_runtime *rt, const char *name, int rc)
+void weft__detached_done(weft_runtime *rt, const char *name, int rc, struct weft_error *rec)
 {
-    if (rc != 0) {
-        /* until error records exist: the default handler's line */
-        atomic_fetch_add_explicit(&rt->unhandled_errors, 1, memory_order_relaxed);
-        fprintf(stderr, "weft: detached task %s failed: %s (error never retrieved)\n",
-                name != NULL ? name : "(unnamed)", strerror(rc));
-    }
+    if (rc != 0)
+        weft__unhandled(rt, name, rc, rec);
     pthread_mutex_lock(&rt->life_lock);
     if (atomic_fetch_sub_explicit(&rt->detached_live, 1, memory_order_relaxed) == 1)
         pthread_cond_broadcast(&rt->life_cond);

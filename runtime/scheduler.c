@@ -113,6 +113,10 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
     struct weft__group *g;
     while ((g = weft__group_find_open(thr, t)) != NULL) {
         weft__group_wait_all(thr, g);
+        if (atomic_load_explicit(&g->first_error, memory_order_relaxed) != 0) {
+            atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
+            weft__task_keep_cause(t, weft__group_take_errors(g)); /* nothing lost */
+        }
         weft__group_end(thr, g);
     }
     t->open_groups = 0;
@@ -121,7 +125,7 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
 
 void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 {
-    uint32_t kind = t->kind;
+    uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
     bool in_group = WEFT__TASK_IN_GROUP(kind);
     bool has_opts = (in_group && kind != WEFT__TASK_GROUP) || kind == WEFT__TASK_DETACHED;
     const char *name = has_opts ? t->name : NULL;
@@ -132,6 +136,10 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
         rc = weft__task_scope_end(thr, t, rc);
     else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0)
         rc = ENOMEM; /* it ran without its deadline: say so */
+    /* before the cleanup, which may free the name */
+    struct weft_error *rec = NULL;
+    if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0))
+        rec = weft__task_failure(t, name, rc);
     if (in_group && kind != WEFT__TASK_GROUP && t->cleanup != NULL)
         t->cleanup(t->arg);
 
@@ -140,15 +148,16 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     struct weft__group *g = t->group;
     struct weft__run_wait *run = kind == WEFT__TASK_ROOT ? t->run : NULL;
     struct weft__slot *slot = thr->slot;
+    weft_runtime *rt = thr->rt;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
 
     if (in_group)
-        weft__group_task_done(g, thr, rc);
+        weft__group_task_done(g, thr, rc, rec);
     else if (kind == WEFT__TASK_ROOT)
-        weft__root_done(run, rc);
+        weft__root_done(run, rc, rec);
     else
-        weft__detached_done(thr->rt, name, rc);
+        weft__detached_done(rt, name, rc, rec);
 }
 
 static bool stopping(void *arg)

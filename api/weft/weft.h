@@ -18,8 +18,10 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define WEFT_API __attribute__((visibility("default")))
+#define WEFT_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define WEFT_API
+#define WEFT_PRINTF(fmt, args)
 #endif
 
 #ifdef __cplusplus
@@ -49,10 +51,30 @@ WEFT_API weft_time weft_now(void);
 /* weft_now() + ns, saturating at WEFT_NEVER (and at INT64_MIN for large negative ns). */
 WEFT_API weft_time weft_after(int64_t ns);
 
-/* ---- Errors (opaque; the error-tree API comes with the errors work) ----- */
+/* ---- Errors --------------------------------------------------------------- */
 
 typedef struct weft_error weft_error;   /* one failure */
 typedef struct weft_errors weft_errors; /* a list of failures (an ExceptionGroup) */
+
+/* Failures listed (0 for NULL). */
+WEFT_API size_t weft_errors_count(const weft_errors *e);
+/* The i-th failure in completion order; NULL past the end or for NULL. */
+WEFT_API const weft_error *weft_errors_at(const weft_errors *e, size_t i);
+/* Failures that happened but could not be recorded (out of memory); their
+ * codes still reached the joiner's return value. */
+WEFT_API size_t weft_errors_lost(const weft_errors *e);
+/* The code the task returned (EINVAL for NULL). */
+WEFT_API int weft_error_code(const weft_error *err);
+/* weft_fail's message, else the code's description; never NULL. */
+WEFT_API const char *weft_error_message(const weft_error *err);
+/* The task's name (spawn_opts.name), or ""; never NULL. */
+WEFT_API const char *weft_error_task(const weft_error *err);
+/* The errors of the inner group this failure came from, or NULL. */
+WEFT_API const weft_errors *weft_error_cause(const weft_error *err);
+/* Prints the tree indented, one failure per line: "task: ECODE: message". */
+WEFT_API void weft_errors_print(const weft_errors *e, FILE *out);
+/* Frees the list and every cause below it; NULL is a no-op. */
+WEFT_API void weft_errors_free(weft_errors *e);
 
 /* ---- Tasks -------------------------------------------------------------- */
 
@@ -65,6 +87,16 @@ typedef int (*weft_fn)(weft_task *self, void *arg);
  * from a timed wait while every worker slot was busy. A timed wait, or a join
  * (whose nested tasks may wait), can change it: read it again after either. */
 WEFT_API int weft_worker_id(const weft_task *self);
+/* Records a message for the task's failure and returns code, for
+ * `return weft_fail(self, EIO, "cannot read %s", path);`. The last call
+ * wins; returning 0 afterwards discards it. EINVAL for NULL self, code 0,
+ * or a self that is not the task running on this thread. */
+WEFT_API int weft_fail(weft_task *self, int code, const char *fmt, ...)
+    WEFT_PRINTF(3, 4);
+/* The same, with `cause` (an inner group's errors, taken in every case)
+ * as the failure's cause: the error tree mirrors the task tree. */
+WEFT_API int weft_fail_from(weft_task *self, weft_errors *cause, int code, const char *fmt, ...)
+    WEFT_PRINTF(4, 5);
 /* True once the task's scope is cancelled (outside cancel, failure of a
  * sibling, deadline, cancelled ancestor). O(1): two loads; false for NULL. */
 WEFT_API bool weft_cancelled(const weft_task *self);

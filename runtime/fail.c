@@ -1,0 +1,137 @@
+/*
+ * From a task's failure to its record: weft_fail and weft_fail_from leave a
+ * pending record on the running task (task->failure, flagged in its kind so
+ * that its end takes run_task's tail); at the end the record gets the code
+ * the task returned, or is dropped if it returned 0. Errors of inner groups
+ * joined without taking them are kept the same way, as that record's cause,
+ * so a failure that comes from an inner group carries it even when the task
+ * did not call weft_fail_from: no failure is lost on the way up.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+
+#include "runtime/errors.h"
+#include "runtime/internal.h"
+
+/* The name given at spawn, or NULL. */
+static const char *task_name(const struct weft_task *t)
+{
+    uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
+    bool named = (WEFT__TASK_IN_GROUP(kind) && kind != WEFT__TASK_GROUP) ||
+                 kind == WEFT__TASK_DETACHED;
+    return named ? t->name : NULL;
+}
+
+static struct weft_error *pending(const struct weft_task *t)
+{
+    return (t->kind & WEFT__TASK_FAILED) != 0 ? t->failure : NULL;
+}
+
+/* rec becomes t's pending record; an older one's cause moves over to it. */
+static void set_pending(struct weft_task *t, struct weft_error *rec)
+{
+    struct weft_error *old = pending(t);
+    if (old != NULL) {
+        weft__error_add_cause(rec, old->cause);
+        old->cause = NULL;
+        weft__error_free(old);
+    }
+    t->failure = rec;
+    t->kind |= WEFT__TASK_FAILED;
+}
+
+/* The running task, or NULL when self is not the task running on this thread. */
+static struct weft_task *running(weft_task *self)
+{
+    struct weft__thread *thr = weft__self_thread;
+    return self != NULL && thr != NULL && thr->current == self ? self : NULL;
+}
+
+static int fail(weft_task *self, weft_errors *cause, int code, const char *fmt, va_list ap)
+{
+    struct weft_task *t = running(self);
+    if (t == NULL || code == 0) {
+        weft_errors_free(cause);
+        return EINVAL;
+    }
+    struct weft_error *rec = weft__error_new(code, task_name(t), fmt, ap);
+    if (rec != NULL) {
+        set_pending(t, rec);
+    } else if ((rec = pending(t)) == NULL) {
+        /* no memory for any record: its end tries again, without the cause */
+        weft_errors_free(cause);
+        return code;
+    }
+    weft__error_add_cause(rec, cause);
+    return code;
+}
+
+int weft_fail(weft_task *self, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = fail(self, NULL, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int weft_fail_from(weft_task *self, weft_errors *cause, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = fail(self, cause, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void weft__task_keep_cause(struct weft_task *t, weft_errors *errs)
+{
+    if (errs == NULL)
+        return;
+    struct weft_error *rec = pending(t);
+    if (rec == NULL) {
+        /* code 0: no weft_fail yet; weft__task_failure describes the code */
+        rec = weft__error_plain(0, task_name(t));
+        if (rec == NULL) {
+            weft_errors_free(errs);
+            return;
+        }
+        set_pending(t, rec);
+    }
+    weft__error_add_cause(rec, errs);
+}
+
+struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int rc)
+{
+    struct weft_error *rec = pending(t);
+    t->kind &= ~(uint32_t)WEFT__TASK_FAILED;
+    if (rc == 0) {
+        weft__error_free(rec);
+        return NULL;
+    }
+    if (rec == NULL)
+        return weft__error_plain(rc, name);
+    if (rec->code == 0) { /* kept causes only: the message is the code's description */
+        struct weft_error *d = weft__error_plain(rc, name);
+        if (d != NULL) {
+            d->cause = rec->cause;
+            rec->cause = NULL;
+            weft__error_free(rec);
+            rec = d;
+        } else {
+            rec->message = "(no description: out of memory)";
+        }
+    }
+    rec->code = rc;
+    return rec;
+}
+
+weft_errors *weft__group_take_errors(struct weft__group *g)
+{
+    /* acquire: the records' fields, pushed with release (errors.h) */
+    struct weft_error *stack = atomic_exchange_explicit(&g->errors, NULL, memory_order_acquire);
+    uint64_t lost = atomic_exchange_explicit(&g->errors_lost, 0, memory_order_relaxed);
+    return weft__errors_from_stack(stack, (size_t)lost);
+}

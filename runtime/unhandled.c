@@ -1,0 +1,42 @@
+/*
+ * Failures nobody can observe: a detached task's (and later a released
+ * blocking job's). asyncio logs "Task exception was never retrieved"; weft
+ * counts them in the stats and hands each to the runtime's on_unhandled,
+ * whose default prints one line on stderr.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "runtime/errors.h"
+#include "runtime/internal.h"
+
+static void print_line(const weft_error *e)
+{
+    const char *task = weft_error_task(e);
+    const char *code = weft__errno_name(weft_error_code(e));
+    char num[16];
+    if (code == NULL) {
+        snprintf(num, sizeof num, "error %d", weft_error_code(e));
+        code = num;
+    }
+    size_t nested = weft_errors_count(weft_error_cause(e));
+    fprintf(stderr, "weft: detached task %s failed: %s: %s%s (error never retrieved)\n",
+            task[0] != '\0' ? task : "(unnamed)", code, weft_error_message(e),
+            nested != 0 ? " (with nested errors)" : "");
+}
+
+void weft__unhandled(weft_runtime *rt, const char *name, int rc, struct weft_error *rec)
+{
+    atomic_fetch_add_explicit(&rt->unhandled_errors, 1, memory_order_relaxed);
+    struct weft_error local;
+    char text[128];
+    const struct weft_error *e = rec;
+    if (e == NULL) /* no memory for a record: one on the stack is enough here */
+        e = weft__error_local(&local, rc, name, text, sizeof text);
+    if (rt->on_unhandled != NULL)
+        rt->on_unhandled(e, rt->on_unhandled_arg);
+    else
+        print_line(e);
+    weft__error_free(rec);
+}

@@ -1,0 +1,654 @@
+/* Error records: every failure listed in completion order with its code,
+ * message and name, none for siblings that were merely cancelled; causes
+ * nest like the task tree; the tree prints as expected; weft_run and
+ * detached tasks report theirs; with no memory the codes still arrive. */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft/weft.h>
+
+#include "runtime/alloc.h"
+#include "runtime/internal.h"
+#include "tests/suites.h"
+
+enum { BUDGET = 20 * WEFT_SEC };
+
+/* ---- collect-all: exactly the failures, in completion order ---- */
+
+enum { MANY = 1000, EVERY = 7 };
+
+struct many {
+    _Atomic int ran[MANY];
+    _Atomic int order; /* completion ticket of failing tasks */
+    int ticket[MANY];
+    int join_rc;
+    weft_errors *errs;
+};
+
+struct item {
+    struct many *m;
+    int i;
+    char name[16];
+};
+
+static struct item items[MANY];
+
+static int maybe_fail(weft_task *self, void *p)
+{
+    struct item *it = p;
+    atomic_fetch_add(&it->m->ran[it->i], 1);
+    if (it->i % EVERY != 0)
+        return 0;
+    /* ticket and failure recorded in the same order only roughly (two
+     * workers): the test checks the set, and order where it is certain */
+    return weft_fail(self, 1000 + it->i, "item %d failed", it->i);
+}
+
+static int collect_root(weft_task *self, void *p)
+{
+    struct many *m = p;
+    weft_group g;
+    weft_group_opts o = {.flags = WEFT_COLLECT};
+    weft_group_init(&g, self, &o);
+    for (int i = 0; i < MANY; i++) {
+        items[i].m = m;
+        items[i].i = i;
+        snprintf(items[i].name, sizeof items[i].name, "item-%d", i);
+        weft_spawn_opts so = {.name = items[i].name};
+        weft_spawn_ex(&g, maybe_fail, &items[i], &so);
+    }
+    m->join_rc = weft_group_join(&g, &m->errs);
+    return 0;
+}
+
+START_TEST(test_collect_all_lists_exactly_the_failures)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct many *m = calloc(1, sizeof *m);
+    ck_assert_int_eq(weft_run(rt, collect_root, m, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    for (int i = 0; i < MANY; i++)
+        ck_assert_int_eq(atomic_load(&m->ran[i]), 1);
+    size_t expected = (MANY + EVERY - 1) / EVERY;
+    ck_assert_uint_eq(weft_errors_count(m->errs), expected);
+    ck_assert_uint_eq(weft_errors_lost(m->errs), 0);
+    char seen[MANY] = {0};
+    for (size_t k = 0; k < expected; k++) {
+        const weft_error *e = weft_errors_at(m->errs, k);
+        ck_assert_ptr_nonnull(e);
+        int i = weft_error_code(e) - 1000;
+        ck_assert_int_ge(i, 0);
+        ck_assert_int_lt(i, MANY);
+        ck_assert_int_eq(i % EVERY, 0);
+        ck_assert_int_eq(seen[i], 0);
+        seen[i] = 1;
+        char want[32];
+        snprintf(want, sizeof want, "item %d failed", i);
+        ck_assert_str_eq(weft_error_message(e), want);
+        snprintf(want, sizeof want, "item-%d", i);
+        ck_assert_str_eq(weft_error_task(e), want);
+        ck_assert_ptr_null(weft_error_cause(e));
+    }
+    ck_assert_ptr_null(weft_errors_at(m->errs, expected));
+    /* the join returns the earliest failure: the first one listed */
+    ck_assert_int_eq(m->join_rc, weft_error_code(weft_errors_at(m->errs, 0)));
+    weft_errors_free(m->errs);
+    free(m);
+}
+END_TEST
+
+/* ---- completion order, where it is certain: one worker, in LIFO pops ---- */
+
+static int fail_with_arg(weft_task *self, void *p)
+{
+    return weft_fail(self, (int)(intptr_t)p, "code %d", (int)(intptr_t)p);
+}
+
+struct ordered {
+    weft_errors *errs;
+};
+
+static int ordered_root(weft_task *self, void *p)
+{
+    struct ordered *o = p;
+    weft_group g;
+    weft_group_opts go = {.flags = WEFT_COLLECT};
+    weft_group_init(&g, self, &go);
+    for (intptr_t c = 1; c <= 5; c++)
+        weft_spawn(&g, fail_with_arg, (void *)c);
+    weft_group_join(&g, &o->errs);
+    return 0;
+}
+
+START_TEST(test_failures_are_listed_in_completion_order)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    struct ordered o = {0};
+    ck_assert_int_eq(weft_run(rt, ordered_root, &o, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    /* one worker: the join pops its deque newest first, 5 ran first */
+    ck_assert_uint_eq(weft_errors_count(o.errs), 5);
+    for (size_t k = 0; k < 5; k++)
+        ck_assert_int_eq(weft_error_code(weft_errors_at(o.errs, k)), 5 - (int)k);
+    weft_errors_free(o.errs);
+}
+END_TEST
+
+/* ---- fail-fast: cancelled siblings are not errors ---- */
+
+static int wait_for_cancel(weft_task *self, void *p)
+{
+    (void)p;
+    weft_time end = weft_after(BUDGET);
+    while (!weft_cancelled(self) && weft_now() < end)
+        sched_yield();
+    return weft_cancelled(self) ? ECANCELED : ETIME;
+}
+
+static int fail_eio(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, EIO, "disk on fire");
+}
+
+struct ff {
+    int rc;
+    weft_errors *errs;
+};
+
+static int failfast_root(weft_task *self, void *p)
+{
+    struct ff *f = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    for (int i = 0; i < 8; i++)
+        weft_spawn(&g, wait_for_cancel, NULL);
+    weft_spawn(&g, fail_eio, NULL);
+    f->rc = weft_group_join(&g, &f->errs);
+    return 0;
+}
+
+START_TEST(test_fail_fast_lists_the_failure_not_the_cancelled_siblings)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct ff f = {0};
+    ck_assert_int_eq(weft_run(rt, failfast_root, &f, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(f.rc, EIO);
+    ck_assert_uint_eq(weft_errors_count(f.errs), 1);
+    const weft_error *e = weft_errors_at(f.errs, 0);
+    ck_assert_int_eq(weft_error_code(e), EIO);
+    ck_assert_str_eq(weft_error_message(e), "disk on fire");
+    ck_assert_str_eq(weft_error_task(e), "");
+    weft_errors_free(f.errs);
+}
+END_TEST
+
+/* ---- nesting: a failure three levels down, one tree ---- */
+
+static int level3(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, EIO, "cannot read block %d", 7);
+}
+
+static int level3_sibling(weft_task *self, void *p)
+{
+    (void)p;
+    return wait_for_cancel(self, NULL);
+}
+
+/* joins with its errors and passes them on explicitly */
+static int level2(weft_task *self, void *p)
+{
+    (void)p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    /* the sibling first: the join pops the newest, so no spinning task
+     * holds this worker while the failing one waits behind it */
+    weft_spawn(&g, level3_sibling, NULL);
+    weft_spawn_opts o = {.name = "reader"};
+    weft_spawn_ex(&g, level3, NULL, &o);
+    weft_errors *errs = NULL;
+    int rc = weft_group_join(&g, &errs);
+    if (rc == 0)
+        return 0;
+    return weft_fail_from(self, errs, EPROTO, "chunk %d unreadable", 3);
+}
+
+/* joins without asking for its errors: they still become its cause */
+static int level1(weft_task *self, void *p)
+{
+    (void)p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn_opts o = {.name = "chunk"};
+    weft_spawn_ex(&g, level2, NULL, &o);
+    return weft_group_join(&g, NULL);
+}
+
+static int tree_root(weft_task *self, void *p)
+{
+    struct ff *f = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    for (int i = 0; i < 4; i++)
+        weft_spawn(&g, wait_for_cancel, NULL);
+    weft_spawn_opts o = {.name = "file"};
+    weft_spawn_ex(&g, level1, NULL, &o);
+    f->rc = weft_group_join(&g, &f->errs);
+    return 0;
+}
+
+static const char expected_tree[] = "1 error:\n"
+                                    "  file: EPROTO: Protocol error\n"
+                                    "    caused by 1 error:\n"
+                                    "      chunk: EPROTO: chunk 3 unreadable\n"
+                                    "        caused by 1 error:\n"
+                                    "          reader: EIO: cannot read block 7\n";
+
+START_TEST(test_a_deep_failure_makes_one_tree_with_the_right_nesting)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct ff f = {0};
+    ck_assert_int_eq(weft_run(rt, tree_root, &f, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(f.rc, EPROTO);
+    ck_assert_uint_eq(weft_errors_count(f.errs), 1);
+    const weft_error *file = weft_errors_at(f.errs, 0);
+    ck_assert_str_eq(weft_error_task(file), "file");
+    ck_assert_int_eq(weft_error_code(file), EPROTO);
+    const weft_errors *c1 = weft_error_cause(file);
+    ck_assert_uint_eq(weft_errors_count(c1), 1);
+    const weft_error *chunk = weft_errors_at(c1, 0);
+    ck_assert_str_eq(weft_error_task(chunk), "chunk");
+    ck_assert_str_eq(weft_error_message(chunk), "chunk 3 unreadable");
+    const weft_errors *c2 = weft_error_cause(chunk);
+    ck_assert_uint_eq(weft_errors_count(c2), 1);
+    const weft_error *reader = weft_errors_at(c2, 0);
+    ck_assert_str_eq(weft_error_task(reader), "reader");
+    ck_assert_int_eq(weft_error_code(reader), EIO);
+    ck_assert_ptr_null(weft_error_cause(reader));
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    weft_errors_print(f.errs, out);
+    fclose(out);
+    ck_assert_str_eq(text, expected_tree);
+    free(text);
+    weft_errors_free(f.errs);
+}
+END_TEST
+
+/* ---- weft_fail's rules ---- */
+
+struct rules {
+    int rc_null, rc_zero, rc_fail_from_null;
+    weft_errors *errs;
+};
+
+static int fails_twice(weft_task *self, void *p)
+{
+    (void)p;
+    weft_fail(self, EIO, "first");
+    return weft_fail(self, EIO, "second");
+}
+
+static int fails_then_succeeds(weft_task *self, void *p)
+{
+    (void)p;
+    weft_fail(self, EIO, "never mind");
+    return 0;
+}
+
+static int fails_without_message(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return ENOENT;
+}
+
+static int fails_with_null_format(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, ENOSPC, NULL);
+}
+
+static int rules_root(weft_task *self, void *p)
+{
+    struct rules *r = p;
+    r->rc_null = weft_fail(NULL, EIO, "x");
+    r->rc_zero = weft_fail(self, 0, "x");
+    weft_errors *orphan = NULL;
+    { /* a list to hand over to a weft_fail_from that refuses it */
+        weft_group g;
+        weft_group_init(&g, self, NULL);
+        weft_spawn(&g, fail_eio, NULL);
+        weft_group_join(&g, &orphan);
+    }
+    r->rc_fail_from_null = weft_fail_from(NULL, orphan, EIO, "x"); /* frees it */
+    weft_group g;
+    weft_group_opts o = {.flags = WEFT_COLLECT};
+    weft_group_init(&g, self, &o);
+    weft_spawn(&g, fails_then_succeeds, NULL);
+    weft_spawn(&g, fails_without_message, NULL);
+    weft_spawn(&g, fails_with_null_format, NULL);
+    weft_group_join(&g, &r->errs);
+    return 0;
+}
+
+START_TEST(test_weft_fail_rules)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    struct rules r = {0};
+    ck_assert_int_eq(weft_run(rt, rules_root, &r, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(r.rc_null, EINVAL);
+    ck_assert_int_eq(r.rc_zero, EINVAL);
+    ck_assert_int_eq(r.rc_fail_from_null, EINVAL);
+    /* fails_then_succeeds is no failure; the other two are, in LIFO order */
+    ck_assert_uint_eq(weft_errors_count(r.errs), 2);
+    const weft_error *a = weft_errors_at(r.errs, 0);
+    const weft_error *b = weft_errors_at(r.errs, 1);
+    ck_assert_int_eq(weft_error_code(a), ENOSPC);
+    ck_assert_str_eq(weft_error_message(a), strerror(ENOSPC));
+    ck_assert_int_eq(weft_error_code(b), ENOENT);
+    ck_assert_str_eq(weft_error_message(b), strerror(ENOENT));
+    weft_errors_free(r.errs);
+    /* NULLs are harmless */
+    ck_assert_uint_eq(weft_errors_count(NULL), 0);
+    ck_assert_ptr_null(weft_errors_at(NULL, 0));
+    ck_assert_int_eq(weft_error_code(NULL), EINVAL);
+    ck_assert_str_eq(weft_error_message(NULL), "");
+    ck_assert_str_eq(weft_error_task(NULL), "");
+    ck_assert_ptr_null(weft_error_cause(NULL));
+    weft_errors_free(NULL);
+}
+END_TEST
+
+static int twice_root(weft_task *self, void *p)
+{
+    weft_errors **errs = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, fails_twice, NULL);
+    weft_group_join(&g, errs);
+    return 0;
+}
+
+START_TEST(test_the_last_weft_fail_wins)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    weft_errors *errs = NULL;
+    ck_assert_int_eq(weft_run(rt, twice_root, &errs, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_uint_eq(weft_errors_count(errs), 1);
+    ck_assert_str_eq(weft_error_message(weft_errors_at(errs, 0)), "second");
+    weft_errors_free(errs);
+}
+END_TEST
+
+/* ---- names are copied: a cleanup may free them ---- */
+
+static void free_name(void *p)
+{
+    free(p);
+}
+
+static int fail_named_by_arg(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, EIO, "named");
+}
+
+static int fail_plain_named_by_arg(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return EBUSY;
+}
+
+static int names_root(weft_task *self, void *p)
+{
+    weft_errors **errs = p;
+    weft_group g;
+    weft_group_opts go = {.flags = WEFT_COLLECT};
+    weft_group_init(&g, self, &go);
+    char *n1 = strdup("heap-name-1"), *n2 = strdup("heap-name-2");
+    weft_spawn_opts o1 = {.name = n1, .cleanup = free_name};
+    weft_spawn_opts o2 = {.name = n2, .cleanup = free_name};
+    weft_spawn_ex(&g, fail_named_by_arg, n1, &o1);
+    weft_spawn_ex(&g, fail_plain_named_by_arg, n2, &o2);
+    weft_group_join(&g, errs);
+    return 0;
+}
+
+START_TEST(test_error_names_outlive_the_task_and_its_cleanup)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    weft_errors *errs = NULL;
+    ck_assert_int_eq(weft_run(rt, names_root, &errs, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_uint_eq(weft_errors_count(errs), 2);
+    ck_assert_str_eq(weft_error_task(weft_errors_at(errs, 0)), "heap-name-2");
+    ck_assert_str_eq(weft_error_task(weft_errors_at(errs, 1)), "heap-name-1");
+    weft_errors_free(errs);
+}
+END_TEST
+
+/* ---- a group left unjoined: its failures become the task's cause ---- */
+
+static int leaves_group_open(weft_task *self, void *p)
+{
+    weft_group *g = p;
+    weft_group_init(g, self, NULL);
+    weft_spawn(g, fail_eio, NULL);
+    return 0; /* forgot the join: the runtime joins it, the task fails EINVAL */
+}
+
+static int abandon_root(weft_task *self, void *p)
+{
+    weft_errors **errs = p;
+    weft_group outer, inner;
+    weft_group_init(&outer, self, NULL);
+    weft_spawn(&outer, leaves_group_open, &inner);
+    weft_group_join(&outer, errs);
+    return 0;
+}
+
+START_TEST(test_an_abandoned_groups_failures_are_kept_as_cause)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    weft_errors *errs = NULL;
+    ck_assert_int_eq(weft_run(rt, abandon_root, &errs, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_uint_eq(weft_errors_count(errs), 1);
+    const weft_error *e = weft_errors_at(errs, 0);
+    ck_assert_int_eq(weft_error_code(e), EINVAL);
+    const weft_errors *cause = weft_error_cause(e);
+    ck_assert_uint_eq(weft_errors_count(cause), 1);
+    ck_assert_int_eq(weft_error_code(weft_errors_at(cause, 0)), EIO);
+    weft_errors_free(errs);
+}
+END_TEST
+
+/* ---- weft_run's own errors ---- */
+
+static int root_fails(weft_task *self, void *p)
+{
+    (void)p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, fail_eio, NULL);
+    weft_errors *errs = NULL;
+    weft_group_join(&g, &errs);
+    return weft_fail_from(self, errs, ECONNRESET, "root gave up");
+}
+
+static int root_ok(weft_task *self, void *p)
+{
+    (void)p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, fail_eio, NULL);
+    weft_group_join(&g, NULL); /* kept as cause, then dropped: it returns 0 */
+    return 0;
+}
+
+START_TEST(test_weft_run_hands_out_the_roots_error_tree)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    weft_errors *errs = NULL;
+    ck_assert_int_eq(weft_run(rt, root_fails, NULL, &errs), ECONNRESET);
+    ck_assert_uint_eq(weft_errors_count(errs), 1);
+    const weft_error *e = weft_errors_at(errs, 0);
+    ck_assert_str_eq(weft_error_message(e), "root gave up");
+    ck_assert_int_eq(weft_error_code(weft_errors_at(weft_error_cause(e), 0)), EIO);
+    weft_errors_free(errs);
+    errs = (weft_errors *)&errs; /* must be overwritten */
+    ck_assert_int_eq(weft_run(rt, root_ok, NULL, &errs), 0);
+    ck_assert_ptr_null(errs);
+    ck_assert_int_eq(weft_run(rt, root_fails, NULL, NULL), ECONNRESET); /* freed inside */
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- detached failures reach on_unhandled ---- */
+
+struct seen {
+    _Atomic int calls;
+    int code;
+    char task[32], message[64];
+};
+
+static void on_unhandled(const weft_error *e, void *arg)
+{
+    struct seen *s = arg;
+    s->code = weft_error_code(e);
+    snprintf(s->task, sizeof s->task, "%s", weft_error_task(e));
+    snprintf(s->message, sizeof s->message, "%s", weft_error_message(e));
+    atomic_fetch_add(&s->calls, 1);
+}
+
+static int detached_fails(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, ETIMEDOUT, "upstream took %d s", 3);
+}
+
+START_TEST(test_a_detached_failure_reaches_the_handler)
+{
+    struct seen s = {0};
+    weft_config cfg = WEFT_CONFIG_INIT;
+    cfg.workers = 2;
+    cfg.on_unhandled = on_unhandled;
+    cfg.on_unhandled_arg = &s;
+    weft_runtime *rt = weft_runtime_create(&cfg);
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_int_eq(weft_spawn_detached(rt, detached_fails, NULL), 0);
+    weft_time end = weft_after(BUDGET);
+    while (atomic_load(&s.calls) == 0 && weft_now() < end)
+        sched_yield();
+    weft_stats st;
+    weft_runtime_stats(rt, &st);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(atomic_load(&s.calls), 1);
+    ck_assert_int_eq(s.code, ETIMEDOUT);
+    ck_assert_str_eq(s.message, "upstream took 3 s");
+    ck_assert_str_eq(s.task, "");
+    ck_assert_uint_eq(st.unhandled_errors, 1);
+}
+END_TEST
+
+/* ---- no memory: every failure still counts, by code ---- */
+
+enum { OOM_FAILURES = 50 };
+
+struct oom {
+    _Atomic int go;
+    int rc;
+    weft_errors *errs;
+};
+
+static int fail_when_told(weft_task *self, void *p)
+{
+    struct oom *o = p;
+    weft_time end = weft_after(BUDGET);
+    while (!atomic_load(&o->go) && weft_now() < end)
+        sched_yield();
+    return weft_fail(self, EMFILE, "a long message that a reserve record may have to cut short");
+}
+
+static int oom_root(weft_task *self, void *p)
+{
+    struct oom *o = p;
+    weft_group g;
+    weft_group_opts go = {.flags = WEFT_COLLECT};
+    weft_group_init(&g, self, &go);
+    for (int i = 0; i < OOM_FAILURES; i++)
+        weft_spawn(&g, fail_when_told, o);
+    weft__alloc_fail_from(1); /* from here on every allocation fails */
+    atomic_store(&o->go, 1);
+    o->rc = weft_group_join(&g, &o->errs);
+    weft__alloc_fail_from(0);
+    return 0;
+}
+
+START_TEST(test_without_memory_failures_are_still_reported)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct oom o = {0};
+    ck_assert_int_eq(weft_run(rt, oom_root, &o, NULL), 0);
+    ck_assert_int_eq(o.rc, EMFILE);
+    ck_assert_ptr_nonnull(o.errs);
+    size_t n = weft_errors_count(o.errs);
+    ck_assert_uint_ge(n, 1); /* the reserve */
+    ck_assert_uint_eq(n + weft_errors_lost(o.errs), OOM_FAILURES);
+    for (size_t i = 0; i < n; i++) { /* no index (no memory): walked */
+        const weft_error *e = weft_errors_at(o.errs, i);
+        ck_assert_int_eq(weft_error_code(e), EMFILE);
+        ck_assert_int_eq(strncmp(weft_error_message(e), "a long message", 14), 0);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    weft_errors_print(o.errs, out);
+    fclose(out);
+    ck_assert_ptr_nonnull(strstr(text, "not recorded: out of memory"));
+    free(text);
+    weft_errors_free(o.errs);
+    /* the reserve is back: a second round lists as many */
+    struct oom again = {0};
+    ck_assert_int_eq(weft_run(rt, oom_root, &again, NULL), 0);
+    ck_assert_uint_eq(weft_errors_count(again.errs), n);
+    weft_errors_free(again.errs);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+Suite *errors_suite(void)
+{
+    Suite *s = suite_create("errors");
+    TCase *tc = tcase_create("errors");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_collect_all_lists_exactly_the_failures);
+    tcase_add_test(tc, test_failures_are_listed_in_completion_order);
+    tcase_add_test(tc, test_fail_fast_lists_the_failure_not_the_cancelled_siblings);
+    tcase_add_test(tc, test_a_deep_failure_makes_one_tree_with_the_right_nesting);
+    tcase_add_test(tc, test_weft_fail_rules);
+    tcase_add_test(tc, test_the_last_weft_fail_wins);
+    tcase_add_test(tc, test_error_names_outlive_the_task_and_its_cleanup);
+    tcase_add_test(tc, test_an_abandoned_groups_failures_are_kept_as_cause);
+    tcase_add_test(tc, test_weft_run_hands_out_the_roots_error_tree);
+    tcase_add_test(tc, test_a_detached_failure_reaches_the_handler);
+    tcase_add_test(tc, test_without_memory_failures_are_still_reported);
+    suite_add_tcase(s, tc);
+    return s;
+}
