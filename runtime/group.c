@@ -322,8 +322,7 @@ int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *
 void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error *rec)
 {
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    uint32_t reason = weft__cancel_reason_of(w);
-    if (reason != 0 && (rc == ECANCELED || rc == (int)reason)) {
+    if (weft__group_excuses(g, rc)) {
         weft__error_free(rec);
         return; /* it stopped because it was cancelled: not a failure */
     }

@@ -11,6 +11,7 @@
 #ifndef WEFT_RUNTIME_INTERNAL_H
 #define WEFT_RUNTIME_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -348,6 +349,13 @@ void weft__group_pool_destroy(struct weft__thread *thr);
 /* Help run tasks on thr until every task of g ended (g's owner's thread). */
 void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
 
+/* Whether rc != 0 from a task of g only says that g was cancelled (the
+ * task returned ECANCELED or g's reason): then it is no failure. */
+static inline bool weft__group_excuses(struct weft__group *g, int rc)
+{
+    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
+    return reason != 0 && (rc == ECANCELED || rc == (int)reason);
+}
 /* A task of g returned rc != 0: list its record `rec` (NULL: make one
  * without a name), keep the earliest code, and cancel g unless it collects.
  * A task that returned its cancellation is no failure: rec is dropped. */

@@ -138,8 +138,11 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
         rc = ENOMEM; /* it ran without its deadline: say so */
     /* before the cleanup, which may free the name */
     struct weft_error *rec = NULL;
-    if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0))
-        rec = weft__task_failure(t, name, rc);
+    if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0)) {
+        /* a task that merely stopped for its group's cancel needs no record */
+        bool excused = in_group && rc != 0 && weft__group_excuses(t->group, rc);
+        rec = weft__task_failure(t, name, excused ? 0 : rc);
+    }
     if (in_group && kind != WEFT__TASK_GROUP && t->cleanup != NULL)
         t->cleanup(t->arg);
 
