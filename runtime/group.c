@@ -43,6 +43,9 @@ struct handle {
      * cancel from another thread may read it during the join's store */
     _Atomic uint64_t key;
     struct weft__group *state;
+    /* for weft_spawn's fast path only: the owner's thread; for a WEFT_STREAM
+     * group the handle's own address, which is no thread, so that every
+     * spawn takes spawn_slow (its tasks end differently) */
     struct weft__thread *owner_thread;
 };
 
@@ -136,7 +139,7 @@ group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, w
     uint64_t word = state_start(thr, g, parent, parent->group, flags, name, own_deadline);
     atomic_store_explicit(&h->key, word | GROUP_LIVE, memory_order_relaxed);
     h->state = g;
-    h->owner_thread = thr;
+    h->owner_thread = (flags & WEFT_STREAM) == 0 ? thr : (struct weft__thread *)(void *)h;
     parent->open_groups++;
 }
 
@@ -172,10 +175,13 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
         return ENOMEM;
     struct weft__group *g = thr->group_free;
     group_start(thr, g, h, parent, flags, name, own_deadline);
+    if (flags & WEFT_STREAM)
+        g->end_work |= WEFT__END_STREAM;
     int rc = arm_own_deadline(thr, g, own_deadline);
     if (rc != 0) { /* nothing was spawned yet: undo the init */
         atomic_store_explicit(&h->key, 0, memory_order_relaxed);
         parent->open_groups--;
+        g->end_work = 0; /* STREAM: nothing to drain */
         weft__group_release(thr, g);
     }
     return rc;
@@ -242,6 +248,8 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL || timed);
     uint32_t kind = timed ? WEFT__TASK_GROUP_TIMED
                           : has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP;
+    if (weft__group_flags(g) & WEFT_STREAM)
+        kind |= WEFT__TASK_STREAM;
     struct weft_task *t = weft__task_new(rt, thr, fn, arg, kind);
     if (t == NULL)
         return ENOMEM;
@@ -420,9 +428,25 @@ void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g)
     wait_all(thr, g);
 }
 
+bool weft__group_finished(struct weft__group *g)
+{
+    return finished(g);
+}
+
+struct weft__group *weft__group_of_owner(weft_group *gp, struct weft__thread *thr)
+{
+    struct weft__group *g = live_state(handle_of(gp));
+    if (g == NULL || thr == NULL || thr->current == NULL ||
+        atomic_load_explicit(&g->owner, memory_order_relaxed) != thr->current)
+        return NULL;
+    return g;
+}
+
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 {
     unsigned work = g->end_work;
+    if (work & WEFT__END_STREAM)
+        weft__stream_drain(thr, g); /* completions nobody took */
     if (work & WEFT__END_TIMER)
         weft__deadline_disarm(thr->rt, g);
     if ((work & WEFT__END_CALLBACKS) &&

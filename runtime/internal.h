@@ -52,6 +52,10 @@ enum weft__task_kind {
 /* Or'ed into kind by weft_fail (fail.c): `failure` holds a record, and the
  * task's end goes through run_task's tail. */
 enum { WEFT__TASK_FAILED = 1u << 8, WEFT__TASK_KIND_MASK = 0xffu };
+/* Or'ed into kind at spawn into a WEFT_STREAM group: at its end the
+ * descriptor, with its status, goes to the group's completions (its `next`
+ * links them) instead of the free list; weft_group_next frees it. */
+enum { WEFT__TASK_STREAM = 1u << 9 };
 
 struct weft__run_wait; /* runtime.c */
 
@@ -74,7 +78,10 @@ struct weft_task {
         struct weft__run_wait *run; /* WEFT__TASK_ROOT */
     };
     uint32_t kind;
-    uint32_t open_groups; /* groups this task initialised and has not joined */
+    union {
+        uint32_t open_groups; /* groups this task initialised and has not joined */
+        int status;           /* ended, in a WEFT_STREAM group: what fn returned */
+    };
 };
 _Static_assert(sizeof(struct weft_task) <= WEFT__CACHE_LINE, "a task descriptor fits a cache line");
 
@@ -167,13 +174,16 @@ struct weft__group {
     const char *name;
     struct weft__group *next_free; /* the thread's free list */
     int64_t local; /* owner's thread only: its spawns minus its completions */
+    /* WEFT_STREAM: completions handed out next, oldest first (owner only) */
+    struct weft_task *stream_head, *stream_tail;
     uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
     /* what ending this life must undo (WEFT__END_*), or 0, the common case,
      * for which a join tests this one byte. Set during the life: TIMER by
-     * the owner's init, before any task; CALLBACKS by weft_on_cancel, from
-     * any task of the group, under rt->cb_lock. Read and cleared at the end,
-     * after every task completed. Plain, not atomic: each of those accesses
-     * happens-before the next (spawn, the lock, completion), so no two race. */
+     * the owner's init, before any task, and STREAM too (completions not
+     * handed out are freed); CALLBACKS by weft_on_cancel, from any task of
+     * the group, under rt->cb_lock. Read and cleared at the end, after every
+     * task completed. Plain, not atomic: each of those accesses happens-
+     * before the next (spawn, the lock, completion), so no two race. */
     uint8_t end_work;
     /* written by other threads. The counters are never reset: the group is
      * finished when local + spawned_remote == done_remote, which holds at
@@ -185,6 +195,8 @@ struct weft__group {
      * got none; non-empty only when first_error is set, taken by the join */
     _Atomic(struct weft_error *) errors;
     _Atomic uint64_t errors_lost;
+    /* WEFT_STREAM: ended tasks, newest first (group_wait.c) */
+    _Atomic(struct weft_task *) completed;
     uint32_t timer_gen;      /* the life its timer entry cancels */
     _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
     struct weft__timer_entry timer; /* group_deadline.c; only groups with their own deadline */
@@ -348,6 +360,24 @@ struct weft__group *weft__group_pool_at(struct weft__group_chunk *c, size_t i);
 void weft__group_pool_destroy(struct weft__thread *thr);
 /* Help run tasks on thr until every task of g ended (g's owner's thread). */
 void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
+/* Every task of g ended. */
+bool weft__group_finished(struct weft__group *g);
+/* g's live state when thr's running task initialised it, else NULL. */
+struct weft__group *weft__group_of_owner(weft_group *gp, struct weft__thread *thr);
+/* A WEFT_STREAM task ended (its status set): queue it for weft_group_next. */
+static inline void weft__stream_push(struct weft__group *g, struct weft_task *t)
+{
+    struct weft_task *head = atomic_load_explicit(&g->completed, memory_order_relaxed);
+    do
+        t->next = head;
+    /* release: its status and arg before the owner's acquire exchange */
+    while (!atomic_compare_exchange_weak_explicit(&g->completed, &head, t, memory_order_release,
+                                                  memory_order_relaxed));
+}
+/* The oldest completion not handed out yet, or NULL (owner's thread). */
+struct weft_task *weft__stream_pop(struct weft__group *g);
+/* g ends: free the completions nobody asked for (owner's thread). */
+void weft__stream_drain(struct weft__thread *thr, struct weft__group *g);
 
 /* Whether rc != 0 from a task of g only says that g was cancelled (the
  * task returned ECANCELED or g's reason): then it is no failure. */
@@ -512,7 +542,7 @@ int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen);
 void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g);
 /* Stop the timer thread (destroy). */
 void weft__deadline_stop(weft_runtime *rt);
-enum { WEFT__END_TIMER = 1, WEFT__END_CALLBACKS = 2 };
+enum { WEFT__END_TIMER = 1, WEFT__END_CALLBACKS = 2, WEFT__END_STREAM = 4 };
 static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
     if (WEFT__UNLIKELY(g->end_work != 0))
@@ -529,6 +559,16 @@ static inline void weft__cancel_init_barrier(struct weft__thread *thr)
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the canceller pays */
 }
+
+/* ---- timed waits (timed_wait.c) ---- */
+/* A wait shorter than this keeps the slot: a hand-off costs a few us and a
+ * wake-up of another thread. */
+enum { WEFT__HANDOFF_MIN = 50 * 1000 };
+/* The running task self on thr waits until ready(arg) (0), its scope is
+ * cancelled (the reason) or min(until, its deadline) (ETIMEDOUT). Wakers
+ * call weft__wake_thread when they see thr->parked. */
+int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
+                     bool (*ready)(void *arg), void *arg);
 
 /* ---- slot hand-off (slots.c) ---- */
 enum { WEFT__SPARE_MAX = 256 }; /* threads beyond `workers`, started on demand */

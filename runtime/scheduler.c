@@ -153,7 +153,14 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     struct weft__slot *slot = thr->slot;
     weft_runtime *rt = thr->rt;
     weft__count(&slot->stats.tasks_run);
-    weft__task_free(slot, t);
+    if (WEFT__UNLIKELY(t->kind & WEFT__TASK_STREAM)) {
+        /* weft_group_next hands it out, then frees it; g lives until the
+         * completion below, so nothing reads t after the push */
+        t->status = rc;
+        weft__stream_push(g, t);
+    } else {
+        weft__task_free(slot, t);
+    }
 
     if (in_group)
         weft__group_task_done(g, thr, rc, rec);

@@ -7,7 +7,7 @@
  * and wakes it. weft_on_cancel_remove returns only when that callback is not
  * running, so the word, on this stack, outlives every wake.
  *
- * A sleep longer than HANDOFF_MIN on a worker is a timed wait (API.md): the
+ * A sleep longer than WEFT__HANDOFF_MIN on a worker is a timed wait (API.md): the
  * worker hands its slot to a spare thread first and takes a slot back when
  * it wakes (slots.c), so the pool keeps running `workers` threads' worth of
  * tasks meanwhile, and the sleeper returns on time rather than when a slot
@@ -26,8 +26,6 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
-
-enum { HANDOFF_MIN = 50 * WEFT_USEC };
 
 static void wake_sleeper(void *arg)
 {
@@ -60,7 +58,7 @@ int weft_sleep(weft_task *self, weft_time until)
         weft_cancel_cb cb;
         weft_on_cancel(self, &cb, wake_sleeper, &woken);
         struct weft__thread *thr = weft__self_thread;
-        bool lent = thr != NULL && thr->current == self && end - weft_now() > HANDOFF_MIN &&
+        bool lent = thr != NULL && thr->current == self && end - weft_now() > WEFT__HANDOFF_MIN &&
                     weft__slot_lend(thr);
         wait_until(&woken, end);
         if (lent)

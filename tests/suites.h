@@ -17,6 +17,7 @@ Suite *timer_suite(void);
 Suite *slots_suite(void);
 Suite *spawn_deadline_suite(void);
 Suite *errors_suite(void);
+Suite *group_wait_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */

@@ -195,6 +195,17 @@ WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spaw
  * 0, the earliest failure's code, or ECANCELED / ETIMEDOUT when a cancel or a
  * deadline ended the group. *errs (if non-NULL) receives the error tree. */
 WEFT_API int weft_group_join(weft_group *g, weft_errors **errs);
+/* By g's owner: waits until every task of g ended (0), or up to `deadline`
+ * (and the caller's own deadline): ETIMEDOUT, the tasks go on; ECANCELED /
+ * ETIMEDOUT when the caller's scope is cancelled. Cancels nothing; g must
+ * still be joined. A timed wait; with no deadline at all it helps like join. */
+WEFT_API int weft_group_wait(weft_group *g, weft_time deadline);
+/* By the owner of a WEFT_STREAM group: the next task to end, in completion
+ * order: 0 with its arg and status (either pointer may be NULL); ENOENT when
+ * every task spawned so far was handed out; ETIMEDOUT at the deadline (or
+ * the caller's); ECANCELED when the caller is cancelled. EINVAL without
+ * WEFT_STREAM. A timed wait. Completions not taken are dropped by the join. */
+WEFT_API int weft_group_next(weft_group *g, weft_time deadline, void **arg, int *status);
 /* Cancels g (reason ECANCELED) and everything below it, from any thread;
  * tasks still run, seeing weft_cancelled. No effect on a joined group or NULL. */
 WEFT_API void weft_group_cancel(weft_group *g);

@@ -1,0 +1,98 @@
+/*
+ * Waiting on a group without ending it: weft_group_wait (all of its tasks,
+ * up to a deadline: asyncio's wait(timeout=)), and weft_group_next for a
+ * WEFT_STREAM group (one completion at a time, in completion order:
+ * as_completed, FIRST_COMPLETED, FIRST_EXCEPTION). Neither cancels
+ * anything; the group must still be joined.
+ *
+ * A STREAM task's descriptor is its completion record: at its end it goes,
+ * with its status, onto the group's `completed` stack (a Treiber stack,
+ * newest first). The owner takes the whole stack when its own queue is
+ * empty and reverses it, so it hands completions out oldest first; the
+ * order is that of the pushes, which is the order in which tasks ended.
+ * With a finite deadline both are timed waits (timed_wait.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "runtime/internal.h"
+
+struct weft_task *weft__stream_pop(struct weft__group *g)
+{
+    if (g->stream_head == NULL) {
+        /* acquire: the status and links pushed with release */
+        struct weft_task *t = atomic_exchange_explicit(&g->completed, NULL, memory_order_acquire);
+        struct weft_task *oldest = NULL, *newest = t;
+        while (t != NULL) { /* reverse: oldest first */
+            struct weft_task *next = t->next;
+            t->next = oldest;
+            oldest = t;
+            t = next;
+        }
+        g->stream_head = oldest;
+        g->stream_tail = newest;
+    }
+    struct weft_task *t = g->stream_head;
+    if (t != NULL) {
+        g->stream_head = t->next;
+        if (g->stream_head == NULL)
+            g->stream_tail = NULL;
+    }
+    return t;
+}
+
+void weft__stream_drain(struct weft__thread *thr, struct weft__group *g)
+{
+    struct weft_task *t;
+    while ((t = weft__stream_pop(g)) != NULL)
+        weft__task_free(thr->slot, t);
+}
+
+static bool all_ended(void *g)
+{
+    return weft__group_finished(g);
+}
+
+int weft_group_wait(weft_group *gp, weft_time deadline)
+{
+    struct weft__thread *thr = weft__self_thread;
+    struct weft__group *g = weft__group_of_owner(gp, thr);
+    if (g == NULL)
+        return EINVAL; /* not a live group, or not its owner */
+    weft_task *self = thr->current;
+    if (deadline == WEFT_NEVER && weft_deadline(self) == WEFT_NEVER) {
+        weft__group_wait_all(thr, g); /* no deadline: help, as join does */
+        return 0;
+    }
+    return weft__timed_wait(thr, self, deadline, all_ended, g);
+}
+
+static bool completion_or_end(void *g)
+{
+    struct weft__group *s = g;
+    return s->stream_head != NULL ||
+           atomic_load_explicit(&s->completed, memory_order_acquire) != NULL ||
+           weft__group_finished(s);
+}
+
+int weft_group_next(weft_group *gp, weft_time deadline, void **arg, int *status)
+{
+    struct weft__thread *thr = weft__self_thread;
+    struct weft__group *g = weft__group_of_owner(gp, thr);
+    if (g == NULL || (weft__group_flags(g) & WEFT_STREAM) == 0)
+        return EINVAL;
+    weft_task *self = thr->current;
+    int rc = weft__timed_wait(thr, self, deadline, completion_or_end, g);
+    /* finished first, then the stack: a task pushes before it counts as ended */
+    bool ended = weft__group_finished(g);
+    struct weft_task *t = weft__stream_pop(g);
+    if (t == NULL)
+        return ended ? ENOENT : rc;
+    if (arg != NULL)
+        *arg = t->arg;
+    if (status != NULL)
+        *status = t->status;
+    weft__task_free(thr->slot, t);
+    return 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * The timed wait of a running task on a worker (API.md, "Timed waits"), for
+ * waits that other threads end by waking the thread by name: the group waits
+ * of group_wait.c (a finishing task wakes its group's owner when it sees it
+ * `parked`, group.c), later job waits.
+ *
+ * It returns at the first of: the condition holds, the task's scope is
+ * cancelled (a cancel callback wakes it), or the wait's end, which is never
+ * after the task's effective deadline. A wait that may be long hands the
+ * thread's slot to a spare thread first (slots.c), so nothing runs nested
+ * in it and it returns on time. An endless wait whose slot could not be
+ * lent (no spare thread to be had) helps run tasks instead of sleeping: the
+ * tasks it waits for may sit in its own deque.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/internal.h"
+
+static void wake_waiter(void *arg)
+{
+    struct weft__thread *thr = arg;
+    weft__wake_thread(thr->rt, thr);
+}
+
+/* Sleep while thr->wake_seq == seq, until `end` (absolute) at the latest. */
+static void sleep_on(struct weft__thread *thr, uint32_t seq, weft_time end)
+{
+    if (end == WEFT_NEVER) {
+        weft__futex_wait(&thr->wake_seq, seq);
+        return;
+    }
+    struct timespec ts = {.tv_sec = end / WEFT_SEC, .tv_nsec = end % WEFT_SEC};
+    /* EINTR, EAGAIN and ETIMEDOUT all lead back to the caller's checks */
+    syscall(SYS_futex, (uint32_t *)&thr->wake_seq, FUTEX_WAIT_BITSET_PRIVATE, seq, &ts, NULL,
+            FUTEX_BITSET_MATCH_ANY);
+}
+
+int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
+                     bool (*ready)(void *arg), void *arg)
+{
+    if (ready(arg))
+        return 0;
+    weft_time deadline = weft_deadline(self);
+    weft_time end = until < deadline ? until : deadline;
+    weft_cancel_cb cb;
+    bool watched = weft_on_cancel(self, &cb, wake_waiter, thr) == 0;
+    bool lent = end - weft_now() > WEFT__HANDOFF_MIN && weft__slot_lend(thr);
+    for (;;) {
+        if (!lent && end == WEFT_NEVER) {
+            char here;
+            struct weft_task *t = weft__find_work(thr, NULL, (uintptr_t)&here > thr->stack_lo);
+            if (t != NULL) {
+                weft__run_task(thr, t);
+                if (ready(arg))
+                    break;
+                continue;
+            }
+        }
+        uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
+        /* seq_cst: pairs with a finisher's counter RMW then load of `parked`
+         * (group.c); a waker bumps wake_seq after our load above */
+        atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
+        if (ready(arg) || weft_cancelled(self) || weft_now() >= end)
+            break;
+        sleep_on(thr, seq, end);
+        atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
+    }
+    atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
+    if (lent)
+        weft__slot_reclaim(thr);
+    if (watched)
+        weft_on_cancel_remove(&cb);
+    if (ready(arg))
+        return 0;
+    int reason = weft_cancel_reason(self);
+    return reason != 0 ? reason : ETIMEDOUT;
+}
