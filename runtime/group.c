@@ -194,7 +194,7 @@ static struct weft_task scope_owner;
 void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
 {
     if (thr->group_free == NULL && !weft__group_pool_grow(thr)) {
-        t->kind = WEFT__TASK_GROUP_UNSCOPED;
+        t->kind = (t->kind & ~(uint32_t)WEFT__TASK_KIND_MASK) | WEFT__TASK_GROUP_UNSCOPED;
         return;
     }
     struct weft__group *s = thr->group_free;
@@ -202,7 +202,7 @@ void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
     state_start(thr, s, &scope_owner, t->group, 0, t->name, deadline);
     if (arm_own_deadline(thr, s, deadline) != 0) {
         weft__group_release(thr, s);
-        t->kind = WEFT__TASK_GROUP_UNSCOPED;
+        t->kind = (t->kind & ~(uint32_t)WEFT__TASK_KIND_MASK) | WEFT__TASK_GROUP_UNSCOPED;
         return;
     }
     t->group = s;

@@ -439,7 +439,8 @@ static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
 {
     struct weft_task *outer = thr->current;
     thr->current = t;
-    if (WEFT__UNLIKELY(t->kind == WEFT__TASK_GROUP_TIMED))
+    /* the kind's low byte: a STREAM task may be TIMED too (a byte compare) */
+    if (WEFT__UNLIKELY((t->kind & WEFT__TASK_KIND_MASK) == WEFT__TASK_GROUP_TIMED))
         weft__task_scope_begin(thr, t);
     int rc = t->fn(t, t->arg);
     thr->current = outer;

@@ -49,7 +49,8 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
             weft__count(&mine->stats.steals);
-            if (WEFT__TASK_IN_GROUP(t->kind)) /* not started: t->group is its group */
+            /* not started: t->group is its group */
+            if (WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK))
                 weft__group_note_thief(t->group, mine);
             return t;
         }

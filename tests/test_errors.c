@@ -633,6 +633,93 @@ START_TEST(test_without_memory_failures_are_still_reported)
 }
 END_TEST
 
+/* ---- spawn_opts.cleanup: once, after fn, whatever the outcome ---- */
+
+enum { CLEANED = 400 };
+
+struct cleaned {
+    _Atomic int fn_ran, cleanups, early; /* early: a cleanup before its fn returned */
+    _Atomic int done;
+};
+
+struct cl_item {
+    struct cleaned *c;
+    int i;
+    _Atomic int fn_returned, cleaned;
+};
+
+static struct cl_item cl_items[CLEANED];
+
+static void count_cleanup(void *p)
+{
+    struct cl_item *it = p;
+    if (!atomic_load(&it->fn_returned))
+        atomic_fetch_add(&it->c->early, 1);
+    atomic_fetch_add(&it->cleaned, 1);
+    atomic_fetch_add(&it->c->cleanups, 1);
+}
+
+/* outcomes by i: success, failure, a wait for the cancel, an own deadline */
+static int varied(weft_task *self, void *p)
+{
+    struct cl_item *it = p;
+    atomic_fetch_add(&it->c->fn_ran, 1);
+    int rc = 0;
+    switch (it->i % 4) {
+    case 1:
+        rc = weft_fail(self, EIO, "item %d", it->i);
+        break;
+    case 2:
+        rc = weft_sleep(self, weft_after(BUDGET)); /* the first failure cancels it */
+        break;
+    case 3:
+        rc = weft_sleep(self, weft_after(BUDGET)); /* its own deadline ends it */
+        break;
+    }
+    atomic_store(&it->fn_returned, 1);
+    return rc;
+}
+
+static int cleanup_root(weft_task *self, void *p)
+{
+    struct cleaned *c = p;
+    unsigned flags[] = {0, WEFT_COLLECT, WEFT_STREAM};
+    for (int round = 0; round < 3; round++) {
+        weft_group g;
+        weft_group_opts go = {.flags = flags[round]};
+        weft_group_init(&g, self, &go);
+        for (int k = 0; k < CLEANED / 4; k++) {
+            int i = round * (CLEANED / 4) + k;
+            cl_items[i] = (struct cl_item){.c = c, .i = i};
+            weft_spawn_opts o = {.cleanup = count_cleanup};
+            if (i % 4 == 3)
+                o.deadline = weft_after(5 * WEFT_MSEC);
+            weft_spawn_ex(&g, varied, &cl_items[i], &o);
+        }
+        if (flags[round] & WEFT_COLLECT) /* nobody fails fast: end the sleepers */
+            weft_group_cancel(&g);
+        weft_group_join(&g, NULL);
+    }
+    atomic_store(&c->done, 1);
+    return 0;
+}
+
+START_TEST(test_cleanup_runs_once_after_the_function_whatever_the_outcome)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct cleaned c = {0};
+    ck_assert_int_eq(weft_run(rt, cleanup_root, &c, NULL), 0);
+    /* and from outside the workers: a detached task has no cleanup, a root none */
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    int spawned = 3 * (CLEANED / 4);
+    ck_assert_int_eq(atomic_load(&c.fn_ran), spawned);
+    ck_assert_int_eq(atomic_load(&c.cleanups), spawned);
+    ck_assert_int_eq(atomic_load(&c.early), 0);
+    for (int i = 0; i < spawned; i++)
+        ck_assert_int_eq(atomic_load(&cl_items[i].cleaned), 1);
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -649,6 +736,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, test_weft_run_hands_out_the_roots_error_tree);
     tcase_add_test(tc, test_a_detached_failure_reaches_the_handler);
     tcase_add_test(tc, test_without_memory_failures_are_still_reported);
+    tcase_add_test(tc, test_cleanup_runs_once_after_the_function_whatever_the_outcome);
     suite_add_tcase(s, tc);
     return s;
 }
