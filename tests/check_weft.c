@@ -57,6 +57,7 @@ int main(void)
     srunner_add_suite(sr, join_park_suite());
     srunner_add_suite(sr, slots_suite());
     srunner_add_suite(sr, spawn_deadline_suite());
+    srunner_add_suite(sr, parallel_for_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

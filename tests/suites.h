@@ -16,6 +16,7 @@ Suite *join_park_suite(void);
 Suite *timer_suite(void);
 Suite *slots_suite(void);
 Suite *spawn_deadline_suite(void);
+Suite *parallel_for_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */
