@@ -18,14 +18,20 @@
  *
  * 2. bench=parallel_for: sum of a 64-bit mix of every index in [0, N)
  *    (default N = 10^7, ~1-2 ns an index): the body adds the mixes of its
- *    chunk into a local sum, then once into a shared total (relaxed
- *    atomic), which is checked against the sequential result. Sequential:
- *    the same body called once on [0, N) by a plain thread. weft: one
- *    weft_parallel_for at grain 1000 and 10000, on a runtime with 1 and
- *    with 2 workers (a runtime each, warmed by one untimed loop). Medians
- *    of REPS runs; vs_seq = T / Tseq (< 1: faster), speedup = T(1 worker)
- *    / T(2 workers) at the same grain; spawns and steals are per loop
- *    (weft_runtime_stats), which shows how little lazy splitting splits.
+ *    chunk into a local sum, then once into its worker's partial sum (a
+ *    relaxed atomic on a line of its own); their total is checked against
+ *    the sequential result. Sequential
+ *    (impl=seq): the same body called once on [0, N) inside a task on the
+ *    1-worker runtime, timed inside the task; seq_main_thread is the same
+ *    call on the main thread (the VM's two vCPUs may differ in speed).
+ *    weft: weft_run of a task calling weft_parallel_for at grain 1000 and
+ *    10000, on a runtime with 1 and with 2 workers (both alive the whole
+ *    time; idle workers park), timed around weft_run; weft_run_empty is
+ *    that fixed cost with an empty task. The cases run interleaved, one
+ *    each per round, after an untimed round. Medians of REPS rounds;
+ *    vs_seq = T / Tseq (< 1: faster), speedup = T(1 worker) / T(2
+ *    workers) at the same grain; spawns and steals are per loop
+ *    (weft_runtime_stats): they show how little lazy splitting splits.
  *
  *   errors-bench [workers]      (default 2; part 2 always uses 1 and 2)
  *
@@ -39,6 +45,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -242,16 +249,39 @@ static inline uint64_t mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static _Atomic uint64_t total;
+/* Per-worker partial sums, a cache line each: a shared total would bounce
+ * between the cores at every chunk and measure that instead of the loop.
+ * Index: weft_worker_id + 1 (0 for -1, an extra slot, or off the workers). */
+#define SUM_SLOTS 65
+static struct {
+    alignas(64) _Atomic uint64_t v;
+} sums[SUM_SLOTS];
 
-static int sum_body(weft_task *self, size_t lo, size_t hi, void *arg)
+static void sums_reset(void)
 {
-    (void)self;
+    for (int i = 0; i < SUM_SLOTS; i++)
+        atomic_store_explicit(&sums[i].v, 0, memory_order_relaxed);
+}
+
+static uint64_t sums_total(void)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < SUM_SLOTS; i++)
+        t += atomic_load_explicit(&sums[i].v, memory_order_relaxed);
+    return t;
+}
+
+/* noinline: the sequential twin calls the very code the loop calls */
+static __attribute__((noinline)) int sum_body(weft_task *self, size_t lo, size_t hi, void *arg)
+{
     (void)arg;
     uint64_t sum = 0;
     for (size_t i = lo; i < hi; i++)
         sum += mix(i);
-    atomic_fetch_add_explicit(&total, sum, memory_order_relaxed);
+    int slot = weft_worker_id(self) + 1;
+    if (slot < 0 || slot >= SUM_SLOTS)
+        slot = 0;
+    atomic_fetch_add_explicit(&sums[slot].v, sum, memory_order_relaxed);
     return 0;
 }
 
@@ -267,73 +297,137 @@ static int pf_root(weft_task *self, void *p)
     return 0;
 }
 
+/* The sequential twin on a worker: the body called once on the whole range
+ * inside a task, timed inside it (no weft_run around it). */
+struct seq_run {
+    size_t n;
+    int64_t ns;
+};
+
+static int seq_root(weft_task *self, void *p)
+{
+    struct seq_run *r = p;
+    weft_time t0 = weft_now();
+    sum_body(self, 0, r->n, NULL);
+    r->ns = weft_now() - t0;
+    return 0;
+}
+
+static int empty_root(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return 0;
+}
+
+/* One timed loop on rt (grain 0: an empty weft_run, the fixed cost around
+ * every loop). False when it went wrong. */
+static bool pfor_once(weft_runtime *rt, size_t n, size_t grain, uint64_t expect, int64_t *ns,
+                      int64_t *spawns, int64_t *steals)
+{
+    struct pf_run r = {.n = n, .grain = grain};
+    weft_stats s0, s1;
+    sums_reset();
+    weft_runtime_stats(rt, &s0);
+    weft_time t0 = weft_now();
+    int rc = weft_run(rt, grain != 0 ? pf_root : empty_root, &r, NULL);
+    *ns = weft_now() - t0;
+    weft_runtime_stats(rt, &s1);
+    *spawns = (int64_t)(s1.spawns - s0.spawns);
+    *steals = (int64_t)(s1.steals - s0.steals);
+    uint64_t got = sums_total();
+    if (rc != 0 || r.rc != 0 || (grain != 0 && got != expect)) {
+        fprintf(stderr, "errors-bench: parallel_for grain %zu: run %d, loop %d, sum %s\n", grain,
+                rc, r.rc, got == expect ? "right" : "WRONG");
+        failures++;
+        return false;
+    }
+    return true;
+}
+
+/* Runs interleaved: each round runs the sequential twin, then every
+ * (workers, grain) case once, so a busy spell of the machine hits all. */
+#define PF_CASES 6
+static const struct {
+    unsigned workers;
+    size_t grain; /* 0: an empty weft_run */
+} pf_cases[PF_CASES] = {{1, 0}, {1, 1000}, {1, 10000}, {2, 0}, {2, 1000}, {2, 10000}};
+
 static void bench_pfor(size_t n, unsigned reps)
 {
-    /* the sequential twin: the same body, once over the whole range */
-    int64_t seq[MAX_REPS];
+    weft_runtime *rts[3] = {NULL, make_runtime(1), make_runtime(2)};
+    int64_t seq[MAX_REPS], seqw[MAX_REPS];
+    int64_t t[PF_CASES][MAX_REPS], sp[PF_CASES][MAX_REPS], st[PF_CASES][MAX_REPS];
+    unsigned ok[PF_CASES] = {0};
     uint64_t expect = 0;
-    for (unsigned i = 0; i < reps; i++) {
-        atomic_store(&total, 0);
+    for (unsigned i = 0; i <= reps; i++) { /* round 0: warm-up, untimed */
+        sums_reset();
         weft_time t0 = weft_now();
-        sum_body(NULL, 0, n, NULL);
-        seq[i] = weft_now() - t0;
-        expect = atomic_load(&total);
-    }
-    double tseq = (double)median(seq, reps);
-    printf("bench=parallel_for impl=seq n=%zu reps=%u median_ms=%.3f min_ms=%.3f "
-           "ns_per_index=%.3f\n",
-           n, reps, tseq / 1e6, (double)seq[0] / 1e6, tseq / (double)n);
-
-    static const size_t grains[] = {1000, 10000};
-    double t1[2] = {0, 0};
-    for (unsigned workers = 1; workers <= 2; workers++) {
-        weft_runtime *rt = make_runtime(workers);
-        for (size_t gi = 0; gi < 2; gi++) {
-            struct pf_run r = {.n = n, .grain = grains[gi]};
-            int64_t t[MAX_REPS], spawns[MAX_REPS], steals[MAX_REPS];
-            unsigned ok = 0;
-            for (unsigned i = 0; i <= reps; i++) { /* run 0: warm-up, untimed */
-                weft_stats s0, s1;
-                atomic_store(&total, 0);
-                weft_runtime_stats(rt, &s0);
-                weft_time t0 = weft_now();
-                int rc = weft_run(rt, pf_root, &r, NULL);
-                int64_t d = weft_now() - t0;
-                weft_runtime_stats(rt, &s1);
-                if (rc != 0 || r.rc != 0 || atomic_load(&total) != expect) {
-                    fprintf(stderr, "errors-bench: parallel_for grain %zu: run %d, loop %d, "
-                                    "sum %s\n",
-                            grains[gi], rc, r.rc,
-                            atomic_load(&total) == expect ? "right" : "WRONG");
-                    failures++;
-                    continue;
-                }
-                if (i == 0)
-                    continue;
-                t[ok] = d;
-                spawns[ok] = (int64_t)(s1.spawns - s0.spawns);
-                steals[ok] = (int64_t)(s1.steals - s0.steals);
-                ok++;
-            }
-            if (ok == 0)
-                continue;
-            double tm = (double)median(t, ok);
-            printf("bench=parallel_for impl=weft workers=%u grain=%zu n=%zu reps=%u "
-                   "median_ms=%.3f min_ms=%.3f max_ms=%.3f vs_seq=%.3f M_index_per_s=%.0f "
-                   "spawns=%" PRId64 " steals=%" PRId64,
-                   workers, grains[gi], n, ok, tm / 1e6, (double)t[0] / 1e6,
-                   (double)t[ok - 1] / 1e6, tm / tseq, (double)n / tm * 1e3,
-                   median(spawns, ok), median(steals, ok));
-            if (workers == 1)
-                t1[gi] = tm;
-            else if (t1[gi] > 0)
-                printf(" speedup=%.2f", t1[gi] / tm);
-            printf("\n");
-            fflush(stdout);
-        }
-        if (weft_runtime_destroy(rt) != 0)
+        sum_body(NULL, 0, n, NULL); /* the sequential twin: the whole range at once */
+        int64_t d = weft_now() - t0;
+        expect = sums_total();
+        struct seq_run sr = {.n = n};
+        sums_reset();
+        if (weft_run(rts[1], seq_root, &sr, NULL) != 0 || sums_total() != expect) {
+            fprintf(stderr, "errors-bench: the sequential twin on a worker went wrong\n");
             failures++;
+        }
+        if (i > 0) {
+            seq[i - 1] = d;
+            seqw[i - 1] = sr.ns;
+        }
+        for (int c = 0; c < PF_CASES; c++) {
+            int64_t ns, spawns, steals;
+            if (!pfor_once(rts[pf_cases[c].workers], n, pf_cases[c].grain, expect, &ns, &spawns,
+                           &steals) ||
+                i == 0)
+                continue;
+            t[c][ok[c]] = ns;
+            sp[c][ok[c]] = spawns;
+            st[c][ok[c]] = steals;
+            ok[c]++;
+        }
     }
+    /* the baseline is the twin on a worker: the two vCPUs of the development
+     * VM can differ by 20 % for minutes, and the 1-worker loop runs there */
+    double tmain = (double)median(seq, reps), tseq = (double)median(seqw, reps);
+    printf("bench=parallel_for impl=seq_main_thread n=%zu reps=%u median_ms=%.3f min_ms=%.3f "
+           "max_ms=%.3f ns_per_index=%.3f\n",
+           n, reps, tmain / 1e6, (double)seq[0] / 1e6, (double)seq[reps - 1] / 1e6,
+           tmain / (double)n);
+    printf("bench=parallel_for impl=seq n=%zu reps=%u median_ms=%.3f min_ms=%.3f max_ms=%.3f "
+           "ns_per_index=%.3f\n",
+           n, reps, tseq / 1e6, (double)seqw[0] / 1e6, (double)seqw[reps - 1] / 1e6,
+           tseq / (double)n);
+    double t1[PF_CASES] = {0};
+    for (int c = 0; c < PF_CASES; c++) {
+        if (ok[c] == 0)
+            continue;
+        double tm = (double)median(t[c], ok[c]);
+        if (pf_cases[c].grain == 0) {
+            printf("bench=parallel_for impl=weft_run_empty workers=%u reps=%u median_ms=%.3f "
+                   "min_ms=%.3f max_ms=%.3f\n",
+                   pf_cases[c].workers, ok[c], tm / 1e6, (double)t[c][0] / 1e6,
+                   (double)t[c][ok[c] - 1] / 1e6);
+            continue;
+        }
+        printf("bench=parallel_for impl=weft workers=%u grain=%zu n=%zu reps=%u median_ms=%.3f "
+               "min_ms=%.3f max_ms=%.3f vs_seq=%.3f M_index_per_s=%.0f spawns=%" PRId64
+               " steals=%" PRId64,
+               pf_cases[c].workers, pf_cases[c].grain, n, ok[c], tm / 1e6,
+               (double)t[c][0] / 1e6, (double)t[c][ok[c] - 1] / 1e6, tm / tseq,
+               (double)n / tm * 1e3, median(sp[c], ok[c]), median(st[c], ok[c]));
+        t1[c] = tm;
+        for (int o = 0; o < c; o++) /* the same grain at 1 worker */
+            if (pf_cases[o].grain == pf_cases[c].grain && pf_cases[o].workers == 1 && t1[o] > 0 &&
+                pf_cases[c].workers == 2)
+                printf(" speedup=%.2f", t1[o] / tm);
+        printf("\n");
+    }
+    fflush(stdout);
+    for (int w = 1; w <= 2; w++)
+        if (weft_runtime_destroy(rts[w]) != 0)
+            failures++;
 }
 
 int main(int argc, char **argv)
