@@ -27,11 +27,15 @@
  *    weft: weft_run of a task calling weft_parallel_for at grain 1000 and
  *    10000, on a runtime with 1 and with 2 workers (both alive the whole
  *    time; idle workers park), timed around weft_run; weft_run_empty is
- *    that fixed cost with an empty task. The cases run interleaved, one
- *    each per round, after an untimed round. Medians of REPS rounds;
+ *    that fixed cost with an empty task. Each case runs twice in a row:
+ *    start=cold after a 2 ms pause in which every worker parked (a program
+ *    that runs a loop now and then), start=warm at once after it (loops
+ *    back to back: the workers are still spinning). The cases run
+ *    interleaved, once each per round, after an untimed round. Medians of
+ *    REPS rounds;
  *    vs_seq = T / Tseq (< 1: faster), speedup = T(1 worker) / T(2
- *    workers) at the same grain; spawns and steals are per loop
- *    (weft_runtime_stats): they show how little lazy splitting splits.
+ *    workers) at the same grain and start; spawns and steals are per warm
+ *    loop (weft_runtime_stats): they show how little lazy splitting splits.
  *
  *   errors-bench [workers]      (default 2; part 2 always uses 1 and 2)
  *
@@ -52,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <weft/weft.h>
 
@@ -353,11 +358,22 @@ static const struct {
     size_t grain; /* 0: an empty weft_run */
 } pf_cases[PF_CASES] = {{1, 0}, {1, 1000}, {1, 10000}, {2, 0}, {2, 1000}, {2, 10000}};
 
+/* Sleeps ~2 ms: long enough for idle workers to stop spinning and park. */
+static void let_workers_park(void)
+{
+    struct timespec ts = {0, 2 * WEFT_MSEC};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+enum { COLD, WARM, NTEMP };
+static const char *const temp_name[NTEMP] = {"cold", "warm"};
+
 static void bench_pfor(size_t n, unsigned reps)
 {
     weft_runtime *rts[3] = {NULL, make_runtime(1), make_runtime(2)};
     int64_t seq[MAX_REPS], seqw[MAX_REPS];
-    int64_t t[PF_CASES][MAX_REPS], sp[PF_CASES][MAX_REPS], st[PF_CASES][MAX_REPS];
+    int64_t t[NTEMP][PF_CASES][MAX_REPS], sp[PF_CASES][MAX_REPS], st[PF_CASES][MAX_REPS];
     unsigned ok[PF_CASES] = {0};
     uint64_t expect = 0;
     for (unsigned i = 0; i <= reps; i++) { /* round 0: warm-up, untimed */
@@ -377,13 +393,16 @@ static void bench_pfor(size_t n, unsigned reps)
             seqw[i - 1] = sr.ns;
         }
         for (int c = 0; c < PF_CASES; c++) {
-            int64_t ns, spawns, steals;
-            if (!pfor_once(rts[pf_cases[c].workers], n, pf_cases[c].grain, expect, &ns, &spawns,
-                           &steals) ||
-                i == 0)
+            int64_t ns[NTEMP], spawns, steals;
+            weft_runtime *rt = rts[pf_cases[c].workers];
+            size_t grain = pf_cases[c].grain;
+            let_workers_park();
+            if (!pfor_once(rt, n, grain, expect, &ns[COLD], &spawns, &steals) ||
+                !pfor_once(rt, n, grain, expect, &ns[WARM], &spawns, &steals) || i == 0)
                 continue;
-            t[c][ok[c]] = ns;
-            sp[c][ok[c]] = spawns;
+            for (int k = 0; k < NTEMP; k++)
+                t[k][c][ok[c]] = ns[k];
+            sp[c][ok[c]] = spawns; /* of the warm run */
             st[c][ok[c]] = steals;
             ok[c]++;
         }
@@ -399,31 +418,35 @@ static void bench_pfor(size_t n, unsigned reps)
            "ns_per_index=%.3f\n",
            n, reps, tseq / 1e6, (double)seqw[0] / 1e6, (double)seqw[reps - 1] / 1e6,
            tseq / (double)n);
-    double t1[PF_CASES] = {0};
-    for (int c = 0; c < PF_CASES; c++) {
-        if (ok[c] == 0)
-            continue;
-        double tm = (double)median(t[c], ok[c]);
-        if (pf_cases[c].grain == 0) {
-            printf("bench=parallel_for impl=weft_run_empty workers=%u reps=%u median_ms=%.3f "
-                   "min_ms=%.3f max_ms=%.3f\n",
-                   pf_cases[c].workers, ok[c], tm / 1e6, (double)t[c][0] / 1e6,
-                   (double)t[c][ok[c] - 1] / 1e6);
-            continue;
+    double t1[NTEMP][PF_CASES] = {{0}};
+    for (int k = 0; k < NTEMP; k++)
+        for (int c = 0; c < PF_CASES; c++) {
+            unsigned m = ok[c];
+            if (m == 0)
+                continue;
+            double tm = (double)median(t[k][c], m);
+            const char *temp = temp_name[k];
+            if (pf_cases[c].grain == 0) {
+                printf("bench=parallel_for impl=weft_run_empty start=%s workers=%u reps=%u "
+                       "median_ms=%.3f min_ms=%.3f max_ms=%.3f\n",
+                       temp, pf_cases[c].workers, m, tm / 1e6, (double)t[k][c][0] / 1e6,
+                       (double)t[k][c][m - 1] / 1e6);
+                continue;
+            }
+            printf("bench=parallel_for impl=weft start=%s workers=%u grain=%zu n=%zu reps=%u "
+                   "median_ms=%.3f min_ms=%.3f max_ms=%.3f vs_seq=%.3f M_index_per_s=%.0f",
+                   temp, pf_cases[c].workers, pf_cases[c].grain, n, m, tm / 1e6,
+                   (double)t[k][c][0] / 1e6, (double)t[k][c][m - 1] / 1e6, tm / tseq,
+                   (double)n / tm * 1e3);
+            if (k == WARM)
+                printf(" spawns=%" PRId64 " steals=%" PRId64, median(sp[c], m), median(st[c], m));
+            t1[k][c] = tm;
+            for (int o = 0; o < c; o++) /* the same grain at 1 worker */
+                if (pf_cases[o].grain == pf_cases[c].grain && pf_cases[o].workers == 1 &&
+                    t1[k][o] > 0 && pf_cases[c].workers == 2)
+                    printf(" speedup=%.2f", t1[k][o] / tm);
+            printf("\n");
         }
-        printf("bench=parallel_for impl=weft workers=%u grain=%zu n=%zu reps=%u median_ms=%.3f "
-               "min_ms=%.3f max_ms=%.3f vs_seq=%.3f M_index_per_s=%.0f spawns=%" PRId64
-               " steals=%" PRId64,
-               pf_cases[c].workers, pf_cases[c].grain, n, ok[c], tm / 1e6,
-               (double)t[c][0] / 1e6, (double)t[c][ok[c] - 1] / 1e6, tm / tseq,
-               (double)n / tm * 1e3, median(sp[c], ok[c]), median(st[c], ok[c]));
-        t1[c] = tm;
-        for (int o = 0; o < c; o++) /* the same grain at 1 worker */
-            if (pf_cases[o].grain == pf_cases[c].grain && pf_cases[o].workers == 1 && t1[o] > 0 &&
-                pf_cases[c].workers == 2)
-                printf(" speedup=%.2f", t1[o] / tm);
-        printf("\n");
-    }
     fflush(stdout);
     for (int w = 1; w <= 2; w++)
         if (weft_runtime_destroy(rts[w]) != 0)
