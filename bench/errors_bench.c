@@ -41,13 +41,17 @@
  *
  * Environment: BENCH_QUICK=1 (a smoke run well under a second: 10^4 tasks
  * failing at the 100th, N = 10^6, 3 runs), BENCH_ERRORS_TASKS,
- * BENCH_ERRORS_FAIL_AT, BENCH_PFOR_N, BENCH_REPS (default 7).
+ * BENCH_ERRORS_FAIL_AT, BENCH_PFOR_N, BENCH_REPS (default 7), BENCH_PIN=1
+ * (pin worker N to CPU N: what the runtime does without the VM's habit of
+ * stacking a woken worker on its waker's CPU, see pin_workers).
  * Prints one key=value line per measurement; exits 0 unless a run went
  * wrong (a wrong join code or sum). Numbers are reported, never enforced.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -57,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft/weft.h>
 
@@ -87,6 +92,44 @@ static int64_t median(int64_t *v, size_t n)
     return v[n / 2];
 }
 
+static bool pin; /* BENCH_PIN=1 */
+
+/* Pins every thread named weft-wN to CPU N mod online CPUs (Linux: found by
+ * name in /proc/self/task). On the development VM a woken worker is queued
+ * on its waker's vCPU and waits for a time slice there while the other vCPU
+ * idles (the VM exposes no shared cache, so the scheduler looks for no idle
+ * CPU beyond the waker's); pinned, it cannot be. See bench/RESULTS.md. */
+static void pin_workers(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL || ncpu < 1) {
+        if (d != NULL)
+            closedir(d);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        bool worker = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "weft-w", 6) == 0;
+        fclose(f);
+        if (!worker)
+            continue;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((int)(strtol(comm + 6, NULL, 10) % ncpu), &set);
+        if (sched_setaffinity((pid_t)strtol(e->d_name, NULL, 10), sizeof set, &set) != 0)
+            perror("errors-bench: sched_setaffinity");
+    }
+    closedir(d);
+}
+
 static weft_runtime *make_runtime(unsigned workers)
 {
     weft_config cfg = WEFT_CONFIG_INIT;
@@ -96,6 +139,8 @@ static weft_runtime *make_runtime(unsigned workers)
         perror("errors-bench: weft_runtime_create");
         exit(1);
     }
+    if (pin)
+        pin_workers();
     return rt;
 }
 
@@ -461,6 +506,8 @@ int main(int argc, char **argv)
         return 2;
     }
     bool quick = getenv("BENCH_QUICK") != NULL && strcmp(getenv("BENCH_QUICK"), "0") != 0;
+    pin = getenv("BENCH_PIN") != NULL && strcmp(getenv("BENCH_PIN"), "0") != 0;
+    printf("bench=errors_setup workers=%u pinned=%d\n", workers, pin);
     uint64_t tasks = env_u64("BENCH_ERRORS_TASKS", quick ? 10000 : 1000000);
     uint64_t fail_at = env_u64("BENCH_ERRORS_FAIL_AT", quick ? 100 : 1000);
     size_t n = (size_t)env_u64("BENCH_PFOR_N", quick ? 1000000 : 10000000);
