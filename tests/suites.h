@@ -18,6 +18,7 @@ Suite *slots_suite(void);
 Suite *spawn_deadline_suite(void);
 Suite *errors_suite(void);
 Suite *group_wait_suite(void);
+Suite *parallel_for_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */

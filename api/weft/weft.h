@@ -209,6 +209,15 @@ WEFT_API int weft_group_next(weft_group *g, weft_time deadline, void **arg, int 
 /* Cancels g (reason ECANCELED) and everything below it, from any thread;
  * tasks still run, seeing weft_cancelled. No effect on a joined group or NULL. */
 WEFT_API void weft_group_cancel(weft_group *g);
+/* Runs body(task, lo, hi, arg) over [begin, end) in parallel chunks of >= grain
+ * indices (fewer only when the whole range is), `task` being the chunk's own
+ * task; fail-fast: after a failure or a cancel, chunks not begun are skipped.
+ * Returns the earliest failure's code, else ECANCELED / ETIMEDOUT when self's
+ * scope ended it, else 0 (also for begin == end). EINVAL for NULLs, grain 0,
+ * begin > end, or self not the running task; ENOMEM before any chunk ran. */
+WEFT_API int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain,
+                               int (*body)(weft_task *self, size_t lo, size_t hi, void *arg),
+                               void *arg);
 
 #ifdef __cplusplus
 }

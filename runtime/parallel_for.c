@@ -1,0 +1,185 @@
+/*
+ * weft_parallel_for: a loop over [begin, end) in chunks of at least `grain`
+ * indices, run in parallel on the caller's runtime, fail-fast.
+ *
+ * Splitting is lazy (Tzannes, Caragea, Barua and Vishkin, "Lazy
+ * binary-splitting: a run-time adaptive work-stealing scheduler", PPoPP
+ * 2010): a range is split only when a thief could use the other half. A
+ * range task walks its range from the front; at each step, with n indices
+ * left:
+ *   - n < 2 * grain: the rest is the last chunk (grain..2*grain-1 indices,
+ *     or all of a range smaller than grain): run the body on it, done;
+ *   - else, when its thread's deque is empty (a thief would find nothing of
+ *     ours to take) and another thread exists: split, that is spawn the
+ *     upper half as a new range task and keep the lower half (both halves
+ *     have >= grain indices);
+ *   - else run the body on the next `grain` indices.
+ * So chunks tile the range, each body call gets >= grain indices unless the
+ * whole range is smaller, and a pool whose deques all hold work splits a
+ * range only about log2(n / grain) times in all, where eager binary
+ * splitting makes n / grain tasks. A thief steals the oldest, hence largest,
+ * half (the deque is FIFO for thieves). The test is two relaxed loads of
+ * the thread's own deque per chunk.
+ *
+ * Memory. A range task owns one group for the halves it spawns, initialised
+ * at its first split, and keeps their arguments in an array on its stack:
+ * each split halves what is left, so a task splits at most 63 times (n <
+ * 2^64), and it joins the group before it returns, so the arguments outlive
+ * their tasks. Nothing is allocated but what weft_group_init and weft_spawn
+ * take from their pools. When either fails (ENOMEM) the split is not made
+ * and the task runs the rest of its range itself, chunk by chunk.
+ *
+ * The caller's own frame holds the top group and the shared state; it
+ * spawns the whole range as one range task into the top group and joins it
+ * (the join pops that task back at once unless a thief was quicker). The
+ * body therefore always runs in a range task below `top`, and the `self` it
+ * gets is that task: weft_cancelled(self) there sees every cancellation of
+ * the loop.
+ *
+ * Fail-fast. A body that fails (a non-zero code other than ECANCELED or the
+ * scope's own reason while its scope is cancelled: the rule groups apply to
+ * their tasks) stores its code in first_error unless one is there already
+ * (a CAS: the first failure in that order wins, whatever the range groups
+ * report) and cancels `top`, which cancels every range group below it in
+ * one propagation instead of one level per join. The task then returns that
+ * code (its group records it, as for any failing task). Range tasks test
+ * weft_cancelled before every body call and stop at the first true: the
+ * chunks left are skipped without a call to the body and without an error.
+ * Range tasks are spawned functions and run exactly once; chunks are not:
+ * each chunk's body runs at most once, and exactly once unless the loop
+ * was cancelled (by a failure, the caller's scope, or its deadline).
+ *
+ * Result: first_error when a body failed; else top's join: 0, or ECANCELED
+ * / ETIMEDOUT when the caller's scope was cancelled or its deadline passed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <weft/weft.h>
+
+#include "runtime/internal.h"
+
+/* Each split halves what is left of a range below 2^64 indices. */
+enum { MAX_SPLITS = 64 };
+
+typedef int (*body_fn)(weft_task *self, size_t lo, size_t hi, void *arg);
+
+/* One loop, in the caller's frame for the whole call. */
+struct pfor {
+    body_fn body;
+    void *arg;
+    size_t grain;
+    _Atomic int first_error; /* the first body failure, 0 while none */
+    weft_group top;          /* cancelled by the first failure */
+};
+
+struct range {
+    struct pfor *pf;
+    size_t lo, hi;
+};
+
+/* A non-zero code from a body: a failure, unless it merely reports that its
+ * scope was cancelled (as weft__group_record_failure decides for tasks). */
+static bool is_failure(weft_task *self, int rc)
+{
+    int reason = weft_cancel_reason(self);
+    return reason == 0 || (rc != ECANCELED && rc != reason);
+}
+
+static void record_failure(struct pfor *pf, int rc)
+{
+    int none = 0;
+    /* relaxed: the caller reads it after joining `top`, which orders every
+     * range task's end (and what it did before) before the read */
+    atomic_compare_exchange_strong_explicit(&pf->first_error, &none, rc, memory_order_relaxed,
+                                            memory_order_relaxed);
+    weft_group_cancel(&pf->top);
+}
+
+/* Would a split feed a thief? Only while this thread's deque is empty (else
+ * a thief has something to take already) and there is another thread. */
+static bool split_wanted(void)
+{
+    struct weft__thread *thr = weft__self_thread;
+    struct weft__slot *slot = thr->slot; /* a timed wait in a body may change it */
+    return slot != NULL && weft__deque_size(&slot->deque) == 0 && weft__nthreads(thr->rt) > 1;
+}
+
+static int range_task(weft_task *self, void *p)
+{
+    const struct range *r = p;
+    struct pfor *pf = r->pf;
+    const size_t grain = pf->grain;
+    size_t lo = r->lo, hi = r->hi;
+    struct range halves[MAX_SPLITS]; /* the spawned halves' arguments, until the join */
+    unsigned nsplit = 0;
+    bool may_split = true, grouped = false;
+    weft_group g;
+    int rc = 0;
+
+    while (lo < hi && !weft_cancelled(self)) {
+        size_t n = hi - lo, take;
+        if (n / 2 < grain) { /* n < 2 * grain, without overflow */
+            take = n;
+        } else if (may_split && split_wanted()) {
+            if (!grouped) {
+                if (weft_group_init(&g, self, NULL) != 0) {
+                    may_split = false; /* ENOMEM: run it all here */
+                    continue;
+                }
+                grouped = true;
+            }
+            size_t mid = lo + n / 2; /* [lo, mid) has n / 2 >= grain, [mid, hi) more */
+            halves[nsplit] = (struct range){pf, mid, hi};
+            if (weft_spawn(&g, range_task, &halves[nsplit]) != 0) {
+                may_split = false; /* ENOMEM: run it all here */
+                continue;
+            }
+            if (++nsplit == MAX_SPLITS)
+                may_split = false; /* not reached: n halves each time */
+            hi = mid;
+            continue;
+        } else {
+            take = grain; /* leaves n - grain >= grain */
+        }
+        int brc = pf->body(self, lo, lo + take, pf->arg);
+        lo += take;
+        if (WEFT__UNLIKELY(brc != 0) && is_failure(self, brc)) {
+            record_failure(pf, brc);
+            rc = brc;
+            break;
+        }
+    }
+    if (grouped)
+        (void)weft_group_join(&g, NULL); /* failures are in pf->first_error already */
+    return rc;
+}
+
+int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain, body_fn body,
+                      void *arg)
+{
+    if (self == NULL || body == NULL || grain == 0 || begin > end)
+        return EINVAL;
+    struct weft__thread *thr = weft__self_thread;
+    if (thr == NULL || thr->current != self)
+        return EINVAL; /* self must be the task running on this thread */
+    if (begin == end)
+        return 0;
+
+    struct pfor pf = {.body = body, .arg = arg, .grain = grain};
+    atomic_init(&pf.first_error, 0);
+    int rc = weft_group_init(&pf.top, self, NULL);
+    if (rc != 0)
+        return rc;
+    struct range all = {&pf, begin, end};
+    rc = weft_spawn(&pf.top, range_task, &all);
+    int jrc = weft_group_join(&pf.top, NULL);
+    if (rc != 0)
+        return rc; /* ENOMEM: no body ran */
+    int first = atomic_load_explicit(&pf.first_error, memory_order_relaxed);
+    return first != 0 ? first : jrc;
+}
