@@ -459,17 +459,21 @@ void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 /* A join that saw a failure: the records (there are some only then) go to
  * *errs, or, when the joiner does not take them, become the cause of its
  * own failure should it fail. Out of line: nothing on a plain join's path. */
-static __attribute__((noinline)) void hand_out_errors(struct weft__group *g, weft_task *self,
-                                                      weft_errors **errs)
+static __attribute__((noinline)) int hand_out_errors(struct weft__group *g, weft_task *self,
+                                                     weft_errors **errs, int rc)
 {
     atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
-    weft_errors *list = weft__group_take_errors(g);
+    int earliest = 0;
+    weft_errors *list = weft__group_take_errors(g, &earliest);
     if (errs != NULL) {
         weft__errors_index(list);
         *errs = list;
     } else {
         weft__task_keep_cause(self, list);
     }
+    /* two failures may record in one order and race for first_error in the
+     * other: the first one listed is the earliest, by definition */
+    return earliest != 0 ? earliest : rc;
 }
 
 int weft_group_join(weft_group *gp, weft_errors **errs)
@@ -496,7 +500,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (WEFT__UNLIKELY(rc != 0)) {
-        hand_out_errors(g, self, errs);
+        rc = hand_out_errors(g, self, errs, rc);
     } else { /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(w);
         if (errs != NULL)

@@ -614,8 +614,9 @@ struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int
 /* Errors of a group the task joined without taking them: kept as the cause
  * of the task's failure, should it fail (taken). */
 void weft__task_keep_cause(struct weft_task *t, weft_errors *errs);
-/* The group's records as a list in completion order (the join's). */
-weft_errors *weft__group_take_errors(struct weft__group *g);
+/* The group's records as a list in completion order (the join's), and the
+ * code of the first of them (0 without records). */
+weft_errors *weft__group_take_errors(struct weft__group *g, int *earliest);
 /* The runtime's settings from weft_config, the environment and defaults (config.c). */
 struct weft__settings {
     unsigned workers;

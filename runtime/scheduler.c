@@ -116,7 +116,8 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
         weft__group_wait_all(thr, g);
         if (atomic_load_explicit(&g->first_error, memory_order_relaxed) != 0) {
             atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
-            weft__task_keep_cause(t, weft__group_take_errors(g)); /* nothing lost */
+            int earliest;
+            weft__task_keep_cause(t, weft__group_take_errors(g, &earliest)); /* nothing lost */
         }
         weft__group_end(thr, g);
     }
