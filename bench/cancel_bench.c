@@ -66,6 +66,8 @@
 
 #include <weft/weft.h>
 
+#include "bench/bench_stats.h"
+
 #define REPS 5
 #define WARMUP_NS (2 * WEFT_MSEC)
 #define CHUNK_NS (10 * WEFT_USEC)
@@ -78,29 +80,6 @@
 static weft_runtime *rt;
 static unsigned workers;
 static int failures;
-
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0')
-        return dflt;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    return *end == '\0' && v > 0 ? (uint64_t)v : dflt;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array, p in (0, 1]. */
-static int64_t pct(const int64_t *v, size_t n, double p)
-{
-    size_t k = (size_t)((double)n * p + 0.999999);
-    return v[k == 0 ? 0 : k > n ? n - 1 : k - 1];
-}
 
 /* ---- 1. the cost of weft_cancelled() -------------------------------------- */
 
@@ -178,9 +157,9 @@ static void bench_cost(uint64_t n, unsigned depth)
     int64_t diff[REPS];
     for (int r = 0; r < REPS; r++)
         diff[r] = c.with_ns[r] - c.without_ns[r];
-    qsort(c.with_ns, REPS, sizeof(int64_t), cmp_i64);
-    qsort(c.without_ns, REPS, sizeof(int64_t), cmp_i64);
-    qsort(diff, REPS, sizeof(int64_t), cmp_i64);
+    qsort(c.with_ns, REPS, sizeof(int64_t), bench_cmp_i64);
+    qsort(c.without_ns, REPS, sizeof(int64_t), bench_cmp_i64);
+    qsort(diff, REPS, sizeof(int64_t), bench_cmp_i64);
     printf("bench=cancelled_cost workers=%u depth=%u n=%" PRIu64 " reps=%d with_ns=%.3f "
            "without_ns=%.3f ns_per_call=%.3f min_ns_per_call=%.3f max_ns_per_call=%.3f\n",
            workers, depth, n, REPS, (double)c.with_ns[REPS / 2] / (double)n,
@@ -239,36 +218,16 @@ static int64_t runq_wait_ns(void)
 
 /* ---- the spinning tasks' work ------------------------------------------- */
 
-static uint64_t chunk_iters; /* iterations of work() in ~CHUNK_NS */
+static uint64_t chunk_iters; /* iterations of bench_work() in ~CHUNK_NS */
 
-static __attribute__((noinline)) uint64_t work(uint64_t iters, uint64_t x)
-{
-    for (uint64_t i = 0; i < iters; i++) {
-        x = x * 6364136223846793005u + 1442695040888963407u;
-        __asm__ volatile("" : "+r"(x));
-    }
-    return x;
-}
-
-/* Iterations per CHUNK_NS: the fastest of several timings (noise only slows). */
+/* Iterations per CHUNK_NS. */
 static void calibrate(void)
 {
-    const uint64_t probe = 200000;
-    int64_t best = INT64_MAX;
-    uint64_t x = 1;
-    for (int i = 0; i < 9; i++) {
-        weft_time t0 = weft_now();
-        x = work(probe, x);
-        int64_t d = weft_now() - t0;
-        if (d < best)
-            best = d;
-    }
-    chunk_iters = (uint64_t)((double)probe * (double)CHUNK_NS / (double)(best > 0 ? best : 1));
-    if (chunk_iters == 0)
-        chunk_iters = 1;
+    double ns_per_iter;
+    chunk_iters = bench_calibrate(CHUNK_NS, &ns_per_iter);
     printf("bench=cancel_chunk iters=%" PRIu64 " target_us=%.1f ns_per_iter=%.3f "
            "runq_threads=%d\n",
-           chunk_iters, (double)CHUNK_NS / 1e3, (double)best / (double)probe, nwatched);
+           chunk_iters, (double)CHUNK_NS / 1e3, ns_per_iter, nwatched);
 }
 
 /* ---- 2. latency from cancel to join --------------------------------------- */
@@ -326,7 +285,7 @@ static int spin_task(weft_task *self, struct lat_run *r)
         atomic_fetch_add_explicit(&r->started, 1, memory_order_relaxed);
     uint64_t x = (uint64_t)(uintptr_t)self;
     while (!weft_cancelled(self)) {
-        x = work(chunk_iters, x);
+        x = bench_work(chunk_iters, x);
         if (mine && weft_now() - r->t_start >= WARMUP_NS) {
             if (r->who == BY_FAILURE) {
                 atomic_store_explicit(&r->t_cancel, weft_now(), memory_order_relaxed);
@@ -392,9 +351,9 @@ static void *outside_thread(void *p)
 
 static void print_pcts(const char *key, int64_t *v, size_t n)
 {
-    qsort(v, n, sizeof *v, cmp_i64);
-    printf(" %s_p50_us=%.1f %s_p99_us=%.1f %s_max_us=%.1f", key, (double)pct(v, n, 0.50) / 1e3,
-           key, (double)pct(v, n, 0.99) / 1e3, key, (double)v[n - 1] / 1e3);
+    qsort(v, n, sizeof *v, bench_cmp_i64);
+    printf(" %s_p50_us=%.1f %s_p99_us=%.1f %s_max_us=%.1f", key, (double)bench_pct(v, n, 0.50) / 1e3,
+           key, (double)bench_pct(v, n, 0.99) / 1e3, key, (double)v[n - 1] / 1e3);
 }
 
 /* Per-iteration samples, in ns (running: a count). */
@@ -460,9 +419,9 @@ static void bench_latency(enum canceller who, unsigned tasks, unsigned levels, s
         printf(" quiet=%zu", nquiet);
         if (nquiet > 0)
             print_pcts("quiet_lat", s[S_QUIET], nquiet);
-        qsort(s[S_RUNNING], ok, sizeof(int64_t), cmp_i64);
+        qsort(s[S_RUNNING], ok, sizeof(int64_t), bench_cmp_i64);
         printf(" running_min=%" PRId64 " running_p50=%" PRId64 "\n", s[S_RUNNING][0],
-               pct(s[S_RUNNING], ok, 0.5));
+               bench_pct(s[S_RUNNING], ok, 0.5));
         fflush(stdout);
     }
     for (int k = 0; k < NSAMPLES; k++)
@@ -478,8 +437,8 @@ int main(int argc, char **argv)
         return 2;
     }
     bool quick = getenv("BENCH_QUICK") != NULL && strcmp(getenv("BENCH_QUICK"), "0") != 0;
-    uint64_t n = env_u64("BENCH_CANCEL_N", quick ? 1000000 : 100000000);
-    size_t iters = (size_t)env_u64("BENCH_CANCEL_ITERS", quick ? 20 : 300);
+    uint64_t n = bench_env_u64("BENCH_CANCEL_N", quick ? 1000000 : 100000000);
+    size_t iters = (size_t)bench_env_u64("BENCH_CANCEL_ITERS", quick ? 20 : 300);
 
     weft_config cfg = WEFT_CONFIG_INIT;
     cfg.workers = workers;

@@ -65,30 +65,16 @@
 
 #include <weft/weft.h>
 
+#include "bench/bench_stats.h"
+
 #define MAX_REPS 101
 #define WORK_NS 1000 /* per task of part 1 */
 
 static int failures;
 
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0')
-        return dflt;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    return *end == '\0' && v > 0 ? (uint64_t)v : dflt;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static int64_t median(int64_t *v, size_t n)
 {
-    qsort(v, n, sizeof *v, cmp_i64);
+    qsort(v, n, sizeof *v, bench_cmp_i64);
     return v[n / 2];
 }
 
@@ -146,35 +132,15 @@ static weft_runtime *make_runtime(unsigned workers)
 
 /* ---- 1. a fail-fast group of many small tasks ------------------------------ */
 
-static uint64_t work_iters; /* iterations of work() in ~WORK_NS */
+static uint64_t work_iters; /* iterations of bench_work() in ~WORK_NS */
 
-static __attribute__((noinline)) uint64_t work(uint64_t iters, uint64_t x)
-{
-    for (uint64_t i = 0; i < iters; i++) {
-        x = x * 6364136223846793005u + 1442695040888963407u;
-        __asm__ volatile("" : "+r"(x));
-    }
-    return x;
-}
-
-/* Iterations per WORK_NS: the fastest of several timings (noise only slows). */
+/* Iterations per WORK_NS. */
 static void calibrate(void)
 {
-    const uint64_t probe = 200000;
-    int64_t best = INT64_MAX;
-    uint64_t x = 1;
-    for (int i = 0; i < 9; i++) {
-        weft_time t0 = weft_now();
-        x = work(probe, x);
-        int64_t d = weft_now() - t0;
-        if (d < best)
-            best = d;
-    }
-    work_iters = (uint64_t)((double)probe * WORK_NS / (double)(best > 0 ? best : 1));
-    if (work_iters == 0)
-        work_iters = 1;
+    double ns_per_iter;
+    work_iters = bench_calibrate(WORK_NS, &ns_per_iter);
     printf("bench=failfast_task iters=%" PRIu64 " target_ns=%d ns_per_iter=%.3f\n", work_iters,
-           WORK_NS, (double)best / (double)probe);
+           WORK_NS, ns_per_iter);
 }
 
 struct ff_run {
@@ -197,7 +163,7 @@ static int ff_task(weft_task *self, void *p)
         atomic_store_explicit(&r->t_fail, weft_now(), memory_order_relaxed);
         return EIO;
     }
-    uint64_t x = work(work_iters, (uint64_t)(uintptr_t)self);
+    uint64_t x = bench_work(work_iters, (uint64_t)(uintptr_t)self);
     __asm__ volatile("" : : "r"(x));
     atomic_fetch_add_explicit(&r->worked, 1, memory_order_relaxed);
     return 0;
@@ -508,10 +474,10 @@ int main(int argc, char **argv)
     bool quick = getenv("BENCH_QUICK") != NULL && strcmp(getenv("BENCH_QUICK"), "0") != 0;
     pin = getenv("BENCH_PIN") != NULL && strcmp(getenv("BENCH_PIN"), "0") != 0;
     printf("bench=errors_setup workers=%u pinned=%d\n", workers, pin);
-    uint64_t tasks = env_u64("BENCH_ERRORS_TASKS", quick ? 10000 : 1000000);
-    uint64_t fail_at = env_u64("BENCH_ERRORS_FAIL_AT", quick ? 100 : 1000);
-    size_t n = (size_t)env_u64("BENCH_PFOR_N", quick ? 1000000 : 10000000);
-    unsigned reps = (unsigned)env_u64("BENCH_REPS", quick ? 3 : 7);
+    uint64_t tasks = bench_env_u64("BENCH_ERRORS_TASKS", quick ? 10000 : 1000000);
+    uint64_t fail_at = bench_env_u64("BENCH_ERRORS_FAIL_AT", quick ? 100 : 1000);
+    size_t n = (size_t)bench_env_u64("BENCH_PFOR_N", quick ? 1000000 : 10000000);
+    unsigned reps = (unsigned)bench_env_u64("BENCH_REPS", quick ? 3 : 7);
     if (reps > MAX_REPS)
         reps = MAX_REPS;
     if (fail_at > tasks)

@@ -88,6 +88,8 @@
 
 #include <weft/weft.h>
 
+#include "bench/bench_stats.h"
+
 #include "kernels_weft.h"
 
 #define SLEEPERS 8u
@@ -136,29 +138,6 @@ struct run {
     uint64_t result;
     int fib_rc, sleepers_rc, wait_rc;
 };
-
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0')
-        return dflt;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    return *end == '\0' && v > 0 ? (uint64_t)v : dflt;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array, p in (0, 1]. */
-static int64_t pct(const int64_t *v, size_t n, double p)
-{
-    size_t k = (size_t)((double)n * p + 0.999999);
-    return v[k == 0 ? 0 : k > n ? n - 1 : k - 1];
-}
 
 static double median_d(double *v, size_t n)
 {
@@ -436,15 +415,15 @@ int main(int argc, char **argv)
     workers = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 2;
     bool quick = getenv("BENCH_QUICK") != NULL && strcmp(getenv("BENCH_QUICK"), "0") != 0;
     unsigned n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10)
-                          : (unsigned)env_u64("BENCH_SLEEP_FIB", quick ? QUICK_FIB : 0);
-    unsigned rounds = (unsigned)env_u64("BENCH_SLEEP_ROUNDS", quick ? 3 : 7);
+                          : (unsigned)bench_env_u64("BENCH_SLEEP_FIB", quick ? QUICK_FIB : 0);
+    unsigned rounds = (unsigned)bench_env_u64("BENCH_SLEEP_ROUNDS", quick ? 3 : 7);
     if (workers == 0 || workers > 1024 || (argc > 2 && (n < 2 || n > CAL_MAX)) ||
         n > CAL_MAX || rounds > MAX_ROUNDS) {
         fprintf(stderr, "usage: sleep-bench [workers [N]]   (N: fib size, 2..%u)\n", CAL_MAX);
         return 2;
     }
 
-    one_runtime = env_u64("BENCH_SLEEP_ONE_RUNTIME", 0) != 0;
+    one_runtime = bench_env_u64("BENCH_SLEEP_ONE_RUNTIME", 0) != 0;
     watch_limit_ns = quick ? WATCH_QUICK_NS : WATCH_NS;
     pthread_t watcher;
     struct run *r = malloc(sizeof *r);
@@ -542,11 +521,11 @@ int main(int argc, char **argv)
             if (k == BLOCKING)
                 printf(" block_s=%.4f", (double)block_ns / 1e9);
             if (k == CHURN && nlate_all > 0) {
-                qsort(late_all, nlate_all, sizeof *late_all, cmp_i64);
+                qsort(late_all, nlate_all, sizeof *late_all, bench_cmp_i64);
                 printf(" sleeps=%zu dropped=%zu late_p50_us=%.1f late_p99_us=%.1f "
                        "late_max_us=%.1f",
-                       nlate_all, late_dropped, (double)pct(late_all, nlate_all, 0.50) / 1e3,
-                       (double)pct(late_all, nlate_all, 0.99) / 1e3,
+                       nlate_all, late_dropped, (double)bench_pct(late_all, nlate_all, 0.50) / 1e3,
+                       (double)bench_pct(late_all, nlate_all, 0.99) / 1e3,
                        (double)late_all[nlate_all - 1] / 1e3);
             }
             printf("\n");

@@ -1,0 +1,69 @@
+/*
+ * Helpers shared by the weft-only benchmark programs (cancel-bench,
+ * sleep-bench, errors-bench): settings from the environment, percentiles,
+ * and a calibrated busy loop standing in for a task's work.
+ */
+#ifndef WEFT_BENCH_STATS_H
+#define WEFT_BENCH_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <weft/weft.h>
+
+/* $name as a positive integer, else dflt. */
+static inline uint64_t bench_env_u64(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return dflt;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    return *end == '\0' && v > 0 ? (uint64_t)v : dflt;
+}
+
+/* qsort comparator for int64_t. */
+static inline int bench_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of a sorted array, p in (0, 1]. */
+static inline int64_t bench_pct(const int64_t *v, size_t n, double p)
+{
+    size_t k = (size_t)((double)n * p + 0.999999);
+    return v[k == 0 ? 0 : k > n ? n - 1 : k - 1];
+}
+
+/* `iters` steps of an LCG the compiler cannot fold: work of known length. */
+static __attribute__((noinline, unused)) uint64_t bench_work(uint64_t iters, uint64_t x)
+{
+    for (uint64_t i = 0; i < iters; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        __asm__ volatile("" : "+r"(x));
+    }
+    return x;
+}
+
+/* Iterations of bench_work in about target_ns: the fastest of several
+ * timings (noise only slows); *ns_per_iter receives the rate. */
+static inline uint64_t bench_calibrate(int64_t target_ns, double *ns_per_iter)
+{
+    const uint64_t probe = 200000;
+    int64_t best = INT64_MAX;
+    uint64_t x = 1;
+    for (int i = 0; i < 9; i++) {
+        weft_time t0 = weft_now();
+        x = bench_work(probe, x);
+        int64_t d = weft_now() - t0;
+        if (d < best)
+            best = d;
+    }
+    uint64_t iters = (uint64_t)((double)probe * (double)target_ns / (double)(best > 0 ? best : 1));
+    *ns_per_iter = (double)best / (double)probe;
+    return iters != 0 ? iters : 1;
+}
+
+#endif
