@@ -80,5 +80,7 @@ void weft__errors_index(weft_errors *l);
 
 /* The name of an errno code, e.g. "ETIMEDOUT"; NULL if it has none. */
 const char *weft__errno_name(int code);
+/* Its name, or "error N" written in buf. */
+const char *weft__errno_label(int code, char buf[static 16]);
 
 #endif

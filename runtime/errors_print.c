@@ -46,18 +46,23 @@ const char *weft__errno_name(int code)
 #endif
 }
 
+const char *weft__errno_label(int code, char buf[static 16])
+{
+    const char *name = weft__errno_name(code);
+    if (name != NULL)
+        return name;
+    snprintf(buf, 16, "error %d", code);
+    return buf;
+}
+
 static void print_list(const weft_errors *l, FILE *out, int indent, const char *lead);
 
 static void print_one(const weft_error *e, FILE *out, int indent)
 {
     const char *task = weft_error_task(e);
-    const char *name = weft__errno_name(weft_error_code(e));
-    fprintf(out, "%*s%s: ", indent, "", task[0] != '\0' ? task : "(unnamed)");
-    if (name != NULL)
-        fprintf(out, "%s: ", name);
-    else
-        fprintf(out, "error %d: ", weft_error_code(e));
-    fprintf(out, "%s\n", weft_error_message(e));
+    char num[16];
+    fprintf(out, "%*s%s: %s: %s\n", indent, "", task[0] != '\0' ? task : "(unnamed)",
+            weft__errno_label(weft_error_code(e), num), weft_error_message(e));
     if (weft_error_cause(e) != NULL)
         print_list(weft_error_cause(e), out, indent + 2, "caused by ");
 }

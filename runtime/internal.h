@@ -506,6 +506,8 @@ static inline void weft__notify_work(weft_runtime *rt)
 void weft__wake_all(weft_runtime *rt);
 /* Sleep while *word == expected (spurious returns: callers re-check); wake one. */
 void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected);
+/* The same, until `until` (absolute, weft_now's clock) at the latest. */
+void weft__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, weft_time until);
 void weft__futex_wake(_Atomic uint32_t *word);
 /* Wake thr if it is parked (e.g. its group's last task just finished elsewhere). */
 void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr);

@@ -67,6 +67,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/internal.h"
@@ -94,6 +95,19 @@ void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected)
     /* returns at once if *word != expected; EINTR and spurious returns are fine:
      * the caller re-checks */
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void weft__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, weft_time until)
+{
+    if (until == WEFT_NEVER) {
+        weft__futex_wait(word, expected);
+        return;
+    }
+    struct timespec ts = {.tv_sec = until / WEFT_SEC, .tv_nsec = until % WEFT_SEC};
+    /* an absolute CLOCK_MONOTONIC timeout (weft_now's clock); EINTR, EAGAIN
+     * and ETIMEDOUT all lead back to the caller's checks */
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, NULL,
+            FUTEX_BITSET_MATCH_ANY);
 }
 
 void weft__futex_wake(_Atomic uint32_t *word)

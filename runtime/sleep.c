@@ -17,11 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <weft/weft.h>
 
@@ -31,7 +27,7 @@ static void wake_sleeper(void *arg)
 {
     _Atomic uint32_t *word = arg;
     atomic_store_explicit(word, 1, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    weft__futex_wake(word);
 }
 
 /* Until *word != 0 or `until` (absolute, CLOCK_MONOTONIC) passed. */
@@ -40,10 +36,7 @@ static void wait_until(_Atomic uint32_t *word, weft_time until)
     while (atomic_load_explicit(word, memory_order_acquire) == 0) {
         if (weft_now() >= until)
             return;
-        struct timespec ts = {.tv_sec = until / WEFT_SEC, .tv_nsec = until % WEFT_SEC};
-        /* EINTR, EAGAIN (woken first) and ETIMEDOUT all lead back to the checks */
-        syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts, NULL,
-                FUTEX_BITSET_MATCH_ANY);
+        weft__futex_wait_until(word, 0, until);
     }
 }
 

@@ -15,10 +15,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "runtime/internal.h"
 
@@ -26,19 +22,6 @@ static void wake_waiter(void *arg)
 {
     struct weft__thread *thr = arg;
     weft__wake_thread(thr->rt, thr);
-}
-
-/* Sleep while thr->wake_seq == seq, until `end` (absolute) at the latest. */
-static void sleep_on(struct weft__thread *thr, uint32_t seq, weft_time end)
-{
-    if (end == WEFT_NEVER) {
-        weft__futex_wait(&thr->wake_seq, seq);
-        return;
-    }
-    struct timespec ts = {.tv_sec = end / WEFT_SEC, .tv_nsec = end % WEFT_SEC};
-    /* EINTR, EAGAIN and ETIMEDOUT all lead back to the caller's checks */
-    syscall(SYS_futex, (uint32_t *)&thr->wake_seq, FUTEX_WAIT_BITSET_PRIVATE, seq, &ts, NULL,
-            FUTEX_BITSET_MATCH_ANY);
 }
 
 int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
@@ -68,7 +51,7 @@ int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
         atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
         if (ready(arg) || weft_cancelled(self) || weft_now() >= end)
             break;
-        sleep_on(thr, seq, end);
+        weft__futex_wait_until(&thr->wake_seq, seq, end);
         atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
     }
     atomic_store_explicit(&thr->parked, false, memory_order_relaxed);

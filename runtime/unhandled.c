@@ -14,12 +14,8 @@
 static void print_line(const weft_error *e)
 {
     const char *task = weft_error_task(e);
-    const char *code = weft__errno_name(weft_error_code(e));
     char num[16];
-    if (code == NULL) {
-        snprintf(num, sizeof num, "error %d", weft_error_code(e));
-        code = num;
-    }
+    const char *code = weft__errno_label(weft_error_code(e), num);
     size_t nested = weft_errors_count(weft_error_cause(e));
     fprintf(stderr, "weft: detached task %s failed: %s: %s%s (error never retrieved)\n",
             task[0] != '\0' ? task : "(unnamed)", code, weft_error_message(e),
