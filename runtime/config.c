@@ -11,7 +11,9 @@
 
 #include "runtime/internal.h"
 
-enum { MAX_WORKERS = 1024 };
+enum { MAX_WORKERS = 1024, DEFAULT_BLOCKING = 64, MAX_BLOCKING = 4096 };
+#define DEFAULT_BLOCKING_IDLE (10 * WEFT_SEC)
+#define DEFAULT_SHUTDOWN_TIMEOUT (5 * WEFT_SEC)
 #define MIN_STACK ((size_t)64 << 10)
 #define MAX_STACK ((size_t)1 << 30)
 #define DEFAULT_STACK ((size_t)8 << 20)
@@ -69,6 +71,21 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     long page = sysconf(_SC_PAGESIZE);
     size_t pg = page > 0 ? (size_t)page : 4096;
     out->stack_size = ((size_t)clamp(stack, MIN_STACK, MAX_STACK) + pg - 1) / pg * pg;
+
+    unsigned long long blocking = CFG_HAS(cfg, blocking_max) ? cfg->blocking_max : 0;
+    if (blocking == 0)
+        blocking = parse_size(getenv("WEFT_BLOCKING_MAX"));
+    if (blocking == 0)
+        blocking = DEFAULT_BLOCKING;
+    out->blocking_max = (unsigned)clamp(blocking, 1, MAX_BLOCKING);
+
+    /* times: 0 takes the default, a negative one is a mistake */
+    weft_time idle = CFG_HAS(cfg, blocking_idle) ? cfg->blocking_idle : 0;
+    weft_time grace = CFG_HAS(cfg, shutdown_timeout) ? cfg->shutdown_timeout : 0;
+    if (idle < 0 || grace < 0)
+        return EINVAL;
+    out->blocking_idle = idle != 0 ? idle : DEFAULT_BLOCKING_IDLE;
+    out->shutdown_timeout = grace != 0 ? grace : DEFAULT_SHUTDOWN_TIMEOUT;
 
     const char *st = getenv("WEFT_STATS");
     out->print_stats = st != NULL && strcmp(st, "1") == 0;

@@ -14,13 +14,14 @@
 
 #include "runtime/errors.h"
 #include "runtime/internal.h"
+#include "runtime/job.h"
 
 /* The name given at spawn, or NULL. */
 static const char *task_name(const struct weft_task *t)
 {
     uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
     bool named = (WEFT__TASK_IN_GROUP(kind) && kind != WEFT__TASK_GROUP) ||
-                 kind == WEFT__TASK_DETACHED;
+                 kind == WEFT__TASK_DETACHED || kind == WEFT__TASK_JOB;
     return named ? t->name : NULL;
 }
 
@@ -42,11 +43,15 @@ static void set_pending(struct weft_task *t, struct weft_error *rec)
     t->kind |= WEFT__TASK_FAILED;
 }
 
-/* The running task, or NULL when self is not the task running on this thread. */
+/* The running task (a CPU task or a blocking job's self), or NULL when self
+ * is not the one running on this thread. */
 static struct weft_task *running(weft_task *self)
 {
     struct weft__thread *thr = weft__self_thread;
-    return self != NULL && thr != NULL && thr->current == self ? self : NULL;
+    if (self != NULL && thr != NULL && thr->current == self)
+        return self;
+    struct weft_job *job = weft__self_job;
+    return self != NULL && job != NULL && &job->task == self ? self : NULL;
 }
 
 static int fail(weft_task *self, weft_errors *cause, int code, const char *fmt, va_list ap)

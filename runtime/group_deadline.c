@@ -25,7 +25,7 @@ static void deadline_fired(struct weft__timer_entry *e)
     weft__cancel(g, g->timer_gen, ETIMEDOUT);
 }
 
-static int timer_of(weft_runtime *rt, struct weft__timer **out)
+int weft__timer_of(weft_runtime *rt, struct weft__timer **out)
 {
     struct weft__timer *t = atomic_load_explicit(&rt->timer, memory_order_acquire);
     int rc = 0;
@@ -43,7 +43,7 @@ static int timer_of(weft_runtime *rt, struct weft__timer **out)
 int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen)
 {
     struct weft__timer *t;
-    int rc = timer_of(rt, &t);
+    int rc = weft__timer_of(rt, &t);
     if (rc != 0)
         return rc;
     g->timer_gen = gen;

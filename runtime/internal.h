@@ -21,6 +21,7 @@
 #include <weft/weft.h>
 
 #include "deque/deque.h"
+#include "runtime/blocking.h"
 #include "runtime/timer.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
@@ -46,7 +47,8 @@ enum weft__task_kind {
     WEFT__TASK_GROUP_TIMED, /* ... and a deadline tighter than its group's: runs in a scope */
     WEFT__TASK_GROUP_UNSCOPED, /* a TIMED task whose scope could not be made (ENOMEM) */
     WEFT__TASK_ROOT,        /* weft_run's task; `run` says whom to tell */
-    WEFT__TASK_DETACHED     /* weft_spawn_detached */
+    WEFT__TASK_DETACHED,    /* weft_spawn_detached */
+    WEFT__TASK_JOB          /* a blocking job's self (job.h): never queued on a worker */
 };
 #define WEFT__TASK_IN_GROUP(kind) ((kind) <= WEFT__TASK_GROUP_UNSCOPED)
 /* Or'ed into kind by weft_fail (fail.c): `failure` holds a record, and the
@@ -273,6 +275,11 @@ struct weft_runtime {
     unsigned n_base_free, n_extra_held;
     struct weft__thread *spares; /* threads parked without a slot */
     atomic_bool rebalance; /* R > workers: threads between tasks give up slots */
+    /* the blocking pool (blocking_pool.c, job.c) */
+    struct weft__blocking blocking;
+    /* owner_thread of every job's scope: only its rt is set (cancel_cb.c
+     * finds the runtime through it) */
+    struct weft__thread jobs_owner;
 };
 
 /* Slots (and threads) started so far; stealers and scans cover them all. */
@@ -541,6 +548,8 @@ void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g);
 /* Deadlines (group_deadline.c): arm g's own deadline in the runtime's timer,
  * which cancels that life with ETIMEDOUT; 0 or ENOMEM / thread errors. */
 int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen);
+/* The runtime's timer, started at first use: 0, or ENOMEM / thread errors. */
+int weft__timer_of(weft_runtime *rt, struct weft__timer **out);
 /* Disarm it; returns when its fire is not running. */
 void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g);
 /* Stop the timer thread (destroy). */
@@ -603,10 +612,27 @@ void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec);
 /* A detached task ended with rc: a failure goes to on_unhandled (rec taken). */
 void weft__detached_done(weft_runtime *rt, const char *name, int rc, struct weft_error *rec);
 
-/* A failure nobody can observe (detached task; later, a released job):
- * counted, then given to on_unhandled, or printed on one line (unhandled.c).
- * rec (NULL: none could be made) is taken. */
-void weft__unhandled(weft_runtime *rt, const char *name, int rc, struct weft_error *rec);
+/* A failure nobody can observe (detached task, released job): counted, then
+ * given to on_unhandled, or printed on one line (unhandled.c) naming `what`
+ * ("detached task", "blocking job"). rec (NULL: none could be made) is taken. */
+void weft__unhandled(weft_runtime *rt, const char *what, const char *name, int rc,
+                     struct weft_error *rec);
+/* Free what is left of rt once no worker runs: the timer, the blocking
+ * pool's memory, the locks, rt itself. */
+void weft__runtime_free(weft_runtime *rt);
+
+/* ---- blocking pool (blocking_pool.c) ---- */
+void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
+                         weft_time shutdown_timeout, size_t stack_size);
+/* Destroy: refuse new jobs, cancel running ones, wait up to shutdown_timeout
+ * for every blocking thread to exit: 0, or ETIMEDOUT. */
+int weft__blocking_shutdown(weft_runtime *rt);
+/* After the workers stopped: true when rt may be freed now; else the pool's
+ * last user frees it (weft__runtime_free). */
+bool weft__blocking_orphan(weft_runtime *rt);
+/* The pool's memory and locks (from weft__runtime_free). */
+void weft__blocking_fini(weft_runtime *rt);
+void weft__blocking_stats(weft_runtime *rt, weft_stats *out);
 
 /* ---- failures (fail.c) ---- */
 /* The task's record at its end, with its final rc: the pending one from
@@ -624,6 +650,8 @@ struct weft__settings {
     unsigned workers;
     size_t stack_size;
     bool print_stats;
+    unsigned blocking_max;
+    weft_time blocking_idle, shutdown_timeout;
 };
 int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out);
 /* pthread_create with async signals blocked, a name, a stack size (thread.c).

@@ -11,6 +11,7 @@
 #include "runtime/alloc.h"
 #include "runtime/errors.h"
 #include "runtime/internal.h"
+#include "runtime/job.h"
 
 enum { INITIAL_DEQUE_CAPACITY = 256 };
 
@@ -57,8 +58,8 @@ static bool all_joined(weft_runtime *rt, unsigned n)
     return true;
 }
 
-/* Stop and join every started thread, free everything. */
-static void teardown(weft_runtime *rt)
+/* Stop and join every worker and spare thread, free what only they use. */
+static void stop_workers(weft_runtime *rt)
 {
     atomic_store_explicit(&rt->stopping, true, memory_order_release);
     unsigned n = rt->slots != NULL && rt->threads != NULL ? weft__nthreads(rt) : 0;
@@ -75,14 +76,24 @@ static void teardown(weft_runtime *rt)
             }
         }
     }
-    weft__deadline_stop(rt); /* every group ended: no entry is queued */
     for (unsigned i = 0; i < n; i++) {
         weft__group_pool_destroy(&rt->threads[i]);
         weft__slot_delete(rt->slots[i]);
     }
     weft__free(rt->slots);
     weft__free(rt->threads);
+    /* what may still read them (stats from an abandoned job) sees none */
+    rt->slots = NULL;
+    rt->threads = NULL;
+    atomic_store_explicit(&rt->nthreads, 0, memory_order_relaxed);
     weft__inject_destroy(rt);
+}
+
+void weft__runtime_free(weft_runtime *rt)
+{
+    /* every group ended, and every job: no entry is queued */
+    weft__deadline_stop(rt);
+    weft__blocking_fini(rt);
     pthread_mutex_destroy(&rt->idle_lock);
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
@@ -92,6 +103,12 @@ static void teardown(weft_runtime *rt)
     pthread_mutex_destroy(&rt->slot_lock);
     pthread_cond_destroy(&rt->cb_done);
     weft__free(rt);
+}
+
+static void teardown(weft_runtime *rt)
+{
+    stop_workers(rt);
+    weft__runtime_free(rt);
 }
 
 weft_runtime *weft_runtime_create(const weft_config *cfg)
@@ -127,6 +144,8 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_cond_init(&rt->cb_done, NULL);
     rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
     rt->never_cancelled.owner_thread = NULL;
+    weft__blocking_init(rt, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
+                        set.stack_size);
     weft__park_init(rt);
 
     /* spare threads and their slots are added on demand (slots.c): room for
@@ -165,9 +184,10 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     return rt;
 }
 
+/* On a thread of some runtime: a CPU worker or a blocking job's. */
 static bool on_any_worker(void)
 {
-    return weft__self_thread != NULL;
+    return weft__self_thread != NULL || weft__self_job != NULL;
 }
 
 void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
@@ -177,7 +197,7 @@ void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
     memset(out, 0, sizeof *out);
     if (rt == NULL)
         return;
-    unsigned n = weft__nthreads(rt);
+    unsigned n = rt->slots != NULL ? weft__nthreads(rt) : 0;
     for (unsigned i = 0; i < n; i++) {
         struct weft__slot_stats *s = &rt->slots[i]->stats;
         out->tasks_run += atomic_load_explicit(&s->tasks_run, memory_order_relaxed);
@@ -187,6 +207,7 @@ void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
         out->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
     }
     out->unhandled_errors = atomic_load_explicit(&rt->unhandled_errors, memory_order_relaxed);
+    weft__blocking_stats(rt, out);
 }
 
 static void print_stats(weft_runtime *rt)
@@ -195,10 +216,15 @@ static void print_stats(weft_runtime *rt)
     weft_runtime_stats(rt, &s);
     fprintf(stderr,
             "weft stats: workers %u, tasks_run %llu, spawns %llu, steals %llu, "
-            "steal_attempts %llu, parks %llu, unhandled_errors %llu\n",
+            "steal_attempts %llu, parks %llu, unhandled_errors %llu, blocking_threads %llu, "
+            "blocking_running %llu, blocking_queued %llu, blocking_done %llu, "
+            "blocking_timed_out %llu\n",
             rt->workers, (unsigned long long)s.tasks_run, (unsigned long long)s.spawns,
             (unsigned long long)s.steals, (unsigned long long)s.steal_attempts,
-            (unsigned long long)s.parks, (unsigned long long)s.unhandled_errors);
+            (unsigned long long)s.parks, (unsigned long long)s.unhandled_errors,
+            (unsigned long long)s.blocking_threads, (unsigned long long)s.blocking_running,
+            (unsigned long long)s.blocking_queued, (unsigned long long)s.blocking_done,
+            (unsigned long long)s.blocking_timed_out);
 }
 
 int weft_runtime_destroy(weft_runtime *rt)
@@ -220,10 +246,16 @@ int weft_runtime_destroy(weft_runtime *rt)
     while (atomic_load_explicit(&rt->detached_live, memory_order_relaxed) != 0)
         pthread_cond_wait(&rt->life_cond, &rt->life_lock);
     pthread_mutex_unlock(&rt->life_lock);
+    /* every CPU task ended: now the blocking jobs, cancelled, get
+     * shutdown_timeout to end */
+    int rc = weft__blocking_shutdown(rt);
     if (rt->print_stats)
         print_stats(rt);
-    teardown(rt);
-    return 0;
+    stop_workers(rt);
+    /* jobs still running, or handles not released, keep what they use */
+    if (weft__blocking_orphan(rt))
+        weft__runtime_free(rt);
+    return rc;
 }
 
 /* Drop one of the two references to w (caller's, root task's); the last frees. */
@@ -345,7 +377,7 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
 void weft__detached_done(weft_runtime *rt, const char *name, int rc, struct weft_error *rec)
 {
     if (rc != 0)
-        weft__unhandled(rt, name, rc, rec);
+        weft__unhandled(rt, "detached task", name, rc, rec);
     pthread_mutex_lock(&rt->life_lock);
     if (atomic_fetch_sub_explicit(&rt->detached_live, 1, memory_order_relaxed) == 1)
         pthread_cond_broadcast(&rt->life_cond);

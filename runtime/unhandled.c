@@ -1,6 +1,6 @@
 /*
- * Failures nobody can observe: a detached task's (and later a released
- * blocking job's). asyncio logs "Task exception was never retrieved"; weft
+ * Failures nobody can observe: a detached task's, or a blocking job's
+ * released before any wait saw its end. asyncio logs "Task exception was never retrieved"; weft
  * counts them in the stats and hands each to the runtime's on_unhandled,
  * whose default prints one line on stderr.
  */
@@ -11,18 +11,19 @@
 #include "runtime/errors.h"
 #include "runtime/internal.h"
 
-static void print_line(const weft_error *e)
+static void print_line(const char *what, const weft_error *e)
 {
     const char *task = weft_error_task(e);
     char num[16];
     const char *code = weft__errno_label(weft_error_code(e), num);
     size_t nested = weft_errors_count(weft_error_cause(e));
-    fprintf(stderr, "weft: detached task %s failed: %s: %s%s (error never retrieved)\n",
+    fprintf(stderr, "weft: %s %s failed: %s: %s%s (error never retrieved)\n", what,
             task[0] != '\0' ? task : "(unnamed)", code, weft_error_message(e),
             nested != 0 ? " (with nested errors)" : "");
 }
 
-void weft__unhandled(weft_runtime *rt, const char *name, int rc, struct weft_error *rec)
+void weft__unhandled(weft_runtime *rt, const char *what, const char *name, int rc,
+                     struct weft_error *rec)
 {
     atomic_fetch_add_explicit(&rt->unhandled_errors, 1, memory_order_relaxed);
     struct weft_error local;
@@ -33,6 +34,6 @@ void weft__unhandled(weft_runtime *rt, const char *name, int rc, struct weft_err
     if (rt->on_unhandled != NULL)
         rt->on_unhandled(e, rt->on_unhandled_arg);
     else
-        print_line(e);
+        print_line(what, e);
     weft__error_free(rec);
 }

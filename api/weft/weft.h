@@ -130,7 +130,9 @@ typedef struct weft_runtime weft_runtime; /* opaque */
 typedef struct weft_stats {
     uint64_t tasks_run, spawns, steals, steal_attempts, parks;
     uint64_t blocking_threads, blocking_running, blocking_queued;
-    uint64_t blocking_done, blocking_timed_out; /* waits that gave up on a still-running job */
+    /* threads, jobs running and queued now; jobs ended; jobs given up on while
+     * still running (a wait that timed out, or a release), each counted once */
+    uint64_t blocking_done, blocking_timed_out;
     uint64_t unhandled_errors;
 } weft_stats;
 
@@ -149,9 +151,13 @@ typedef struct weft_config {
 
 /* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure. */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
-/* Waits for every task (detached too), stops the workers, frees. EBUSY while a
- * weft_run is in progress; EINVAL from a task, for NULL, or while another
- * thread's destroy of rt is in progress. */
+/* Waits for every task (detached too), stops the workers; cancels blocking
+ * jobs (flag + callbacks) and waits up to shutdown_timeout for them: 0 when
+ * all ended, ETIMEDOUT when some still run. Those are abandoned safely: they
+ * keep running, their cleanup runs, and what they use is freed by the last
+ * to end (they must not use rt itself). Handles not released stay valid
+ * until released. EBUSY while a weft_run is in progress; EINVAL from a task
+ * or a blocking job, for NULL, or while another destroy of rt is in progress. */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 /* Runs fn as a root task and blocks the calling (non-worker) thread until it
  * finished; returns fn's status. EINVAL from inside a task (it would deadlock). */
@@ -218,6 +224,42 @@ WEFT_API void weft_group_cancel(weft_group *g);
 WEFT_API int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain,
                                int (*body)(weft_task *self, size_t lo, size_t hi, void *arg),
                                void *arg);
+
+/* ---- Blocking pool --------------------------------------------------------- */
+
+typedef struct weft_job weft_job; /* opaque: the handle of one blocking job */
+
+/* Runs fn(job_self, arg) on a thread of the blocking pool, never on a CPU
+ * worker, like asyncio.to_thread. parent: the running task (a job's self too).
+ * job_self works with every task call above (weft_cancelled, weft_deadline,
+ * weft_on_cancel, weft_fail, weft_sleep...). The job inherits parent's
+ * cancellation while parent's scope lives, and its effective deadline
+ * (min'd with o->deadline) for good; when that passes it is cancelled with
+ * ETIMEDOUT. o may be NULL; o->cleanup(arg) runs once after fn returned.
+ * *job receives the handle: wait for it and/or release it. 0; EINVAL for
+ * NULLs or a parent not running on this thread; ENOMEM; ESHUTDOWN once
+ * destroy began; EAGAIN when no blocking thread exists and none could be
+ * started. On failure fn and cleanup never run and *job is untouched. */
+WEFT_API int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg,
+                                 const weft_spawn_opts *o, weft_job **job);
+/* Waits for the job: its status; or ETIMEDOUT when `deadline` (absolute;
+ * 0 polls) or the calling task's deadline passes first, ECANCELED /
+ * ETIMEDOUT when the calling task's scope is cancelled. The job keeps
+ * running after a timeout: wait again later, or release it. On a worker a
+ * timed wait (a spare thread takes the worker's place). The first wait that
+ * sees a failure keeps the job's error record as the cause of the calling
+ * task's own failure, should it fail. EINVAL for NULL or a released job. */
+WEFT_API int weft_job_wait(weft_job *job, weft_time deadline);
+/* (Added to API.md's set.) True once the job's function and cleanup ended:
+ * weft_job_wait then returns its status at once. False for NULL. */
+WEFT_API bool weft_job_done(const weft_job *job);
+/* Cancels the job's scope (reason ECANCELED): weft_cancelled(job_self) turns
+ * true and its weft_on_cancel callbacks run. No effect once it ended or for NULL. */
+WEFT_API void weft_job_cancel(weft_job *job);
+/* Drops the handle (once). A job not ended yet finishes in the background:
+ * its cleanup still runs, and a failure nobody waited for goes to
+ * on_unhandled, as does a finished one's failure never waited for. */
+WEFT_API void weft_job_release(weft_job *job);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,307 @@
+/*
+ * The blocking pool: threads apart from the CPU workers, for jobs that wait
+ * on the outside world (files, sockets, locks, sleeps), as asyncio's
+ * to_thread executor or Go's threads in syscalls. A CPU worker never runs a
+ * job, so blocking jobs never take a worker's place.
+ *
+ * Threads start on demand, one per queued job that no idle thread will take,
+ * up to `max` (blocking_max); beyond that jobs wait in FIFO order. A thread
+ * idle for `idle` (blocking_idle) exits. One mutex guards everything here:
+ * jobs are heavy (a thread hand-off, a wake-up) and a lock costs little
+ * beside them.
+ *
+ * Threads are detached: one exiting when idle has nobody to join it. A
+ * thread touches the runtime last under the lock, where it signals
+ * `ended`, so destroy (which waits for no thread to be left) may free the
+ * runtime as soon as it sees the count reach zero; or, once destroy gave up
+ * waiting, the last thread (or job handle) to go frees it (blocking.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/alloc.h"
+#include "runtime/errors.h"
+#include "runtime/internal.h"
+#include "runtime/job.h"
+
+enum { JOBS_PER_CHUNK = 8 };
+
+struct weft__job_chunk {
+    struct weft__job_chunk *next;
+    struct weft_job jobs[JOBS_PER_CHUNK];
+};
+
+static struct timespec to_timespec(weft_time t)
+{
+    return (struct timespec){.tv_sec = t / WEFT_SEC, .tv_nsec = t % WEFT_SEC};
+}
+
+void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
+                         weft_time shutdown_timeout, size_t stack_size)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_init(&bp->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* weft_now's clock */
+    pthread_cond_init(&bp->work, &attr);
+    pthread_cond_init(&bp->ended, &attr);
+    pthread_condattr_destroy(&attr);
+    bp->max = max;
+    bp->idle = idle;
+    bp->shutdown_timeout = shutdown_timeout;
+    bp->stack_size = stack_size;
+    rt->jobs_owner.rt = rt;
+}
+
+void weft__blocking_fini(weft_runtime *rt)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    for (struct weft__job_chunk *c = bp->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        weft__free(c);
+    }
+    pthread_cond_destroy(&bp->work);
+    pthread_cond_destroy(&bp->ended);
+    pthread_mutex_destroy(&bp->lock);
+}
+
+static bool last_user_locked(struct weft__blocking *bp)
+{
+    return bp->abandoned && bp->threads == 0 && bp->jobs_held == 0;
+}
+
+struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
+{
+    if (bp->free_head == NULL) {
+        struct weft__job_chunk *c = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *c);
+        if (c == NULL)
+            return NULL;
+        memset(c, 0, sizeof *c);
+        c->next = bp->chunks;
+        bp->chunks = c;
+        for (size_t i = 0; i < JOBS_PER_CHUNK; i++) {
+            struct weft_job *j = &c->jobs[i];
+            /* a pooled scope reads as dead, as a pooled group state does */
+            atomic_init(&j->scope.cancel, (uint64_t)WEFT__GROUP_DEAD);
+            j->next = NULL;
+            if (bp->free_tail != NULL)
+                bp->free_tail->next = j;
+            else
+                bp->free_head = j;
+            bp->free_tail = j;
+        }
+    }
+    struct weft_job *job = bp->free_head;
+    bp->free_head = job->next;
+    if (bp->free_head == NULL)
+        bp->free_tail = NULL;
+    job->next = NULL;
+    bp->jobs_held++;
+    return job;
+}
+
+bool weft__job_put_locked(struct weft__blocking *bp, struct weft_job *job)
+{
+    weft__error_free(job->rec);
+    job->rec = NULL;
+    /* the next life's gen comes from this word (job.c) */
+    uint64_t word = atomic_load_explicit(&job->scope.cancel, memory_order_relaxed);
+    atomic_store_explicit(&job->scope.cancel, word | WEFT__GROUP_DEAD, memory_order_relaxed);
+    atomic_store_explicit(&job->state, WEFT__JOB_FREE, memory_order_relaxed);
+    job->next = NULL;
+    if (bp->free_tail != NULL)
+        bp->free_tail->next = job;
+    else
+        bp->free_head = job;
+    bp->free_tail = job;
+    bp->jobs_held--;
+    return last_user_locked(bp);
+}
+
+static void running_link(struct weft__blocking *bp, struct weft_job *job)
+{
+    job->run_prev = NULL;
+    job->run_next = bp->running_list;
+    if (bp->running_list != NULL)
+        bp->running_list->run_prev = job;
+    bp->running_list = job;
+}
+
+void weft__blocking_job_ended_locked(struct weft__blocking *bp, struct weft_job *job)
+{
+    if (job->run_prev != NULL)
+        job->run_prev->run_next = job->run_next;
+    else
+        bp->running_list = job->run_next;
+    if (job->run_next != NULL)
+        job->run_next->run_prev = job->run_prev;
+    bp->running--;
+    bp->done++;
+}
+
+static void *blocking_main(void *arg)
+{
+    weft_runtime *rt = arg;
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    bp->starting--;
+    for (;;) {
+        struct weft_job *job = bp->queue_head;
+        if (job == NULL) {
+            if (bp->stopping)
+                break;
+            struct timespec until = to_timespec(weft_after(bp->idle));
+            bp->idle_threads++;
+            int rc = pthread_cond_timedwait(&bp->work, &bp->lock, &until);
+            bp->idle_threads--;
+            if (rc == ETIMEDOUT && bp->queue_head == NULL && !bp->stopping)
+                break; /* idle for blocking_idle: exit */
+            continue;
+        }
+        if ((bp->queue_head = job->next) == NULL)
+            bp->queue_tail = NULL;
+        bp->queued--;
+        bp->running++;
+        running_link(bp, job);
+        atomic_store_explicit(&job->state, WEFT__JOB_RUNNING, memory_order_relaxed);
+        bool stopping = bp->stopping;
+        pthread_mutex_unlock(&bp->lock);
+        weft__job_run(job, stopping); /* takes the lock to publish the end */
+        pthread_mutex_lock(&bp->lock);
+    }
+    bp->threads--;
+    bool last = last_user_locked(bp);
+    pthread_cond_broadcast(&bp->ended);
+    pthread_mutex_unlock(&bp->lock);
+    /* nothing of rt is touched past the unlock, unless this was its last user */
+    if (last)
+        weft__runtime_free(rt);
+    return NULL;
+}
+
+/* Take job out of the queue (it is there). */
+static void unqueue(struct weft__blocking *bp, struct weft_job *job)
+{
+    struct weft_job **p = &bp->queue_head, *prev = NULL;
+    while (*p != job) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    *p = job->next;
+    if (bp->queue_tail == job)
+        bp->queue_tail = prev;
+    bp->queued--;
+}
+
+int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    if (bp->stopping) {
+        pthread_mutex_unlock(&bp->lock);
+        return ESHUTDOWN;
+    }
+    atomic_store_explicit(&job->state, WEFT__JOB_QUEUED, memory_order_relaxed);
+    job->next = NULL;
+    if (bp->queue_tail != NULL)
+        bp->queue_tail->next = job;
+    else
+        bp->queue_head = job;
+    bp->queue_tail = job;
+    bp->queued++;
+    if (bp->idle_threads > 0)
+        pthread_cond_signal(&bp->work);
+    /* a thread for every queued job that no idle or starting thread will take */
+    bool start = bp->queued > (size_t)bp->idle_threads + bp->starting && bp->threads < bp->max;
+    unsigned seq = bp->name_seq;
+    if (start) {
+        bp->threads++;
+        bp->starting++;
+        bp->name_seq++;
+    }
+    pthread_mutex_unlock(&bp->lock);
+    if (!start)
+        return 0;
+
+    char name[16];
+    snprintf(name, sizeof name, "weft-b%u", seq);
+    pthread_t tid;
+    int rc = weft__thread_start(&tid, bp->stack_size, name, blocking_main, rt);
+    if (rc == 0) {
+        pthread_detach(tid); /* after its naming: see blocking_main */
+        return 0;
+    }
+    pthread_mutex_lock(&bp->lock);
+    bp->threads--;
+    bp->starting--;
+    /* the job waits for a thread that exists; with none at all it would wait
+     * forever, so the spawn fails instead */
+    int out = 0;
+    if (bp->threads == 0 &&
+        atomic_load_explicit(&job->state, memory_order_relaxed) == WEFT__JOB_QUEUED) {
+        unqueue(bp, job);
+        out = EAGAIN;
+    }
+    pthread_cond_broadcast(&bp->ended);
+    pthread_mutex_unlock(&bp->lock);
+    return out;
+}
+
+int weft__blocking_shutdown(weft_runtime *rt)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    bp->stopping = true;
+    pthread_cond_broadcast(&bp->work); /* idle threads exit now */
+    struct weft_job *cancel = NULL;
+    for (struct weft_job *j = bp->running_list; j != NULL; j = j->run_next) {
+        j->refs++; /* keeps it out of the free list while cancelled unlocked */
+        j->cancel_next = cancel;
+        cancel = j;
+    }
+    pthread_mutex_unlock(&bp->lock);
+    /* queued jobs start cancelled (blocking_main reads `stopping`) */
+    for (struct weft_job *j = cancel; j != NULL; j = j->cancel_next)
+        weft__job_cancel(j, ECANCELED); /* flag and callbacks, outside the lock */
+
+    weft_time until = weft_after(bp->shutdown_timeout);
+    struct timespec ts = to_timespec(until);
+    pthread_mutex_lock(&bp->lock);
+    for (struct weft_job *j = cancel, *next; j != NULL; j = next) {
+        next = j->cancel_next;
+        if (--j->refs == 0)
+            weft__job_put_locked(bp, j); /* not abandoned yet: never the last user */
+    }
+    while ((bp->threads > 0 || bp->queued > 0) && weft_now() < until)
+        pthread_cond_timedwait(&bp->ended, &bp->lock, &ts);
+    bool all = bp->threads == 0 && bp->queued == 0;
+    pthread_mutex_unlock(&bp->lock);
+    return all ? 0 : ETIMEDOUT;
+}
+
+bool weft__blocking_orphan(weft_runtime *rt)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    bp->abandoned = true;
+    bool now = last_user_locked(bp);
+    pthread_mutex_unlock(&bp->lock);
+    return now;
+}
+
+void weft__blocking_stats(weft_runtime *rt, weft_stats *out)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    out->blocking_threads = bp->threads;
+    out->blocking_running = bp->running;
+    out->blocking_queued = bp->queued;
+    out->blocking_done = bp->done;
+    out->blocking_timed_out = bp->given_up;
+    pthread_mutex_unlock(&bp->lock);
+}

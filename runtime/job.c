@@ -1,0 +1,410 @@
+/*
+ * Blocking jobs: weft_spawn_blocking, weft_job_wait / _done / _cancel /
+ * _release, and a job's run on a blocking thread (blocking_pool.c).
+ *
+ * The model is asyncio's wait_for(to_thread(f), t): a wait may give up
+ * (ETIMEDOUT) while the job goes on, and the job's end is still handled:
+ * a later wait gets its status, its cleanup runs once, and a failure that
+ * no wait saw goes to on_unhandled when the handle is dropped. Two
+ * references (job.h) let the handle and the run end in either order.
+ *
+ * Waiting. A waiter lists a node on the job under the pool's lock; the
+ * job's end, under the same lock, sets the state and wakes every listed
+ * node: a CPU worker by name (weft__wake_thread: its wait is a timed wait,
+ * timed_wait.c, so its slot goes to a spare thread meanwhile), any other
+ * thread through a futex word in its node.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "runtime/errors.h"
+#include "runtime/internal.h"
+#include "runtime/job.h"
+
+__thread struct weft_job *weft__self_job __attribute__((tls_model("initial-exec")));
+
+struct weft__job_waiter {
+    struct weft__thread *thr; /* a CPU worker in a timed wait; NULL: `word` */
+    _Atomic uint32_t word;    /* set to 1 by the job's end or the waiter's cancel */
+    struct weft__job_waiter *next;
+};
+
+/* Misuse of a handle is refused; debug builds also say so. */
+static void misuse(const char *fn, const char *what)
+{
+#ifdef WEFT_DEBUG
+    fprintf(stderr, "weft: %s: %s\n", fn, what);
+#else
+    (void)fn;
+    (void)what;
+#endif
+}
+
+/* Under the lock: whether job is a handle still held. */
+static bool handle_ok(struct weft_job *job, const char *fn)
+{
+    if (atomic_load_explicit(&job->state, memory_order_relaxed) == WEFT__JOB_FREE ||
+        job->released) {
+        misuse(fn, "the job was released");
+        return false;
+    }
+    return true;
+}
+
+void weft__job_cancel(struct weft_job *job, int reason)
+{
+    struct weft__group *s = &job->scope;
+    uint64_t word = atomic_load_explicit(&s->cancel, memory_order_relaxed);
+    do {
+        if (weft__cancel_reason_of(word) != 0)
+            return;
+        /* seq_cst: before the callback lock, as cancel_cb.c's protocol wants */
+    } while (!atomic_compare_exchange_weak_explicit(&s->cancel, &word, word | (uint32_t)reason,
+                                                    memory_order_seq_cst, memory_order_relaxed));
+    weft__cancel_cb_run_all(job->rt, s);
+}
+
+/* The parent's scope was cancelled: so is the job, for the same reason. */
+static void parent_cancelled(void *arg)
+{
+    struct weft_job *job = arg;
+    uint32_t r = weft__cancel_reason_of(
+        atomic_load_explicit(&job->parent_scope->cancel, memory_order_acquire));
+    weft__job_cancel(job, r == ETIMEDOUT ? ETIMEDOUT : ECANCELED);
+}
+
+static void deadline_fired(struct weft__timer_entry *e)
+{
+    struct weft_job *job = (struct weft_job *)(void *)((char *)e - offsetof(struct weft_job, timer));
+    weft__job_cancel(job, ETIMEDOUT); /* the job's end removes the entry first */
+}
+
+/* The runtime of the task running on this thread, if parent is it. */
+static weft_runtime *caller_runtime(weft_task *parent)
+{
+    struct weft__thread *thr = weft__self_thread;
+    if (thr != NULL && thr->current == parent)
+        return thr->rt;
+    struct weft_job *j = weft__self_job;
+    return j != NULL && &j->task == parent ? j->rt : NULL;
+}
+
+/* The task running on this thread (a CPU task or a job), or NULL. */
+static weft_task *caller_task(void)
+{
+    struct weft__thread *thr = weft__self_thread;
+    if (thr != NULL)
+        return thr->current;
+    struct weft_job *j = weft__self_job;
+    return j != NULL ? &j->task : NULL;
+}
+
+static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent, weft_fn fn,
+                       void *arg, const weft_spawn_opts *o)
+{
+    weft_time deadline = weft_deadline(parent);
+    if (o != NULL && o->deadline != 0 && o->deadline < deadline)
+        deadline = o->deadline;
+    struct weft__group *s = &job->scope;
+    s->owner_thread = &rt->jobs_owner;
+    atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);
+    atomic_store_explicit(&s->callbacks, NULL, memory_order_relaxed);
+    s->deadline = deadline;
+    s->name = o != NULL ? o->name : NULL;
+    s->end_work = 0;
+    uint32_t gen = weft__cancel_gen(atomic_load_explicit(&s->cancel, memory_order_relaxed)) + 1;
+    atomic_store_explicit(&s->cancel, (uint64_t)gen << 32, memory_order_relaxed);
+
+    job->task = (struct weft_task){
+        .fn = fn,
+        .arg = arg,
+        .group = s,
+        .home = NULL,
+        .next = NULL,
+        .name = o != NULL ? o->name : NULL,
+        .cleanup = o != NULL ? o->cleanup : NULL,
+        .kind = WEFT__TASK_JOB,
+    };
+    job->rt = rt;
+    job->parent_scope = parent->group;
+    job->linked = job->armed = false;
+    job->refs = 2; /* the handle, the run */
+    job->released = job->observed = job->gave_up = job->excused = false;
+    job->status = 0;
+    job->rec = NULL;
+    job->waiters = NULL;
+}
+
+/* Link the job to its parent's cancellation and arm its deadline. */
+static int link_scope(struct weft_job *job, weft_task *parent)
+{
+    job->linked = true;
+    weft_on_cancel(parent, &job->parent_cb, parent_cancelled, job); /* may cancel at once */
+    weft_time deadline = job->scope.deadline;
+    if (deadline == WEFT_NEVER)
+        return 0;
+    if (deadline <= weft_now()) {
+        weft__job_cancel(job, ETIMEDOUT);
+        return 0;
+    }
+    struct weft__timer *t;
+    int rc = weft__timer_of(job->rt, &t);
+    if (rc != 0)
+        return rc;
+    job->timer.deadline = deadline;
+    job->timer.fire = deadline_fired;
+    if ((rc = weft__timer_add(t, &job->timer)) == 0)
+        job->armed = true;
+    return rc;
+}
+
+/* Undo link_scope: nothing calls into the job afterwards. */
+static void unlink_scope(struct weft_job *job)
+{
+    if (job->linked)
+        weft_on_cancel_remove(&job->parent_cb);
+    if (job->armed)
+        weft__timer_remove(atomic_load_explicit(&job->rt->timer, memory_order_acquire),
+                           &job->timer);
+    /* callbacks the job left registered, nested jobs' links included */
+    weft__cancel_cb_forget(job->rt, &job->scope);
+}
+
+int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spawn_opts *o,
+                        weft_job **out)
+{
+    weft_runtime *rt = parent != NULL ? caller_runtime(parent) : NULL;
+    if (rt == NULL || fn == NULL || out == NULL)
+        return EINVAL;
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    bool stopping = bp->stopping;
+    struct weft_job *job = stopping ? NULL : weft__job_take_locked(bp);
+    pthread_mutex_unlock(&bp->lock);
+    if (job == NULL)
+        return stopping ? ESHUTDOWN : ENOMEM;
+    start_life(job, rt, parent, fn, arg, o);
+    int rc = link_scope(job, parent);
+    if (rc == 0)
+        rc = weft__blocking_submit(rt, job);
+    if (rc != 0) {
+        unlink_scope(job);
+        pthread_mutex_lock(&bp->lock);
+        bool last = weft__job_put_locked(bp, job);
+        pthread_mutex_unlock(&bp->lock);
+        if (last)
+            weft__runtime_free(rt);
+        return rc;
+    }
+    *out = job;
+    return 0;
+}
+
+void weft__job_run(struct weft_job *job, bool stopping)
+{
+    weft_runtime *rt = job->rt;
+    struct weft__group *s = &job->scope;
+    /* started late: it still runs once, seeing its cancellation at once */
+    if (stopping)
+        weft__job_cancel(job, ECANCELED);
+    else if (s->deadline != WEFT_NEVER && weft_now() >= s->deadline)
+        weft__job_cancel(job, ETIMEDOUT);
+    weft__self_job = job;
+    int rc = job->task.fn(&job->task, job->task.arg);
+    weft__self_job = NULL;
+    if (job->task.cleanup != NULL)
+        job->task.cleanup(job->task.arg);
+
+    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
+    if (rc == ECANCELED && reason == ETIMEDOUT)
+        rc = ETIMEDOUT; /* stopped by a deadline: a timeout, as in weft__task_scope_end */
+    bool excused = reason != 0 && (rc == ECANCELED || rc == (int)reason);
+    struct weft_error *rec = weft__task_failure(&job->task, job->task.name, rc);
+    unlink_scope(job);
+
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    weft__blocking_job_ended_locked(bp, job);
+    job->status = rc;
+    job->excused = excused;
+    job->rec = rec;
+    /* release: status and record before a waiter's acquire load */
+    atomic_store_explicit(&job->state, WEFT__JOB_DONE, memory_order_release);
+    for (struct weft__job_waiter *w = job->waiters; w != NULL; w = w->next) {
+        if (w->thr != NULL) {
+            weft__wake_thread(rt, w->thr);
+        } else {
+            atomic_store_explicit(&w->word, 1, memory_order_release);
+            weft__futex_wake(&w->word);
+        }
+    }
+    /* released before it ended: nobody will ever see this failure */
+    bool report = job->released && rc != 0 && !excused;
+    const char *name = job->task.name;
+    if (report)
+        job->rec = NULL;
+    if (--job->refs == 0)
+        weft__job_put_locked(bp, job); /* never the last user: this thread still counts */
+    pthread_mutex_unlock(&bp->lock);
+    if (report)
+        weft__unhandled(rt, "blocking job", name, rc, rec);
+}
+
+static bool job_ended(void *arg)
+{
+    struct weft_job *job = arg;
+    return atomic_load_explicit(&job->state, memory_order_acquire) == WEFT__JOB_DONE;
+}
+
+static void wake_word(void *arg)
+{
+    _Atomic uint32_t *word = arg;
+    atomic_store_explicit(word, 1, memory_order_release);
+    weft__futex_wake(word);
+}
+
+/* A wait off the CPU workers (a job waiting for another, or any thread):
+ * on the node's futex word, until the job ends, self is cancelled, or
+ * min(until, self's deadline). */
+static int wait_off_worker(weft_task *self, struct weft__job_waiter *w, struct weft_job *job,
+                           weft_time until)
+{
+    weft_time deadline = weft_deadline(self);
+    weft_time end = until < deadline ? until : deadline;
+    weft_cancel_cb cb;
+    bool watched = self != NULL && weft_on_cancel(self, &cb, wake_word, &w->word) == 0;
+    while (!job_ended(job) && !weft_cancelled(self) && weft_now() < end)
+        weft__futex_wait_until(&w->word, 0, end);
+    if (watched)
+        weft_on_cancel_remove(&cb);
+    if (job_ended(job))
+        return 0;
+    int reason = weft_cancel_reason(self);
+    return reason != 0 ? reason : ETIMEDOUT;
+}
+
+static void unlist(struct weft_job *job, struct weft__job_waiter *w)
+{
+    for (struct weft__job_waiter **p = &job->waiters; *p != NULL; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+}
+
+int weft_job_wait(weft_job *job, weft_time deadline)
+{
+    if (job == NULL)
+        return EINVAL;
+    struct weft__blocking *bp = &job->rt->blocking;
+    struct weft__thread *thr = weft__self_thread;
+    weft_task *self = caller_task();
+    struct weft__job_waiter w = {.thr = thr != NULL && self != NULL ? thr : NULL};
+    atomic_init(&w.word, 0);
+    pthread_mutex_lock(&bp->lock);
+    if (!handle_ok(job, "weft_job_wait")) {
+        pthread_mutex_unlock(&bp->lock);
+        return EINVAL;
+    }
+    bool ended = atomic_load_explicit(&job->state, memory_order_relaxed) == WEFT__JOB_DONE;
+    if (!ended) {
+        w.next = job->waiters;
+        job->waiters = &w;
+    }
+    pthread_mutex_unlock(&bp->lock);
+
+    int rc = 0;
+    if (!ended)
+        rc = w.thr != NULL ? weft__timed_wait(thr, self, deadline, job_ended, job)
+                           : wait_off_worker(self, &w, job, deadline);
+    struct weft_error *cause = NULL;
+    pthread_mutex_lock(&bp->lock);
+    if (!ended)
+        unlist(job, &w);
+    if (atomic_load_explicit(&job->state, memory_order_relaxed) == WEFT__JOB_DONE) {
+        rc = job->status;
+        job->observed = true;
+        if (self != NULL && !job->excused) { /* a cancelled job's ECANCELED is no failure */
+            cause = job->rec;
+            job->rec = NULL;
+        }
+    } else if (!job->gave_up) {
+        job->gave_up = true;
+        bp->given_up++;
+    }
+    pthread_mutex_unlock(&bp->lock);
+    if (cause != NULL)
+        weft__task_keep_cause(self, weft__errors_of(cause));
+    return rc;
+}
+
+bool weft_job_done(const weft_job *job)
+{
+    return job != NULL &&
+           atomic_load_explicit(&job->state, memory_order_acquire) == WEFT__JOB_DONE;
+}
+
+/* Drop one reference (under no lock); the last frees the runtime if it must. */
+static void job_unref(struct weft_job *job)
+{
+    weft_runtime *rt = job->rt;
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
+    pthread_mutex_unlock(&bp->lock);
+    if (last)
+        weft__runtime_free(rt);
+}
+
+void weft_job_cancel(weft_job *job)
+{
+    if (job == NULL)
+        return;
+    struct weft__blocking *bp = &job->rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    bool live = handle_ok(job, "weft_job_cancel") &&
+                atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE;
+    if (live)
+        job->refs++; /* the job stays put while cancelled outside the lock */
+    pthread_mutex_unlock(&bp->lock);
+    if (!live)
+        return;
+    weft__job_cancel(job, ECANCELED);
+    job_unref(job);
+}
+
+void weft_job_release(weft_job *job)
+{
+    if (job == NULL)
+        return;
+    weft_runtime *rt = job->rt;
+    struct weft__blocking *bp = &rt->blocking;
+    pthread_mutex_lock(&bp->lock);
+    if (!handle_ok(job, "weft_job_release")) {
+        pthread_mutex_unlock(&bp->lock);
+        return;
+    }
+    job->released = true;
+    struct weft_error *lost = NULL;
+    bool report = false;
+    int rc = job->status;
+    const char *name = job->task.name;
+    if (atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE) {
+        if (!job->gave_up) { /* abandoned while running: counted as given up */
+            job->gave_up = true;
+            bp->given_up++;
+        }
+    } else if (!job->observed && rc != 0 && !job->excused) {
+        report = true; /* ended, failed, and no wait ever saw it */
+        lost = job->rec;
+        job->rec = NULL;
+    }
+    pthread_mutex_unlock(&bp->lock);
+    if (report)
+        weft__unhandled(rt, "blocking job", name, rc, lost); /* the handle's ref holds rt */
+    job_unref(job);
+}
