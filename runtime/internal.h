@@ -620,6 +620,8 @@ void weft__unhandled(weft_runtime *rt, const char *what, const char *name, int r
 /* Free what is left of rt once no worker runs: the timer, the blocking
  * pool's memory, the locks, rt itself. */
 void weft__runtime_free(weft_runtime *rt);
+/* Runtimes freed so far: tests see an abandoned runtime's memory go. */
+extern _Atomic unsigned long weft__runtimes_freed;
 
 /* ---- blocking pool (blocking_pool.c) ---- */
 void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,

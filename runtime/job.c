@@ -220,6 +220,10 @@ void weft__job_run(struct weft_job *job, bool stopping)
         job->task.cleanup(job->task.arg);
 
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
+    /* a job that ran into its deadline (a sleep to it returns ETIMEDOUT)
+     * ended timed out, even if the timer has not fired yet */
+    if (reason == 0 && s->deadline != WEFT_NEVER && weft_now() >= s->deadline)
+        reason = ETIMEDOUT;
     if (rc == ECANCELED && reason == ETIMEDOUT)
         rc = ETIMEDOUT; /* stopped by a deadline: a timeout, as in weft__task_scope_end */
     bool excused = reason != 0 && (rc == ECANCELED || rc == (int)reason);

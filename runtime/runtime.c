@@ -89,6 +89,8 @@ static void stop_workers(weft_runtime *rt)
     weft__inject_destroy(rt);
 }
 
+_Atomic unsigned long weft__runtimes_freed;
+
 void weft__runtime_free(weft_runtime *rt)
 {
     /* every group ended, and every job: no entry is queued */
@@ -103,6 +105,7 @@ void weft__runtime_free(weft_runtime *rt)
     pthread_mutex_destroy(&rt->slot_lock);
     pthread_cond_destroy(&rt->cb_done);
     weft__free(rt);
+    atomic_fetch_add_explicit(&weft__runtimes_freed, 1, memory_order_release);
 }
 
 static void teardown(weft_runtime *rt)
