@@ -30,9 +30,12 @@
 #include "runtime/internal.h"
 
 /* The public struct's four words: status lives in the low bits of the
- * group pointer (states are cache-line aligned). The group stays set once
- * registered, so remove can always find the runtime's lock; a state is
- * type-stable and its owner thread never changes, so that is safe. */
+ * group pointer (states are cache-line aligned). The group stays set from
+ * registration until its group forgets it (the group's end), so remove can
+ * find the runtime's lock; a state is type-stable while the workers live
+ * and its owner thread never changes, so that is safe. A forgotten
+ * callback points at no group: a blocking job may remove its link to a
+ * parent's scope after destroy freed every group state (job.c). */
 struct weft__cancel_cb {
     void (*fn)(void *arg);
     void *arg;
@@ -136,6 +139,22 @@ static void unlink_locked(struct weft__group *g, struct weft__cancel_cb *c)
         }
 }
 
+/* Under rt's cb_lock. */
+static void remove_locked(weft_runtime *rt, struct weft__cancel_cb *c)
+{
+    struct weft__group *g =
+        group_of(atomic_load_explicit(&c->group_status, memory_order_relaxed));
+    if (g == NULL)
+        return; /* never registered, or forgotten */
+    if (status_of(c) == CB_REGISTERED) {
+        unlink_locked(g, c);
+        set(c, g, CB_IDLE);
+    } else if (running_here != c) { /* from inside fn itself: return at once */
+        while (status_of(c) == CB_RUNNING)
+            pthread_cond_wait(&rt->cb_done, &rt->cb_lock);
+    }
+}
+
 void weft_on_cancel_remove(weft_cancel_cb *cbp)
 {
     struct weft__cancel_cb *c = impl(cbp);
@@ -144,16 +163,17 @@ void weft_on_cancel_remove(weft_cancel_cb *cbp)
     struct weft__group *g =
         group_of(atomic_load_explicit(&c->group_status, memory_order_relaxed));
     if (g == NULL)
-        return; /* never registered anywhere */
+        return; /* never registered anywhere, or forgotten */
     weft_runtime *rt = runtime_of(g);
     pthread_mutex_lock(&rt->cb_lock);
-    if (status_of(c) == CB_REGISTERED) {
-        unlink_locked(g, c);
-        set(c, g, CB_IDLE);
-    } else if (running_here != c) { /* from inside fn itself: return at once */
-        while (status_of(c) == CB_RUNNING)
-            pthread_cond_wait(&rt->cb_done, &rt->cb_lock);
-    }
+    remove_locked(rt, c);
+    pthread_mutex_unlock(&rt->cb_lock);
+}
+
+void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cbp)
+{
+    pthread_mutex_lock(&rt->cb_lock);
+    remove_locked(rt, impl(cbp)); /* the group is read under the lock its forget took */
     pthread_mutex_unlock(&rt->cb_lock);
 }
 
@@ -179,6 +199,6 @@ void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g)
     struct weft__cancel_cb *c = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
     atomic_store_explicit(&g->callbacks, NULL, memory_order_relaxed);
     for (; c != NULL; c = c->next)
-        set(c, g, CB_IDLE);
+        set(c, NULL, CB_IDLE);
     pthread_mutex_unlock(&rt->cb_lock);
 }

@@ -540,6 +540,9 @@ bool weft__work_visible(weft_runtime *rt);
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g);
+/* weft_on_cancel_remove for a callback registered in rt, safe even after
+ * its group forgot it and the group's memory was freed. */
+void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cb);
 /* g ends (join): drop callbacks left registered, so a later life never runs them. */
 void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g);
 /* After the last task of g ended: detach what g's life registered (callbacks

@@ -165,8 +165,8 @@ static int link_scope(struct weft_job *job, weft_task *parent)
 /* Undo link_scope: nothing calls into the job afterwards. */
 static void unlink_scope(struct weft_job *job)
 {
-    if (job->linked)
-        weft_on_cancel_remove(&job->parent_cb);
+    if (job->linked) /* the parent's group may be gone (destroy), but not rt */
+        weft__cancel_cb_remove(job->rt, &job->parent_cb);
     if (job->armed)
         weft__timer_remove(atomic_load_explicit(&job->rt->timer, memory_order_acquire),
                            &job->timer);

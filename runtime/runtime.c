@@ -187,10 +187,9 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     return rt;
 }
 
-/* On a thread of some runtime: a CPU worker or a blocking job's. */
 static bool on_any_worker(void)
 {
-    return weft__self_thread != NULL || weft__self_job != NULL;
+    return weft__self_thread != NULL;
 }
 
 void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
@@ -232,7 +231,8 @@ static void print_stats(weft_runtime *rt)
 
 int weft_runtime_destroy(weft_runtime *rt)
 {
-    if (rt == NULL || on_any_worker())
+    /* from a task it would wait for itself; from one of rt's jobs too */
+    if (rt == NULL || on_any_worker() || (weft__self_job != NULL && weft__self_job->rt == rt))
         return EINVAL;
     /* refuse while a weft_run is in progress; once shutting_down is set, new
      * weft_run calls refuse (ESHUTDOWN) */

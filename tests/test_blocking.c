@@ -635,7 +635,7 @@ struct stuck_root {
     weft_job *job;
 };
 
-static int root_leaves_stuck_job(weft_task *self, void *p)
+static int task_leaves_stuck_job(weft_task *self, void *p)
 {
     struct stuck_root *r = p;
     weft_spawn_opts o = {.cleanup = stuck_cleanup};
@@ -644,6 +644,17 @@ static int root_leaves_stuck_job(weft_task *self, void *p)
     if (r->release)
         weft_job_release(r->job);
     return 0;
+}
+
+/* The job's parent is a task of a group: its link to that group's scope
+ * outlives the group, and destroy frees every group state before the job
+ * ends. */
+static int root_leaves_stuck_job(weft_task *self, void *p)
+{
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, task_leaves_stuck_job, p);
+    return weft_group_join(&g, NULL);
 }
 
 START_TEST(test_destroy_gives_up_on_a_stuck_job_which_still_cleans_up_later)

@@ -157,7 +157,8 @@ WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
  * keep running, their cleanup runs, and what they use is freed by the last
  * to end (they must not use rt itself). Handles not released stay valid
  * until released. EBUSY while a weft_run is in progress; EINVAL from a task
- * or a blocking job, for NULL, or while another destroy of rt is in progress. */
+ * or one of rt's blocking jobs, for NULL, or while another destroy of rt is
+ * in progress. */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 /* Runs fn as a root task and blocks the calling (non-worker) thread until it
  * finished; returns fn's status. EINVAL from inside a task (it would deadlock). */
@@ -231,8 +232,9 @@ typedef struct weft_job weft_job; /* opaque: the handle of one blocking job */
 
 /* Runs fn(job_self, arg) on a thread of the blocking pool, never on a CPU
  * worker, like asyncio.to_thread. parent: the running task (a job's self too).
- * job_self works with every task call above (weft_cancelled, weft_deadline,
- * weft_on_cancel, weft_fail, weft_sleep...). The job inherits parent's
+ * job_self works with the task calls (weft_cancelled, weft_deadline,
+ * weft_on_cancel, weft_fail, weft_sleep, weft_spawn_blocking), not with
+ * groups: a job wanting CPU parallelism calls weft_run. The job inherits parent's
  * cancellation while parent's scope lives, and its effective deadline
  * (min'd with o->deadline) for good; when that passes it is cancelled with
  * ETIMEDOUT. o may be NULL; o->cleanup(arg) runs once after fn returned.
