@@ -70,6 +70,17 @@ void weft__blocking_fini(weft_runtime *rt)
     pthread_mutex_destroy(&bp->lock);
 }
 
+/* FIFO lists (the queue, the free list) linked by `next`. */
+static void append(struct weft_job **head, struct weft_job **tail, struct weft_job *job)
+{
+    job->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
 static bool last_user_locked(struct weft__blocking *bp)
 {
     return bp->abandoned && bp->threads == 0 && bp->jobs_held == 0;
@@ -88,12 +99,7 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
             struct weft_job *j = &c->jobs[i];
             /* a pooled scope reads as dead, as a pooled group state does */
             atomic_init(&j->scope.cancel, (uint64_t)WEFT__GROUP_DEAD);
-            j->next = NULL;
-            if (bp->free_tail != NULL)
-                bp->free_tail->next = j;
-            else
-                bp->free_head = j;
-            bp->free_tail = j;
+            append(&bp->free_head, &bp->free_tail, j);
         }
     }
     struct weft_job *job = bp->free_head;
@@ -113,12 +119,7 @@ bool weft__job_put_locked(struct weft__blocking *bp, struct weft_job *job)
     uint64_t word = atomic_load_explicit(&job->scope.cancel, memory_order_relaxed);
     atomic_store_explicit(&job->scope.cancel, word | WEFT__GROUP_DEAD, memory_order_relaxed);
     atomic_store_explicit(&job->state, WEFT__JOB_FREE, memory_order_relaxed);
-    job->next = NULL;
-    if (bp->free_tail != NULL)
-        bp->free_tail->next = job;
-    else
-        bp->free_head = job;
-    bp->free_tail = job;
+    append(&bp->free_head, &bp->free_tail, job);
     bp->jobs_held--;
     return last_user_locked(bp);
 }
@@ -207,12 +208,7 @@ int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
         return ESHUTDOWN;
     }
     atomic_store_explicit(&job->state, WEFT__JOB_QUEUED, memory_order_relaxed);
-    job->next = NULL;
-    if (bp->queue_tail != NULL)
-        bp->queue_tail->next = job;
-    else
-        bp->queue_head = job;
-    bp->queue_tail = job;
+    append(&bp->queue_head, &bp->queue_tail, job);
     bp->queued++;
     if (bp->idle_threads > 0)
         pthread_cond_signal(&bp->work);

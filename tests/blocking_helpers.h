@@ -36,6 +36,16 @@ static inline void gate_close(struct gate *g)
         close(g->fds[1]);
 }
 
+/* A cancel callback for a job that owns the gate's write end: closing it
+ * (the last one) ends a blocked read with end of file. Closing the read end
+ * would not wake a thread blocked in read() on Linux. */
+static inline void gate_hang_up(void *gate)
+{
+    struct gate *g = gate;
+    close(g->fds[1]);
+    g->fds[1] = -1;
+}
+
 /* Waits for a byte: 0, or EIO at end of file. */
 static inline int gate_pass(struct gate *g)
 {

@@ -231,18 +231,11 @@ struct interrupt {
     int saw_cancel, reason, rc_read, rc_wait;
 };
 
-static void close_writer(void *p)
-{
-    struct interrupt *in = p;
-    close(in->gate.fds[1]);
-    in->gate.fds[1] = -1;
-}
-
 static int job_interruptible(weft_task *self, void *p)
 {
     struct interrupt *in = p;
     weft_cancel_cb cb;
-    weft_on_cancel(self, &cb, close_writer, in);
+    weft_on_cancel(self, &cb, gate_hang_up, &in->gate);
     in->rc_read = gate_pass(&in->gate);
     weft_on_cancel_remove(&cb);
     in->saw_cancel = weft_cancelled(self);

@@ -71,6 +71,67 @@ START_TEST(test_a_worker_waiting_on_a_job_lends_its_place_to_a_spare_thread)
 }
 END_TEST
 
+/* ---- two tasks waiting on one job both get its status ---- */
+
+struct shared_wait {
+    struct gate gate;
+    weft_job *job;
+    int rc[2];
+};
+
+static int job_shared(weft_task *self, void *p)
+{
+    (void)self;
+    return gate_pass(&((struct shared_wait *)p)->gate) == 0 ? 9 : EIO;
+}
+
+static int task_waits_first(weft_task *self, void *p)
+{
+    (void)self;
+    struct shared_wait *w = p;
+    w->rc[0] = weft_job_wait(w->job, weft_after(BUDGET));
+    return 0;
+}
+
+static int task_waits_second(weft_task *self, void *p)
+{
+    (void)self;
+    struct shared_wait *w = p;
+    w->rc[1] = weft_job_wait(w->job, WEFT_NEVER);
+    return 0;
+}
+
+static int root_shared_wait(weft_task *self, void *p)
+{
+    struct shared_wait *w = p;
+    if (weft_spawn_blocking(self, job_shared, w, NULL, &w->job) != 0)
+        return EIO;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, task_waits_first, w);
+    weft_spawn(&g, task_waits_second, w);
+    weft_sleep(self, weft_after(10 * WEFT_MSEC)); /* both wait meanwhile */
+    gate_open(&w->gate, 1);
+    int rc = weft_group_join(&g, NULL);
+    weft_job_release(w->job);
+    return rc;
+}
+
+START_TEST(test_two_tasks_waiting_on_one_job_both_get_its_status)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_runtime *rt = pool_runtime(workers, 0, 0, 0, NULL);
+        struct shared_wait w = {0};
+        gate_init(&w.gate);
+        ck_assert_int_eq(weft_run(rt, root_shared_wait, &w, NULL), 0);
+        ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+        gate_close(&w.gate);
+        ck_assert_int_eq(w.rc[0], 9);
+        ck_assert_int_eq(w.rc[1], 9);
+    }
+}
+END_TEST
+
 /* ---- a cancelled caller stops waiting (ECANCELED); the job goes on ---- */
 
 struct outlive {
@@ -193,18 +254,11 @@ struct nested {
     int inner_reason, rc_outer_wait, rc_inner_wait, outer_worker_id;
 };
 
-static void close_nested_writer(void *p)
-{
-    struct nested *n = p;
-    close(n->gate.fds[1]);
-    n->gate.fds[1] = -1;
-}
-
 static int inner_job(weft_task *self, void *p)
 {
     struct nested *n = p;
     weft_cancel_cb cb;
-    weft_on_cancel(self, &cb, close_nested_writer, n);
+    weft_on_cancel(self, &cb, gate_hang_up, &n->gate);
     atomic_store(&n->inner_started, 1);
     gate_pass(&n->gate);
     weft_on_cancel_remove(&cb);
@@ -469,6 +523,7 @@ Suite *job_wait_suite(void)
     TCase *tc = tcase_create("job_wait");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_a_worker_waiting_on_a_job_lends_its_place_to_a_spare_thread);
+    tcase_add_test(tc, test_two_tasks_waiting_on_one_job_both_get_its_status);
     tcase_add_test(tc, test_a_cancelled_caller_stops_waiting_and_the_job_goes_on);
     tcase_add_test(tc, test_a_jobs_failure_is_the_cause_of_its_waiters_failure);
     tcase_add_test(tc, test_cancelling_a_job_cancels_the_jobs_it_spawned);
