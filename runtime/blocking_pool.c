@@ -30,6 +30,8 @@
 
 enum { JOBS_PER_CHUNK = 8 };
 
+__thread weft_runtime *weft__blocking_self __attribute__((tls_model("initial-exec")));
+
 struct weft__job_chunk {
     struct weft__job_chunk *next;
     struct weft_job jobs[JOBS_PER_CHUNK];
@@ -149,8 +151,10 @@ static void *blocking_main(void *arg)
 {
     weft_runtime *rt = arg;
     struct weft__blocking *bp = &rt->blocking;
+    weft__blocking_self = rt;
     pthread_mutex_lock(&bp->lock);
     bp->starting--;
+    pthread_cond_broadcast(&bp->ended); /* spawns waiting for a thread to run */
     for (;;) {
         struct weft_job *job = bp->queue_head;
         if (job == NULL) {
@@ -199,6 +203,35 @@ static void unqueue(struct weft__blocking *bp, struct weft_job *job)
     bp->queued--;
 }
 
+/* Under the lock, which it drops meanwhile: start one more thread; 0 or its error. */
+static int start_thread(weft_runtime *rt)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    bp->threads++;
+    bp->starting++;
+    char name[16];
+    snprintf(name, sizeof name, "weft-b%u", bp->name_seq++);
+    pthread_mutex_unlock(&bp->lock);
+    pthread_t tid;
+    int rc = weft__thread_start(&tid, bp->stack_size, name, blocking_main, rt);
+    if (rc == 0)
+        pthread_detach(tid); /* after its naming: see blocking_main */
+    pthread_mutex_lock(&bp->lock);
+    if (rc != 0) {
+        bp->threads--;
+        bp->starting--;
+        pthread_cond_broadcast(&bp->ended); /* spawns waiting on this start */
+    }
+    return rc;
+}
+
+/*
+ * A queued job is safe once a thread runs: a running thread leaves only with
+ * the queue empty. So a spawn returns 0 once a thread has started since its
+ * job was queued (its own start, or a running one), and while starts that
+ * may still fail are all that exists, it waits for their outcome: with no
+ * thread at all and its own start failed, its job leaves the queue (EAGAIN).
+ */
 int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
 {
     struct weft__blocking *bp = &rt->blocking;
@@ -212,38 +245,29 @@ int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
     bp->queued++;
     if (bp->idle_threads > 0)
         pthread_cond_signal(&bp->work);
-    /* a thread for every queued job that no idle or starting thread will take */
-    bool start = bp->queued > (size_t)bp->idle_threads + bp->starting && bp->threads < bp->max;
-    unsigned seq = bp->name_seq;
-    if (start) {
-        bp->threads++;
-        bp->starting++;
-        bp->name_seq++;
-    }
-    pthread_mutex_unlock(&bp->lock);
-    if (!start)
-        return 0;
-
-    char name[16];
-    snprintf(name, sizeof name, "weft-b%u", seq);
-    pthread_t tid;
-    int rc = weft__thread_start(&tid, bp->stack_size, name, blocking_main, rt);
-    if (rc == 0) {
-        pthread_detach(tid); /* after its naming: see blocking_main */
-        return 0;
-    }
-    pthread_mutex_lock(&bp->lock);
-    bp->threads--;
-    bp->starting--;
-    /* the job waits for a thread that exists; with none at all it would wait
-     * forever, so the spawn fails instead */
     int out = 0;
-    if (bp->threads == 0 &&
-        atomic_load_explicit(&job->state, memory_order_relaxed) == WEFT__JOB_QUEUED) {
-        unqueue(bp, job);
-        out = EAGAIN;
+    bool failed = false;
+    for (;;) {
+        /* a thread for every queued job that no idle or starting thread will take */
+        if (!failed && bp->queued > (size_t)bp->idle_threads + bp->starting &&
+            bp->threads < bp->max) {
+            if (start_thread(rt) == 0)
+                break;
+            failed = true;
+        }
+        if (atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_QUEUED ||
+            bp->threads > bp->starting)
+            break; /* taken already, or a running thread will take it */
+        if (bp->starting > 0) {
+            pthread_cond_wait(&bp->ended, &bp->lock);
+            continue;
+        }
+        if (failed) { /* no thread at all, and none could be started */
+            unqueue(bp, job);
+            out = EAGAIN;
+            break;
+        }
     }
-    pthread_cond_broadcast(&bp->ended);
     pthread_mutex_unlock(&bp->lock);
     return out;
 }

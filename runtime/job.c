@@ -216,8 +216,6 @@ void weft__job_run(struct weft_job *job, bool stopping)
     weft__self_job = job;
     int rc = job->task.fn(&job->task, job->task.arg);
     weft__self_job = NULL;
-    if (job->task.cleanup != NULL)
-        job->task.cleanup(job->task.arg);
 
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     /* a job that ran into its deadline (a sleep to it returns ETIMEDOUT)
@@ -227,7 +225,10 @@ void weft__job_run(struct weft_job *job, bool stopping)
     if (rc == ECANCELED && reason == ETIMEDOUT)
         rc = ETIMEDOUT; /* stopped by a deadline: a timeout, as in weft__task_scope_end */
     bool excused = reason != 0 && (rc == ECANCELED || rc == (int)reason);
+    /* the record copies the name before the cleanup, which may free it */
     struct weft_error *rec = weft__task_failure(&job->task, job->task.name, rc);
+    if (job->task.cleanup != NULL)
+        job->task.cleanup(job->task.arg);
     unlink_scope(job);
 
     struct weft__blocking *bp = &rt->blocking;
@@ -240,7 +241,7 @@ void weft__job_run(struct weft_job *job, bool stopping)
     atomic_store_explicit(&job->state, WEFT__JOB_DONE, memory_order_release);
     for (struct weft__job_waiter *w = job->waiters; w != NULL; w = w->next) {
         if (w->thr != NULL) {
-            weft__wake_thread(rt, w->thr);
+            weft__wake_thread(w->thr->rt, w->thr); /* maybe another runtime's worker */
         } else {
             atomic_store_explicit(&w->word, 1, memory_order_release);
             weft__futex_wake(&w->word);
@@ -248,14 +249,13 @@ void weft__job_run(struct weft_job *job, bool stopping)
     }
     /* released before it ended: nobody will ever see this failure */
     bool report = job->released && rc != 0 && !excused;
-    const char *name = job->task.name;
     if (report)
         job->rec = NULL;
     if (--job->refs == 0)
         weft__job_put_locked(bp, job); /* never the last user: this thread still counts */
     pthread_mutex_unlock(&bp->lock);
     if (report)
-        weft__unhandled(rt, "blocking job", name, rc, rec);
+        weft__unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
 }
 
 static bool job_ended(void *arg)
@@ -314,6 +314,7 @@ int weft_job_wait(weft_job *job, weft_time deadline)
         pthread_mutex_unlock(&bp->lock);
         return EINVAL;
     }
+    job->refs++; /* a release meanwhile must not free it under this wait */
     bool ended = atomic_load_explicit(&job->state, memory_order_relaxed) == WEFT__JOB_DONE;
     if (!ended) {
         w.next = job->waiters;
@@ -340,9 +341,13 @@ int weft_job_wait(weft_job *job, weft_time deadline)
         job->gave_up = true;
         bp->given_up++;
     }
+    weft_runtime *rt = job->rt;
+    bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
     pthread_mutex_unlock(&bp->lock);
     if (cause != NULL)
         weft__task_keep_cause(self, weft__errors_of(cause));
+    if (last)
+        weft__runtime_free(rt);
     return rc;
 }
 
@@ -396,7 +401,6 @@ void weft_job_release(weft_job *job)
     struct weft_error *lost = NULL;
     bool report = false;
     int rc = job->status;
-    const char *name = job->task.name;
     if (atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE) {
         if (!job->gave_up) { /* abandoned while running: counted as given up */
             job->gave_up = true;
@@ -409,6 +413,7 @@ void weft_job_release(weft_job *job)
     }
     pthread_mutex_unlock(&bp->lock);
     if (report)
-        weft__unhandled(rt, "blocking job", name, rc, lost); /* the handle's ref holds rt */
+        /* the handle's ref holds rt; the name may be freed (cleanup ran) */
+        weft__unhandled(rt, "blocking job", NULL, rc, lost);
     job_unref(job);
 }

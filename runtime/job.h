@@ -46,6 +46,9 @@ struct weft_job {
     struct weft_job *cancel_next; /* destroy's list of jobs to cancel */
 };
 
+/* The runtime whose blocking thread this is, for the thread's whole life
+ * (destroy refuses to run there); NULL on other threads. */
+extern __thread weft_runtime *weft__blocking_self __attribute__((tls_model("initial-exec")));
 /* The job whose function runs on this thread, NULL elsewhere. */
 extern __thread struct weft_job *weft__self_job __attribute__((tls_model("initial-exec")));
 

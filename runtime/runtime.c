@@ -231,8 +231,9 @@ static void print_stats(weft_runtime *rt)
 
 int weft_runtime_destroy(weft_runtime *rt)
 {
-    /* from a task it would wait for itself; from one of rt's jobs too */
-    if (rt == NULL || on_any_worker() || (weft__self_job != NULL && weft__self_job->rt == rt))
+    /* from a task it would wait for itself; from one of rt's blocking
+     * threads (a job, its cleanup, on_unhandled) too */
+    if (rt == NULL || on_any_worker() || weft__blocking_self == rt)
         return EINVAL;
     /* refuse while a weft_run is in progress; once shutting_down is set, new
      * weft_run calls refuse (ESHUTDOWN) */
