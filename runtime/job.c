@@ -109,7 +109,8 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
     if (o != NULL && o->deadline != 0 && o->deadline < deadline)
         deadline = o->deadline;
     struct weft__group *s = &job->scope;
-    s->owner_thread = &rt->jobs_owner;
+    if (s->owner_thread != &rt->jobs_owner) /* set once: callback removers read it */
+        s->owner_thread = &rt->jobs_owner;
     atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);
     atomic_store_explicit(&s->callbacks, NULL, memory_order_relaxed);
