@@ -714,7 +714,7 @@ static void part_submit(const struct submit *s)
            "job_work_ns=%.0f reps=%u glib=%s\n",
            workers, s->jobs, s->batch, s->threads, (double)job_iters * ns_per_iter, reps, glib);
 #ifndef WEFT_HAVE_GLIB
-    printf("bench=blocking_submit impl=glib: not available (configure found no glib-2.0)\n");
+    printf("glib: not available (configure found no glib-2.0, or --without-glib)\n");
 #endif
     fflush(stdout);
     double *secs[NIMPL];
