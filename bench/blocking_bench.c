@@ -76,7 +76,8 @@
  * few seconds: 20 waits, 1,000 jobs, fib(25), 1 round), BENCH_REPS (5),
  * BENCH_BLOCK_WAITS (200), BENCH_BLOCK_JOBS (20000), BENCH_BLOCK_BATCH
  * (64), BENCH_BLOCK_THREADS (8), BENCH_BLOCK_FIB (calibrated),
- * BENCH_BLOCK_PARTS (a bit mask of the parts to run, default 7).
+ * BENCH_BLOCK_PARTS (a bit mask of the parts to run, default 7),
+ * BENCH_VERBOSE=1 (parts 2 and 3 also print each run's time).
  * Prints one key=value line per result; exits 0 unless a result was wrong
  * (a wait or job status, a count, a fib value, a destroy, or a run still
  * going after 60 s - 20 s with BENCH_QUICK - which a watchdog thread
@@ -130,6 +131,7 @@
 
 static unsigned workers;
 static unsigned reps;
+static bool verbose; /* BENCH_VERBOSE: a line per run too */
 static atomic_int failures;
 
 static void failed(const char *fmt, ...) WEFT_PRINTF(1, 2);
@@ -727,6 +729,9 @@ static void part_submit(const struct submit *s)
             int64_t ns;
             if (submit_one(i, s, &ns))
                 secs[i][good[i]++] = (double)ns / 1e9;
+            if (verbose)
+                printf("run=blocking_submit round=%u impl=%s s=%.4f\n", rep, impl_name[i],
+                       (double)ns / 1e9);
         }
     for (int i = 0; i < nimpl; i++) {
         if (good[i] > 0) {
@@ -954,6 +959,9 @@ static void part_cpu(unsigned n)
             ok = cpu_once(r, k, n) && ok;
             f[k] = (double)r->fib_ns / 1e9;
             c[k] = (double)r->cpu_ns / 1e9;
+            if (verbose)
+                printf("run=blocking_cpu round=%u case=%s fib_s=%.4f cpu_s=%.4f\n", rep,
+                       cpu_name[k], f[k], c[k]);
             threads[k] = r->threads > threads[k] ? r->threads : threads[k];
         }
         if (!ok)
@@ -996,6 +1004,7 @@ int main(int argc, char **argv)
     };
     unsigned fib = (unsigned)bench_env_u64("BENCH_BLOCK_FIB", quick ? QUICK_FIB : 0);
     unsigned parts = (unsigned)bench_env_u64("BENCH_BLOCK_PARTS", 7);
+    verbose = bench_env_u64("BENCH_VERBOSE", 0) != 0;
     if (argc > 2 || workers == 0 || workers > 1024 || reps > MAX_REPS || waits > 1000000 ||
         s.batch > 100000 || s.threads > 1024 || fib > CAL_MAX) {
         fprintf(stderr, "usage: blocking-bench [workers]   (see the source's header for the "
