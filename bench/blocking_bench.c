@@ -338,7 +338,6 @@ struct wait_run {
     atomic_uint spinning;
     atomic_bool stop;
     uint64_t spin_iters;
-    int rc;
 };
 
 static int spinner_task(weft_task *self, void *arg)
@@ -769,7 +768,7 @@ struct cpu_run {
     int64_t fib_ns, cpu_ns;
     long threads;
     uint64_t result;
-    int fib_rc, rc;
+    int fib_rc;
 };
 
 static int ticking_job(weft_task *self, void *arg)
@@ -898,7 +897,7 @@ static bool cpu_once(struct cpu_run *r, enum cpu_case k, unsigned n)
 {
     r->kind = k;
     r->n = n;
-    r->fib_rc = r->rc = 0;
+    r->fib_rc = 0;
     r->result = 0;
     atomic_store(&r->ready, 0);
     atomic_store(&r->ended, 0);
