@@ -1,14 +1,18 @@
 /*
  * Helpers shared by the weft-only benchmark programs (cancel-bench,
- * sleep-bench, errors-bench): settings from the environment, percentiles,
- * and a calibrated busy loop standing in for a task's work.
+ * sleep-bench, errors-bench, blocking-bench, idle-bench): settings from the environment,
+ * percentiles and medians, the process's CPU time and thread count, and a
+ * calibrated busy loop standing in for a task's work.
  */
 #ifndef WEFT_BENCH_STATS_H
 #define WEFT_BENCH_STATS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <weft/weft.h>
 
@@ -64,6 +68,48 @@ static inline uint64_t bench_calibrate(int64_t target_ns, double *ns_per_iter)
     uint64_t iters = (uint64_t)((double)probe * (double)target_ns / (double)(best > 0 ? best : 1));
     *ns_per_iter = (double)best / (double)probe;
     return iters != 0 ? iters : 1;
+}
+
+/* The median of n (> 0) values, sorted in place (insertion sort: a handful of rounds). */
+static inline double bench_median_d(double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* CPU time of the whole process, every thread's, in ns. */
+static inline int64_t bench_process_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * WEFT_SEC + ts.tv_nsec;
+}
+
+/* The number after `field` ("Threads:", "VmRSS:") in /proc/self/status, or -1. */
+static inline long bench_proc_status(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    size_t len = strlen(field);
+    long n = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, len) == 0)
+            n = strtol(line + len, NULL, 10);
+    fclose(f);
+    return n;
+}
+
+/* Threads of the process now, or -1. */
+static inline long bench_process_threads(void)
+{
+    return bench_proc_status("Threads:");
 }
 
 #endif

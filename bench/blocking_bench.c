@@ -106,6 +106,7 @@
 #include <weft/weft.h>
 
 #include "bench/bench_stats.h"
+#include "bench/bench_watchdog.h"
 
 #include "kernels_weft.h"
 
@@ -146,17 +147,6 @@ static void failed(const char *fmt, ...)
     atomic_fetch_add(&failures, 1);
 }
 
-static double median_d(double *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++) /* insertion sort: a handful of rounds */
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n != 0 ? n : 1, size);
@@ -165,60 +155,6 @@ static void *xcalloc(size_t n, size_t size)
         exit(1);
     }
     return p;
-}
-
-static int64_t process_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * WEFT_SEC + ts.tv_nsec;
-}
-
-static long process_threads(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    char line[256];
-    long n = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "Threads:", 8) == 0)
-            n = strtol(line + 8, NULL, 10);
-    fclose(f);
-    return n;
-}
-
-/* ---- the watchdog: a hung run is a wrong result, not an endless CI job -- */
-
-static _Atomic int64_t watch_since; /* when the current phase began; 0: none */
-static const char *_Atomic watch_what;
-static int64_t watch_limit_ns;
-
-static void watch_begin(const char *what)
-{
-    atomic_store(&watch_what, what);
-    atomic_store(&watch_since, weft_now());
-}
-
-static void watch_end(void)
-{
-    atomic_store(&watch_since, 0);
-}
-
-static void *watchdog(void *p)
-{
-    (void)p;
-    for (;;) {
-        struct timespec tick = {0, 250 * 1000 * 1000};
-        nanosleep(&tick, NULL);
-        int64_t since = atomic_load(&watch_since);
-        if (since != 0 && weft_now() - since > watch_limit_ns) {
-            fprintf(stderr, "blocking-bench: %s has not returned after %.0f s: hung\n",
-                    atomic_load(&watch_what), (double)watch_limit_ns / 1e9);
-            _Exit(1); /* threads are stuck: nothing to clean up */
-        }
-    }
-    return NULL;
 }
 
 /* ---- runtimes ------------------------------------------------------------ */
@@ -429,9 +365,9 @@ static void part_wait(unsigned n)
             atomic_init(&r.spinning, 0);
             atomic_init(&r.stop, false);
             weft_runtime *rt = runtime_new(0);
-            watch_begin("part 1 (blocking_wait)");
+            bench_watch_begin("part 1 (blocking_wait)");
             int rc = weft_run(rt, wait_root, &r, NULL);
-            watch_end();
+            bench_watch_end();
             weft_stats st;
             weft_runtime_stats(rt, &st);
             runtime_end(rt, "blocking_wait");
@@ -464,9 +400,9 @@ static void part_wait(unsigned n)
                "cancel_p50_us=%.1f cancel_all_p99_us=%.1f\n",
                wait_name[k], workers,
                k == W_IDLE ? 0 : k == W_BUSY ? workers - 1 : workers, nall[k], good[k],
-               median_d(p50[k], good[k]), median_d(p99[k], good[k]),
+               bench_median_d(p50[k], good[k]), bench_median_d(p99[k], good[k]),
                (double)bench_pct(all[k], nall[k], 0.99) / 1e3,
-               (double)all[k][nall[k] - 1] / 1e3, median_d(c50[k], good[k]),
+               (double)all[k][nall[k] - 1] / 1e3, bench_median_d(c50[k], good[k]),
                (double)bench_pct(allc[k], nall[k], 0.99) / 1e3);
         free(all[k]);
         free(allc[k]);
@@ -544,13 +480,13 @@ static bool submit_weft(const struct submit *s, int64_t *ns)
     weft_runtime *rt = runtime_new(s->threads);
     struct weft_submit warm = {s, s->batch, 0}, w = {s, s->jobs, 0};
     atomic_store(&jobs_run, 0);
-    watch_begin("part 2 (blocking_submit weft)");
+    bench_watch_begin("part 2 (blocking_submit weft)");
     int rc = weft_run(rt, weft_submit_root, &warm, NULL);
     if (rc == 0) {
         atomic_store(&jobs_run, 0);
         rc = weft_run(rt, weft_submit_root, &w, NULL);
     }
-    watch_end();
+    bench_watch_end();
     uint64_t ran = atomic_load(&jobs_run);
     runtime_end(rt, "blocking_submit weft");
     if (rc != 0 || ran != s->jobs) {
@@ -575,7 +511,7 @@ static bool submit_pthread(const struct submit *s, int64_t *ns)
     pthread_t *th = xcalloc(s->batch, sizeof *th);
     atomic_store(&jobs_run, 0);
     bool ok = true;
-    watch_begin("part 2 (blocking_submit pthread)");
+    bench_watch_begin("part 2 (blocking_submit pthread)");
     weft_time t0 = weft_now();
     for (uint64_t done = 0; done < s->jobs && ok;) {
         unsigned k = s->jobs - done < s->batch ? (unsigned)(s->jobs - done) : s->batch;
@@ -595,7 +531,7 @@ static bool submit_pthread(const struct submit *s, int64_t *ns)
         done += started;
     }
     *ns = weft_now() - t0;
-    watch_end();
+    bench_watch_end();
     free(th);
     uint64_t ran = atomic_load(&jobs_run);
     if (ok && ran != s->jobs) {
@@ -660,13 +596,13 @@ static bool submit_glib(const struct submit *s, bool exclusive, int64_t *ns)
         g_clear_error(&err);
         return false;
     }
-    watch_begin("part 2 (blocking_submit glib)");
+    bench_watch_begin("part 2 (blocking_submit glib)");
     bool ok = glib_batches(pool, s, s->batch); /* warm-up: threads started */
     atomic_store(&jobs_run, 0);
     weft_time t0 = weft_now();
     ok = ok && glib_batches(pool, s, s->jobs);
     *ns = weft_now() - t0;
-    watch_end();
+    bench_watch_end();
     uint64_t ran = atomic_load(&jobs_run);
     g_thread_pool_free(pool, FALSE, TRUE);
     if (ok && ran != s->jobs) {
@@ -739,7 +675,7 @@ static void part_submit(const struct submit *s)
                 lo = secs[i][k] < lo ? secs[i][k] : lo;
                 hi = secs[i][k] > hi ? secs[i][k] : hi;
             }
-            double med = median_d(secs[i], good[i]);
+            double med = bench_median_d(secs[i], good[i]);
             printf("bench=blocking_submit impl=%s jobs=%" PRIu64 " batch=%u threads=%u runs=%u "
                    "jobs_s=%.0f us_per_job=%.2f min_s=%.4f max_s=%.4f\n",
                    impl_name[i], s->jobs, s->batch, s->threads, good[i],
@@ -846,11 +782,11 @@ static int cpu_root(weft_task *self, void *arg)
     }
     if (rc == 0 && k != C_ALONE)
         rc = wait_ready(self, r, k == C_BLOCKED || k == C_TICKING ? CPU_JOBS : 2 * CPU_JOBS);
-    r->threads = process_threads();
+    r->threads = bench_process_threads();
 
     struct kw_fib f = {r->n, 0};
     weft_group fg;
-    int64_t c0 = process_cpu_ns();
+    int64_t c0 = bench_process_cpu_ns();
     weft_time t0 = weft_now();
     if (rc == 0 && (r->fib_rc = weft_group_init(&fg, self, NULL)) == 0) {
         int rs = weft_spawn(&fg, kw_fib_task, &f);
@@ -858,7 +794,7 @@ static int cpu_root(weft_task *self, void *arg)
         r->fib_rc = rs != 0 ? rs : rj;
     }
     r->fib_ns = weft_now() - t0;
-    r->cpu_ns = process_cpu_ns() - c0;
+    r->cpu_ns = bench_process_cpu_ns() - c0;
     r->result = f.result;
 
     if (k == C_BLOCKED || k == C_TICKING) {
@@ -907,12 +843,12 @@ static bool cpu_once(struct cpu_run *r, enum cpu_case k, unsigned n)
         r->b[i].ended = &r->ended;
     }
     weft_runtime *rt = runtime_new(CPU_JOBS);
-    watch_begin("part 3 (blocking_cpu)");
+    bench_watch_begin("part 3 (blocking_cpu)");
     uint64_t warm;
     if (kw_fib(rt, WARMUP_FIB, &warm) != 0 || warm != kernel_fib_expected(WARMUP_FIB))
         failed("%s: warm-up fib failed", cpu_name[k]);
     int rc = weft_run(rt, cpu_root, r, NULL);
-    watch_end();
+    bench_watch_end();
     runtime_end(rt, cpu_name[k]);
     if (rc != 0 || r->result != kernel_fib_expected(n)) {
         failed("%s fib(%u): run returned %d (%s), fib %d, result %" PRIu64 " (expected %" PRIu64
@@ -971,13 +907,13 @@ static void part_cpu(unsigned n)
         }
         good++;
     }
-    double alone = good > 0 ? median_d(fib_s[C_ALONE], good) : 0;
+    double alone = good > 0 ? bench_median_d(fib_s[C_ALONE], good) : 0;
     for (int k = 0; k < NCPU && good > 0; k++) {
-        double med = median_d(fib_s[k], good);
+        double med = bench_median_d(fib_s[k], good);
         printf("bench=blocking_cpu case=%s workers=%u fib=%u jobs=%u runs=%u fib_s=%.4f "
                "tput_pct=%.1f cpu_s=%.4f threads=%ld\n",
                cpu_name[k], workers, n, k == C_ALONE ? 0 : CPU_JOBS, good, med,
-               100.0 * alone / med, median_d(cpu_s[k], good), threads[k]);
+               100.0 * alone / med, bench_median_d(cpu_s[k], good), threads[k]);
     }
     for (int k = 0; k < NCPU; k++) {
         free(fib_s[k]);
@@ -1011,13 +947,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    watch_limit_ns = quick ? WATCH_QUICK_NS : WATCH_NS;
-    pthread_t watcher;
-    if (pthread_create(&watcher, NULL, watchdog, NULL) != 0) {
+    if (!bench_watchdog_start("blocking-bench", quick ? WATCH_QUICK_NS : WATCH_NS)) {
         fprintf(stderr, "blocking-bench: cannot start the watchdog\n");
         return 1;
     }
-    pthread_detach(watcher);
 
     if (parts & 1)
         part_wait(waits);

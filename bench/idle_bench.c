@@ -16,20 +16,12 @@
 
 #include <weft/weft.h>
 
+#include "bench/bench_stats.h"
 #include "kernels_weft.h"
 
 static long rss_kib(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kib;
+    return bench_proc_status("VmRSS:");
 }
 
 static double cpu_seconds(void)

@@ -89,6 +89,7 @@
 #include <weft/weft.h>
 
 #include "bench/bench_stats.h"
+#include "bench/bench_watchdog.h"
 
 #include "kernels_weft.h"
 
@@ -138,38 +139,6 @@ struct run {
     uint64_t result;
     int fib_rc, sleepers_rc, wait_rc;
 };
-
-static double median_d(double *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++) /* insertion sort: a handful of rounds */
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static int64_t process_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * WEFT_SEC + ts.tv_nsec;
-}
-
-static long process_threads(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    char line[256];
-    long n = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "Threads:", 8) == 0)
-            n = strtol(line + 8, NULL, 10);
-    fclose(f);
-    return n;
-}
 
 /* clock_nanosleep to an absolute CLOCK_MONOTONIC time (weft_time's clock),
  * blocking the calling thread whatever it is. */
@@ -255,12 +224,12 @@ static int root_task(weft_task *self, void *p)
         if (rc == 0)
             rc = r->wait_rc = wait_asleep(self, r, want);
     }
-    r->threads = process_threads();
+    r->threads = bench_process_threads();
 
     struct kw_fib f = {r->n, 0};
     weft_group fg;
     atomic_store_explicit(&r->recording, true, memory_order_relaxed);
-    int64_t c0 = process_cpu_ns();
+    int64_t c0 = bench_process_cpu_ns();
     weft_time t0 = weft_now();
     if (rc == 0 && (r->fib_rc = weft_group_init(&fg, self, NULL)) == 0) {
         int rs = weft_spawn(&fg, kw_fib_task, &f);
@@ -268,7 +237,7 @@ static int root_task(weft_task *self, void *p)
         r->fib_rc = rs != 0 ? rs : rj;
     }
     weft_time t1 = weft_now();
-    int64_t c1 = process_cpu_ns();
+    int64_t c1 = bench_process_cpu_ns();
     atomic_store_explicit(&r->recording, false, memory_order_relaxed);
     r->fib_ns = t1 - t0;
     r->cpu_ns = c1 - c0;
@@ -280,41 +249,6 @@ static int root_task(weft_task *self, void *p)
         r->sleepers_rc = weft_group_join(&sleepers, NULL);
     }
     return rc != 0 ? rc : r->fib_rc;
-}
-
-/* ---- the watchdog: a hung run is a wrong result, not an endless CI job -- */
-
-static _Atomic int64_t watch_since; /* when the current run began; 0: none */
-static _Atomic int watch_kind;
-static int64_t watch_limit_ns;
-
-static void watch_begin(enum kind kind)
-{
-    atomic_store(&watch_kind, (int)kind);
-    atomic_store(&watch_since, weft_now());
-}
-
-static void watch_end(void)
-{
-    atomic_store(&watch_since, 0);
-}
-
-static void *watchdog(void *p)
-{
-    (void)p;
-    for (;;) {
-        struct timespec tick = {0, 250 * 1000 * 1000};
-        nanosleep(&tick, NULL);
-        int64_t since = atomic_load(&watch_since);
-        if (since != 0 && weft_now() - since > watch_limit_ns) {
-            fprintf(stderr,
-                    "sleep-bench: case=%s: a run has not returned after %.0f s: the runtime "
-                    "hung\n",
-                    kind_name[atomic_load(&watch_kind)], (double)watch_limit_ns / 1e9);
-            _Exit(1); /* the workers are stuck: nothing to clean up */
-        }
-    }
-    return NULL;
 }
 
 /* One run of `kind`; false (and counted as a failure) when it went wrong. */
@@ -335,16 +269,16 @@ static bool run_once(struct run *r, enum kind kind, unsigned n, int64_t block_ns
             perror("sleep-bench: weft_runtime_create");
             exit(1);
         }
-        watch_begin(kind);
+        bench_watch_begin(kind_name[kind]);
         if (kw_fib(rt, WARMUP_FIB, &warm) != 0 || warm != kernel_fib_expected(WARMUP_FIB)) {
             fprintf(stderr, "sleep-bench: warm-up fib failed\n");
             failures++;
         }
     }
-    watch_begin(kind);
+    bench_watch_begin(kind_name[kind]);
     r->block_until = weft_after(block_ns);
     int rc = weft_run(rt, root_task, r, NULL);
-    watch_end();
+    bench_watch_end();
     if (!one_runtime && weft_runtime_destroy(rt) != 0) {
         fprintf(stderr, "sleep-bench: weft_runtime_destroy failed\n");
         failures++;
@@ -424,14 +358,11 @@ int main(int argc, char **argv)
     }
 
     one_runtime = bench_env_u64("BENCH_SLEEP_ONE_RUNTIME", 0) != 0;
-    watch_limit_ns = quick ? WATCH_QUICK_NS : WATCH_NS;
-    pthread_t watcher;
     struct run *r = malloc(sizeof *r);
-    if (r == NULL || pthread_create(&watcher, NULL, watchdog, NULL) != 0) {
+    if (r == NULL || !bench_watchdog_start("sleep-bench", quick ? WATCH_QUICK_NS : WATCH_NS)) {
         fprintf(stderr, "sleep-bench: setup failed\n");
         return 1;
     }
-    pthread_detach(watcher);
     if (one_runtime) {
         weft_config cfg = WEFT_CONFIG_INIT;
         cfg.workers = workers;
@@ -507,17 +438,17 @@ int main(int argc, char **argv)
                 lo = fib_s[k][i] < lo ? fib_s[k][i] : lo;
                 hi = fib_s[k][i] > hi ? fib_s[k][i] : hi;
             }
-            double med = median_d(fib_s[k], good);
+            double med = bench_median_d(fib_s[k], good);
             if (k == ALONE)
                 alone_med = med;
             printf("bench=sleep_fib case=%s workers=%u fib=%u sleepers=%u rounds=%u "
                    "fib_s=%.4f min_s=%.4f max_s=%.4f ratio=%.3f round_ratio=%.3f cpu_s=%.4f "
                    "threads=%ld",
                    kind_name[k], workers, n, k == ALONE ? 0 : SLEEPERS, good, med, lo, hi,
-                   med / alone_med, median_d(rratio[k], good), median_d(cpu_s[k], good),
+                   med / alone_med, bench_median_d(rratio[k], good), bench_median_d(cpu_s[k], good),
                    threads_max[k]);
             if (k != ALONE)
-                printf(" settle_ms=%.2f", median_d(settle_ms[k], good));
+                printf(" settle_ms=%.2f", bench_median_d(settle_ms[k], good));
             if (k == BLOCKING)
                 printf(" block_s=%.4f", (double)block_ns / 1e9);
             if (k == CHURN && nlate_all > 0) {
