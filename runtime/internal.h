@@ -516,6 +516,9 @@ void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected);
 /* The same, until `until` (absolute, weft_now's clock) at the latest. */
 void weft__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, weft_time until);
 void weft__futex_wake(_Atomic uint32_t *word);
+/* Set the (_Atomic uint32_t) word to 1, with release, and wake its waiter:
+ * a one-shot event, usable as a weft_on_cancel callback. */
+void weft__futex_post(void *word);
 /* Wake thr if it is parked (e.g. its group's last task just finished elsewhere). */
 void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr);
 /* An idle worker parks until woken, unless `ready(arg)` or any visible work.

@@ -241,12 +241,10 @@ void weft__job_run(struct weft_job *job, bool stopping)
     /* release: status and record before a waiter's acquire load */
     atomic_store_explicit(&job->state, WEFT__JOB_DONE, memory_order_release);
     for (struct weft__job_waiter *w = job->waiters; w != NULL; w = w->next) {
-        if (w->thr != NULL) {
+        if (w->thr != NULL)
             weft__wake_thread(w->thr->rt, w->thr); /* maybe another runtime's worker */
-        } else {
-            atomic_store_explicit(&w->word, 1, memory_order_release);
-            weft__futex_wake(&w->word);
-        }
+        else
+            weft__futex_post(&w->word);
     }
     /* released before it ended: nobody will ever see this failure */
     bool report = job->released && rc != 0 && !excused;
@@ -265,13 +263,6 @@ static bool job_ended(void *arg)
     return atomic_load_explicit(&job->state, memory_order_acquire) == WEFT__JOB_DONE;
 }
 
-static void wake_word(void *arg)
-{
-    _Atomic uint32_t *word = arg;
-    atomic_store_explicit(word, 1, memory_order_release);
-    weft__futex_wake(word);
-}
-
 /* A wait off the CPU workers (a job waiting for another, or any thread):
  * on the node's futex word, until the job ends, self is cancelled, or
  * min(until, self's deadline). */
@@ -281,7 +272,7 @@ static int wait_off_worker(weft_task *self, struct weft__job_waiter *w, struct w
     weft_time deadline = weft_deadline(self);
     weft_time end = until < deadline ? until : deadline;
     weft_cancel_cb cb;
-    bool watched = self != NULL && weft_on_cancel(self, &cb, wake_word, &w->word) == 0;
+    bool watched = self != NULL && weft_on_cancel(self, &cb, weft__futex_post, &w->word) == 0;
     while (!job_ended(job) && !weft_cancelled(self) && weft_now() < end)
         weft__futex_wait_until(&w->word, 0, end);
     if (watched)

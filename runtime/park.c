@@ -115,6 +115,13 @@ void weft__futex_wake(_Atomic uint32_t *word)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+void weft__futex_post(void *arg)
+{
+    _Atomic uint32_t *word = arg;
+    atomic_store_explicit(word, 1, memory_order_release);
+    weft__futex_wake(word);
+}
+
 bool weft__work_visible(weft_runtime *rt)
 {
     if (atomic_load_explicit(&rt->inject.count, memory_order_relaxed) != 0)

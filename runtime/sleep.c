@@ -23,13 +23,6 @@
 
 #include "runtime/internal.h"
 
-static void wake_sleeper(void *arg)
-{
-    _Atomic uint32_t *word = arg;
-    atomic_store_explicit(word, 1, memory_order_release);
-    weft__futex_wake(word);
-}
-
 /* Until *word != 0 or `until` (absolute, CLOCK_MONOTONIC) passed. */
 static void wait_until(_Atomic uint32_t *word, weft_time until)
 {
@@ -49,7 +42,7 @@ int weft_sleep(weft_task *self, weft_time until)
     if (!weft_cancelled(self) && end > weft_now()) {
         _Atomic uint32_t woken = 0;
         weft_cancel_cb cb;
-        weft_on_cancel(self, &cb, wake_sleeper, &woken);
+        weft_on_cancel(self, &cb, weft__futex_post, &woken);
         struct weft__thread *thr = weft__self_thread;
         bool lent = thr != NULL && thr->current == self && end - weft_now() > WEFT__HANDOFF_MIN &&
                     weft__slot_lend(thr);
