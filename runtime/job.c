@@ -132,7 +132,7 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
     };
     job->rt = rt;
     job->parent_scope = parent->group;
-    job->linked = job->armed = false;
+    job->armed = false;
     job->refs = 2; /* the handle, the run */
     job->released = job->observed = job->gave_up = job->excused = false;
     job->status = 0;
@@ -143,7 +143,6 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
 /* Link the job to its parent's cancellation and arm its deadline. */
 static int link_scope(struct weft_job *job, weft_task *parent)
 {
-    job->linked = true;
     weft_on_cancel(parent, &job->parent_cb, parent_cancelled, job); /* may cancel at once */
     weft_time deadline = job->scope.deadline;
     if (deadline == WEFT_NEVER)
@@ -166,8 +165,8 @@ static int link_scope(struct weft_job *job, weft_task *parent)
 /* Undo link_scope: nothing calls into the job afterwards. */
 static void unlink_scope(struct weft_job *job)
 {
-    if (job->linked) /* the parent's group may be gone (destroy), but not rt */
-        weft__cancel_cb_remove(job->rt, &job->parent_cb);
+    /* the parent's group may be gone (destroy), but not rt */
+    weft__cancel_cb_remove(job->rt, &job->parent_cb);
     if (job->armed)
         weft__timer_remove(atomic_load_explicit(&job->rt->timer, memory_order_acquire),
                            &job->timer);
@@ -283,6 +282,16 @@ static int wait_off_worker(weft_task *self, struct weft__job_waiter *w, struct w
     return reason != 0 ? reason : ETIMEDOUT;
 }
 
+/* Under the lock: a wait or the handle gave up on the job while it ran;
+ * blocking_timed_out counts each job once. */
+static void give_up_locked(struct weft__blocking *bp, struct weft_job *job)
+{
+    if (!job->gave_up) {
+        job->gave_up = true;
+        bp->given_up++;
+    }
+}
+
 static void unlist(struct weft_job *job, struct weft__job_waiter *w)
 {
     for (struct weft__job_waiter **p = &job->waiters; *p != NULL; p = &(*p)->next)
@@ -329,9 +338,8 @@ int weft_job_wait(weft_job *job, weft_time deadline)
             cause = job->rec;
             job->rec = NULL;
         }
-    } else if (!job->gave_up) {
-        job->gave_up = true;
-        bp->given_up++;
+    } else {
+        give_up_locked(bp, job);
     }
     weft_runtime *rt = job->rt;
     bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
@@ -394,10 +402,7 @@ void weft_job_release(weft_job *job)
     bool report = false;
     int rc = job->status;
     if (atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE) {
-        if (!job->gave_up) { /* abandoned while running: counted as given up */
-            job->gave_up = true;
-            bp->given_up++;
-        }
+        give_up_locked(bp, job); /* abandoned while running */
     } else if (!job->observed && rc != 0 && !job->excused) {
         report = true; /* ended, failed, and no wait ever saw it */
         lost = job->rec;

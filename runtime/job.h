@@ -28,9 +28,9 @@ struct weft_job {
     struct weft_task task;    /* the job's self */
     weft_runtime *rt;
     struct weft__group *parent_scope; /* for the reason its cancel passes on */
-    weft_cancel_cb parent_cb;         /* registered on parent_scope (`linked`) */
+    weft_cancel_cb parent_cb;         /* registered on parent_scope */
     struct weft__timer_entry timer;   /* its deadline (`armed`) */
-    bool linked, armed;
+    bool armed;
     /* under the pool's lock */
     _Atomic uint32_t state; /* weft__job_state; read without the lock by waiters */
     unsigned refs;
