@@ -43,9 +43,7 @@ static void set_pending(struct weft_task *t, struct weft_error *rec)
     t->kind |= WEFT__TASK_FAILED;
 }
 
-/* The running task (a CPU task or a blocking job's self), or NULL when self
- * is not the one running on this thread. */
-static struct weft_task *running(weft_task *self)
+struct weft_task *weft__task_running(weft_task *self)
 {
     struct weft__thread *thr = weft__self_thread;
     if (self != NULL && thr != NULL && thr->current == self)
@@ -56,7 +54,7 @@ static struct weft_task *running(weft_task *self)
 
 static int fail(weft_task *self, weft_errors *cause, int code, const char *fmt, va_list ap)
 {
-    struct weft_task *t = running(self);
+    struct weft_task *t = weft__task_running(self);
     if (t == NULL || code == 0) {
         weft_errors_free(cause);
         return EINVAL;
@@ -89,6 +87,24 @@ int weft_fail_from(weft_task *self, weft_errors *cause, int code, const char *fm
     int rc = fail(self, cause, code, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+struct weft_error *weft__task_take_pending(struct weft_task *t)
+{
+    struct weft_error *rec = pending(t);
+    t->kind &= ~(uint32_t)WEFT__TASK_FAILED;
+    return rec;
+}
+
+void weft__task_put_pending(struct weft_task *t, struct weft_error *rec)
+{
+    if (rec != NULL)
+        set_pending(t, rec);
+}
+
+struct weft_error *weft__task_attempt_failure(struct weft_task *t, int rc)
+{
+    return weft__task_failure(t, task_name(t), rc);
 }
 
 void weft__task_keep_cause(struct weft_task *t, weft_errors *errs)

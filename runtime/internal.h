@@ -647,6 +647,17 @@ void weft__blocking_stats(weft_runtime *rt, weft_stats *out);
  * weft_fail (or kept causes) brought up to date, or a new one; NULL for
  * rc == 0 (a pending one is freed) or without memory. */
 struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int rc);
+/* self when it is the task running on this thread (a CPU task or a blocking
+ * job's self), else NULL. */
+struct weft_task *weft__task_running(weft_task *self);
+/* Takes t's pending record (NULL if none) off t, untouched: t has none after. */
+struct weft_error *weft__task_take_pending(struct weft_task *t);
+/* rec (if not NULL) becomes t's pending record, as weft_fail makes it: an
+ * older pending record is dropped and its causes move over to rec. */
+void weft__task_put_pending(struct weft_task *t, struct weft_error *rec);
+/* weft__task_failure named as t's own failures are: what one call of a
+ * function running as t left (retry.c). */
+struct weft_error *weft__task_attempt_failure(struct weft_task *t, int rc);
 /* Errors of a group the task joined without taking them: kept as the cause
  * of the task's failure, should it fail (taken). */
 void weft__task_keep_cause(struct weft_task *t, weft_errors *errs);
