@@ -65,9 +65,10 @@ done
     for l in $(echo $links | tr ' ' '\n' | sort); do printf ' \\\n\tman/%s' "$l"; done
     echo
     echo
-    echo "# every name of the public header has an installed page"
-    echo "TESTS += man/check-names.sh"
-    echo "EXTRA_DIST += man/check-names.sh man/gen-links.sh"
+    echo "# every name of the public header has an installed page; the pages'"
+    echo "# EXAMPLES compile"
+    echo "TESTS += man/check-names.sh man/check-examples.sh"
+    echo "EXTRA_DIST += man/check-names.sh man/check-examples.sh man/gen-links.sh"
     echo
     echo "# mandoc's lint of the pages written by hand (the '.so' links draw its"
     echo "# \".so is fragile\" warning by design); needs mandoc"
