@@ -155,6 +155,8 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason)
                                                  memory_order_seq_cst, memory_order_relaxed))
         return false;
     weft_runtime *rt = g->owner_thread->rt;
+    if (rt->trace != NULL)
+        weft__trace_emit(rt, WEFT__TR_CANCEL, g->name, weft_now(), -1, reason, 0);
     weft__cancel_cb_run_all(rt, g);
     weft__full_barrier_everywhere(rt);
     if (atomic_load_explicit(&g->children_gen, memory_order_relaxed) != gen)
