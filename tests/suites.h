@@ -22,6 +22,7 @@ Suite *parallel_for_suite(void);
 Suite *blocking_suite(void);
 Suite *job_wait_suite(void);
 Suite *job_deadline_suite(void);
+Suite *trace_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */
