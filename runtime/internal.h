@@ -559,9 +559,18 @@ bool weft__work_visible(weft_runtime *rt);
 
 /* ---- cancellation (cancel.c) ---- */
 
+/* Who cancels, for the trace (WEFT_TRACE), which also names the group
+ * when that is safe: g's name is stable while the caller is a task of g, its
+ * owner thread, or g's deadline fire (disarming waits for it), but a thread
+ * outside g may race with the join that ends the life and frees the name. */
+enum weft__cancel_by {
+    WEFT__BY_CALL,     /* weft_group_cancel, from any thread */
+    WEFT__BY_FAILURE,  /* fail-fast: a task of g failed */
+    WEFT__BY_DEADLINE  /* g's deadline passed (its fire, or at init) */
+};
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
-bool weft__cancel(struct weft__group *g, uint32_t gen, int reason);
+bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after

@@ -353,6 +353,12 @@ static const char *const categories[WEFT__TR_KINDS] = {
     [WEFT__TR_JOB_GAVE_UP] = "blocking",
 };
 
+static const char *const cancel_by[] = {
+    [WEFT__BY_CALL] = "weft_group_cancel",
+    [WEFT__BY_FAILURE] = "failure",
+    [WEFT__BY_DEADLINE] = "deadline",
+};
+
 /* What an event's name is: its own, or one that says more than the kind. */
 static const char *event_name(const struct event *e)
 {
@@ -362,7 +368,7 @@ static const char *event_name(const struct event *e)
         return "root";
     if (e->kind == WEFT__TR_TASK && e->arg == WEFT__TASK_DETACHED)
         return "detached";
-    if (e->kind == WEFT__TR_CANCEL && e->code == ETIMEDOUT)
+    if (e->kind == WEFT__TR_CANCEL && e->arg == WEFT__BY_DEADLINE)
         return "deadline";
     return default_names[e->kind];
 }
@@ -378,6 +384,8 @@ static void put_args(FILE *f, const struct event *e)
         break;
     case WEFT__TR_CANCEL: case WEFT__TR_JOB_CANCEL:
         fprintf(f, ",\"args\":{\"reason\":\"%s\"", errno_name(e->code) ? errno_name(e->code) : "?");
+        if (e->kind == WEFT__TR_CANCEL)
+            fprintf(f, ",\"by\":\"%s\"", cancel_by[e->arg]);
         if (e->name[0] != '\0') {
             fputs(",\"group\":", f);
             put_string(f, e->name);

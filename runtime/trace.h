@@ -28,7 +28,7 @@ enum weft__trace_kind {
     WEFT__TR_SPARE_IDLE,  /* X: a thread without a slot, waiting for one */
     WEFT__TR_WAIT,        /* X: a timed wait (sleep, job wait, timed group wait) */
     WEFT__TR_STEAL,       /* i: a steal, `arg` = the victim's slot */
-    WEFT__TR_CANCEL,      /* i: a group cancelled, `code` = the reason */
+    WEFT__TR_CANCEL,      /* i: a group cancelled, `code` = the reason, `arg` = by whom */
     WEFT__TR_JOB_CANCEL,  /* i: a job's scope cancelled, `code` = the reason */
     WEFT__TR_LEND,        /* i: slot `arg` handed off for a timed wait */
     WEFT__TR_TAKE,        /* i: a spare thread took slot `arg` */

@@ -334,6 +334,13 @@ static int spin_until_cancelled(weft_task *self, void *arg)
     return weft_cancelled(self) ? ECANCELED : 0;
 }
 
+static int fail_eio(weft_task *self, void *arg)
+{
+    (void)self;
+    (void)arg;
+    return EIO;
+}
+
 static int root_cancels(weft_task *self, void *arg)
 {
     (void)arg;
@@ -350,7 +357,12 @@ static int root_cancels(weft_task *self, void *arg)
     weft_group_init(&g, self, &late);
     weft_spawn(&g, spin_until_cancelled, NULL);
     rc = weft_group_join(&g, NULL);
-    return rc == ETIMEDOUT ? 0 : EIO;
+    if (rc != ETIMEDOUT)
+        return EIO;
+    weft_group_opts failing = {.name = "failing"};
+    weft_group_init(&g, self, &failing);
+    weft_spawn(&g, fail_eio, NULL);
+    return weft_group_join(&g, NULL) == EIO ? 0 : EINVAL;
 }
 
 START_TEST(test_trace_shows_a_group_cancel_and_a_deadline_fired_by_the_timer)
@@ -363,11 +375,18 @@ START_TEST(test_trace_shows_a_group_cancel_and_a_deadline_fired_by_the_timer)
     char *s = slurp(t.path);
     assert_well_formed(s);
     ck_assert_int_eq(lines_with(s, "{\"name\":\"cancel\"", "\"ph\":\"i\"", "\"reason\":\"ECANCELED\"",
-                                "\"group\":\"doomed\"", NULL),
+                                "\"by\":\"weft_group_cancel\"", "\"group\":\"doomed\"", NULL),
                      1);
     ck_assert_int_eq(lines_with(s, "{\"name\":\"deadline\"", "\"ph\":\"i\"",
-                                "\"reason\":\"ETIMEDOUT\"", "\"group\":\"late\"", NULL),
+                                "\"reason\":\"ETIMEDOUT\"", "\"by\":\"deadline\"",
+                                "\"group\":\"late\"", NULL),
                      1);
+    /* fail-fast: the failed task's code, then its group's cancel */
+    ck_assert_int_eq(lines_with(s, "{\"name\":\"task\"", "\"rc\":5}", NULL), 1);
+    ck_assert_int_eq(lines_with(s, "{\"name\":\"cancel\"", "\"by\":\"failure\"",
+                                "\"group\":\"failing\"", NULL),
+                     1);
+    ck_assert_int_eq(count(s, "\"cat\":\"cancel\""), 3);
     /* the timer thread fired it, on a track of its own */
     int timer = tid_of(s, "weft-timer");
     ck_assert_int_gt(timer, 0);
