@@ -129,7 +129,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (o.workers > 0)
-        fprintf(stderr, "quicksort: %zu keys in %.3f s, %u workers\n", o.n, elapsed, o.workers);
+        fprintf(stderr, "quicksort: %zu keys in %.3f s, %u worker%s\n", o.n, elapsed, o.workers,
+                o.workers == 1 ? "" : "s");
     else
         fprintf(stderr, "quicksort: %zu keys in %.3f s, default workers\n", o.n, elapsed);
     rc = qs_report(a, &o, fingerprint);
