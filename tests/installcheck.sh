@@ -7,15 +7,98 @@ prefix=$1 libdir=$2 cc=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat >"$work/app.c" <<'APP'
+/* A fork-join sum with a failure in its error tree, a retried call and a
+ * blocking job: the runtime's main paths, linked as users link them. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <weft/weft.h>
+
+struct sum { long lo, hi, total; };
+
+static int sum(weft_task *self, void *arg)
+{
+    struct sum *s = arg;
+    if (s->hi - s->lo <= 1000) {
+        for (long i = s->lo; i < s->hi; i++)
+            s->total += i;
+        return 0;
+    }
+    long mid = s->lo + (s->hi - s->lo) / 2;
+    struct sum a = { s->lo, mid, 0 }, b = { mid, s->hi, 0 };
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, sum, &a);
+    sum(self, &b);
+    int rc = weft_group_join(&g, NULL);
+    s->total = a.total + b.total;
+    return rc;
+}
+
+static int flaky(weft_task *self, void *arg)
+{
+    return ++*(int *)arg < 3 ? weft_fail(self, EAGAIN, "try %d", *(int *)arg) : 0;
+}
+
+static int blocking(weft_task *self, void *arg)
+{
+    (void)self;
+    *(int *)arg = 42;
+    return 0;
+}
+
+static int fails(weft_task *self, void *arg)
+{
+    (void)arg;
+    return weft_fail(self, EIO, "outside failure");
+}
+
+static int root(weft_task *self, void *arg)
+{
+    long *out = arg;
+    struct sum s = { 0, 1000000, 0 };
+    if (sum(self, &s) != 0 || s.total != 499999500000L)
+        return EPROTO;
+    int tries = 0;
+    weft_retry r = { .base_delay = WEFT_MSEC };
+    if (weft_retry_run(self, &r, flaky, &tries) != 0 || tries != 3)
+        return EPROTO;
+    int answer = 0;
+    weft_job *job;
+    if (weft_spawn_blocking(self, blocking, &answer, NULL, &job) != 0)
+        return EPROTO;
+    int rc = weft_job_wait(job, weft_after(10 * WEFT_SEC));
+    weft_job_release(job);
+    if (rc != 0 || answer != 42)
+        return EPROTO;
+    *out = s.total;
+    weft_group g;
+    weft_group_init(&g, self, &(weft_group_opts){ .flags = WEFT_COLLECT });
+    weft_spawn_ex(&g, fails, NULL, &(weft_spawn_opts){ .name = "outside" });
+    weft_errors *errs = NULL;
+    rc = weft_group_join(&g, &errs);
+    return weft_fail_from(self, errs, rc, "joined");
+}
+
 int main(void)
 {
-    weft_time a = weft_now(), b = weft_after(WEFT_MSEC);
-    if (b < a + WEFT_MSEC || strlen(weft_version()) == 0)
+    weft_runtime *rt = weft_runtime_create(NULL);
+    if (rt == NULL)
         return 1;
-    printf("outside program linked weft %s\n", weft_version());
+    long total = 0;
+    weft_errors *errs = NULL;
+    int rc = weft_run(rt, root, &total, &errs);
+    const weft_errors *cause = weft_error_cause(weft_errors_at(errs, 0));
+    int ok = rc == EIO && total == 499999500000L && weft_errors_count(cause) == 1 &&
+             strcmp(weft_error_message(weft_errors_at(cause, 0)), "outside failure") == 0;
+    weft_errors_free(errs);
+    if (weft_runtime_destroy(rt) != 0 || !ok) {
+        fprintf(stderr, "outside program: rc %d total %ld\n", rc, total);
+        return 1;
+    }
+    printf("outside program linked weft %s: fork-join, retry, blocking job, error tree OK\n",
+           weft_version());
     return 0;
 }
 APP
