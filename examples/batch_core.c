@@ -1,0 +1,828 @@
+/*
+ * batch_core: see batch_core.h. How each part of weft is used:
+ *
+ *   walk    one blocking job lists the tree (opendir/readdir recursively),
+ *           so directory I/O never runs on a CPU worker;
+ *   files   the root task keeps a window of file tasks in flight in one
+ *           WEFT_STREAM group and takes their completions with
+ *           weft_group_next, which drives the progress line and lets a
+ *           fail-fast run stop spawning after the first failure. The group is
+ *           fail-fast (the default) or WEFT_COLLECT (--collect);
+ *   read    each file task reads its file in a blocking job and waits for it
+ *           with weft_job_wait. The task's spawn deadline is the per-file
+ *           deadline, inherited by the job: a wait that times out leaves the
+ *           job running, and the task releases it; the job's cleanup then
+ *           frees the buffer (a reference count decides who frees it). In the
+ *           job, weft_retry_run repeats the read while it fails with a
+ *           transient code (EINTR, EAGAIN, EIO, ...), backing off;
+ *   count   the file's blocks are counted and hashed with weft_parallel_for
+ *           on the CPU workers.
+ *
+ * Determinism. A file's checksum is FNV-1a 64 over its length and the
+ * FNV-1a 64 hashes of its 16 KiB blocks, so it does not depend on how
+ * weft_parallel_for cut the blocks into chunks; words are counted where a
+ * non-space byte follows a space or the start of the file, which a block
+ * decides from its own bytes and the one before it. The run's checksum is
+ * the XOR over files of a hash of (path, file checksum): it does not
+ * depend on the order files finish in or on which rank did them.
+ *
+ * Why the deadline is set when a file's task is spawned: a spawn deadline
+ * starts counting at the spawn, so spawning every file up front would
+ * count a file's time in the queue against it. The window (4 tasks per
+ * worker) keeps that wait short.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "batch_core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft/weft.h>
+
+#define BLOCK_SIZE ((size_t)16 * 1024) /* part of the checksum's definition */
+#define BLOCK_GRAIN 2                  /* blocks per parallel_for chunk: 32 KiB */
+#define READ_CHUNK ((size_t)1 << 20)   /* a read() checks for cancellation between chunks */
+#define NOT_RUN (-1)                   /* batch_file.status before its task ended */
+
+/* ---- options ---------------------------------------------------------------- */
+
+static void usage(const char *prog, FILE *out)
+{
+    fprintf(out,
+            "usage: %s [options] DIR\n"
+            "Counts bytes, lines and words of every regular file below DIR and\n"
+            "checksums them, in parallel; prints a summary that does not depend on\n"
+            "the number of workers, and the error tree of the files that failed.\n"
+            "  --fail-fast         stop at the first file that fails (default)\n"
+            "  --collect           process every file, report every failure\n"
+            "  --deadline-ms N     give each file N ms (read and count); 0: no limit\n"
+            "  --retries N         retry a transient read failure N times (default 3)\n"
+            "  --workers N         CPU workers (default: $WEFT_WORKERS, else CPUs)\n"
+            "  --help              this text\n"
+            "demo/test switches (deterministic failures):\n"
+            "  --inject-transient N  the first N read tries of each file fail (EIO, EAGAIN)\n"
+            "  --fail-matching STR   files whose path contains STR fail for good (EACCES)\n"
+            "  --slow-ms N           each read try first blocks N ms, uninterruptibly\n"
+            "exit status: 0 all files done, 1 some failed, 2 bad usage or DIR\n",
+            prog);
+}
+
+/* A whole decimal number in [lo, hi]. */
+static bool number(const char *s, long long lo, long long hi, long long *out)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, FILE *err)
+{
+    *o = (struct batch_opts){.retries = 3};
+    static const struct {
+        const char *name;
+        long long lo, hi;
+    } nums[] = {
+        {"--deadline-ms", 0, 86400000}, {"--retries", 0, 100},
+        {"--workers", 0, 1024},         {"--inject-transient", 0, 1000},
+        {"--slow-ms", 0, 600000},
+    };
+    bool opts_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (opts_done || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (o->dir != NULL) {
+                fprintf(err, "%s: one DIR only (got '%s' and '%s')\n", prog, o->dir, a);
+                return BATCH_EXIT_USAGE;
+            }
+            o->dir = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            opts_done = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(prog, stdout);
+            return BATCH_EXIT_OK;
+        }
+        if (strcmp(a, "--collect") == 0) {
+            o->collect = true;
+            continue;
+        }
+        if (strcmp(a, "--fail-fast") == 0) {
+            o->collect = false;
+            continue;
+        }
+        /* options with a value: "--name V" or "--name=V" */
+        const char *eq = strchr(a, '=');
+        size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
+        const char *val = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        bool known = false;
+        if (len == strlen("--fail-matching") && strncmp(a, "--fail-matching", len) == 0) {
+            if (val == NULL || *val == '\0') {
+                fprintf(err, "%s: --fail-matching needs a non-empty string\n", prog);
+                return BATCH_EXIT_USAGE;
+            }
+            o->fail_matching = val;
+            known = true;
+        }
+        for (size_t k = 0; !known && k < sizeof nums / sizeof nums[0]; k++) {
+            if (len != strlen(nums[k].name) || strncmp(a, nums[k].name, len) != 0)
+                continue;
+            long long v;
+            if (!number(val, nums[k].lo, nums[k].hi, &v)) {
+                fprintf(err, "%s: %s needs a whole number from %lld to %lld, not '%s'\n", prog,
+                        nums[k].name, nums[k].lo, nums[k].hi, val != NULL ? val : "");
+                return BATCH_EXIT_USAGE;
+            }
+            switch (k) {
+            case 0: o->deadline_ms = v; break;
+            case 1: o->retries = (unsigned)v; break;
+            case 2: o->workers = (unsigned)v; break;
+            case 3: o->inject_transient = (unsigned)v; break;
+            default: o->slow_ms = v; break;
+            }
+            known = true;
+        }
+        if (!known) {
+            fprintf(err, "%s: unknown option '%s' (try --help)\n", prog, a);
+            return BATCH_EXIT_USAGE;
+        }
+        if (eq == NULL)
+            i++; /* the value was the next argument */
+    }
+    if (o->dir == NULL) {
+        fprintf(err, "%s: no DIR given (try --help)\n", prog);
+        return BATCH_EXIT_USAGE;
+    }
+    return -1;
+}
+
+weft_runtime *batch_runtime(const struct batch_opts *o)
+{
+    weft_config cfg = WEFT_CONFIG_INIT;
+    cfg.workers = o->workers;
+    /* reads slowed down on purpose may still block when the run ends */
+    cfg.shutdown_timeout = 5 * WEFT_SEC + o->slow_ms * WEFT_MSEC;
+    weft_runtime *rt = weft_runtime_create(&cfg);
+    if (rt == NULL)
+        perror("weft_runtime_create");
+    return rt;
+}
+
+/* ---- the list ----------------------------------------------------------------- */
+
+/* Appends a file; takes `path` (freed here on failure). */
+static int list_add(struct batch_list *l, char *path, uint64_t size, int walk_err)
+{
+    if (path == NULL)
+        return ENOMEM;
+    if (l->n == l->cap) {
+        size_t cap = l->cap != 0 ? 2 * l->cap : 64;
+        struct batch_file *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL) {
+            free(path);
+            return ENOMEM;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (struct batch_file){.path = path, .size = size, .walk_err = walk_err,
+                                       .status = NOT_RUN};
+    return 0;
+}
+
+void batch_list_free(struct batch_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].path);
+    free(l->v);
+    *l = (struct batch_list){0};
+}
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(((const struct batch_file *)a)->path, ((const struct batch_file *)b)->path);
+}
+
+/* "a" + "/" + "b", or a copy of b when a is "" */
+static char *join_path(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (p == NULL)
+        return NULL;
+    if (la != 0) {
+        memcpy(p, a, la);
+        p[la++] = '/';
+    }
+    memcpy(p + la, b, lb + 1);
+    return p;
+}
+
+char *batch_list_pack(const struct batch_list *l, size_t *len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        n += strlen(l->v[i].path) + 48; /* two numbers, two spaces, a NUL */
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct batch_file *f = &l->v[i];
+        at += (size_t)snprintf(buf + at, n + 1 - at, "%" PRIu64 " %d %s", f->size, f->walk_err,
+                               f->path);
+        buf[at++] = '\0';
+    }
+    *len = at;
+    return buf;
+}
+
+int batch_list_unpack(const char *buf, size_t len, struct batch_list *out)
+{
+    *out = (struct batch_list){0};
+    size_t at = 0;
+    while (at < len) {
+        const char *rec = buf + at;
+        const char *nul = memchr(rec, '\0', len - at);
+        if (nul == NULL)
+            goto bad;
+        char *end;
+        errno = 0;
+        unsigned long long size = strtoull(rec, &end, 10);
+        if (errno != 0 || *end != ' ')
+            goto bad;
+        long err = strtol(end + 1, &end, 10);
+        if (*end != ' ' || err < 0 || err > 4095 || end + 1 >= nul)
+            goto bad;
+        int rc = list_add(out, strdup(end + 1), size, (int)err);
+        if (rc != 0) {
+            batch_list_free(out);
+            return rc;
+        }
+        at = (size_t)(nul - buf) + 1;
+    }
+    return 0;
+bad:
+    batch_list_free(out);
+    return EINVAL;
+}
+
+void batch_share(struct batch_list *l, int rank, int nranks)
+{
+    uint64_t *load = calloc((size_t)nranks, sizeof *load);
+    size_t kept = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        int to = (int)(i % (size_t)nranks); /* no memory: plain round robin */
+        if (load != NULL) {
+            to = 0;
+            for (int r = 1; r < nranks; r++)
+                if (load[r] < load[to])
+                    to = r;
+            load[to] += l->v[i].size + 1; /* +1: an empty file is work too */
+        }
+        if (to == rank)
+            l->v[kept++] = l->v[i];
+        else
+            free(l->v[i].path);
+    }
+    l->n = kept;
+    free(load);
+}
+
+/* ---- the walk: one blocking job ------------------------------------------------ */
+
+struct walk {
+    const char *top;
+    struct batch_list *list;
+};
+
+/* Lists directory `rel` (below w->top) into the list, recursively. Returns
+ * 0, ECANCELED, ENOMEM, or, for the top directory only, why it cannot be
+ * listed; a subdirectory that cannot be listed becomes an entry that fails. */
+static int walk_dir(weft_task *self, struct walk *w, int dfd, const char *rel)
+{
+    DIR *d = fdopendir(dfd);
+    if (d == NULL) {
+        int e = errno;
+        close(dfd);
+        return rel[0] == '\0' ? e : list_add(w->list, strdup(rel), 0, e);
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (weft_cancelled(self)) {
+            rc = ECANCELED;
+            break;
+        }
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* gone since readdir */
+        if (S_ISREG(st.st_mode)) {
+            rc = list_add(w->list, join_path(rel, de->d_name), (uint64_t)st.st_size, 0);
+        } else if (S_ISDIR(st.st_mode)) {
+            char *sub = join_path(rel, de->d_name);
+            if (sub == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0)
+                rc = list_add(w->list, sub, 0, errno);
+            else {
+                rc = walk_dir(self, w, fd, sub);
+                free(sub);
+            }
+        } /* symlinks, devices, fifos, sockets: not ours to read */
+    }
+    if (rc == 0 && de == NULL && errno != 0)
+        rc = rel[0] == '\0' ? errno : list_add(w->list, strdup(rel), 0, errno);
+    closedir(d);
+    return rc;
+}
+
+static int walk_job(weft_task *self, void *arg)
+{
+    struct walk *w = arg;
+    int fd = open(w->top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return weft_fail(self, errno, "cannot open directory '%s'", w->top);
+    int rc = walk_dir(self, w, fd, "");
+    if (rc != 0)
+        return weft_fail(self, rc, "cannot list '%s'", w->top);
+    qsort(w->list->v, w->list->n, sizeof w->list->v[0], by_path);
+    return 0;
+}
+
+static int walk_root(weft_task *self, void *arg)
+{
+    weft_job *job;
+    weft_spawn_opts o = {.name = "walk"};
+    int rc = weft_spawn_blocking(self, walk_job, arg, &o, &job);
+    if (rc != 0)
+        return rc;
+    rc = weft_job_wait(job, WEFT_NEVER);
+    weft_job_release(job);
+    return rc;
+}
+
+int batch_walk(weft_runtime *rt, const struct batch_opts *o, struct batch_list *out)
+{
+    *out = (struct batch_list){0};
+    struct walk w = {.top = o->dir, .list = out};
+    weft_errors *errs = NULL;
+    int rc = weft_run(rt, walk_root, &w, &errs);
+    if (rc != 0) {
+        /* the job's record (its message) is the cause of the root's failure */
+        const weft_error *e = weft_errors_at(errs, 0);
+        const weft_errors *cause = e != NULL ? weft_error_cause(e) : NULL;
+        const weft_error *why = cause != NULL ? weft_errors_at(cause, 0) : e;
+        fprintf(stderr, "batch: %s: %s\n", why != NULL ? weft_error_message(why) : o->dir,
+                strerror(rc));
+        weft_errors_free(errs);
+        batch_list_free(out);
+    }
+    return rc;
+}
+
+/* ---- reading a file: a blocking job, retried ------------------------------------- */
+
+struct run {
+    const struct batch_opts *o;
+    weft_retry policy;
+};
+
+/* Shared by a file task and its read job: whichever lets go last frees it,
+ * so a task that gave up at its deadline just drops its reference. */
+struct read_req {
+    atomic_int refs;
+    const struct run *run;
+    const struct batch_file *f;
+    unsigned tries;
+    unsigned char *buf;
+    size_t len;
+};
+
+static void read_put(struct read_req *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        free(r->buf);
+        free(r);
+    }
+}
+
+/* spawn_opts.cleanup of the read job: runs once after it, even when the
+ * file's task stopped waiting long ago. */
+static void read_cleanup(void *arg)
+{
+    read_put(arg);
+}
+
+/* The codes a later try may not see again. */
+static bool transient(int code, void *arg)
+{
+    (void)arg;
+    switch (code) {
+    case EINTR:
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EIO:
+    case EBUSY:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case ESTALE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Blocks for ms milliseconds whatever happens (a stuck disk does not look
+ * at cancellation): what a wait with a deadline has to cope with. */
+static void stall(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* One try: the whole file into r->buf. */
+static int read_once(weft_task *self, void *arg)
+{
+    struct read_req *r = arg;
+    const struct batch_opts *o = r->run->o;
+    unsigned try = ++r->tries;
+    free(r->buf);
+    r->buf = NULL;
+    r->len = 0;
+    if (o->slow_ms > 0) {
+        stall(o->slow_ms);
+        if (weft_cancelled(self))
+            return ECANCELED; /* nobody is waiting any more */
+    }
+    if (o->fail_matching != NULL && strstr(r->f->path, o->fail_matching) != NULL)
+        return weft_fail(self, EACCES, "open: permission denied (injected: --fail-matching %s)",
+                         o->fail_matching);
+    if (try <= o->inject_transient)
+        return weft_fail(self, try % 2 == 1 ? EIO : EAGAIN,
+                         "read try %u failed (injected: --inject-transient %u)", try,
+                         o->inject_transient);
+
+    char *full = join_path(o->dir, r->f->path);
+    if (full == NULL)
+        return ENOMEM;
+    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    free(full);
+    if (fd < 0)
+        return weft_fail(self, e, "open failed");
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        e = errno;
+        close(fd);
+        return weft_fail(self, e, "fstat failed");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return weft_fail(self, EINVAL, "not a regular file any more");
+    }
+    size_t cap = (size_t)st.st_size + 1; /* +1: see EOF without growing */
+    r->buf = malloc(cap);
+    int rc = r->buf == NULL ? ENOMEM : 0;
+    while (rc == 0) {
+        if (r->len == cap) { /* the file grew meanwhile */
+            unsigned char *b = realloc(r->buf, 2 * cap);
+            if (b == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            r->buf = b;
+            cap *= 2;
+        }
+        size_t want = cap - r->len < READ_CHUNK ? cap - r->len : READ_CHUNK;
+        ssize_t n = read(fd, r->buf + r->len, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = errno;
+        else if (n == 0)
+            break;
+        else
+            r->len += (size_t)n;
+        if (rc == 0 && weft_cancelled(self))
+            rc = ECANCELED;
+    }
+    close(fd);
+    if (rc == ECANCELED)
+        return rc;
+    return rc == 0 ? 0 : weft_fail(self, rc, "read failed after %zu bytes", r->len);
+}
+
+/* The read job: the retries run here, on the blocking thread, within the
+ * deadline the job inherited from its file's task. */
+static int read_job(weft_task *self, void *arg)
+{
+    struct read_req *r = arg;
+    return weft_retry_run(self, &r->run->policy, read_once, r);
+}
+
+/* ---- counting: on the CPU workers ----------------------------------------------- */
+
+#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * FNV_PRIME;
+    return h;
+}
+
+static uint64_t fnv1a_u64(uint64_t h, uint64_t v)
+{
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)(v >> (8 * i));
+    return fnv1a(h, le, sizeof le);
+}
+
+static bool space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r'); /* isspace in the C locale */
+}
+
+struct block {
+    uint64_t hash, lines, words;
+};
+
+struct count {
+    const unsigned char *buf;
+    size_t len;
+    struct block *blocks;
+};
+
+static int count_blocks(weft_task *self, size_t lo, size_t hi, void *arg)
+{
+    struct count *c = arg;
+    for (size_t b = lo; b < hi; b++) {
+        if (weft_cancelled(self))
+            return ECANCELED;
+        size_t at = b * BLOCK_SIZE;
+        size_t n = c->len - at < BLOCK_SIZE ? c->len - at : BLOCK_SIZE;
+        const unsigned char *p = c->buf + at;
+        struct block k = {.hash = fnv1a(FNV_BASIS, p, n)};
+        bool prev_space = at == 0 || space(p[-1]);
+        for (size_t i = 0; i < n; i++) {
+            bool s = space(p[i]);
+            k.lines += p[i] == '\n';
+            k.words += prev_space && !s;
+            prev_space = s;
+        }
+        c->blocks[b] = k;
+    }
+    return 0;
+}
+
+/* ---- a file's task -------------------------------------------------------------- */
+
+struct item {
+    struct run *run;
+    struct batch_file *f;
+};
+
+static int file_task(weft_task *self, void *arg)
+{
+    struct item *it = arg;
+    struct batch_file *f = it->f;
+    const struct batch_opts *o = it->run->o;
+    if (weft_cancelled(self))
+        return ECANCELED; /* fail-fast: a sibling failed before this one started */
+    if (f->walk_err != 0)
+        return weft_fail(self, f->walk_err, "cannot list this directory");
+
+    struct read_req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return ENOMEM;
+    atomic_init(&r->refs, 2); /* this task's, the job's (dropped by its cleanup) */
+    r->run = it->run;
+    r->f = f;
+    weft_job *job;
+    weft_spawn_opts jo = {.name = "read", .cleanup = read_cleanup};
+    int rc = weft_spawn_blocking(self, read_job, r, &jo, &job);
+    if (rc != 0) {
+        free(r); /* the job never runs, nor its cleanup */
+        return weft_fail(self, rc, "cannot start the read");
+    }
+    /* no deadline of its own: the task's (the file's) bounds the wait */
+    rc = weft_job_wait(job, WEFT_NEVER);
+    bool running = !weft_job_done(job);
+    weft_job_release(job); /* if still running, it ends alone and its cleanup frees r */
+    if (rc != 0) {
+        read_put(r);
+        if (rc == ETIMEDOUT)
+            return weft_fail(self, rc, "deadline (%" PRId64 " ms) passed while reading%s",
+                             o->deadline_ms, running ? "; the read goes on, released" : "");
+        if (rc == ECANCELED)
+            return rc;
+        return weft_fail(self, rc, "read failed");
+    }
+    /* the job ended, its cleanup too: r, and the buffer, are ours alone */
+    unsigned char *buf = r->buf;
+    size_t len = r->len;
+    r->buf = NULL;
+    read_put(r);
+
+    size_t nblocks = (len + BLOCK_SIZE - 1) / BLOCK_SIZE;
+    struct count c = {.buf = buf, .len = len, .blocks = malloc((nblocks + 1) * sizeof(struct block))};
+    if (c.blocks == NULL) {
+        free(buf);
+        return weft_fail(self, ENOMEM, "no memory for %zu blocks", nblocks);
+    }
+    rc = nblocks <= BLOCK_GRAIN ? count_blocks(self, 0, nblocks, &c)
+                                : weft_parallel_for(self, 0, nblocks, BLOCK_GRAIN, count_blocks, &c);
+    if (rc == 0) {
+        uint64_t h = fnv1a_u64(FNV_BASIS, len);
+        f->lines = f->words = 0;
+        for (size_t b = 0; b < nblocks; b++) {
+            h = fnv1a_u64(h, c.blocks[b].hash);
+            f->lines += c.blocks[b].lines;
+            f->words += c.blocks[b].words;
+        }
+        f->bytes = len;
+        f->checksum = h;
+    }
+    free(c.blocks);
+    free(buf);
+    if (rc == ETIMEDOUT)
+        return weft_fail(self, rc, "deadline (%" PRId64 " ms) passed while counting",
+                         o->deadline_ms);
+    return rc;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+struct process {
+    struct run run;
+    struct batch_list *l;
+    struct item *items;
+    size_t window;
+    int rc;
+    weft_errors *errs;
+};
+
+static void progress(const struct process *p, size_t done, uint64_t bytes, bool last)
+{
+    fprintf(stderr, "\r%6zu/%zu files, %.1f MB%s", done, p->l->n, (double)bytes / 1e6,
+            last ? "\n" : "");
+    fflush(stderr);
+}
+
+static int process_root(weft_task *self, void *arg)
+{
+    struct process *p = arg;
+    const struct batch_opts *o = p->run.o;
+    weft_group g;
+    weft_group_opts go = {.flags = WEFT_STREAM | (o->collect ? WEFT_COLLECT : 0u),
+                          .name = "files"};
+    int rc = weft_group_init(&g, self, &go);
+    if (rc != 0)
+        return rc;
+    size_t next = 0, inflight = 0, done = 0;
+    uint64_t bytes = 0;
+    bool stop = false;
+    weft_time shown = 0;
+    while (true) {
+        while (!stop && inflight < p->window && next < p->l->n) {
+            struct item *it = &p->items[next];
+            weft_spawn_opts so = {.name = it->f->path};
+            if (o->deadline_ms > 0)
+                so.deadline = weft_after(o->deadline_ms * WEFT_MSEC);
+            rc = weft_spawn_ex(&g, file_task, it, &so);
+            if (rc != 0) {
+                stop = true; /* ENOMEM: finish what runs, report it */
+                p->rc = rc;
+                break;
+            }
+            next++;
+            inflight++;
+        }
+        if (inflight == 0)
+            break;
+        void *done_arg;
+        int status;
+        if (weft_group_next(&g, WEFT_NEVER, &done_arg, &status) != 0)
+            break; /* ENOENT cannot happen with tasks in flight */
+        inflight--;
+        done++;
+        struct item *it = done_arg;
+        it->f->status = status;
+        if (status == 0)
+            bytes += it->f->bytes;
+        else if (!o->collect && status != ECANCELED)
+            stop = true; /* fail-fast: the group is cancelled, spawn no more */
+        if (o->progress && weft_now() - shown >= 100 * WEFT_MSEC) {
+            progress(p, done, bytes, false);
+            shown = weft_now();
+        }
+    }
+    if (o->progress)
+        progress(p, done, bytes, true);
+    int jrc = weft_group_join(&g, &p->errs);
+    if (p->rc == 0)
+        p->rc = jrc;
+    return 0; /* the outcome is p->rc and p->errs: the group's tree, not wrapped */
+}
+
+/* The hash a file adds to the run's checksum. */
+static uint64_t file_entry(const struct batch_file *f)
+{
+    uint64_t h = fnv1a(FNV_BASIS, (const unsigned char *)f->path, strlen(f->path) + 1);
+    h = fnv1a_u64(h, f->checksum);
+    /* finalizer (splitmix64): spreads FNV's weak high bits before the XOR */
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+int batch_process(weft_runtime *rt, const struct batch_opts *o, struct batch_list *l,
+                  struct batch_totals *t, weft_errors **errs)
+{
+    *t = (struct batch_totals){0};
+    if (errs != NULL)
+        *errs = NULL;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t workers = o->workers != 0 ? o->workers : cpus > 0 ? (size_t)cpus : 1;
+    struct process p = {
+        .run = {.o = o,
+                .policy = {.attempts = o->retries + 1,
+                           .base_delay = 2 * WEFT_MSEC,
+                           .max_delay = 100 * WEFT_MSEC,
+                           .factor = 2.0,
+                           .jitter = 0.25,
+                           .retryable = transient}},
+        .l = l,
+        .items = calloc(l->n + 1, sizeof(struct item)),
+        .window = 4 * workers,
+    };
+    if (p.items == NULL)
+        return ENOMEM;
+    for (size_t i = 0; i < l->n; i++) {
+        p.items[i] = (struct item){&p.run, &l->v[i]};
+        l->v[i].status = NOT_RUN;
+    }
+    int rc = weft_run(rt, process_root, &p, NULL);
+    if (rc == 0)
+        rc = p.rc;
+    free(p.items);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct batch_file *f = &l->v[i];
+        if (f->status == 0) {
+            t->ok++;
+            t->bytes += f->bytes;
+            t->lines += f->lines;
+            t->words += f->words;
+            t->checksum ^= file_entry(f);
+        } else if (f->status == NOT_RUN || f->status == ECANCELED) {
+            t->skipped++;
+        } else {
+            t->failed++;
+        }
+    }
+    if (errs != NULL)
+        *errs = p.errs;
+    else
+        weft_errors_free(p.errs);
+    return rc;
+}
+
+void batch_print_summary(const struct batch_totals *t, FILE *out)
+{
+    fprintf(out,
+            "files     %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " skipped\n"
+            "bytes     %" PRIu64 "\n"
+            "lines     %" PRIu64 "\n"
+            "words     %" PRIu64 "\n"
+            "checksum  %016" PRIx64 "\n",
+            t->ok, t->failed, t->skipped, t->bytes, t->lines, t->words, t->checksum);
+}
