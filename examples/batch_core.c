@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,18 @@ static bool number(const char *s, long long lo, long long hi, long long *out)
     return true;
 }
 
+/* fprintf to err, unless it is NULL (the ranks of batch-mpi but rank 0) */
+static void say(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(FILE *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(err, fmt, ap);
+    va_end(ap);
+}
+
 int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, FILE *err)
 {
     *o = (struct batch_opts){.retries = 3};
@@ -106,7 +119,7 @@ int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, F
         const char *a = argv[i];
         if (opts_done || a[0] != '-' || strcmp(a, "-") == 0) {
             if (o->dir != NULL) {
-                fprintf(err, "%s: one DIR only (got '%s' and '%s')\n", prog, o->dir, a);
+                say(err, "%s: one DIR only (got '%s' and '%s')\n", prog, o->dir, a);
                 return BATCH_EXIT_USAGE;
             }
             o->dir = a;
@@ -117,7 +130,8 @@ int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, F
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(prog, stdout);
+            if (err != NULL)
+                usage(prog, stdout);
             return BATCH_EXIT_OK;
         }
         if (strcmp(a, "--collect") == 0) {
@@ -135,7 +149,7 @@ int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, F
         bool known = false;
         if (len == strlen("--fail-matching") && strncmp(a, "--fail-matching", len) == 0) {
             if (val == NULL || *val == '\0') {
-                fprintf(err, "%s: --fail-matching needs a non-empty string\n", prog);
+                say(err, "%s: --fail-matching needs a non-empty string\n", prog);
                 return BATCH_EXIT_USAGE;
             }
             o->fail_matching = val;
@@ -146,7 +160,7 @@ int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, F
                 continue;
             long long v;
             if (!number(val, nums[k].lo, nums[k].hi, &v)) {
-                fprintf(err, "%s: %s needs a whole number from %lld to %lld, not '%s'\n", prog,
+                say(err, "%s: %s needs a whole number from %lld to %lld, not '%s'\n", prog,
                         nums[k].name, nums[k].lo, nums[k].hi, val != NULL ? val : "");
                 return BATCH_EXIT_USAGE;
             }
@@ -160,14 +174,14 @@ int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, F
             known = true;
         }
         if (!known) {
-            fprintf(err, "%s: unknown option '%s' (try --help)\n", prog, a);
+            say(err, "%s: unknown option '%s' (try --help)\n", prog, a);
             return BATCH_EXIT_USAGE;
         }
         if (eq == NULL)
             i++; /* the value was the next argument */
     }
     if (o->dir == NULL) {
-        fprintf(err, "%s: no DIR given (try --help)\n", prog);
+        say(err, "%s: no DIR given (try --help)\n", prog);
         return BATCH_EXIT_USAGE;
     }
     return -1;

@@ -64,7 +64,8 @@ struct batch_totals {
 };
 
 /* Parses argv into *o. Returns -1 to go on; else the exit status to end
- * with (0 after --help, BATCH_EXIT_USAGE after a message on `err`). */
+ * with (0 after --help, BATCH_EXIT_USAGE after a message on `err`). With
+ * err NULL it prints nothing, not even --help's text. */
 int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, FILE *err);
 
 /* A runtime as the options ask; NULL after a message on stderr. */
