@@ -382,7 +382,8 @@ static int walk_job(weft_task *self, void *arg)
     int rc = walk_dir(self, w, fd, "");
     if (rc != 0)
         return weft_fail(self, rc, "cannot list '%s'", w->top);
-    qsort(w->list->v, w->list->n, sizeof w->list->v[0], by_path);
+    if (w->list->n > 1)
+        qsort(w->list->v, w->list->n, sizeof w->list->v[0], by_path);
     return 0;
 }
 
