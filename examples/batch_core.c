@@ -35,11 +35,9 @@
 
 #include "batch_core.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,371 +50,6 @@
 #define BLOCK_SIZE ((size_t)16 * 1024) /* part of the checksum's definition */
 #define BLOCK_GRAIN 2                  /* blocks per parallel_for chunk: 32 KiB */
 #define READ_CHUNK ((size_t)1 << 20)   /* a read() checks for cancellation between chunks */
-#define NOT_RUN (-1)                   /* batch_file.status before its task ended */
-
-/* ---- options ---------------------------------------------------------------- */
-
-static void usage(const char *prog, FILE *out)
-{
-    fprintf(out,
-            "usage: %s [options] DIR\n"
-            "Counts bytes, lines and words of every regular file below DIR and\n"
-            "checksums them, in parallel; prints a summary that does not depend on\n"
-            "the number of workers, and the error tree of the files that failed.\n"
-            "  --fail-fast         stop at the first file that fails (default)\n"
-            "  --collect           process every file, report every failure\n"
-            "  --deadline-ms N     give each file N ms (read and count); 0: no limit\n"
-            "  --retries N         retry a transient read failure N times (default 3)\n"
-            "  --workers N         CPU workers (default: $WEFT_WORKERS, else CPUs)\n"
-            "  --help              this text\n"
-            "demo/test switches (deterministic failures):\n"
-            "  --inject-transient N  the first N read tries of each file fail (EIO, EAGAIN)\n"
-            "  --fail-matching STR   files whose path contains STR fail for good (EACCES)\n"
-            "  --slow-ms N           each read try first blocks N ms, uninterruptibly\n"
-            "exit status: 0 all files done, 1 some failed, 2 bad usage or DIR\n",
-            prog);
-}
-
-/* A whole decimal number in [lo, hi]. */
-static bool number(const char *s, long long lo, long long hi, long long *out)
-{
-    if (s == NULL || *s == '\0')
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* fprintf to err, unless it is NULL (the ranks of batch-mpi but rank 0) */
-static void say(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(FILE *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(err, fmt, ap);
-    va_end(ap);
-}
-
-int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, FILE *err)
-{
-    *o = (struct batch_opts){.retries = 3};
-    static const struct {
-        const char *name;
-        long long lo, hi;
-    } nums[] = {
-        {"--deadline-ms", 0, 86400000}, {"--retries", 0, 100},
-        {"--workers", 0, 1024},         {"--inject-transient", 0, 1000},
-        {"--slow-ms", 0, 600000},
-    };
-    bool opts_done = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (opts_done || a[0] != '-' || strcmp(a, "-") == 0) {
-            if (o->dir != NULL) {
-                say(err, "%s: one DIR only (got '%s' and '%s')\n", prog, o->dir, a);
-                return BATCH_EXIT_USAGE;
-            }
-            o->dir = a;
-            continue;
-        }
-        if (strcmp(a, "--") == 0) {
-            opts_done = true;
-            continue;
-        }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (err != NULL)
-                usage(prog, stdout);
-            return BATCH_EXIT_OK;
-        }
-        if (strcmp(a, "--collect") == 0) {
-            o->collect = true;
-            continue;
-        }
-        if (strcmp(a, "--fail-fast") == 0) {
-            o->collect = false;
-            continue;
-        }
-        /* options with a value: "--name V" or "--name=V" */
-        const char *eq = strchr(a, '=');
-        size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
-        const char *val = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-        bool known = false;
-        if (len == strlen("--fail-matching") && strncmp(a, "--fail-matching", len) == 0) {
-            if (val == NULL || *val == '\0') {
-                say(err, "%s: --fail-matching needs a non-empty string\n", prog);
-                return BATCH_EXIT_USAGE;
-            }
-            o->fail_matching = val;
-            known = true;
-        }
-        for (size_t k = 0; !known && k < sizeof nums / sizeof nums[0]; k++) {
-            if (len != strlen(nums[k].name) || strncmp(a, nums[k].name, len) != 0)
-                continue;
-            long long v;
-            if (!number(val, nums[k].lo, nums[k].hi, &v)) {
-                say(err, "%s: %s needs a whole number from %lld to %lld, not '%s'\n", prog,
-                        nums[k].name, nums[k].lo, nums[k].hi, val != NULL ? val : "");
-                return BATCH_EXIT_USAGE;
-            }
-            switch (k) {
-            case 0: o->deadline_ms = v; break;
-            case 1: o->retries = (unsigned)v; break;
-            case 2: o->workers = (unsigned)v; break;
-            case 3: o->inject_transient = (unsigned)v; break;
-            default: o->slow_ms = v; break;
-            }
-            known = true;
-        }
-        if (!known) {
-            say(err, "%s: unknown option '%s' (try --help)\n", prog, a);
-            return BATCH_EXIT_USAGE;
-        }
-        if (eq == NULL)
-            i++; /* the value was the next argument */
-    }
-    if (o->dir == NULL) {
-        say(err, "%s: no DIR given (try --help)\n", prog);
-        return BATCH_EXIT_USAGE;
-    }
-    return -1;
-}
-
-weft_runtime *batch_runtime(const struct batch_opts *o)
-{
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = o->workers;
-    /* reads slowed down on purpose may still block when the run ends */
-    cfg.shutdown_timeout = 5 * WEFT_SEC + o->slow_ms * WEFT_MSEC;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    if (rt == NULL)
-        perror("weft_runtime_create");
-    return rt;
-}
-
-/* ---- the list ----------------------------------------------------------------- */
-
-/* Appends a file; takes `path` (freed here on failure). */
-static int list_add(struct batch_list *l, char *path, uint64_t size, int walk_err)
-{
-    if (path == NULL)
-        return ENOMEM;
-    if (l->n == l->cap) {
-        size_t cap = l->cap != 0 ? 2 * l->cap : 64;
-        struct batch_file *v = realloc(l->v, cap * sizeof *v);
-        if (v == NULL) {
-            free(path);
-            return ENOMEM;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = (struct batch_file){.path = path, .size = size, .walk_err = walk_err,
-                                       .status = NOT_RUN};
-    return 0;
-}
-
-void batch_list_free(struct batch_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].path);
-    free(l->v);
-    *l = (struct batch_list){0};
-}
-
-static int by_path(const void *a, const void *b)
-{
-    return strcmp(((const struct batch_file *)a)->path, ((const struct batch_file *)b)->path);
-}
-
-/* "a" + "/" + "b", or a copy of b when a is "" */
-static char *join_path(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (p == NULL)
-        return NULL;
-    if (la != 0) {
-        memcpy(p, a, la);
-        p[la++] = '/';
-    }
-    memcpy(p + la, b, lb + 1);
-    return p;
-}
-
-char *batch_list_pack(const struct batch_list *l, size_t *len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < l->n; i++)
-        n += strlen(l->v[i].path) + 48; /* two numbers, two spaces, a NUL */
-    char *buf = malloc(n + 1);
-    if (buf == NULL)
-        return NULL;
-    size_t at = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        const struct batch_file *f = &l->v[i];
-        at += (size_t)snprintf(buf + at, n + 1 - at, "%" PRIu64 " %d %s", f->size, f->walk_err,
-                               f->path);
-        buf[at++] = '\0';
-    }
-    *len = at;
-    return buf;
-}
-
-int batch_list_unpack(const char *buf, size_t len, struct batch_list *out)
-{
-    *out = (struct batch_list){0};
-    size_t at = 0;
-    while (at < len) {
-        const char *rec = buf + at;
-        const char *nul = memchr(rec, '\0', len - at);
-        if (nul == NULL)
-            goto bad;
-        char *end;
-        errno = 0;
-        unsigned long long size = strtoull(rec, &end, 10);
-        if (errno != 0 || *end != ' ')
-            goto bad;
-        long err = strtol(end + 1, &end, 10);
-        if (*end != ' ' || err < 0 || err > 4095 || end + 1 >= nul)
-            goto bad;
-        int rc = list_add(out, strdup(end + 1), size, (int)err);
-        if (rc != 0) {
-            batch_list_free(out);
-            return rc;
-        }
-        at = (size_t)(nul - buf) + 1;
-    }
-    return 0;
-bad:
-    batch_list_free(out);
-    return EINVAL;
-}
-
-void batch_share(struct batch_list *l, int rank, int nranks)
-{
-    uint64_t *load = calloc((size_t)nranks, sizeof *load);
-    size_t kept = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        int to = (int)(i % (size_t)nranks); /* no memory: plain round robin */
-        if (load != NULL) {
-            to = 0;
-            for (int r = 1; r < nranks; r++)
-                if (load[r] < load[to])
-                    to = r;
-            load[to] += l->v[i].size + 1; /* +1: an empty file is work too */
-        }
-        if (to == rank)
-            l->v[kept++] = l->v[i];
-        else
-            free(l->v[i].path);
-    }
-    l->n = kept;
-    free(load);
-}
-
-/* ---- the walk: one blocking job ------------------------------------------------ */
-
-struct walk {
-    const char *top;
-    struct batch_list *list;
-};
-
-/* Lists directory `rel` (below w->top) into the list, recursively. Returns
- * 0, ECANCELED, ENOMEM, or, for the top directory only, why it cannot be
- * listed; a subdirectory that cannot be listed becomes an entry that fails. */
-static int walk_dir(weft_task *self, struct walk *w, int dfd, const char *rel)
-{
-    DIR *d = fdopendir(dfd);
-    if (d == NULL) {
-        int e = errno;
-        close(dfd);
-        return rel[0] == '\0' ? e : list_add(w->list, strdup(rel), 0, e);
-    }
-    int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (weft_cancelled(self)) {
-            rc = ECANCELED;
-            break;
-        }
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-            continue; /* gone since readdir */
-        if (S_ISREG(st.st_mode)) {
-            rc = list_add(w->list, join_path(rel, de->d_name), (uint64_t)st.st_size, 0);
-        } else if (S_ISDIR(st.st_mode)) {
-            char *sub = join_path(rel, de->d_name);
-            if (sub == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0)
-                rc = list_add(w->list, sub, 0, errno);
-            else {
-                rc = walk_dir(self, w, fd, sub);
-                free(sub);
-            }
-        } /* symlinks, devices, fifos, sockets: not ours to read */
-    }
-    if (rc == 0 && de == NULL && errno != 0)
-        rc = rel[0] == '\0' ? errno : list_add(w->list, strdup(rel), 0, errno);
-    closedir(d);
-    return rc;
-}
-
-static int walk_job(weft_task *self, void *arg)
-{
-    struct walk *w = arg;
-    int fd = open(w->top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return weft_fail(self, errno, "cannot open directory '%s'", w->top);
-    int rc = walk_dir(self, w, fd, "");
-    if (rc != 0)
-        return weft_fail(self, rc, "cannot list '%s'", w->top);
-    if (w->list->n > 1)
-        qsort(w->list->v, w->list->n, sizeof w->list->v[0], by_path);
-    return 0;
-}
-
-static int walk_root(weft_task *self, void *arg)
-{
-    weft_job *job;
-    weft_spawn_opts o = {.name = "walk"};
-    int rc = weft_spawn_blocking(self, walk_job, arg, &o, &job);
-    if (rc != 0)
-        return rc;
-    rc = weft_job_wait(job, WEFT_NEVER);
-    weft_job_release(job);
-    return rc;
-}
-
-int batch_walk(weft_runtime *rt, const struct batch_opts *o, struct batch_list *out)
-{
-    *out = (struct batch_list){0};
-    struct walk w = {.top = o->dir, .list = out};
-    weft_errors *errs = NULL;
-    int rc = weft_run(rt, walk_root, &w, &errs);
-    if (rc != 0) {
-        /* the job's record (its message) is the cause of the root's failure */
-        const weft_error *e = weft_errors_at(errs, 0);
-        const weft_errors *cause = e != NULL ? weft_error_cause(e) : NULL;
-        const weft_error *why = cause != NULL ? weft_errors_at(cause, 0) : e;
-        fprintf(stderr, "batch: %s: %s\n", why != NULL ? weft_error_message(why) : o->dir,
-                strerror(rc));
-        weft_errors_free(errs);
-        batch_list_free(out);
-    }
-    return rc;
-}
 
 /* ---- reading a file: a blocking job, retried ------------------------------------- */
 
@@ -504,7 +137,7 @@ static int read_once(weft_task *self, void *arg)
                          "read try %u failed (injected: --inject-transient %u)", try,
                          o->inject_transient);
 
-    char *full = join_path(o->dir, r->f->path);
+    char *full = batch_join_path(o->dir, r->f->path);
     if (full == NULL)
         return ENOMEM;
     int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -804,7 +437,7 @@ int batch_process(weft_runtime *rt, const struct batch_opts *o, struct batch_lis
         return ENOMEM;
     for (size_t i = 0; i < l->n; i++) {
         p.items[i] = (struct item){&p.run, &l->v[i]};
-        l->v[i].status = NOT_RUN;
+        l->v[i].status = BATCH_NOT_RUN;
     }
     int rc = weft_run(rt, process_root, &p, NULL);
     if (rc == 0)
@@ -818,7 +451,7 @@ int batch_process(weft_runtime *rt, const struct batch_opts *o, struct batch_lis
             t->lines += f->lines;
             t->words += f->words;
             t->checksum ^= file_entry(f);
-        } else if (f->status == NOT_RUN || f->status == ECANCELED) {
+        } else if (f->status == BATCH_NOT_RUN || f->status == ECANCELED) {
             t->skipped++;
         } else {
             t->failed++;
@@ -841,3 +474,4 @@ void batch_print_summary(const struct batch_totals *t, FILE *out)
             "checksum  %016" PRIx64 "\n",
             t->ok, t->failed, t->skipped, t->bytes, t->lines, t->words, t->checksum);
 }
+

@@ -51,6 +51,8 @@ struct batch_file {
     uint64_t bytes, lines, words, checksum;
 };
 
+#define BATCH_NOT_RUN (-1) /* batch_file.status before its task ended */
+
 struct batch_list {
     struct batch_file *v;
     size_t n, cap;
@@ -96,5 +98,8 @@ char *batch_list_pack(const struct batch_list *l, size_t *len);
 int batch_list_unpack(const char *buf, size_t len, struct batch_list *out);
 
 void batch_list_free(struct batch_list *l);
+
+/* "a/b" (just b when a is ""), malloc'ed; NULL when out of memory. */
+char *batch_join_path(const char *a, const char *b);
 
 #endif /* BATCH_CORE_H */
