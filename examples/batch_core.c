@@ -1,8 +1,8 @@
 /*
  * batch_core: see batch_core.h. How each part of weft is used:
  *
- *   walk    one blocking job lists the tree (opendir/readdir recursively),
- *           so directory I/O never runs on a CPU worker;
+ *   walk    (batch_list.c) one blocking job lists the tree (opendir/readdir
+ *           recursively), so directory I/O never runs on a CPU worker;
  *   files   the root task keeps a window of file tasks in flight in one
  *           WEFT_STREAM group and takes their completions with
  *           weft_group_next, which drives the progress line and lets a
@@ -124,6 +124,8 @@ static int read_once(weft_task *self, void *arg)
     free(r->buf);
     r->buf = NULL;
     r->len = 0;
+    if (weft_cancelled(self))
+        return ECANCELED; /* queued past the deadline, or the run is ending */
     if (o->slow_ms > 0) {
         stall(o->slow_ms);
         if (weft_cancelled(self))
