@@ -153,6 +153,10 @@ static void *blocking_main(void *arg)
     struct weft__blocking *bp = &rt->blocking;
     weft__blocking_self = rt;
     pthread_mutex_lock(&bp->lock);
+    /* it names itself, before anything can read its name (the trace) */
+    char name[16];
+    snprintf(name, sizeof name, "weft-b%u", bp->name_seq++);
+    pthread_setname_np(pthread_self(), name); /* best effort: names are cosmetic */
     bp->starting--;
     pthread_cond_broadcast(&bp->ended); /* spawns waiting for a thread to run */
     for (;;) {
@@ -209,13 +213,11 @@ static int start_thread(weft_runtime *rt)
     struct weft__blocking *bp = &rt->blocking;
     bp->threads++;
     bp->starting++;
-    char name[16];
-    snprintf(name, sizeof name, "weft-b%u", bp->name_seq++);
     pthread_mutex_unlock(&bp->lock);
     pthread_t tid;
-    int rc = weft__thread_start(&tid, bp->stack_size, name, blocking_main, rt);
+    int rc = weft__thread_start(&tid, bp->stack_size, NULL, blocking_main, rt);
     if (rc == 0)
-        pthread_detach(tid); /* after its naming: see blocking_main */
+        pthread_detach(tid);
     pthread_mutex_lock(&bp->lock);
     if (rc != 0) {
         bp->threads--;

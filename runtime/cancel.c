@@ -148,13 +148,27 @@ static void run_callbacks_below(weft_runtime *rt)
             }
 }
 
-bool weft__cancel(struct weft__group *g, uint32_t gen, int reason)
+/* The trace's cancel instant: g's name only when it cannot change under us
+ * (see weft__cancel_by). */
+static void trace_cancel(weft_runtime *rt, struct weft__group *g, int reason,
+                         enum weft__cancel_by by)
+{
+    struct weft__thread *thr = weft__self_thread;
+    bool inside = thr != NULL && (thr == g->owner_thread ||
+                                  (thr->current != NULL && thr->current->group == g));
+    const char *name = by != WEFT__BY_CALL || inside ? g->name : NULL;
+    weft__trace_emit(rt, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
+}
+
+bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by)
 {
     uint64_t expect = (uint64_t)gen << 32;
     if (!atomic_compare_exchange_strong_explicit(&g->cancel, &expect, expect | (uint32_t)reason,
                                                  memory_order_seq_cst, memory_order_relaxed))
         return false;
     weft_runtime *rt = g->owner_thread->rt;
+    if (rt->trace != NULL)
+        trace_cancel(rt, g, reason, by);
     weft__cancel_cb_run_all(rt, g);
     weft__full_barrier_everywhere(rt);
     if (atomic_load_explicit(&g->children_gen, memory_order_relaxed) != gen)

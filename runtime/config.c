@@ -87,6 +87,10 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     out->blocking_idle = idle != 0 ? idle : DEFAULT_BLOCKING_IDLE;
     out->shutdown_timeout = grace != 0 ? grace : DEFAULT_SHUTDOWN_TIMEOUT;
 
+    /* used at once (runtime create): neither string needs to outlive it */
+    const char *trace = CFG_HAS(cfg, trace_path) ? cfg->trace_path : NULL;
+    out->trace_path = trace != NULL && *trace != '\0' ? trace : getenv("WEFT_TRACE");
+
     const char *st = getenv("WEFT_STATS");
     out->print_stats = st != NULL && strcmp(st, "1") == 0;
     return 0;

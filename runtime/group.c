@@ -127,7 +127,7 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
         atomic_compare_exchange_strong_explicit(&g->cancel, &(uint64_t){word}, word | reason,
                                                 memory_order_relaxed, memory_order_relaxed);
     if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
-        weft__cancel(g, weft__cancel_gen(word), ETIMEDOUT); /* a deadline in the past: at once */
+        weft__cancel(g, weft__cancel_gen(word), ETIMEDOUT, WEFT__BY_DEADLINE); /* in the past: at once */
     return word;
 }
 
@@ -344,7 +344,7 @@ void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error
     atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
                                             memory_order_relaxed);
     if ((weft__group_flags(g) & WEFT_COLLECT) == 0)
-        weft__cancel(g, weft__cancel_gen(w), ECANCELED); /* fail-fast */
+        weft__cancel(g, weft__cancel_gen(w), ECANCELED, WEFT__BY_FAILURE); /* fail-fast */
 }
 
 void weft_group_cancel(weft_group *gp)
@@ -354,7 +354,7 @@ void weft_group_cancel(weft_group *gp)
         return;
     uint64_t key = key_of(h);
     if ((uint32_t)key == GROUP_LIVE)
-        weft__cancel(h->state, gen_of(key), ECANCELED); /* a no-op once that life ended */
+        weft__cancel(h->state, gen_of(key), ECANCELED, WEFT__BY_CALL); /* no-op once it ended */
 }
 
 void weft__group_remote_done(struct weft__group *g)

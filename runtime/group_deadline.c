@@ -22,7 +22,7 @@ static void deadline_fired(struct weft__timer_entry *e)
         (struct weft__group *)(void *)((char *)e - offsetof(struct weft__group, timer));
     /* a no-op if that life was cancelled already; the join that ends the
      * life disarms first, so the state is not recycled under this call */
-    weft__cancel(g, g->timer_gen, ETIMEDOUT);
+    weft__cancel(g, g->timer_gen, ETIMEDOUT, WEFT__BY_DEADLINE);
 }
 
 int weft__timer_of(weft_runtime *rt, struct weft__timer **out)

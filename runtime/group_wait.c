@@ -61,8 +61,15 @@ int weft_group_wait(weft_group *gp, weft_time deadline)
     if (g == NULL)
         return EINVAL; /* not a live group, or not its owner */
     weft_task *self = thr->current;
-    if (deadline == WEFT_NEVER && weft_deadline(self) == WEFT_NEVER) {
-        weft__group_wait_all(thr, g); /* no deadline: help, as join does */
+    int reason = weft_cancel_reason(self);
+    if (reason != 0 && !weft__group_finished(g))
+        return reason;
+    /* No deadline: help, as join does. The caller's cancel reaches g's tasks,
+     * so the help ends soon after it, unless g is shielded from it: then
+     * only the timed wait, which the cancel wakes, can stop in time. */
+    if (deadline == WEFT_NEVER && weft_deadline(self) == WEFT_NEVER &&
+        (weft__group_flags(g) & WEFT_SHIELD) == 0) {
+        weft__group_wait_all(thr, g);
         return 0;
     }
     return weft__timed_wait(thr, self, deadline, all_ended, g);

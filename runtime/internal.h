@@ -16,6 +16,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <weft/weft.h>
@@ -23,6 +24,7 @@
 #include "deque/deque.h"
 #include "runtime/blocking.h"
 #include "runtime/timer.h"
+#include "runtime/trace.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -116,6 +118,9 @@ struct weft__thread {
     alignas(WEFT__CACHE_LINE) weft_runtime *rt;
     struct weft__slot *slot; /* the slot held, NULL while parked without one */
     struct weft_task *current; /* the task running on this thread, NULL between tasks */
+    /* its WEFT_TRACE buffer, NULL when untraced: the hot paths' one test,
+     * on the line they write anyway (trace.c) */
+    struct weft__trace_buf *trace;
     pthread_t tid;
     uint64_t rng;
     uintptr_t stack_lo; /* steal while joining only while the stack pointer is above */
@@ -137,6 +142,9 @@ struct weft__thread {
     struct weft__slot *lent;         /* the slot it gave up for a timed wait */
     bool started;                    /* its OS thread runs (destroy joins it) */
 };
+_Static_assert(offsetof(struct weft__thread, trace) / WEFT__CACHE_LINE ==
+                   offsetof(struct weft__thread, current) / WEFT__CACHE_LINE,
+               "the trace test reads the line weft__run_task writes");
 
 /* The injection queue: tasks from non-worker threads (inject.c). */
 struct weft__inject {
@@ -238,6 +246,7 @@ struct weft_runtime {
     struct weft__thread *threads;
     size_t stack_size;
     bool print_stats;
+    struct weft__trace *trace; /* WEFT_TRACE (trace.c); NULL: untraced */
     void (*on_unhandled)(const struct weft_error *err, void *arg);
     void *on_unhandled_arg;
 
@@ -430,8 +439,9 @@ int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t
 int weft__inject_push(weft_runtime *rt, struct weft_task *t);
 struct weft_task *weft__inject_pop(weft_runtime *rt);
 void weft__inject_destroy(weft_runtime *rt);
-/* The rare endings of run_task: options, roots, detached tasks, diagnostics. */
-void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
+/* The rare endings of run_task: options, roots, detached tasks, diagnostics.
+ * Returns the task's final status. */
+int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
 
 /* A TIMED task starts: give it its own scope under its group, with its
  * deadline (group.c). Without memory it runs in its group's scope, and
@@ -441,8 +451,9 @@ void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t);
  * returns rc, or ETIMEDOUT for ECANCELED when its own deadline stopped it. */
 int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc);
 
-/* Runs t to completion on this thread and signals whoever waits for it. */
-static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
+/* Runs t to completion on this thread and signals whoever waits for it;
+ * returns its final status (for the trace). */
+static inline int weft__run_task_body(struct weft__thread *thr, struct weft_task *t)
 {
     struct weft_task *outer = thr->current;
     thr->current = t;
@@ -451,16 +462,26 @@ static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
         weft__task_scope_begin(thr, t);
     int rc = t->fn(t, t->arg);
     thr->current = outer;
-    if (WEFT__UNLIKELY((t->kind | t->open_groups) != 0)) {
-        weft__run_task_tail(thr, t, rc);
-        return;
-    }
+    if (WEFT__UNLIKELY((t->kind | t->open_groups) != 0))
+        return weft__run_task_tail(thr, t, rc);
     /* free first: once completion is signalled the group may be gone */
     struct weft__group *g = t->group;
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
     weft__group_task_done(g, thr, rc, NULL);
+    return rc;
+}
+
+/* Runs t to completion on this thread and signals whoever waits for it.
+ * Traced, the run goes through trace.c: one branch here when untraced. */
+static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
+{
+    if (WEFT__UNLIKELY(thr->trace != NULL)) {
+        weft__trace_run_task(thr, t);
+        return;
+    }
+    weft__run_task_body(thr, t);
 }
 
 /* ---- idle protocol (park.c) ---- */
@@ -538,9 +559,18 @@ bool weft__work_visible(weft_runtime *rt);
 
 /* ---- cancellation (cancel.c) ---- */
 
+/* Who cancels, for the trace (WEFT_TRACE), which also names the group
+ * when that is safe: g's name is stable while the caller is a task of g, its
+ * owner thread, or g's deadline fire (disarming waits for it), but a thread
+ * outside g may race with the join that ends the life and frees the name. */
+enum weft__cancel_by {
+    WEFT__BY_CALL,     /* weft_group_cancel, from any thread */
+    WEFT__BY_FAILURE,  /* fail-fast: a task of g failed */
+    WEFT__BY_DEADLINE  /* g's deadline passed (its fire, or at init) */
+};
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
-bool weft__cancel(struct weft__group *g, uint32_t gen, int reason);
+bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after
@@ -669,6 +699,7 @@ struct weft__settings {
     unsigned workers;
     size_t stack_size;
     bool print_stats;
+    const char *trace_path; /* NULL: no trace */
     unsigned blocking_max;
     weft_time blocking_idle, shutdown_timeout;
 };

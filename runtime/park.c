@@ -255,7 +255,10 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
     if (!(ready != NULL && ready(arg)) && !weft__work_visible(rt)) {
         if (thr->slot != NULL)
             weft__count(&thr->slot->stats.parks);
-        weft__futex_wait(&thr->wake_seq, seq);
+        if (WEFT__UNLIKELY(thr->trace != NULL))
+            weft__trace_park(thr, joining ? WEFT__TR_PARK_JOIN : WEFT__TR_PARK, seq);
+        else
+            weft__futex_wait(&thr->wake_seq, seq);
     }
     pthread_mutex_lock(&rt->idle_lock);
     if (thr->in_idle_list)
@@ -280,7 +283,10 @@ static void park_unlisted(struct weft__thread *thr, bool (*ready)(void *arg), vo
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
     if (!ready(arg)) {
         weft__count(&thr->slot->stats.parks);
-        weft__futex_wait(&thr->wake_seq, seq);
+        if (WEFT__UNLIKELY(thr->trace != NULL))
+            weft__trace_park(thr, WEFT__TR_PARK_JOIN, seq);
+        else
+            weft__futex_wait(&thr->wake_seq, seq);
     }
     atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
 }

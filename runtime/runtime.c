@@ -96,6 +96,7 @@ void weft__runtime_free(weft_runtime *rt)
     /* every group ended, and every job: no entry is queued */
     weft__deadline_stop(rt);
     weft__blocking_fini(rt);
+    weft__trace_free(rt); /* nobody emits: the timer and every blocking thread are gone */
     pthread_mutex_destroy(&rt->idle_lock);
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
@@ -132,6 +133,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     rt->max_threads = set.workers + WEFT__SPARE_MAX;
     rt->stack_size = set.stack_size;
     rt->print_stats = set.print_stats;
+    weft__trace_open(rt, set.trace_path); /* before any thread, which reads rt->trace */
     if (cfg != NULL) {
         rt->on_unhandled = cfg->on_unhandled;
         rt->on_unhandled_arg = cfg->on_unhandled_arg;
@@ -256,6 +258,7 @@ int weft_runtime_destroy(weft_runtime *rt)
     if (rt->print_stats)
         print_stats(rt);
     stop_workers(rt);
+    weft__trace_write(rt); /* the workers' buffers are still now */
     /* jobs still running, or handles not released, keep what they use */
     if (weft__blocking_orphan(rt))
         weft__runtime_free(rt);

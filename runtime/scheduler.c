@@ -49,6 +49,9 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
             weft__count(&mine->stats.steals);
+            if (WEFT__UNLIKELY(thr->trace != NULL))
+                weft__trace_emit(thr->rt, WEFT__TR_STEAL, NULL, weft_now(), -1, 0,
+                                 (int)victim->id);
             /* not started: t->group is its group */
             if (WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK))
                 weft__group_note_thief(t->group, mine);
@@ -125,7 +128,7 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
     return rc != 0 ? rc : EINVAL;
 }
 
-void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
+int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
     bool in_group = WEFT__TASK_IN_GROUP(kind);
@@ -170,12 +173,27 @@ void weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
         weft__root_done(run, rc, rec);
     else
         weft__detached_done(rt, name, rc, rec);
+    return rc;
 }
 
 static bool stopping(void *arg)
 {
     weft_runtime *rt = arg;
     return atomic_load_explicit(&rt->stopping, memory_order_acquire);
+}
+
+static void trace_slot(struct weft__thread *thr, enum weft__trace_kind kind)
+{
+    weft__trace_emit(thr->rt, kind, NULL, weft_now(), -1, 0, (int)thr->slot->id);
+}
+
+/* Traced: this thread's buffer; a spare says which slot it starts with. */
+static void trace_start(struct weft__thread *thr)
+{
+    unsigned index = (unsigned)(thr - thr->rt->threads);
+    thr->trace = weft__trace_worker_buf(thr->rt, index);
+    if (thr->trace != NULL && index >= thr->rt->workers)
+        trace_slot(thr, WEFT__TR_TAKE);
 }
 
 void *weft__worker_main(void *arg)
@@ -188,6 +206,8 @@ void *weft__worker_main(void *arg)
     /* stealing while joining nests tasks on this stack: keep half of it for
      * the program's own recursion */
     thr->stack_lo = (uintptr_t)&here - rt->stack_size / 2;
+    if (WEFT__UNLIKELY(rt->trace != NULL))
+        trace_start(thr);
 
     for (;;) {
         struct weft__slot *slot = thr->slot;
@@ -200,6 +220,8 @@ void *weft__worker_main(void *arg)
                 weft__searching_end(thr);
                 if (!weft__spare_wait(thr))
                     break;
+                if (WEFT__UNLIKELY(thr->trace != NULL))
+                    trace_slot(thr, WEFT__TR_TAKE);
             }
         }
         struct weft_task *t = next_task(thr);

@@ -44,12 +44,16 @@ int weft_sleep(weft_task *self, weft_time until)
         weft_cancel_cb cb;
         weft_on_cancel(self, &cb, weft__futex_post, &woken);
         struct weft__thread *thr = weft__self_thread;
-        bool lent = thr != NULL && thr->current == self && end - weft_now() > WEFT__HANDOFF_MIN &&
-                    weft__slot_lend(thr);
+        bool mine = thr != NULL && thr->current == self;
+        weft_time begin = mine && thr->trace != NULL ? weft_now() : 0;
+        bool lent = mine && end - weft_now() > WEFT__HANDOFF_MIN && weft__slot_lend(thr);
         wait_until(&woken, end);
         if (lent)
             weft__slot_reclaim(thr);
         weft_on_cancel_remove(&cb);
+        if (begin != 0)
+            weft__trace_emit(thr->rt, WEFT__TR_WAIT, "sleep", begin, weft_now() - begin,
+                             weft_cancel_reason(self), 0);
     }
     int reason = weft_cancel_reason(self);
     if (reason != 0)

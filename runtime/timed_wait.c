@@ -24,11 +24,9 @@ static void wake_waiter(void *arg)
     weft__wake_thread(thr->rt, thr);
 }
 
-int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
-                     bool (*ready)(void *arg), void *arg)
+static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
+                    bool (*ready)(void *arg), void *arg)
 {
-    if (ready(arg))
-        return 0;
     weft_time deadline = weft_deadline(self);
     weft_time end = until < deadline ? until : deadline;
     weft_cancel_cb cb;
@@ -63,4 +61,16 @@ int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
         return 0;
     int reason = weft_cancel_reason(self);
     return reason != 0 ? reason : ETIMEDOUT;
+}
+
+int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
+                     bool (*ready)(void *arg), void *arg)
+{
+    if (ready(arg))
+        return 0;
+    weft_time begin = thr->trace != NULL ? weft_now() : 0;
+    int rc = wait_for(thr, self, until, ready, arg);
+    if (thr->trace != NULL)
+        weft__trace_emit(thr->rt, WEFT__TR_WAIT, NULL, begin, weft_now() - begin, rc, 0);
+    return rc;
 }

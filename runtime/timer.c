@@ -173,6 +173,8 @@ static void *timer_main(void *arg)
 {
     struct weft__timer *t = arg;
     timer_self = t;
+    /* it names itself, before anything can read its name (the trace) */
+    pthread_setname_np(pthread_self(), "weft-timer"); /* best effort */
     /* this thread only: the default 50 us of slack doubled the median lateness
      * (about 100 us to 50 us on the 2-core CI machine); best effort */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -226,7 +228,7 @@ int weft__timer_create(struct weft__timer **out)
         goto fail_wake;
     if ((rc = pthread_cond_init(&t->fired, NULL)) != 0)
         goto fail_fired;
-    if ((rc = weft__thread_start(&t->thread, TIMER_STACK, "weft-timer", timer_main, t)) != 0)
+    if ((rc = weft__thread_start(&t->thread, TIMER_STACK, NULL, timer_main, t)) != 0)
         goto fail_thread;
     pthread_condattr_destroy(&attr);
     *out = t;

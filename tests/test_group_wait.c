@@ -290,6 +290,7 @@ END_TEST
 /* ---- a cancelled caller stops waiting ---- */
 
 struct cw {
+    bool never; /* wait with WEFT_NEVER rather than a far deadline */
     weft_group *outer;
     int rc_wait, rc_join;
     weft_time waited;
@@ -317,7 +318,7 @@ static int waits_on_shielded(weft_task *self, void *p)
     weft_group_init(&g, self, &o);
     weft_spawn(&g, sleeps_long, NULL);
     weft_time t0 = weft_now();
-    c->rc_wait = weft_group_wait(&g, weft_after(BUDGET));
+    c->rc_wait = weft_group_wait(&g, c->never ? WEFT_NEVER : weft_after(BUDGET));
     c->waited = weft_now() - t0;
     weft_group_cancel(&g);
     c->rc_join = weft_group_join(&g, NULL);
@@ -338,13 +339,15 @@ static int cancel_root(weft_task *self, void *p)
 
 START_TEST(test_a_cancelled_caller_stops_waiting)
 {
-    weft_runtime *rt = weft_test_runtime(2, 0);
-    struct cw c = {0};
-    ck_assert_int_eq(weft_run(rt, cancel_root, &c, NULL), 0);
-    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    ck_assert_int_eq(c.rc_wait, ECANCELED);
-    ck_assert_int_lt(c.waited, 5 * WEFT_SEC); /* not the 20 s budget */
-    ck_assert_int_eq(c.rc_join, ECANCELED);
+    for (int never = 0; never <= 1; never++) { /* WEFT_NEVER too: no timed path */
+        weft_runtime *rt = weft_test_runtime(2, 0);
+        struct cw c = {.never = never};
+        ck_assert_int_eq(weft_run(rt, cancel_root, &c, NULL), 0);
+        ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+        ck_assert_int_eq(c.rc_wait, ECANCELED);
+        ck_assert_int_lt(c.waited, 5 * WEFT_SEC); /* not the 20 s budget */
+        ck_assert_int_eq(c.rc_join, ECANCELED);
+    }
 }
 END_TEST
 

@@ -146,6 +146,8 @@ typedef struct weft_config {
     void *on_unhandled_arg;
     /* added after API.md's first version (read only when `size` covers it): */
     size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack */
+    const char *trace_path;    /* NULL: $WEFT_TRACE, else none; a Chrome trace JSON file written
+                                  at destroy (README.md); used during create only */
 } weft_config;
 #define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
 
@@ -204,8 +206,9 @@ WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spaw
 WEFT_API int weft_group_join(weft_group *g, weft_errors **errs);
 /* By g's owner: waits until every task of g ended (0), or up to `deadline`
  * (and the caller's own deadline): ETIMEDOUT, the tasks go on; ECANCELED /
- * ETIMEDOUT when the caller's scope is cancelled. Cancels nothing; g must
- * still be joined. A timed wait; with no deadline at all it helps like join. */
+ * ETIMEDOUT when the caller's scope is cancelled first. Cancels nothing; g
+ * must still be joined. A timed wait; with no deadline at all it helps like
+ * join (a WEFT_SHIELD group excepted: the caller's cancel does not reach it). */
 WEFT_API int weft_group_wait(weft_group *g, weft_time deadline);
 /* By the owner of a WEFT_STREAM group: the next task to end, in completion
  * order: 0 with its arg and status (either pointer may be NULL); ENOENT when

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Every function and type that api/weft/weft.h declares has a section-3
+# page that `make install` installs (man/man.am), so `man NAME` finds it;
+# every link page points at a page that is installed too. Run by `make
+# check`; after adding a page or a name, run man/gen-links.sh.
+set -eu
+top=${srcdir:-$(dirname "$0")/..}
+header=$top/api/weft/weft.h
+am=$top/man/man.am
+fail=0
+
+# the header's names: WEFT_API functions, and typedefs (plain, struct and
+# function pointer)
+names=$(
+    {
+        grep 'WEFT_API' "$header" | grep -oE 'weft_[a-z0-9_]+ *\(' | tr -d ' ('
+        grep -E '^ *typedef|^\} *weft_' "$header" |
+            grep -oE '\(\*weft_[a-z0-9_]+\)|weft_[a-z0-9_]+;' | tr -d '(*);'
+    } | sort -u
+)
+# the section-3 pages installed
+installed=$(grep -oE 'man/[A-Za-z0-9_]+\.3' "$am" | sed 's|^man/||; s|\.3$||' | sort -u)
+
+n=0
+for name in $names; do
+    n=$((n + 1))
+    if ! echo "$installed" | grep -qx "$name"; then
+        echo "check-names: $name (api/weft/weft.h) has no installed page man/$name.3" >&2
+        fail=1
+    fi
+done
+for page in $installed; do
+    f=$top/man/$page.3
+    if [ ! -f "$f" ]; then
+        echo "check-names: man/man.am installs man/$page.3, which does not exist" >&2
+        fail=1
+        continue
+    fi
+    target=$(sed -n '1s/^\.so man3\///p' "$f")
+    if [ -n "$target" ] && ! echo "$installed" | grep -qx "${target%.3}"; then
+        echo "check-names: man/$page.3 links to $target, which is not installed" >&2
+        fail=1
+    fi
+done
+[ $fail = 0 ] && echo "check-names: all $n names of weft.h have a page"
+exit $fail
