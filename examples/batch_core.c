@@ -421,8 +421,7 @@ int batch_process(weft_runtime *rt, const struct batch_opts *o, struct batch_lis
     *t = (struct batch_totals){0};
     if (errs != NULL)
         *errs = NULL;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t workers = o->workers != 0 ? o->workers : cpus > 0 ? (size_t)cpus : 1;
+    size_t workers = weft_runtime_workers(rt); /* --workers, $WEFT_WORKERS or the CPUs */
     struct process p = {
         .run = {.o = o,
                 .policy = {.attempts = o->retries + 1,

@@ -115,6 +115,7 @@ int main(int argc, char **argv)
     double t0 = qs_seconds();
     rc = weft_run(rt, sort_all, &job, NULL);
     double elapsed = qs_seconds() - t0;
+    unsigned workers = weft_runtime_workers(rt); /* o.workers, $WEFT_WORKERS or the CPUs */
     weft_runtime_destroy(rt);
 
     if (rc == ETIMEDOUT) {
@@ -129,11 +130,8 @@ int main(int argc, char **argv)
         free(a);
         return 1;
     }
-    if (o.workers > 0)
-        fprintf(stderr, "quicksort: %zu keys in %.3f s, %u worker%s\n", o.n, elapsed, o.workers,
-                o.workers == 1 ? "" : "s");
-    else
-        fprintf(stderr, "quicksort: %zu keys in %.3f s, default workers\n", o.n, elapsed);
+    fprintf(stderr, "quicksort: %zu keys in %.3f s, %u worker%s\n", o.n, elapsed, workers,
+            workers == 1 ? "" : "s");
     rc = qs_report(a, &o, fingerprint);
     free(a);
     return rc;

@@ -194,6 +194,11 @@ static bool on_any_worker(void)
     return weft__self_thread != NULL;
 }
 
+unsigned weft_runtime_workers(const weft_runtime *rt)
+{
+    return rt != NULL ? rt->workers : 0;
+}
+
 void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
 {
     if (out == NULL)

@@ -649,6 +649,20 @@ START_TEST(test_parked_worker_is_woken_to_share_work)
 }
 END_TEST
 
+START_TEST(test_runtime_workers_is_the_resolved_count)
+{
+    weft_runtime *rt = weft_test_runtime(3, 0);
+    ck_assert_uint_eq(weft_runtime_workers(rt), 3);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    setenv("WEFT_WORKERS", "5", 1); /* config 0: the environment decides */
+    rt = weft_test_runtime(0, 0);
+    unsetenv("WEFT_WORKERS");
+    ck_assert_uint_eq(weft_runtime_workers(rt), 5);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_uint_eq(weft_runtime_workers(NULL), 0);
+}
+END_TEST
+
 Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -658,6 +672,7 @@ Suite *scheduler_suite(void)
     tcase_add_loop_test(tc, test_every_spawned_task_runs_exactly_once, 0, 3);
     tcase_add_test(tc, test_ten_thousand_nested_groups_fit_the_default_stack);
     tcase_add_test(tc, test_join_returns_a_tasks_failure_code);
+    tcase_add_test(tc, test_runtime_workers_is_the_resolved_count);
     tcase_add_loop_test(tc, test_unjoined_groups_are_joined_when_their_task_returns, 0, 3);
     tcase_add_test(tc, test_concurrent_weft_run_from_many_threads);
     tcase_add_test(tc, test_destroy_waits_for_detached_tasks);

@@ -169,6 +169,9 @@ WEFT_API int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **err
 WEFT_API int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg);
 /* Counters summed over the runtime's threads (each a recent value, not a snapshot). */
 WEFT_API void weft_runtime_stats(weft_runtime *rt, weft_stats *out);
+/* (Added to API.md's set.) The number of CPU workers rt runs, as resolved at
+ * create (config, $WEFT_WORKERS or the online CPUs); 0 for NULL. */
+WEFT_API unsigned weft_runtime_workers(const weft_runtime *rt);
 
 /* ---- Groups (structured fork-join) --------------------------------------- */
 
