@@ -688,6 +688,9 @@ void weft__task_put_pending(struct weft_task *t, struct weft_error *rec);
 /* weft__task_failure named as t's own failures are: what one call of a
  * function running as t left (retry.c). */
 struct weft_error *weft__task_attempt_failure(struct weft_task *t, int rc);
+/* The wait weft_retry_run makes before try k+2 under `policy` (jitter drawn;
+ * WEFT_NEVER when it would not fit), or -1 for a policy it refuses (retry.c). */
+weft_time weft__retry_delay(const weft_retry *policy, unsigned k);
 /* Errors of a group the task joined without taking them: kept as the cause
  * of the task's failure, should it fail (taken). */
 void weft__task_keep_cause(struct weft_task *t, weft_errors *errs);

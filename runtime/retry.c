@@ -14,8 +14,9 @@
  * off and kept aside as "the last failure"; it is dropped when another try
  * follows, and becomes the task's pending record again when retrying ends,
  * alone or as the cause of the ETIMEDOUT that says the deadline came first.
- * A record the task had pending before weft_retry_run is put back under
- * whatever the retry leaves, exactly as two weft_fail calls combine.
+ * A record the task had pending before weft_retry_run combines with what the
+ * retry leaves as two weft_fail calls do: kept when the retry leaves none,
+ * else replaced by it, which takes over its causes.
  */
 #include "config.h"
 
@@ -55,6 +56,8 @@ static int resolve(const weft_retry *p, struct policy *out)
         isnan(p->factor) || (p->factor != 0.0 && p->factor < 1.0))
         return EINVAL;
     weft_time base = p->base_delay != 0 ? p->base_delay : DEFAULT_BASE;
+    if (p->base_delay == 0 && p->max_delay != 0 && p->max_delay < base)
+        base = p->max_delay; /* only a cap given: the default base obeys it */
     weft_time max = p->max_delay;
     if (max == 0)
         max = base > DEFAULT_MAX ? base : DEFAULT_MAX;
@@ -101,7 +104,15 @@ static weft_time delay_after(const struct policy *p, unsigned k)
         d = p->max;
     if (p->jitter > 0.0)
         d *= 1.0 + p->jitter * (2.0 * uniform() - 1.0);
-    return d < 1.0 ? 0 : (weft_time)d; /* at most 2 * max: fits */
+    if (!(d < 0x1p63)) /* a delay of WEFT_NEVER or so: no wrap-around */
+        return WEFT_NEVER;
+    return d < 1.0 ? 0 : (weft_time)d;
+}
+
+weft_time weft__retry_delay(const weft_retry *policy, unsigned k)
+{
+    struct policy p;
+    return resolve(policy, &p) == 0 ? delay_after(&p, k) : -1;
 }
 
 /* Retrying ended with ETIMEDOUT: the deadline came first; last is the last
@@ -151,12 +162,12 @@ int weft_retry_run(weft_task *self, const weft_retry *policy, weft_fn fn, void *
         final = rc == 0 || tries >= p.attempts || !p.retryable(rc, arg);
         if (final)
             break;
-        weft_time until = weft_now() + delay_after(&p, tries - 1);
-        if (until >= weft_deadline(self)) {
-            rc = ETIMEDOUT;
+        weft_time delay = delay_after(&p, tries - 1), deadline = weft_deadline(self);
+        if (deadline != WEFT_NEVER && delay >= deadline - weft_now()) {
+            rc = ETIMEDOUT; /* the next try would start past the deadline */
             break;
         }
-        rc = weft_sleep(self, until); /* 0, or the cancel's reason */
+        rc = weft_sleep(self, weft_after(delay)); /* 0, or the cancel's reason */
         if (rc != 0)
             break;
     }

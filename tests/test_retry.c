@@ -12,6 +12,7 @@
 
 #include <weft/weft.h>
 
+#include "runtime/internal.h"
 #include "tests/suites.h"
 
 enum { MAX_TRIES = 16 };
@@ -143,6 +144,7 @@ START_TEST(test_retry_jitter_stays_within_its_bounds)
     ck_assert_int_lt(shortest, 2 * WEFT_SEC); /* generous upper bound */
 }
 END_TEST
+
 
 /* ---- which codes are retried ---- */
 
@@ -290,6 +292,57 @@ START_TEST(test_retry_with_its_deadline_passed_does_not_try)
 }
 END_TEST
 
+/* The waits themselves (weft__retry_delay draws what weft_retry_run waits),
+ * free of the machine's timing. */
+START_TEST(test_retry_delays_follow_the_formula_and_saturate)
+{
+    weft_retry r = { .base_delay = 40 * WEFT_MSEC, .factor = 1, .jitter = 0.5 };
+    weft_time lo = WEFT_NEVER, hi = 0;
+    for (int i = 0; i < 2000; i++) {
+        weft_time d = weft__retry_delay(&r, (unsigned)i);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    ck_assert_int_ge(lo, 20 * WEFT_MSEC); /* within 40 ms * [0.5, 1.5] */
+    ck_assert_int_le(hi, 60 * WEFT_MSEC);
+    ck_assert_int_lt(lo, 25 * WEFT_MSEC); /* and spread over it: P(miss) ~ 1e-116 */
+    ck_assert_int_gt(hi, 55 * WEFT_MSEC);
+    weft_retry e = { .base_delay = 10 * WEFT_MSEC, .max_delay = 75 * WEFT_MSEC, .factor = 2 };
+    ck_assert_int_eq(weft__retry_delay(&e, 0), 10 * WEFT_MSEC);
+    ck_assert_int_eq(weft__retry_delay(&e, 2), 40 * WEFT_MSEC);
+    ck_assert_int_eq(weft__retry_delay(&e, 3), 75 * WEFT_MSEC); /* capped */
+    ck_assert_int_eq(weft__retry_delay(&e, 4000000000u), 75 * WEFT_MSEC);
+    e.factor = INFINITY;
+    ck_assert_int_eq(weft__retry_delay(&e, 1), 75 * WEFT_MSEC);
+    /* defaults: 10 ms doubling up to 1 s; a cap alone lowers the default base */
+    ck_assert_int_eq(weft__retry_delay(NULL, 0), 10 * WEFT_MSEC);
+    ck_assert_int_eq(weft__retry_delay(NULL, 1), 20 * WEFT_MSEC);
+    ck_assert_int_eq(weft__retry_delay(NULL, 20), WEFT_SEC);
+    ck_assert_int_eq(weft__retry_delay(&(weft_retry){ .max_delay = 5 * WEFT_MSEC }, 0),
+                     5 * WEFT_MSEC);
+    /* too long to represent: WEFT_NEVER, never a wrapped negative wait */
+    ck_assert_int_eq(weft__retry_delay(&(weft_retry){ .base_delay = WEFT_NEVER }, 0), WEFT_NEVER);
+    weft_retry big = { .base_delay = WEFT_NEVER / 2 + 1, .max_delay = WEFT_NEVER, .jitter = 1 };
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_ge(weft__retry_delay(&big, 0), 0);
+}
+END_TEST
+
+START_TEST(test_retry_an_endless_back_off_under_a_deadline_times_out_at_once)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    struct under_deadline u = { .t = { .fail_first = 100, .code = EIO } };
+    u.t.policy = (weft_retry){ .base_delay = WEFT_NEVER };
+    u.t.pp = &u.t.policy;
+    ck_assert_int_eq(weft_run(rt, deadline_root, &u, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(u.t.rc, ETIMEDOUT);
+    ck_assert_int_eq(atomic_load(&u.t.calls), 1); /* no instant retries */
+    ck_assert_int_lt(u.t.at[0] + u.t.spent, u.deadline);
+    weft_errors_free(u.errs);
+}
+END_TEST
+
 /* ---- cancellation ---- */
 
 struct cancelled_retry {
@@ -408,6 +461,23 @@ START_TEST(test_retry_leaves_a_record_pending_from_before_in_place)
 }
 END_TEST
 
+START_TEST(test_retry_that_fails_replaces_a_record_pending_from_before)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    struct tries t = { .fail_first = 100, .code = EIO, .with_message = true };
+    t.policy = (weft_retry){ .attempts = 2, .base_delay = WEFT_MSEC };
+    t.pp = &t.policy;
+    weft_errors *errs = NULL;
+    /* fails_then_retries returns EPIPE: the task fails with the pending record */
+    ck_assert_int_eq(weft_run(rt, fails_then_retries, &t, &errs), EPIPE);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(t.rc, EIO);
+    ck_assert_uint_eq(weft_errors_count(errs), 1);
+    ck_assert_str_eq(weft_error_message(weft_errors_at(errs, 0)), "try 2");
+    weft_errors_free(errs);
+}
+END_TEST
+
 static int job_retries(weft_task *self, void *p)
 {
     struct tries *t = p;
@@ -508,12 +578,15 @@ Suite *retry_suite(void)
     tcase_add_test(tc, test_retry_keeps_only_the_last_tries_record);
     tcase_add_test(tc, test_retry_caps_the_delay_at_max_delay);
     tcase_add_test(tc, test_retry_jitter_stays_within_its_bounds);
+    tcase_add_test(tc, test_retry_delays_follow_the_formula_and_saturate);
+    tcase_add_test(tc, test_retry_an_endless_back_off_under_a_deadline_times_out_at_once);
     tcase_add_test(tc, test_retry_stops_at_a_code_that_is_not_retryable);
     tcase_add_test(tc, test_retry_gives_up_before_a_back_off_that_would_pass_the_deadline);
     tcase_add_test(tc, test_retry_with_its_deadline_passed_does_not_try);
     tcase_add_test(tc, test_retry_stops_when_cancelled_during_the_back_off);
     tcase_add_test(tc, test_retry_back_off_lends_the_only_worker_to_a_spare_thread);
     tcase_add_test(tc, test_retry_leaves_a_record_pending_from_before_in_place);
+    tcase_add_test(tc, test_retry_that_fails_replaces_a_record_pending_from_before);
     tcase_add_test(tc, test_retry_runs_on_a_blocking_job);
     tcase_add_test(tc, test_retry_misuse_is_einval_and_calls_nothing);
     suite_add_tcase(s, tc);

@@ -277,19 +277,22 @@ typedef struct weft_retry {
     double factor, jitter;        /* delay = min(max, base*factor^k) * (1 +- jitter) */
     bool (*retryable)(int code, void *arg); /* arg is fn's arg; NULL: every non-zero code
                                                except ECANCELED and ETIMEDOUT */
-} weft_retry; /* zero fields take defaults: 3 attempts, base 10 ms, max 1 s (or base,
-                 if larger), factor 2, jitter 0; policy NULL: all defaults */
+} weft_retry; /* zero fields take defaults: 3 attempts, base 10 ms (or max, if
+                 smaller), max 1 s (or base, if larger), factor 2, jitter 0;
+                 policy NULL: all defaults */
 
 /* Calls fn(self, arg) until it returns 0, its code is not retryable, or the
  * attempts are used up; between tries it backs off with a timed wait (a
  * spare thread takes the worker's place). Returns 0, or the last try's code
- * with that try's error record pending on self (as weft_fail leaves it); the
- * records of tries that were retried are dropped. Never waits past self's
+ * with that try's error record pending on self (as weft_fail leaves it: it
+ * replaces a record pending from before); the records of tries that were
+ * retried are dropped. Never waits past self's
  * effective deadline: when the next try would start after it, returns
  * ETIMEDOUT at once, with the last failure as the cause. Stops when self is
  * cancelled: ECANCELED, or ETIMEDOUT when its deadline passed. EINVAL for
  * NULL self or fn, self not running on this thread, a negative delay,
- * max_delay < base_delay, factor < 1, jitter outside [0, 1]. Works on a
+ * max_delay < base_delay, factor < 1, jitter outside [0, 1]. A delay too
+ * long to represent saturates at WEFT_NEVER (sleeps until cancelled). Works on a
  * blocking job's self too. */
 WEFT_API int weft_retry_run(weft_task *self, const weft_retry *policy, weft_fn fn, void *arg);
 
