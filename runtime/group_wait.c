@@ -60,19 +60,12 @@ int weft_group_wait(weft_group *gp, weft_time deadline)
     struct weft__group *g = weft__group_of_owner(gp, thr);
     if (g == NULL)
         return EINVAL; /* not a live group, or not its owner */
-    weft_task *self = thr->current;
-    int reason = weft_cancel_reason(self);
-    if (reason != 0 && !weft__group_finished(g))
-        return reason;
-    /* No deadline: help, as join does. The caller's cancel reaches g's tasks,
-     * so the help ends soon after it, unless g is shielded from it: then
-     * only the timed wait, which the cancel wakes, can stop in time. */
-    if (deadline == WEFT_NEVER && weft_deadline(self) == WEFT_NEVER &&
-        (weft__group_flags(g) & WEFT_SHIELD) == 0) {
-        weft__group_wait_all(thr, g);
-        return 0;
-    }
-    return weft__timed_wait(thr, self, deadline, all_ended, g);
+    /* A timed wait even with no limit: a cancel of the caller must end it
+     * at once, and helping as join does would run until g's tasks end,
+     * which a task that does not poll weft_cancelled, or a shielded g,
+     * delays at will. The slot goes to a spare meanwhile, which runs g's
+     * queued tasks; without one the wait helps (timed_wait.c). */
+    return weft__timed_wait(thr, thr->current, deadline, all_ended, g);
 }
 
 static bool completion_or_end(void *g)

@@ -38,7 +38,7 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
             struct weft_task *t = weft__find_work(thr, NULL, (uintptr_t)&here > thr->stack_lo);
             if (t != NULL) {
                 weft__run_task(thr, t);
-                if (ready(arg))
+                if (ready(arg) || weft_cancelled(self))
                     break;
                 continue;
             }

@@ -291,6 +291,7 @@ END_TEST
 
 struct cw {
     bool never; /* wait with WEFT_NEVER rather than a far deadline */
+    bool deaf;  /* a plain group whose task ignores the cancel, not a shielded one */
     weft_group *outer;
     int rc_wait, rc_join;
     weft_time waited;
@@ -310,13 +311,25 @@ static int sleeps_long(weft_task *self, void *p)
     return weft_sleep(self, weft_after(BUDGET));
 }
 
+enum { DEAF_SPIN = 1500 * WEFT_MSEC };
+
+static int spins_deaf(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    weft_time end = weft_after(DEAF_SPIN);
+    while (weft_now() < end) /* never looks at weft_cancelled */
+        ;
+    return 0;
+}
+
 static int waits_on_shielded(weft_task *self, void *p)
 {
     struct cw *c = p;
     weft_group g;
     weft_group_opts o = {.flags = WEFT_SHIELD}; /* the outer cancel does not reach it */
-    weft_group_init(&g, self, &o);
-    weft_spawn(&g, sleeps_long, NULL);
+    weft_group_init(&g, self, c->deaf ? NULL : &o);
+    weft_spawn(&g, c->deaf ? spins_deaf : sleeps_long, NULL);
     weft_time t0 = weft_now();
     c->rc_wait = weft_group_wait(&g, c->never ? WEFT_NEVER : weft_after(BUDGET));
     c->waited = weft_now() - t0;
@@ -339,14 +352,15 @@ static int cancel_root(weft_task *self, void *p)
 
 START_TEST(test_a_cancelled_caller_stops_waiting)
 {
-    for (int never = 0; never <= 1; never++) { /* WEFT_NEVER too: no timed path */
+    for (int i = 0; i < 4; i++) { /* WEFT_NEVER too; a shielded or a deaf group */
         weft_runtime *rt = weft_test_runtime(2, 0);
-        struct cw c = {.never = never};
+        struct cw c = {.never = i & 1, .deaf = i >> 1};
         ck_assert_int_eq(weft_run(rt, cancel_root, &c, NULL), 0);
         ck_assert_int_eq(weft_runtime_destroy(rt), 0);
         ck_assert_int_eq(c.rc_wait, ECANCELED);
-        ck_assert_int_lt(c.waited, 5 * WEFT_SEC); /* not the 20 s budget */
-        ck_assert_int_eq(c.rc_join, ECANCELED);
+        /* not the 20 s sleep; not the deaf task's 1.5 s either */
+        ck_assert_int_lt(c.waited, c.deaf ? DEAF_SPIN - 500 * WEFT_MSEC : 5 * WEFT_SEC);
+        ck_assert_int_eq(c.rc_join, ECANCELED); /* cancelled, even if its task succeeded */
     }
 }
 END_TEST

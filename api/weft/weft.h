@@ -210,8 +210,8 @@ WEFT_API int weft_group_join(weft_group *g, weft_errors **errs);
 /* By g's owner: waits until every task of g ended (0), or up to `deadline`
  * (and the caller's own deadline): ETIMEDOUT, the tasks go on; ECANCELED /
  * ETIMEDOUT when the caller's scope is cancelled first. Cancels nothing; g
- * must still be joined. A timed wait; with no deadline at all it helps like
- * join (a WEFT_SHIELD group excepted: the caller's cancel does not reach it). */
+ * must still be joined. A timed wait, WEFT_NEVER included (it helps run tasks
+ * only when no spare thread can take the worker's place). */
 WEFT_API int weft_group_wait(weft_group *g, weft_time deadline);
 /* By the owner of a WEFT_STREAM group: the next task to end, in completion
  * order: 0 with its arg and status (either pointer may be NULL); ENOENT when
