@@ -79,7 +79,8 @@ struct weft__trace_buf {
 
 struct weft__trace {
     FILE *file;
-    char *path;
+    char *path; /* where the trace goes, renamed from tmp once written whole */
+    char *tmp;  /* path.PID.ID.tmp: runtimes tracing to one path never interleave */
     uint64_t id;
     weft_time t0;
     int pid;
@@ -109,22 +110,30 @@ void weft__trace_open(weft_runtime *rt, const char *path)
     if (path == NULL || *path == '\0')
         return;
     struct weft__trace *tr = weft__alloc_zeroed(sizeof *tr);
-    char *copy = weft__alloc(strlen(path) + 1);
-    FILE *f = tr != NULL && copy != NULL ? fopen(path, "w") : NULL;
+    size_t len = strlen(path);
+    char *copy = weft__alloc(len + 1), *tmp = weft__alloc(len + 48);
+    uint64_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    int pid = (int)getpid();
+    bool mem = tr != NULL && copy != NULL && tmp != NULL;
+    if (mem)
+        snprintf(tmp, len + 48, "%s.%d.%llu.tmp", path, pid, (unsigned long long)id);
+    FILE *f = mem ? fopen(tmp, "we") : NULL; /* e: not inherited across exec */
     if (f == NULL) {
         /* one line, then on untraced: observing must not break the program */
         fprintf(stderr, "weft: WEFT_TRACE: cannot write %s (%s); running without a trace\n",
-                path, tr != NULL && copy != NULL ? strerror(errno) : "out of memory");
+                path, mem ? strerror(errno) : "out of memory");
+        weft__free(tmp);
         weft__free(copy);
         weft__free(tr);
         return;
     }
-    strcpy(copy, path);
+    memcpy(copy, path, len + 1);
     tr->file = f;
     tr->path = copy;
-    tr->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    tr->tmp = tmp;
+    tr->id = id;
     tr->t0 = weft_now();
-    tr->pid = (int)getpid();
+    tr->pid = pid;
     unsigned long cap = atomic_load_explicit(&cap_override, memory_order_relaxed);
     tr->cap_chunks = cap != 0 ? cap : DEFAULT_CHUNKS;
     atomic_init(&tr->chunks_left, (long)tr->cap_chunks);
@@ -285,16 +294,51 @@ void weft__trace_park(struct weft__thread *thr, enum weft__trace_kind kind, uint
 
 /* ---- the file ---- */
 
+/* The length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF) of 2 to 4 bytes at p, or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (n == 0 || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* s as a JSON string. Names come from users (a file name, say) and need not
+ * be UTF-8, which JSON must be: a byte that starts no well-formed sequence
+ * is written as U+FFFD. */
 static void put_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
+        if (*p == '"' || *p == '\\') {
             fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
+        } else if (*p < 0x20) {
             fprintf(f, "\\u%04x", *p);
-        else
+        } else if (*p < 0x80) {
             fputc(*p, f);
+        } else {
+            size_t n = utf8_len(p);
+            if (n == 0) {
+                fputs("\\ufffd", f);
+            } else {
+                fwrite(p, 1, n, f);
+                p += n - 1;
+            }
+        }
     }
     fputc('"', f);
 }
@@ -459,8 +503,12 @@ void weft__trace_write(weft_runtime *rt)
             events, dropped, (unsigned long long)tr->cap_chunks * WEFT__TRACE_CHUNK_EVENTS);
     bool failed = ferror(f) != 0;
     failed |= fclose(f) != 0;
-    if (failed)
-        fprintf(stderr, "weft: WEFT_TRACE: writing %s failed\n", tr->path);
+    /* whole or not at all: several runtimes tracing to one path each replace
+     * it with a complete file, the last one destroyed winning */
+    if (failed || rename(tr->tmp, tr->path) != 0) {
+        fprintf(stderr, "weft: WEFT_TRACE: writing %s failed (%s)\n", tr->path, strerror(errno));
+        unlink(tr->tmp);
+    }
     if (dropped != 0)
         fprintf(stderr, "weft: WEFT_TRACE: %llu events dropped at the cap of %llu (%s)\n", dropped,
                 (unsigned long long)tr->cap_chunks * WEFT__TRACE_CHUNK_EVENTS, tr->path);
@@ -472,8 +520,10 @@ void weft__trace_free(weft_runtime *rt)
     if (tr == NULL)
         return;
     rt->trace = NULL;
-    if (tr->file != NULL)
-        fclose(tr->file); /* create failed: nothing to write */
+    if (tr->file != NULL) { /* create failed: nothing to write */
+        fclose(tr->file);
+        unlink(tr->tmp);
+    }
     for (struct weft__trace_buf *b = tr->bufs, *next; b != NULL; b = next) {
         next = b->next;
         for (struct chunk *c = b->head, *cn; c != NULL; c = cn) {
@@ -483,6 +533,7 @@ void weft__trace_free(weft_runtime *rt)
         weft__free(b);
     }
     pthread_mutex_destroy(&tr->lock);
+    weft__free(tr->tmp);
     weft__free(tr->path);
     weft__free(tr);
 }

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -486,6 +487,78 @@ START_TEST(test_an_unwritable_trace_path_warns_once_and_the_runtime_works)
 }
 END_TEST
 
+/* ---- names that are not UTF-8; two runtimes on one path ---- */
+
+static int spawn_odd_names(weft_task *self, void *arg)
+{
+    (void)arg;
+    static const char *names[] = {
+        "a\"b\\c\n",          /* JSON's own escapes */
+        "bad\xff\xfeutf8",      /* bytes that start no UTF-8 sequence */
+        "trunc\xc3",            /* a sequence cut short */
+        "over\xc0\xaflong",     /* an overlong '/' */
+        "caf\xc3\xa9 \xe2\x9c\x93", /* well-formed: kept as is */
+    };
+    weft_group g;
+    ck_assert_int_eq(weft_group_init(&g, self, NULL), 0);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        weft_spawn_ex(&g, leaf, NULL, &(weft_spawn_opts){.name = names[i]});
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_names_that_are_not_utf8_are_replaced_not_copied)
+{
+    struct tmp t;
+    tmp_init(&t);
+    weft_runtime *rt = traced_runtime(2, t.path, 0);
+    ck_assert_int_eq(weft_run(rt, spawn_odd_names, NULL, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    char *s = slurp(t.path);
+    assert_well_formed(s);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        ck_assert_msg(*p < 0x80 || *p == 0xc3 || *p == 0xa9 || *p == 0xe2 || *p == 0x9c ||
+                          *p == 0x93,
+                      "a raw byte 0x%02x at %ld", *p, (long)((const char *)p - s));
+    ck_assert_int_eq(count(s, "\"name\":\"a\\\"b\\\\c\\u000a\""), 1);
+    ck_assert_int_eq(count(s, "\"name\":\"bad\\ufffd\\ufffdutf8\""), 1);
+    ck_assert_int_eq(count(s, "\"name\":\"trunc\\ufffd\""), 1);
+    ck_assert_int_eq(count(s, "\"name\":\"over\\ufffd\\ufffdlong\""), 1);
+    ck_assert_int_eq(count(s, "\"name\":\"caf\xc3\xa9 \xe2\x9c\x93\""), 1);
+    free(s);
+    tmp_fini(&t);
+}
+END_TEST
+
+START_TEST(test_two_runtimes_on_one_path_leave_one_whole_trace)
+{
+    struct tmp t;
+    tmp_init(&t);
+    weft_runtime *a = traced_runtime(2, t.path, 0);
+    weft_runtime *b = traced_runtime(1, t.path, 0);
+    ck_assert_int_eq(weft_run(a, spawn_leaves, NULL, NULL), 0);
+    ck_assert_int_eq(weft_run(b, leaf, NULL, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(a), 0); /* the bigger file first */
+    char *s = slurp(t.path);
+    assert_well_formed(s);
+    ck_assert_int_eq(count(s, "{\"name\":\"leaf\",\"cat\":\"task\",\"ph\":\"X\""), NAMED);
+    free(s);
+    ck_assert_int_eq(weft_runtime_destroy(b), 0); /* then the smaller replaces it whole */
+    s = slurp(t.path);
+    assert_well_formed(s);
+    ck_assert_int_eq(count(s, "{\"name\":\"leaf\",\"cat\":\"task\",\"ph\":\"X\""), 0);
+    ck_assert_int_eq(count(s, "{\"name\":\"root\",\"cat\":\"task\",\"ph\":\"X\""), 1);
+    free(s);
+    DIR *d = opendir(t.dir); /* and no temporary file left behind */
+    ck_assert_ptr_nonnull(d);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    ck_assert_int_eq(entries, 1);
+    tmp_fini(&t);
+}
+END_TEST
+
 START_TEST(test_the_environment_names_the_file_and_the_config_field_wins)
 {
     struct tmp t;
@@ -604,6 +677,8 @@ Suite *trace_suite(void)
     tcase_add_test(tc, test_trace_shows_a_group_cancel_and_a_deadline_fired_by_the_timer);
     tcase_add_test(tc, test_trace_shows_a_job_on_a_blocking_track_and_the_wait_that_gave_up);
     tcase_add_test(tc, test_an_unwritable_trace_path_warns_once_and_the_runtime_works);
+    tcase_add_test(tc, test_names_that_are_not_utf8_are_replaced_not_copied);
+    tcase_add_test(tc, test_two_runtimes_on_one_path_leave_one_whole_trace);
     tcase_add_test(tc, test_the_environment_names_the_file_and_the_config_field_wins);
     tcase_add_test(tc, test_events_past_the_cap_are_dropped_counted_and_reported);
     tcase_add_test(tc, test_a_job_that_outlives_destroy_loses_its_events_and_nothing_breaks);
