@@ -29,6 +29,16 @@
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* xorshift64: the runtime's one pseudo-random step (steal victims, retry
+ * jitter); *s must not be 0. */
+static inline uint64_t weft__rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 struct weft__slot;
 struct weft__thread;
 struct weft__group;

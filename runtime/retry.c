@@ -72,18 +72,15 @@ static int resolve(const weft_retry *p, struct policy *out)
     return 0;
 }
 
-/* A uniform double in [0, 1): splitmix64 per thread, seeded from the clock
- * and the thread's own address so that threads backing off together spread. */
+/* A uniform double in [0, 1), from a state per thread (blocking threads
+ * retry too, so not the worker's), seeded from the clock and the thread's
+ * own address so that threads backing off together spread. */
 static double uniform(void)
 {
     static _Thread_local uint64_t state;
     if (state == 0)
-        state = (uint64_t)weft_now() ^ (uint64_t)(uintptr_t)&state;
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
+        state = ((uint64_t)weft_now() ^ (uint64_t)(uintptr_t)&state) | 1;
+    return (double)(weft__rng_next(&state) >> 11) * 0x1.0p-53;
 }
 
 /* f^k by squaring (inf once it overflows): keeps libm out of the link. */

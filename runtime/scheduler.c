@@ -20,14 +20,6 @@ __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initia
 
 enum { INJECT_EVERY = 61, STEAL_RETRIES = 4 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t)
 {
     if (thr != NULL && thr->rt == rt && thr->slot != NULL) {
@@ -73,7 +65,7 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
     unsigned n = weft__nthreads(rt);
     if (n < 2)
         return NULL;
-    unsigned start = (unsigned)(rng_next(&thr->rng) % n);
+    unsigned start = (unsigned)(weft__rng_next(&thr->rng) % n);
     for (unsigned i = 0; i < n; i++) {
         struct weft__slot *victim = rt->slots[(start + i) % n];
         if (victim != mine && weft__deque_size(&victim->deque) != 0 &&
