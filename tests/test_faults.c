@@ -14,7 +14,7 @@
  *   weft_run                   0 (root ran once), or ENOMEM before the root ran
  *   weft_group_init            ENOMEM (a chunk of group states)
  *   weft_spawn / weft_spawn_ex ENOMEM (a task frame)
- *   weft_group_join            the fail-fast group: 0, or ENOMEM with one error
+ *   weft_group_join            the fail-fast group: 0, or E with one error
  *                              record, of the named task, when its deadline could
  *                              not be armed (its nested joins then ECANCELED);
  *                              the stream group: 0 (no task fails);
@@ -34,7 +34,8 @@
  *
  * Environment: WEFT_FAULT_STRIDE=k walks every k-th point only (for the
  * sanitizer builds, default 1: all); WEFT_FAULT_ONLY=n runs only point n of
- * each walk (to replay one failure).
+ * each walk (to replay one failure); WEFT_FAULT_VERBOSE=1 prints each run's
+ * main codes.
  */
 #include "config.h"
 
@@ -72,6 +73,7 @@ static struct world {
     atomic_int spawned[IDS], ran[IDS];
     atomic_int pf[PF_N];
     atomic_int retries, release_job, unhandled, mid_cancelled;
+    int a_rc, pf_rc, job_rc, detached_rc; /* for WEFT_FAULT_VERBOSE */
     _Atomic(const char *) bad; /* first violation seen by a task */
     atomic_int bad_rc;
 } W;
@@ -180,16 +182,16 @@ static int root(weft_task *self, void *arg)
         weft_spawn_opts named = {.name = "named", .deadline = weft_after(10 * WEFT_SEC)};
         spawn_id(&a, leaf, ID_NAMED, &named, "A: spawn_ex");
         weft_errors *errs = NULL;
-        int rc = weft_group_join(&a, &errs);
+        int rc = W.a_rc = weft_group_join(&a, &errs);
         /* the named task's deadline needs the timer (an allocation, a thread):
          * when its scope cannot be made it runs without it and fails with
-         * ENOMEM (scheduler.c, WEFT__TASK_GROUP_UNSCOPED), in either walk;
+         * the injected code (scheduler.c, WEFT__TASK_GROUP_UNSCOPED);
          * fail-fast, that cancels A and the nested joins return ECANCELED */
-        if (rc == ENOMEM && atomic_load(&W.spawned[ID_NAMED])) {
+        if (rc == W.injected && atomic_load(&W.spawned[ID_NAMED])) {
             if (errs != NULL && weft_errors_count(errs) + weft_errors_lost(errs) != 1)
                 violation("A: join list", (int)weft_errors_count(errs));
             if (weft_errors_count(errs) == 1 &&
-                (weft_error_code(weft_errors_at(errs, 0)) != ENOMEM ||
+                (weft_error_code(weft_errors_at(errs, 0)) != W.injected ||
                  strcmp(weft_error_task(weft_errors_at(errs, 0)), "named") != 0))
                 violation("A: join list names another failure",
                           weft_error_code(weft_errors_at(errs, 0)));
@@ -245,7 +247,7 @@ static int root(weft_task *self, void *arg)
     }
 
     /* parallel_for: all indices once, or ENOMEM and none */
-    int rc = weft_parallel_for(self, 0, PF_N, 8, pf_body, NULL);
+    int rc = W.pf_rc = weft_parallel_for(self, 0, PF_N, 8, pf_body, NULL);
     if (rc != 0 && (rc != ENOMEM || W.injected != ENOMEM))
         violation("parallel_for", rc);
     for (size_t i = 0; i < PF_N; i++)
@@ -254,7 +256,7 @@ static int root(weft_task *self, void *arg)
 
     /* a blocking job, waited for with a timeout, then released */
     weft_job *job = NULL;
-    rc = weft_spawn_blocking(self, job_fn, &ids[ID_JOB], NULL, &job);
+    rc = W.job_rc = weft_spawn_blocking(self, job_fn, &ids[ID_JOB], NULL, &job);
     if (rc == 0) {
         atomic_store(&W.spawned[ID_JOB], 1);
         if ((rc = weft_job_wait(job, weft_after(20 * WEFT_MSEC))) != ETIMEDOUT)
@@ -272,7 +274,7 @@ static int root(weft_task *self, void *arg)
     if (atomic_load(&W.retries) != 3)
         violation("retry_run: tries", atomic_load(&W.retries));
 
-    rc = weft_spawn_detached(rt, leaf, &ids[ID_DETACHED]);
+    rc = W.detached_rc = weft_spawn_detached(rt, leaf, &ids[ID_DETACHED]);
     if (rc == 0)
         atomic_store(&W.spawned[ID_DETACHED], 1);
     else if (rc != ENOMEM || W.injected != ENOMEM)
@@ -329,6 +331,10 @@ static void workload(enum mode m, unsigned long n)
         arm(COUNT, 0);
     alarm(0);
 
+    if (weft_test_env_u64("WEFT_FAULT_VERBOSE", 0))
+        printf("faults: %s %lu: create %d, run %d, A %d, parallel_for %d, blocking %d, "
+               "detached %d, destroy %d\n", what, n, rt != NULL ? 0 : create_errno, run_rc,
+               W.a_rc, W.pf_rc, W.job_rc, W.detached_rc, destroy_rc);
     ck_assert_msg(rt != NULL || create_errno == W.injected,
                   "%s %lu: create failed with errno %d", what, n, create_errno);
     if (rt == NULL) {
