@@ -14,7 +14,7 @@
  * workload, and the counter's fetch_add hands each number to one call only,
  * so "exactly the Nth" fails exactly one call even with several threads
  * allocating. fail_until is read only once a failure is possible: disarmed,
- * the cost is the counter's add and one load, as before.
+ * the cost is the counter's add and one relaxed load, as before.
  */
 static atomic_ulong fail_from, fail_until;
 static atomic_ulong counted;
@@ -23,7 +23,11 @@ static int injected_failure(void)
 {
     unsigned long n = atomic_fetch_add_explicit(&counted, 1, memory_order_relaxed) + 1;
     unsigned long limit = atomic_load_explicit(&fail_from, memory_order_relaxed);
-    if (limit != 0 && n >= limit && n <= atomic_load_explicit(&fail_until, memory_order_relaxed)) {
+    if (limit == 0 || n < limit)
+        return 0;
+    /* acquire, armed only: pairs with arm()'s release of fail_from */
+    atomic_thread_fence(memory_order_acquire);
+    if (n <= atomic_load_explicit(&fail_until, memory_order_relaxed)) {
         errno = ENOMEM;
         return 1;
     }
@@ -67,7 +71,8 @@ static void arm(unsigned long from, unsigned long until)
     atomic_store_explicit(&fail_from, 0, memory_order_relaxed);
     atomic_store_explicit(&counted, 0, memory_order_relaxed);
     atomic_store_explicit(&fail_until, until, memory_order_relaxed);
-    atomic_store_explicit(&fail_from, from, memory_order_relaxed);
+    /* release: a call that sees the new fail_from sees its fail_until */
+    atomic_store_explicit(&fail_from, from, memory_order_release);
 }
 
 void weft__alloc_fail_from(unsigned long n)

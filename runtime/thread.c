@@ -24,7 +24,8 @@ static void arm(unsigned long from, unsigned long until)
     atomic_store_explicit(&fail_from, 0, memory_order_relaxed);
     atomic_store_explicit(&started, 0, memory_order_relaxed);
     atomic_store_explicit(&fail_until, until, memory_order_relaxed);
-    atomic_store_explicit(&fail_from, from, memory_order_relaxed);
+    /* release: a call that sees the new fail_from sees its fail_until */
+    atomic_store_explicit(&fail_from, from, memory_order_release);
 }
 
 void weft__thread_fail_from(unsigned long n)
@@ -47,8 +48,11 @@ int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
 {
     unsigned long n = atomic_fetch_add_explicit(&started, 1, memory_order_relaxed) + 1;
     unsigned long limit = atomic_load_explicit(&fail_from, memory_order_relaxed);
-    if (limit != 0 && n >= limit && n <= atomic_load_explicit(&fail_until, memory_order_relaxed))
-        return EAGAIN;
+    if (limit != 0 && n >= limit) {
+        atomic_thread_fence(memory_order_acquire); /* pairs with arm()'s release */
+        if (n <= atomic_load_explicit(&fail_until, memory_order_relaxed))
+            return EAGAIN;
+    }
 
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
