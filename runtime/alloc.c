@@ -25,9 +25,9 @@ static int injected_failure(void)
     unsigned long limit = atomic_load_explicit(&fail_from, memory_order_relaxed);
     if (limit == 0 || n < limit)
         return 0;
-    /* acquire, armed only: pairs with arm()'s release of fail_from */
-    atomic_thread_fence(memory_order_acquire);
-    if (n <= atomic_load_explicit(&fail_until, memory_order_relaxed)) {
+    /* armed only: the acquire re-read pairs with arm()'s release of fail_from */
+    limit = atomic_load_explicit(&fail_from, memory_order_acquire);
+    if (limit != 0 && n >= limit && n <= atomic_load_explicit(&fail_until, memory_order_relaxed)) {
         errno = ENOMEM;
         return 1;
     }

@@ -49,8 +49,9 @@ int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
     unsigned long n = atomic_fetch_add_explicit(&started, 1, memory_order_relaxed) + 1;
     unsigned long limit = atomic_load_explicit(&fail_from, memory_order_relaxed);
     if (limit != 0 && n >= limit) {
-        atomic_thread_fence(memory_order_acquire); /* pairs with arm()'s release */
-        if (n <= atomic_load_explicit(&fail_until, memory_order_relaxed))
+        /* the acquire re-read pairs with arm()'s release of fail_from */
+        limit = atomic_load_explicit(&fail_from, memory_order_acquire);
+        if (limit != 0 && n >= limit && n <= atomic_load_explicit(&fail_until, memory_order_relaxed))
             return EAGAIN;
     }
 
