@@ -21,5 +21,12 @@ void weft__free(void *p);
  * process-wide and thread-safe.
  */
 void weft__alloc_fail_from(unsigned long n);
+/* The same, but only the allocation numbered `n` fails: later ones succeed
+ * (0 disarms). Either call restarts the count. */
+void weft__alloc_fail_nth(unsigned long n);
+/* Allocations attempted (failed ones included) since the last
+ * weft__alloc_fail_from / weft__alloc_fail_nth: a fault-injection walk arms
+ * with 0, runs its workload once and reads how many points it has. */
+unsigned long weft__alloc_calls(void);
 
 #endif

@@ -200,9 +200,14 @@ void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
     struct weft__group *s = thr->group_free;
     weft_time deadline = t->deadline;
     state_start(thr, s, &scope_owner, t->group, 0, t->name, deadline);
-    if (arm_own_deadline(thr, s, deadline) != 0) {
+    int rc = arm_own_deadline(thr, s, deadline);
+    if (rc != 0) {
         weft__group_release(thr, s);
         t->kind = (t->kind & ~(uint32_t)WEFT__TASK_KIND_MASK) | WEFT__TASK_GROUP_UNSCOPED;
+        /* the timer's thread could not start: the task reports EAGAIN, as
+         * a spawn reports it, rather than an ENOMEM that did not happen */
+        if (rc == EAGAIN)
+            t->kind |= WEFT__TASK_NO_TIMER_THREAD;
         return;
     }
     t->group = s;

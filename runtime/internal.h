@@ -57,7 +57,7 @@ enum weft__task_kind {
     WEFT__TASK_GROUP = 0,   /* spawned into a group, no options: the fast path */
     WEFT__TASK_GROUP_OPTS,  /* spawned into a group with a name or a cleanup */
     WEFT__TASK_GROUP_TIMED, /* ... and a deadline tighter than its group's: runs in a scope */
-    WEFT__TASK_GROUP_UNSCOPED, /* a TIMED task whose scope could not be made (ENOMEM) */
+    WEFT__TASK_GROUP_UNSCOPED, /* a TIMED task whose scope could not be made (ENOMEM, EAGAIN) */
     WEFT__TASK_ROOT,        /* weft_run's task; `run` says whom to tell */
     WEFT__TASK_DETACHED,    /* weft_spawn_detached */
     WEFT__TASK_JOB          /* a blocking job's self (job.h): never queued on a worker */
@@ -70,6 +70,9 @@ enum { WEFT__TASK_FAILED = 1u << 8, WEFT__TASK_KIND_MASK = 0xffu };
  * descriptor, with its status, goes to the group's completions (its `next`
  * links them) instead of the free list; weft_group_next frees it. */
 enum { WEFT__TASK_STREAM = 1u << 9 };
+/* Or'ed into kind with WEFT__TASK_GROUP_UNSCOPED when the scope failed for
+ * want of the timer's thread, not of memory: the task ends with EAGAIN. */
+enum { WEFT__TASK_NO_TIMER_THREAD = 1u << 10 };
 
 struct weft__run_wait; /* runtime.c */
 
@@ -454,8 +457,8 @@ void weft__inject_destroy(weft_runtime *rt);
 int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
 
 /* A TIMED task starts: give it its own scope under its group, with its
- * deadline (group.c). Without memory it runs in its group's scope, and
- * becomes WEFT__TASK_GROUP_UNSCOPED. */
+ * deadline (group.c). Without memory, or without the timer's thread, it runs
+ * in its group's scope, and becomes WEFT__TASK_GROUP_UNSCOPED. */
 void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t);
 /* Its function returned rc: end the scope, point t at its group again;
  * returns rc, or ETIMEDOUT for ECANCELED when its own deadline stopped it. */
@@ -718,9 +721,14 @@ struct weft__settings {
 };
 int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out);
 /* pthread_create with async signals blocked, a name, a stack size (thread.c).
- * Tests can make the Nth creation fail (weft__thread_fail_from). */
+ * Tests can make creations fail with EAGAIN, counted from the call that arms:
+ * the Nth and every later one (weft__thread_fail_from), or the Nth only
+ * (weft__thread_fail_nth); 0 disarms. weft__thread_calls: creations
+ * attempted since the last arming. */
 int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
                        void *(*fn)(void *), void *arg);
 void weft__thread_fail_from(unsigned long n);
+void weft__thread_fail_nth(unsigned long n);
+unsigned long weft__thread_calls(void);
 
 #endif

@@ -131,8 +131,8 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
         rc = join_abandoned_groups(thr, t, rc);
     if (kind == WEFT__TASK_GROUP_TIMED)
         rc = weft__task_scope_end(thr, t, rc);
-    else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0)
-        rc = ENOMEM; /* it ran without its deadline: say so */
+    else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0) /* it ran without its deadline: say so */
+        rc = (t->kind & WEFT__TASK_NO_TIMER_THREAD) ? EAGAIN : ENOMEM;
     /* before the cleanup, which may free the name */
     struct weft_error *rec = NULL;
     if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0)) {

@@ -24,6 +24,7 @@ Suite *job_wait_suite(void);
 Suite *job_deadline_suite(void);
 Suite *retry_suite(void);
 Suite *trace_suite(void);
+Suite *faults_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */
