@@ -5,8 +5,9 @@
  * weft__group_remote_done).
  *
  * Abstraction. NW = 2 workers and a spawner that pushes NT = 2 tasks; or
- * (-DJOIN) one joiner that may not steal and the finisher of its group's
- * one remote task (apart: together they only multiply the states).
+ * (-DJOIN) one joiner that may not steal, its futex_wait allowed one
+ * spurious return, and the finishers of its group's NF = 2 remote tasks
+ * (apart from the workers: together they only multiply the states).
  * "work" is the count of tasks any thread can see (weft__work_visible, park.c:125); taking one is an atomic decrement
  * (a successful pop or steal). Spin's interleaving is sequentially
  * consistent, so the one weak-memory effect the protocol depends on is
@@ -60,7 +61,9 @@ bool parked[NTHR];    /* thr->parked */
 byte wake_seq[NTHR];  /* thr->wake_seq (the futex word) */
 bool asleep[NTHR];    /* blocked in the kernel's futex_wait */
 
-byte done_remote = 0; /* the joiner's group: g->done_remote; finished() when 1 */
+#define NF 2          /* the joiner's group: tasks finished by other threads */
+byte done_remote = 0; /* g->done_remote; finished() when it reaches NF */
+byte spurious = 0;    /* the joiner's futex_wait returned without a wake */
 
 inline lock()   { atomic { idle_lock == 0 -> idle_lock = 1 } }
 inline unlock() { idle_lock = 0 }
@@ -255,27 +258,32 @@ proctype joiner()
     byte seq;
     bool ready;
     do
-    :: done_remote == 1 -> break                      /* group.c:396 finished(g) */
+    :: done_remote == NF -> break                     /* group.c:396 finished(g) */
     :: else ->
         seq = wake_seq[J];                            /* park.c:278 */
 #ifndef BAD_JOINER
         parked[J] = true;                             /* park.c:283 seq_cst store */
-        ready = (done_remote == 1);                   /* park.c:284 ready(): group.c:373 */
+        ready = (done_remote == NF);                  /* park.c:284 ready(): group.c:373 */
 #else
-        ready = (done_remote == 1);                   /* the load passes ... */
+        ready = (done_remote == NF);                  /* the load passes ... */
         parked[J] = true;                             /* ... a relaxed store */
 #endif
         if
         :: ready -> skip
         :: else ->
             futex_wait_begin(J, seq);                 /* park.c:289 */
-            !asleep[J]                                /* not an end state */
+            if
+            :: !asleep[J]                             /* not an end state */
+            :: asleep[J] && spurious < 1 ->           /* EINTR, a spurious return */
+                asleep[J] = false; spurious++
+            fi
         fi;
         parked[J] = false                             /* park.c:291 */
     od
 }
 
-/* group.c:360 weft__group_remote_done: the group's last task ends elsewhere */
+/* group.c:360 weft__group_remote_done: each of the group's NF remote tasks
+ * ends elsewhere; any of them may be the last */
 proctype finisher()
 {
     done_remote++;                                    /* group.c:366 seq_cst RMW */
@@ -297,6 +305,7 @@ init
         run lost();
 #else
         run joiner();
+        run finisher();
         run finisher();
 #endif
     }
