@@ -66,6 +66,7 @@ int main(void)
     srunner_add_suite(sr, retry_suite());
     srunner_add_suite(sr, trace_suite());
     srunner_add_suite(sr, faults_suite());
+    srunner_add_suite(sr, random_trees_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

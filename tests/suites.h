@@ -25,6 +25,7 @@ Suite *job_deadline_suite(void);
 Suite *retry_suite(void);
 Suite *trace_suite(void);
 Suite *faults_suite(void);
+Suite *random_trees_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */

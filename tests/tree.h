@@ -1,0 +1,124 @@
+/*
+ * Randomized task trees. A tree is data (a plan): each node is a task or a
+ * blocking job with an ending chosen in advance (succeed, fail, pass its
+ * children's failure on, wait for a cancel), a group of its own with flags
+ * and a deadline, a spawn deadline, work to do, maybe a cancel of its group
+ * part-way through its spawns. tree_gen.c draws plans from a seed;
+ * tree_run.c runs one on weft and records what every node saw; tree_check.c
+ * holds those records and the error tree against the API's promises:
+ * exactly-once, cleanup once, effective deadlines, every failure listed once
+ * and nothing else, cancels seen by every task that began after them.
+ */
+#ifndef WEFT_TESTS_TREE_H
+#define WEFT_TESTS_TREE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <weft/weft.h>
+
+#define TREE_MAX_NODES 48
+/* A node waiting for a cancel gives up after this long and returns 0. */
+#define TREE_AWAIT_US 2000
+/* A node's own failure code: above every errno, so never a cancel's code. */
+#define TREE_CODE_BASE 1000
+
+enum tree_role { TREE_TASK, TREE_JOB };
+
+enum tree_end {
+    TREE_END_OK,           /* returns 0, whatever failed below */
+    TREE_END_FAIL,         /* weft_fail_from(its group's errors) with its own code */
+    TREE_END_PASS,         /* passes the join's (else a job's) code on with weft_fail_from */
+    TREE_END_PASS_RAW,     /* returns that code; the runtime keeps the errors as cause */
+    TREE_END_AWAIT_CANCEL, /* waits for a cancel (bounded): ECANCELED if one came, else 0 */
+};
+
+struct tree_node {
+    int parent;                /* -1: the root */
+    uint8_t role;              /* enum tree_role; a job has no children */
+    uint8_t end;               /* enum tree_end */
+    uint8_t flags;             /* WEFT_COLLECT / WEFT_SHIELD / WEFT_STREAM of its group */
+    bool named;                /* spawned with weft_spawn_ex: a name and a cleanup */
+    bool sleeps;               /* works and waits with weft_sleep rather than a spin */
+    int cancel_after;          /* weft_group_cancel after this many task children; -1: never */
+    int32_t group_deadline_us; /* of its group; 0: none; < 0: already past */
+    int32_t spawn_deadline_us; /* named tasks and jobs; 0: none; < 0: already past */
+    int32_t job_wait_us;       /* a job: its parent's wait limit; 0: none */
+    uint16_t work_us;
+    int first_child, children; /* its children are first_child .. first_child+children-1 */
+};
+
+struct tree_plan {
+    int count;
+    struct tree_node node[TREE_MAX_NODES];
+};
+
+/* What a node saw, written by its own thread (or its parent before the
+ * spawn) and read once everything ended. */
+struct tree_seen {
+    atomic_int ran, cleanups, cleanups_early; /* early: a cleanup before fn returned */
+    atomic_int returned;
+    atomic_int cancel_done; /* its group's weft_group_cancel has returned */
+    int spawn_rc;           /* weft_spawn(_ex) or weft_spawn_blocking */
+    bool spawned;
+    weft_time spawn_deadline; /* absolute, WEFT_NEVER: none */
+    bool opened;              /* it opened a group */
+    int init_rc, join_rc;
+    size_t join_count;        /* records the join handed out (ends that asked for them) */
+    weft_time group_deadline; /* absolute, WEFT_NEVER: none */
+    weft_time deadline;       /* weft_deadline(self) as it began */
+    int rc;                   /* what its function returned */
+    int job_wait_rc;          /* a job: what its parent's wait returned */
+    int streamed, stream_status; /* a task of a STREAM group: weft_group_next's */
+    int stream_end;           /* a STREAM group's last weft_group_next code */
+    char name[32];
+};
+
+struct tree_run;
+
+struct tree_arg {
+    struct tree_run *run;
+    int index;
+};
+
+struct tree_run {
+    const struct tree_plan *plan;
+    unsigned id; /* the tree's number: in names and messages */
+    struct tree_seen seen[TREE_MAX_NODES];
+    struct tree_arg arg[TREE_MAX_NODES];
+    atomic_uint unaware_after_cancel; /* began after a cancel above it returned, flag unset */
+    int root_rc;
+    weft_errors *errs; /* weft_run's */
+};
+
+/* Failures reported to on_unhandled (released jobs), for one runtime. */
+struct tree_unhandled {
+#define TREE_UNHANDLED_MAX 1024
+    atomic_int count; /* may exceed the max: those beyond are counted only */
+    int code[TREE_UNHANDLED_MAX];
+    char message[TREE_UNHANDLED_MAX][48];
+};
+
+/* Draws a plan from *rng (xorshift64 state, non-zero). */
+void tree_generate(struct tree_plan *p, uint64_t *rng);
+void tree_print(const struct tree_plan *p, FILE *out);
+
+/* Runs the plan on rt (weft_run), recording into r. */
+void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct tree_run *r);
+/* The on_unhandled handler that fills a struct tree_unhandled. */
+void tree_on_unhandled(const weft_error *err, void *arg);
+/* The message every failure of node i of tree id carries. */
+void tree_message(char *buf, size_t len, unsigned id, int i);
+
+/* 0 when r kept every promise checkable at weft_run's return, else 1 with
+ * the first broken one in why. */
+int tree_check(const struct tree_run *r, unsigned workers, char *why, size_t len);
+/* After destroy: every job ran and cleaned up once, and exactly the job
+ * failures no wait saw reached on_unhandled, once each. */
+int tree_check_jobs(const struct tree_run *runs, size_t n, const struct tree_unhandled *u,
+                    char *why, size_t len);
+
+#endif

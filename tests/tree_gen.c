@@ -1,0 +1,128 @@
+/* Draws random task-tree plans (tree.h) and prints them for a failure report. */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "runtime/internal.h"
+#include "tests/tree.h"
+
+#define MAX_DEPTH 6
+#define MAX_FAN_OUT 6
+
+/* 0 .. n-1 */
+static unsigned below(uint64_t *rng, unsigned n)
+{
+    return (unsigned)(weft__rng_next(rng) % n);
+}
+
+static bool chance(uint64_t *rng, unsigned percent)
+{
+    return below(rng, 100) < percent;
+}
+
+/* A deadline mostly a few milliseconds ahead, now and then already past. */
+static int32_t some_deadline_us(uint64_t *rng)
+{
+    return chance(rng, 10) ? -(int32_t)below(rng, 500) - 1 : (int32_t)(100 + below(rng, 3000));
+}
+
+static void draw_ending(struct tree_node *n, uint64_t *rng, bool root)
+{
+    unsigned r = below(rng, 100);
+    if (n->role == TREE_JOB) {
+        n->end = r < 45 ? TREE_END_OK : r < 80 ? TREE_END_FAIL : TREE_END_AWAIT_CANCEL;
+        return;
+    }
+    if (r < 25)
+        n->end = TREE_END_OK;
+    else if (r < 45)
+        n->end = TREE_END_FAIL;
+    else if (r < 70)
+        n->end = TREE_END_PASS;
+    else if (r < 85)
+        n->end = n->named ? TREE_END_PASS_RAW : TREE_END_PASS;
+    else
+        n->end = TREE_END_AWAIT_CANCEL;
+    if (root && n->end == TREE_END_AWAIT_CANCEL) /* nothing would cancel it */
+        n->end = TREE_END_PASS;
+}
+
+static void draw_node(struct tree_node *n, uint64_t *rng, int parent)
+{
+    *n = (struct tree_node){.parent = parent, .cancel_after = -1};
+    bool root = parent < 0;
+    n->role = !root && chance(rng, 12) ? TREE_JOB : TREE_TASK;
+    n->named = n->role == TREE_JOB || (!root && chance(rng, 50));
+    draw_ending(n, rng, root);
+    n->sleeps = chance(rng, 30);
+    n->work_us = (uint16_t)(chance(rng, 50) ? below(rng, 40) : below(rng, 400));
+    if (n->role == TREE_TASK) {
+        n->flags = (uint8_t)((chance(rng, 40) ? WEFT_COLLECT : 0) |
+                             (!root && chance(rng, 15) ? WEFT_SHIELD : 0) |
+                             (chance(rng, 15) ? WEFT_STREAM : 0));
+        if (chance(rng, 20))
+            n->group_deadline_us = some_deadline_us(rng);
+    }
+    if (n->named && chance(rng, 25))
+        n->spawn_deadline_us = some_deadline_us(rng);
+    if (n->role == TREE_JOB && chance(rng, 50))
+        n->job_wait_us = (int32_t)(100 + below(rng, 2000));
+}
+
+void tree_generate(struct tree_plan *p, uint64_t *rng)
+{
+    int target = 1 + (int)below(rng, TREE_MAX_NODES);
+    int depth[TREE_MAX_NODES];
+    draw_node(&p->node[0], rng, -1);
+    depth[0] = 0;
+    p->count = 1;
+    /* breadth first, so that each node's children are contiguous */
+    for (int q = 0; q < p->count && p->count < target; q++) {
+        struct tree_node *n = &p->node[q];
+        if (n->role == TREE_JOB || depth[q] >= MAX_DEPTH)
+            continue;
+        int k = (int)below(rng, MAX_FAN_OUT + 1);
+        if (q == 0 && k == 0)
+            k = 1;
+        if (k > target - p->count)
+            k = target - p->count;
+        n->first_child = p->count;
+        n->children = k;
+        for (int c = 0; c < k; c++) {
+            draw_node(&p->node[p->count], rng, q);
+            depth[p->count] = depth[q] + 1;
+            p->count++;
+        }
+        int tasks = 0;
+        for (int c = 0; c < k; c++)
+            tasks += p->node[n->first_child + c].role == TREE_TASK;
+        if (tasks > 0 && chance(rng, 15))
+            n->cancel_after = (int)below(rng, (unsigned)tasks + 1);
+    }
+}
+
+static const char *end_name[] = {"ok", "fail", "pass", "pass-raw", "await-cancel"};
+
+void tree_print(const struct tree_plan *p, FILE *out)
+{
+    for (int i = 0; i < p->count; i++) {
+        const struct tree_node *n = &p->node[i];
+        fprintf(out, "  n%d <- %d %s %s%s%s%s%s work %uus%s", i, n->parent,
+                n->role == TREE_JOB ? "job" : "task", end_name[n->end],
+                n->named ? " named" : "", (n->flags & WEFT_COLLECT) ? " collect" : "",
+                (n->flags & WEFT_SHIELD) ? " shield" : "",
+                (n->flags & WEFT_STREAM) ? " stream" : "", (unsigned)n->work_us,
+                n->sleeps ? " (sleep)" : "");
+        if (n->group_deadline_us != 0)
+            fprintf(out, " group-deadline %dus", (int)n->group_deadline_us);
+        if (n->spawn_deadline_us != 0)
+            fprintf(out, " spawn-deadline %dus", (int)n->spawn_deadline_us);
+        if (n->job_wait_us != 0)
+            fprintf(out, " wait %dus", (int)n->job_wait_us);
+        if (n->cancel_after >= 0)
+            fprintf(out, " cancel-after %d", n->cancel_after);
+        if (n->children > 0)
+            fprintf(out, " children n%d..n%d", n->first_child, n->first_child + n->children - 1);
+        fputc('\n', out);
+    }
+}

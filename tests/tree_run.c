@@ -1,0 +1,264 @@
+/*
+ * Runs a task-tree plan (tree.h) on weft. Each node records what it saw in
+ * its tree_seen; nothing here asserts (workers record, the test asserts
+ * after the join).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <weft/weft.h>
+
+#include "tests/tree.h"
+
+void tree_message(char *buf, size_t len, unsigned id, int i)
+{
+    snprintf(buf, len, "tree %u node %d", id, i);
+}
+
+/* Was a weft_group_cancel above node i (a group it is in, up to the first
+ * shield) done before now? A job is in its parent's scope, not in the
+ * group its parent opened. seq_cst: read before the flag, so a cancel that
+ * returned before this load must show in the flag read after it. */
+static bool cancelled_above(const struct tree_run *r, int i)
+{
+    const struct tree_plan *p = r->plan;
+    int x = p->node[i].role == TREE_JOB ? p->node[i].parent : i;
+    while (p->node[x].parent >= 0) {
+        int up = p->node[x].parent;
+        if (atomic_load(&r->seen[up].cancel_done))
+            return true;
+        if (p->node[up].flags & WEFT_SHIELD)
+            return false;
+        x = up;
+    }
+    return false;
+}
+
+static void note_start(struct tree_run *r, int i, weft_task *self)
+{
+    struct tree_seen *s = &r->seen[i];
+    bool after_cancel = cancelled_above(r, i);
+    if (after_cancel && !weft_cancelled(self))
+        atomic_fetch_add(&r->unaware_after_cancel, 1);
+    s->deadline = weft_deadline(self);
+    atomic_fetch_add(&s->ran, 1);
+}
+
+static void work(weft_task *self, const struct tree_node *n)
+{
+    if (n->work_us == 0)
+        return;
+    weft_time end = weft_after(n->work_us * WEFT_USEC);
+    if (n->sleeps) {
+        weft_sleep(self, end); /* ends early on a cancel: fine */
+        return;
+    }
+    while (weft_now() < end)
+        ;
+}
+
+/* ECANCELED if a cancel came within TREE_AWAIT_US, else 0. */
+static int await_cancel(weft_task *self, const struct tree_node *n)
+{
+    weft_time end = weft_after(TREE_AWAIT_US * WEFT_USEC);
+    if (n->sleeps)
+        weft_sleep(self, end);
+    else
+        while (!weft_cancelled(self) && weft_now() < end)
+            sched_yield();
+    return weft_cancelled(self) ? ECANCELED : 0;
+}
+
+static void cleanup(void *p)
+{
+    struct tree_arg *a = p;
+    struct tree_seen *s = &a->run->seen[a->index];
+    if (!atomic_load(&s->returned))
+        atomic_fetch_add(&s->cleanups_early, 1);
+    atomic_fetch_add(&s->cleanups, 1);
+}
+
+static int finish(struct tree_run *r, int i, int rc)
+{
+    r->seen[i].rc = rc;
+    atomic_store(&r->seen[i].returned, 1);
+    return rc;
+}
+
+static int job_fn(weft_task *self, void *p)
+{
+    struct tree_arg *a = p;
+    const struct tree_node *n = &a->run->plan->node[a->index];
+    note_start(a->run, a->index, self);
+    work(self, n);
+    char msg[48];
+    tree_message(msg, sizeof msg, a->run->id, a->index);
+    int rc = 0;
+    if (n->end == TREE_END_FAIL)
+        rc = weft_fail(self, TREE_CODE_BASE + a->index, "%s", msg);
+    else if (n->end == TREE_END_AWAIT_CANCEL)
+        rc = await_cancel(self, n);
+    return finish(a->run, a->index, rc);
+}
+
+static weft_time deadline_of(int32_t us)
+{
+    return us == 0 ? WEFT_NEVER : weft_after(us * WEFT_USEC);
+}
+
+static void spawn_task(struct tree_run *r, int c, weft_group *g);
+
+/* Takes i's completions as they come, until none is left or the wait stops
+ * (its caller cancelled); the join takes any left. */
+static void drain(struct tree_run *r, int i, weft_group *g)
+{
+    void *arg;
+    int status, rc;
+    while ((rc = weft_group_next(g, WEFT_NEVER, &arg, &status)) == 0) {
+        struct tree_arg *a = arg;
+        r->seen[a->index].streamed++;
+        r->seen[a->index].stream_status = status;
+    }
+    r->seen[i].stream_end = rc;
+}
+
+static int node_task(weft_task *self, void *p)
+{
+    struct tree_arg *a = p;
+    struct tree_run *r = a->run;
+    int i = a->index;
+    const struct tree_node *n = &r->plan->node[i];
+    struct tree_seen *s = &r->seen[i];
+    note_start(r, i, self);
+
+    int tasks = 0;
+    for (int c = n->first_child; c < n->first_child + n->children; c++)
+        tasks += r->plan->node[c].role == TREE_TASK;
+    weft_group g;
+    if (tasks > 0) {
+        s->group_deadline = deadline_of(n->group_deadline_us);
+        weft_group_opts o = {.flags = n->flags, .name = s->name};
+        if (s->group_deadline != WEFT_NEVER)
+            o.deadline = s->group_deadline;
+        s->init_rc = weft_group_init(&g, self, &o);
+        s->opened = s->init_rc == 0;
+    }
+    int spawned = 0;
+    for (int c = n->first_child; c < n->first_child + n->children; c++) {
+        if (r->plan->node[c].role != TREE_TASK)
+            continue;
+        if (!s->opened) {
+            r->seen[c].spawn_rc = s->init_rc;
+            continue;
+        }
+        if (spawned++ == n->cancel_after) {
+            weft_group_cancel(&g);
+            atomic_store(&s->cancel_done, 1);
+        }
+        spawn_task(r, c, &g);
+    }
+    if (s->opened && spawned == n->cancel_after) {
+        weft_group_cancel(&g);
+        atomic_store(&s->cancel_done, 1);
+    }
+
+    /* jobs: all started, then each waited for (maybe giving up) and released */
+    weft_job *jobs[TREE_MAX_NODES];
+    for (int c = n->first_child; c < n->first_child + n->children; c++) {
+        struct tree_seen *cs = &r->seen[c];
+        jobs[c] = NULL;
+        if (r->plan->node[c].role != TREE_JOB)
+            continue;
+        cs->spawn_deadline = deadline_of(r->plan->node[c].spawn_deadline_us);
+        weft_spawn_opts o = {.name = cs->name, .cleanup = cleanup};
+        if (cs->spawn_deadline != WEFT_NEVER)
+            o.deadline = cs->spawn_deadline;
+        cs->spawn_rc = weft_spawn_blocking(self, job_fn, &r->arg[c], &o, &jobs[c]);
+        cs->spawned = cs->spawn_rc == 0;
+    }
+    int job_rc = 0;
+    for (int c = n->first_child; c < n->first_child + n->children; c++) {
+        if (jobs[c] == NULL)
+            continue;
+        int32_t us = r->plan->node[c].job_wait_us;
+        r->seen[c].job_wait_rc = weft_job_wait(jobs[c], deadline_of(us));
+        if (job_rc == 0)
+            job_rc = r->seen[c].job_wait_rc;
+        weft_job_release(jobs[c]);
+    }
+
+    if (s->opened && (n->flags & WEFT_STREAM))
+        drain(r, i, &g);
+    work(self, n);
+    weft_errors *errs = NULL;
+    bool raw = n->end == TREE_END_PASS_RAW;
+    if (s->opened) {
+        s->join_rc = weft_group_join(&g, raw ? NULL : &errs);
+        s->join_count = weft_errors_count(errs);
+    }
+    int passed = s->join_rc != 0 ? s->join_rc : job_rc;
+    char msg[48];
+    tree_message(msg, sizeof msg, r->id, i);
+    switch (n->end) {
+    case TREE_END_FAIL:
+        return finish(r, i, weft_fail_from(self, errs, TREE_CODE_BASE + i, "%s", msg));
+    case TREE_END_PASS:
+        if (passed != 0)
+            return finish(r, i, weft_fail_from(self, errs, passed, "%s", msg));
+        break;
+    case TREE_END_PASS_RAW:
+        return finish(r, i, passed);
+    case TREE_END_AWAIT_CANCEL:
+        weft_errors_free(errs);
+        return finish(r, i, await_cancel(self, n));
+    default:
+        break;
+    }
+    weft_errors_free(errs);
+    return finish(r, i, 0);
+}
+
+static void spawn_task(struct tree_run *r, int c, weft_group *g)
+{
+    const struct tree_node *n = &r->plan->node[c];
+    struct tree_seen *s = &r->seen[c];
+    if (n->named) {
+        s->spawn_deadline = deadline_of(n->spawn_deadline_us);
+        weft_spawn_opts o = {.name = s->name, .cleanup = cleanup};
+        if (s->spawn_deadline != WEFT_NEVER)
+            o.deadline = s->spawn_deadline;
+        s->spawn_rc = weft_spawn_ex(g, node_task, &r->arg[c], &o);
+    } else {
+        s->spawn_rc = weft_spawn(g, node_task, &r->arg[c]);
+    }
+    s->spawned = s->spawn_rc == 0;
+}
+
+void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct tree_run *r)
+{
+    memset(r, 0, sizeof *r);
+    r->plan = p;
+    r->id = id;
+    for (int i = 0; i < p->count; i++) {
+        struct tree_seen *s = &r->seen[i];
+        r->arg[i] = (struct tree_arg){r, i};
+        s->spawn_deadline = s->group_deadline = WEFT_NEVER;
+        snprintf(s->name, sizeof s->name, "t%u.n%d", id, i);
+    }
+    r->seen[0].spawned = true; /* the root: weft_run runs it */
+    r->root_rc = weft_run(rt, node_task, &r->arg[0], &r->errs);
+}
+
+void tree_on_unhandled(const weft_error *err, void *arg)
+{
+    struct tree_unhandled *u = arg;
+    int k = atomic_fetch_add(&u->count, 1);
+    if (k >= TREE_UNHANDLED_MAX)
+        return;
+    u->code[k] = weft_error_code(err);
+    snprintf(u->message[k], sizeof u->message[k], "%s", weft_error_message(err));
+}
