@@ -7,7 +7,7 @@
  * LeakSanitizer is asked for leaks at once.
  *
  * Environment: WEFT_TEST_SEED replays a run (the seed is printed);
- * WEFT_TREES sets how many trees (default 2000, 300 in sanitizer builds);
+ * WEFT_TREES sets how many trees (default 2000, 500 in sanitizer builds);
  * WEFT_TREE_ONLY=k runs tree k alone (printed with any failure).
  */
 #include "config.h"
@@ -33,7 +33,7 @@
 static unsigned long long tree_count(void)
 {
 #ifdef SANITIZED
-    return weft_test_env_u64("WEFT_TREES", 300);
+    return weft_test_env_u64("WEFT_TREES", 500);
 #else
     return weft_test_env_u64("WEFT_TREES", 2000);
 #endif
