@@ -2,7 +2,8 @@
  * Randomized task trees (tree.h): thousands of seeded trees with random
  * fan-out, depth, failures, cancels, deadlines, shields and blocking jobs,
  * each checked by the oracle in tree_check.c. Trees run in batches, one
- * runtime per batch (1, 2 or 3 workers in turn); after a batch's destroy,
+ * runtime per batch (1, 2 or 3 workers in turn; every other batch has two
+ * program threads calling weft_run at once); after a batch's destroy,
  * its jobs and their unhandled failures are checked, and in ASan builds
  * LeakSanitizer is asked for leaks at once.
  *
@@ -12,6 +13,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,20 +65,37 @@ struct batch {
     unsigned workers;
 };
 
-static void report(struct batch *b, size_t k, const char *why)
+static void report(struct batch *b, size_t k, size_t roots, const char *why)
 {
     unsigned long long tree = b->first + k;
     fprintf(stderr,
             "random tree %llu broke a promise: %s\n"
             "replay: WEFT_TEST_SEED=%llu WEFT_TREE_ONLY=%llu CK_RUN_SUITE=random_trees "
-            "./tests/check_weft\nworkers %u, plan:\n",
-            tree, why, weft_test_seed(), tree, b->workers);
+            "./tests/check_weft%s\nworkers %u, plan:\n",
+            tree, why, weft_test_seed(), tree,
+            roots > 1 ? " (alone, though it ran beside other trees)" : "", b->workers);
     tree_print(&b->plans[k], stderr);
     if (b->runs[k].errs != NULL) {
         fprintf(stderr, "error tree:\n");
         weft_errors_print(b->runs[k].errs, stderr);
     }
     ck_abort_msg("random tree %llu (seed %llu): %s", tree, weft_test_seed(), why);
+}
+
+/* Runs every `step`-th tree of the batch from `from`: one or two program
+ * threads call weft_run at once, as several may. */
+struct runner {
+    weft_runtime *rt;
+    struct batch *b;
+    size_t from, n, step;
+};
+
+static void *run_trees(void *p)
+{
+    struct runner *w = p;
+    for (size_t k = w->from; k < w->n; k += w->step)
+        tree_run(w->rt, &w->b->plans[k], (unsigned)k, &w->b->runs[k]);
+    return NULL;
 }
 
 START_TEST(test_random_trees_keep_every_promise)
@@ -88,6 +107,11 @@ START_TEST(test_random_trees_keep_every_promise)
     b->first = only ? only - 1 : batch * BATCH;
     size_t n = only ? 1 : (size_t)(total - b->first < BATCH ? total - b->first : BATCH);
     b->workers = 1 + (unsigned)(batch % 3);
+    size_t roots = batch % 2 == 0 ? 1 : 2; /* program threads calling weft_run */
+    for (size_t k = 0; k < n; k++) {
+        uint64_t rng = tree_seed(b->first + k);
+        tree_generate(&b->plans[k], &rng);
+    }
 
     weft_config cfg = WEFT_CONFIG_INIT;
     cfg.workers = b->workers;
@@ -95,14 +119,17 @@ START_TEST(test_random_trees_keep_every_promise)
     cfg.on_unhandled_arg = &b->unhandled;
     weft_runtime *rt = weft_runtime_create(&cfg);
     ck_assert_ptr_nonnull(rt);
+    struct runner second = {rt, b, 1, n, roots};
+    pthread_t tid;
+    if (roots == 2)
+        ck_assert_int_eq(pthread_create(&tid, NULL, run_trees, &second), 0);
+    run_trees(&(struct runner){rt, b, 0, n, roots});
+    if (roots == 2)
+        pthread_join(tid, NULL);
     char why[256];
-    for (size_t k = 0; k < n; k++) {
-        uint64_t rng = tree_seed(b->first + k);
-        tree_generate(&b->plans[k], &rng);
-        tree_run(rt, &b->plans[k], (unsigned)k, &b->runs[k]);
+    for (size_t k = 0; k < n; k++)
         if (tree_check(&b->runs[k], b->workers, why, sizeof why))
-            report(b, k, why);
-    }
+            report(b, k, roots, why);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
     if (tree_check_jobs(b->runs, n, &b->unhandled, why, sizeof why))
         ck_abort_msg("random trees %llu..%llu (seed %llu), after destroy: %s", b->first,
