@@ -4,6 +4,7 @@ exercises each command of fuzz/fuzz-api's language (fuzz/program.c).
 
 Every command is three bytes `op a b`; a SPAWN's child program is the next
 `b % 7` commands. Run from the source tree: python3 fuzz/make_corpus.py
+To read a finding: python3 fuzz/make_corpus.py --dump fuzz/artifacts/crash-...
 """
 import os
 import sys
@@ -81,7 +82,25 @@ SEEDS = {
 }
 
 
+def dump(data, depth=0, pos=0, count=None):
+    """Prints the program in data as program.c decodes it; returns the end."""
+    n = 0
+    while pos < len(data) and (count is None or n < count):
+        op, a, b = (list(data[pos:pos + 3]) + [0, 0])[:3]
+        op %= len(OPS)
+        print(f"{'  ' * depth}{OPS[op]} a={a:#04x} b={b:#04x}")
+        pos += 3
+        n += 1
+        if OPS[op] == "spawn":
+            pos = dump(data, depth + 1, pos, b % 7 if depth + 1 < 4 else 0)
+    return pos
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--dump":
+        with open(sys.argv[2], "rb") as f:
+            dump(f.read())
+        return
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     os.makedirs(out, exist_ok=True)
     for name, data in sorted(SEEDS.items()):
