@@ -8,9 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 secs=${FUZZ_SECONDS:-120}
-[ -x "$top/configure" ] || autoreconf -fi
-mkdir -p "$top/build-fuzz"
-cd "$top/build-fuzz"
-"$top/configure" -q --enable-fuzz --enable-werror
+if [ -f "$top/config.status" ]; then
+    # configured in place (a developer's tree): use that build
+    cd "$top"
+else
+    # CI, after `make distclean`: a build of its own beside the sources
+    [ -x "$top/configure" ] || autoreconf -fi
+    mkdir -p "$top/build-fuzz"
+    cd "$top/build-fuzz"
+    "$top/configure" -q --enable-fuzz --enable-werror
+fi
 make -j2 fuzz
 WEFT_FUZZ_REQUIRED=1 make check-fuzz FUZZ_SECONDS="$secs"
