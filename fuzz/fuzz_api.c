@@ -1,0 +1,119 @@
+/*
+ * libFuzzer target: each input is a program of the command language
+ * (program.c), run as the root task of a weft runtime; the interpreter
+ * (interp.c) checks each call against the contract, and this driver checks
+ * the whole run after it: weft_run's result and error tree, that every task,
+ * cleanup and job ran exactly once, and that weft_runtime_destroy returns 0.
+ *
+ * A runtime per input (2 workers): destroy runs after every program, with
+ * whatever the program left behind (released jobs, spare threads, the
+ * timer's thread, pooled groups), and leaks are per input. It costs about
+ * as much as a short program (fuzz/README.md has the numbers), so it is
+ * the default; WEFT_FUZZ_SHARED=1 shares one runtime for throughput.
+ *
+ * Replay a finding: ./fuzz/fuzz-api crash-<sha1> (or a directory of them).
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weft/weft.h>
+
+#include "fuzz/fuzz.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static _Atomic unsigned long unhandled; /* released jobs' failures: expected, not printed */
+static weft_runtime *shared_rt;
+static bool share;
+
+static void on_unhandled(const weft_error *err, void *arg)
+{
+    (void)err;
+    (void)arg;
+    atomic_fetch_add(&unhandled, 1);
+}
+
+static weft_runtime *new_runtime(void)
+{
+    weft_config cfg = WEFT_CONFIG_INIT;
+    cfg.workers = 2;
+    cfg.blocking_max = 4;
+    cfg.shutdown_timeout = 5 * WEFT_SEC;
+    cfg.on_unhandled = on_unhandled;
+    weft_runtime *rt = weft_runtime_create(&cfg);
+    FZ_CHECK(rt != NULL, "weft_runtime_create failed");
+    return rt;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *s = getenv("WEFT_FUZZ_SHARED");
+    share = s != NULL && strcmp(s, "1") == 0;
+    if (share)
+        shared_rt = new_runtime();
+    return 0;
+}
+
+/* Released jobs end in the background: wait (bounded) until every one did. */
+static void wait_jobs(void)
+{
+    weft_time give_up = weft_after(5 * WEFT_SEC);
+    while (atomic_load(&fz_jobs_outstanding) != 0) {
+        FZ_CHECK(weft_now() < give_up, "%d blocking jobs still running 5 s after the run",
+                 atomic_load(&fz_jobs_outstanding));
+        nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+    }
+}
+
+static void check_run(int rc, int root_rc, const weft_errors *errs)
+{
+    FZ_CHECK(rc == root_rc, "weft_run returned %d, the root task %d", rc, root_rc);
+    if (rc == 0) {
+        FZ_CHECK(errs == NULL, "weft_run: an error tree for a root that returned 0");
+        return;
+    }
+    FZ_CHECK(weft_errors_count(errs) == 1 && weft_error_code(weft_errors_at(errs, 0)) == rc,
+             "weft_run: %zu records for a root that failed with %d", weft_errors_count(errs), rc);
+}
+
+struct root_arg {
+    struct fz_input *in;
+    int rc;
+};
+
+static int root(weft_task *self, void *arg)
+{
+    struct root_arg *r = arg;
+    r->rc = fz_root_main(self, r->in);
+    return r->rc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz_input *in = malloc(sizeof *in);
+    FZ_CHECK(in != NULL, "out of memory");
+    fz_decode(in, data, size);
+    weft_runtime *rt = share ? shared_rt : new_runtime();
+    fz_runtime = rt;
+    struct root_arg r = {.in = in};
+    weft_errors *errs = NULL;
+    int rc = weft_run(rt, root, &r, &errs);
+    check_run(rc, r.rc, errs);
+    weft_errors_free(errs);
+    wait_jobs();
+    fz_check_input(in);
+    if (!share) {
+        int drc = weft_runtime_destroy(rt);
+        FZ_CHECK(drc == 0, "weft_runtime_destroy: %d with every job ended", drc);
+    }
+    fz_runtime = NULL;
+    free(in);
+    return 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * Blocking-job commands: spawn (a job sleeps briefly, then returns 0, fails,
+ * or stops for its cancel), wait with a short deadline, cancel, release.
+ * Each job counts its runs and cleanups; fz_jobs_outstanding tells the
+ * driver when released jobs, which finish in the background, have all ended.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <weft/weft.h>
+
+#include "fuzz/fuzz.h"
+
+enum { JOB_OK, JOB_FAIL, JOB_STOP_IF_CANCELLED, JOB_SLEEP_RC, JOB_KINDS };
+
+static int job_main(weft_task *self, void *arg)
+{
+    struct fz_job *j = arg;
+    FZ_CHECK(atomic_fetch_add(&j->runs, 1) == 0, "job %u ran twice", j->id);
+    FZ_CHECK(weft_worker_id(self) == -1, "job %u runs on CPU worker %d", j->id,
+             weft_worker_id(self));
+    FZ_CHECK(weft_deadline(self) == j->expect_deadline, "job %u: weft_deadline %lld, expected %lld",
+             j->id, (long long)weft_deadline(self), (long long)j->expect_deadline);
+    int reason = weft_cancel_reason(self);
+    if (reason == ETIMEDOUT)
+        FZ_CHECK(weft_now() >= j->expect_deadline, "job %u: ETIMEDOUT before its deadline", j->id);
+    weft_time until = weft_after((int64_t)(j->param & 15) * 128 * WEFT_USEC);
+    int slept = weft_sleep(self, until);
+    FZ_CHECK(slept == 0 || slept == ECANCELED || slept == ETIMEDOUT, "job %u: weft_sleep %d",
+             j->id, slept);
+    if (slept == ETIMEDOUT)
+        FZ_CHECK(weft_now() >= fz_min(until, j->expect_deadline),
+                 "job %u: weft_sleep ETIMEDOUT early", j->id);
+    int rc = 0;
+    switch (j->kind) {
+    case JOB_FAIL: rc = weft_fail(self, fz_fail_code(j->param), "fz-job %u", j->id); break;
+    case JOB_STOP_IF_CANCELLED: rc = weft_cancelled(self) ? ECANCELED : 0; break;
+    case JOB_SLEEP_RC: rc = slept; break;
+    default: break;
+    }
+    atomic_store(&j->rc, rc);
+    atomic_store(&j->done, true);
+    return rc;
+}
+
+static void job_cleanup(void *arg)
+{
+    struct fz_job *j = arg;
+    FZ_CHECK(atomic_load(&j->done), "job %u: cleanup before its function returned", j->id);
+    atomic_fetch_add(&j->cleanups, 1);
+    atomic_fetch_sub(&fz_jobs_outstanding, 1); /* the last touch of j */
+}
+
+void fz_op_job(struct fz_frame *f, struct fz_node *n)
+{
+    struct fz_job_slot *slot = NULL;
+    for (unsigned i = 0; i < FZ_MAX_JOBS && slot == NULL; i++)
+        if (f->jobs[i].handle == NULL)
+            slot = &f->jobs[i];
+    if (slot == NULL)
+        return;
+    struct fz_job *j = &n->u.job;
+    memset(j, 0, sizeof *j);
+    j->id = n->id;
+    snprintf(j->name, sizeof j->name, "j%u", j->id);
+    j->kind = (uint8_t)(n->a % JOB_KINDS);
+    j->param = n->b;
+    weft_time d = fz_deadline_choice((uint8_t)(n->a >> 2));
+    j->expect_deadline = fz_min(f->deadline, d != 0 ? d : WEFT_NEVER);
+    weft_spawn_opts o = {.name = (n->a & 0x40) ? j->name : NULL,
+                         .deadline = d,
+                         .cleanup = job_cleanup};
+    atomic_fetch_add(&fz_jobs_outstanding, 1);
+    int rc = weft_spawn_blocking(f->self, job_main, j, &o, &slot->handle);
+    if (rc != 0) {
+        atomic_fetch_sub(&fz_jobs_outstanding, 1);
+        fz_violation("weft_spawn_blocking: %d", rc);
+    }
+    j->spawned = true;
+    slot->rec = j;
+}
+
+static struct fz_job_slot *slot_of(struct fz_frame *f, const struct fz_node *n)
+{
+    struct fz_job_slot *s = &f->jobs[n->a % FZ_MAX_JOBS];
+    return s->handle != NULL ? s : NULL;
+}
+
+void fz_op_job_wait(struct fz_frame *f, const struct fz_node *n)
+{
+    struct fz_job_slot *s = slot_of(f, n);
+    if (s == NULL)
+        return;
+    weft_time until = fz_wait_choice(n->b);
+    int rc = weft_job_wait(s->handle, until);
+    bool done = atomic_load(&s->rec->done);
+    int status = atomic_load(&s->rec->rc);
+    if (done && rc == status)
+        return; /* the job's own status */
+    /* a job stopped by its own deadline ended timed out (as a task's scope) */
+    if (done && rc == ETIMEDOUT && status == ECANCELED && weft_now() >= s->rec->expect_deadline)
+        return;
+    FZ_CHECK(rc == ETIMEDOUT || rc == ECANCELED, "weft_job_wait: %d, the job returned %d%s", rc,
+             status, done ? "" : " (not yet)");
+    if (rc == ECANCELED)
+        FZ_CHECK(fz_ecanceled_possible(f->scope), "weft_job_wait: ECANCELED, nothing cancelled");
+    else
+        FZ_CHECK(weft_now() >= fz_min(until, f->deadline), "weft_job_wait: ETIMEDOUT early");
+}
+
+void fz_op_job_cancel(struct fz_frame *f, const struct fz_node *n)
+{
+    struct fz_job_slot *s = slot_of(f, n);
+    if (s != NULL)
+        weft_job_cancel(s->handle);
+}
+
+void fz_op_job_release(struct fz_frame *f, const struct fz_node *n)
+{
+    struct fz_job_slot *s = slot_of(f, n);
+    if (s == NULL)
+        return;
+    weft_job_release(s->handle);
+    s->handle = NULL;
+    s->rec = NULL;
+}
+
+void fz_jobs_release_all(struct fz_frame *f)
+{
+    for (unsigned i = 0; i < FZ_MAX_JOBS; i++)
+        if (f->jobs[i].handle != NULL) {
+            weft_job_release(f->jobs[i].handle);
+            f->jobs[i].handle = NULL;
+        }
+}
