@@ -160,19 +160,12 @@ static void trace_cancel(weft_runtime *rt, struct weft__group *g, int reason,
     weft__trace_emit(rt, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
 }
 
-bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by)
+/* Steps 2 and 3 for g's life gen, whose word is cancelled. */
+static void push_down(weft_runtime *rt, struct weft__group *g, uint32_t gen)
 {
-    uint64_t expect = (uint64_t)gen << 32;
-    if (!atomic_compare_exchange_strong_explicit(&g->cancel, &expect, expect | (uint32_t)reason,
-                                                 memory_order_seq_cst, memory_order_relaxed))
-        return false;
-    weft_runtime *rt = g->owner_thread->rt;
-    if (rt->trace != NULL)
-        trace_cancel(rt, g, reason, by);
-    weft__cancel_cb_run_all(rt, g);
     weft__full_barrier_everywhere(rt);
     if (atomic_load_explicit(&g->children_gen, memory_order_relaxed) != gen)
-        return true; /* nothing below this life, nor anything being initialised there */
+        return; /* nothing below this life, nor anything being initialised there */
     pthread_mutex_lock(&rt->cancel_lock);
     bool any = false;
     while (scan_pass(rt)) {
@@ -182,6 +175,30 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
     pthread_mutex_unlock(&rt->cancel_lock);
     if (any)
         run_callbacks_below(rt);
+}
+
+bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by)
+{
+    uint64_t expect = (uint64_t)gen << 32;
+    weft_runtime *rt = g->owner_thread->rt;
+    if (!atomic_compare_exchange_strong_explicit(&g->cancel, &expect, expect | (uint32_t)reason,
+                                                 memory_order_seq_cst, memory_order_relaxed)) {
+        /* Another cancel of this life won and may still be pushing it down
+         * (in a callback, or preempted before its scan). A caller of
+         * weft_group_cancel is promised that tasks starting after it
+         * returns see the flag, so it pushes down too: the word it read
+         * set, then its own barrier and scan, is the Dekker pair above.
+         * Failures and deadlines promise nothing of the kind: they skip it. */
+        uint32_t r = weft__cancel_reason_of(expect);
+        if (by == WEFT__BY_CALL && weft__cancel_gen(expect) == gen && r != 0 &&
+            r != WEFT__GROUP_DEAD)
+            push_down(rt, g, gen);
+        return false;
+    }
+    if (rt->trace != NULL)
+        trace_cancel(rt, g, reason, by);
+    weft__cancel_cb_run_all(rt, g);
+    push_down(rt, g, gen);
     return true;
 }
 

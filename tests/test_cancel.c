@@ -1020,6 +1020,86 @@ START_TEST(test_shield_keeps_its_own_deadline_only)
 }
 END_TEST
 
+/* ---- a weft_group_cancel that loses to a cancel still pushing down ---- */
+
+/* A fail-fast cancel of g is held up in a callback (as preemption could
+ * hold it) before its scan; the owner's weft_group_cancel(g) meanwhile
+ * finds g cancelled already. After it returns, a task starting two levels
+ * below must see the flag all the same. */
+struct lost_race {
+    atomic_int inner_ready, winner_in_callback, cancel_returned, late_ended;
+    atomic_int late_saw; /* -1 until the late task ran */
+};
+
+static void wait_until_set(atomic_int *f)
+{
+    weft_time end = weft_after(10 * WEFT_SEC);
+    while (!atomic_load(f) && weft_now() < end)
+        sched_yield();
+}
+
+static void hold_the_winner(void *p)
+{
+    struct lost_race *lr = p;
+    atomic_store(&lr->winner_in_callback, 1);
+    wait_until_set(&lr->late_ended);
+}
+
+static int starts_after_the_cancel(weft_task *self, void *p)
+{
+    struct lost_race *lr = p;
+    atomic_store(&lr->late_saw, weft_cancelled(self));
+    atomic_store(&lr->late_ended, 1);
+    return 0;
+}
+
+static int inner_owner(weft_task *self, void *p)
+{
+    struct lost_race *lr = p;
+    weft_cancel_cb cb;
+    weft_on_cancel(self, &cb, hold_the_winner, lr);
+    weft_group inner;
+    weft_group_init(&inner, self, NULL);
+    atomic_store(&lr->inner_ready, 1);
+    wait_until_set(&lr->cancel_returned);
+    weft_spawn(&inner, starts_after_the_cancel, lr);
+    weft_group_join(&inner, NULL);
+    weft_on_cancel_remove(&cb);
+    return 0;
+}
+
+static int fails_at_once(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, EIO, "the winning cancel");
+}
+
+static int lost_race_root(weft_task *self, void *p)
+{
+    struct lost_race *lr = p;
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, inner_owner, lr);
+    while (!atomic_load(&lr->inner_ready))
+        weft_sleep(self, weft_after(50 * WEFT_USEC));
+    weft_spawn(&g, fails_at_once, NULL);
+    while (!atomic_load(&lr->winner_in_callback))
+        weft_sleep(self, weft_after(50 * WEFT_USEC));
+    weft_group_cancel(&g); /* loses the CAS to the failure's cancel */
+    atomic_store(&lr->cancel_returned, 1);
+    return weft_group_join(&g, NULL);
+}
+
+START_TEST(test_a_cancel_that_loses_the_race_still_reaches_later_tasks)
+{
+    weft_runtime *rt = weft_test_runtime(3, 0);
+    struct lost_race lr = {.late_saw = -1};
+    ck_assert_int_eq(weft_run(rt, lost_race_root, &lr, NULL), EIO);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(atomic_load(&lr.late_saw), 1);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1040,6 +1120,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_deadline_cancels_a_busy_subtree_with_etimedout);
     tcase_add_test(tc, test_deadline_of_an_ended_group_never_fires_later);
     tcase_add_test(tc, test_shield_keeps_its_own_deadline_only);
+    tcase_add_test(tc, test_a_cancel_that_loses_the_race_still_reaches_later_tasks);
     suite_add_tcase(s, tc);
     return s;
 }
