@@ -47,6 +47,9 @@ struct tree_node {
     int32_t group_deadline_us; /* of its group; 0: none; < 0: already past */
     int32_t spawn_deadline_us; /* named tasks and jobs; 0: none; < 0: already past */
     int32_t job_wait_us;       /* a job: its parent's wait limit; 0: none */
+    bool job_cancel;           /* a job: its parent cancels it before the wait */
+    bool job_rewait;           /* a job: a timed-out wait is followed by one without a limit */
+    int32_t group_wait_us;     /* weft_group_wait on its group before the join; 0: none */
     uint16_t work_us;
     int first_child, children; /* its children are first_child .. first_child+children-1 */
 };
@@ -56,25 +59,28 @@ struct tree_plan {
     struct tree_node node[TREE_MAX_NODES];
 };
 
-/* What a node saw, written by its own thread (or its parent before the
- * spawn) and read once everything ended. */
+/* What a node saw. Fields are written by one thread each, as marked:
+ * (self) the node's own function, (parent) the task that spawned it, and
+ * read by the test once weft_run returned (tasks) or destroy did (jobs). */
 struct tree_seen {
     atomic_int ran, cleanups, cleanups_early; /* early: a cleanup before fn returned */
-    atomic_int returned;
-    atomic_int cancel_done; /* its group's weft_group_cancel has returned */
-    int spawn_rc;           /* weft_spawn(_ex) or weft_spawn_blocking */
-    bool spawned;
-    weft_time spawn_deadline; /* absolute, WEFT_NEVER: none */
-    bool opened;              /* it opened a group */
-    int init_rc, join_rc;
-    size_t join_count;        /* records the join handed out (ends that asked for them) */
-    weft_time group_deadline; /* absolute, WEFT_NEVER: none */
-    weft_time deadline;       /* weft_deadline(self) as it began */
-    int rc;                   /* what its function returned */
-    int job_wait_rc;          /* a job: what its parent's wait returned */
-    int streamed, stream_status; /* a task of a STREAM group: weft_group_next's */
-    int stream_end;           /* a STREAM group's last weft_group_next code */
-    char name[32];
+    atomic_int returned;      /* (self) set just before its function returns */
+    atomic_int cancel_done;   /* (self) its group's weft_group_cancel has returned */
+    int spawn_rc;             /* (parent) weft_spawn(_ex) or weft_spawn_blocking */
+    bool spawned;             /* (parent) */
+    weft_time spawn_deadline; /* (parent, before the spawn) absolute, WEFT_NEVER: none */
+    bool opened;              /* (self) it opened a group */
+    int init_rc, join_rc, group_wait_rc; /* (self) */
+    size_t join_count;        /* (self) records the join handed out (ends that asked) */
+    weft_time group_deadline; /* (self) absolute, WEFT_NEVER: none */
+    weft_time deadline;       /* (self) weft_deadline(self) as it began */
+    int rc;                   /* (self) what its function returned */
+    int reason_at_end;        /* (self) weft_cancel_reason(self) just before that */
+    int job_wait_rc;          /* (parent) a job: what its last wait returned */
+    int streamed, stream_status; /* (parent) a task of a STREAM group: weft_group_next's */
+    int stream_end;           /* (self) its STREAM group's last weft_group_next code */
+    bool unended_at_wait;     /* (self) a task child had not returned when group_wait said 0 */
+    char name[32];            /* (before the run) */
 };
 
 struct tree_run;
@@ -86,7 +92,7 @@ struct tree_arg {
 
 struct tree_run {
     const struct tree_plan *plan;
-    unsigned id; /* the tree's number: in names and messages */
+    unsigned id; /* the tree's number: in names and messages; consecutive in a batch */
     struct tree_seen seen[TREE_MAX_NODES];
     struct tree_arg arg[TREE_MAX_NODES];
     atomic_uint unaware_after_cancel; /* began after a cancel above it returned, flag unset */
@@ -114,11 +120,13 @@ void tree_on_unhandled(const weft_error *err, void *arg);
 void tree_message(char *buf, size_t len, unsigned id, int i);
 
 /* 0 when r kept every promise checkable at weft_run's return, else 1 with
- * the first broken one in why. */
+ * the first broken one in why. workers bounds the tasks that may begin
+ * unaware of a cancel that returned (in fact none should). */
 int tree_check(const struct tree_run *r, unsigned workers, char *why, size_t len);
-/* After destroy: every job ran and cleaned up once, and exactly the job
- * failures no wait saw reached on_unhandled, once each. */
-int tree_check_jobs(const struct tree_run *runs, size_t n, const struct tree_unhandled *u,
-                    char *why, size_t len);
+/* After destroy: every job ran and cleaned up once, saw its deadline and
+ * any cancel above it, and exactly the job failures no wait saw reached
+ * on_unhandled, once each. runs[k].id is runs[0].id + k. */
+int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
+                    const struct tree_unhandled *u, char *why, size_t len);
 
 #endif

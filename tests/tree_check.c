@@ -53,7 +53,9 @@ static bool is_cancel_code(int rc)
     return rc == ECANCELED || rc == ETIMEDOUT;
 }
 
-/* A task of its own scope: a cancel of that scope alone turns its ECANCELED into ETIMEDOUT. */
+/* A task that may have a scope of its own, where a cancel of that scope
+ * alone turns its ECANCELED into ETIMEDOUT. Over-approximated: the runtime
+ * makes a scope only when the spawn deadline is tighter than the group's. */
 static bool timed(const struct tree_node *n)
 {
     return n->role == TREE_TASK && n->named && n->spawn_deadline_us != 0;
@@ -135,9 +137,17 @@ static bool required_in_group(const struct oracle *o, int c)
     return rc != 0 && (!is_cancel_code(rc) || !may_cancel(o, node(o, c)->parent));
 }
 
+/* A task without a scope reads its group's word, which only goes from
+ * clear to set: a cancel it saw before returning was there when its code
+ * was recorded, and excused a cancel's code. */
 static bool allowed_in_group(const struct oracle *o, int c)
 {
-    return o->r->seen[c].rc != 0;
+    const struct tree_seen *s = &o->r->seen[c];
+    if (s->rc == 0)
+        return false;
+    bool excused = !timed(node(o, c)) && s->reason_at_end != 0 &&
+                   (s->rc == ECANCELED || s->rc == s->reason_at_end);
+    return !excused;
 }
 
 static bool wrote_message(const struct tree_node *n)
@@ -179,8 +189,8 @@ static int check_record(struct oracle *o, int c, const weft_error *rec)
     return check_cause(o, c, weft_error_cause(rec));
 }
 
-/* The records of task i's group, in a list of its own or inside i's cause
- * (only_allowed: records of its jobs may be there too). */
+/* i's cause: the records of its group (when its ending keeps them) and
+ * of its jobs whose failure a wait saw. */
 static int check_cause(struct oracle *o, int i, const weft_errors *cause)
 {
     const struct tree_node *n = node(o, i);
@@ -201,9 +211,10 @@ static int check_cause(struct oracle *o, int i, const weft_errors *cause)
         const struct tree_seen *cs = &o->r->seen[c];
         if (node(o, c)->role == TREE_JOB) {
             int own = TREE_CODE_BASE + c;
-            if (cs->job_wait_rc != own || weft_error_code(rec) != own)
-                return broke(o, "job n%d in n%d's cause with %d; its wait returned %d", c, i,
-                             weft_error_code(rec), cs->job_wait_rc);
+            if (cs->job_wait_rc != own || weft_error_code(rec) != own ||
+                strcmp(weft_error_task(rec), cs->name) != 0)
+                return broke(o, "job n%d in n%d's cause with %d, named '%s'; its wait returned %d",
+                             c, i, weft_error_code(rec), weft_error_task(rec), cs->job_wait_rc);
             continue;
         }
         if (!group_kept || !allowed_in_group(o, c))
@@ -272,6 +283,18 @@ static int check_join(struct oracle *o, int i)
         return broke(o, "n%d's join returned %d with no failure below", i, s->join_rc);
     if (allowed == 0 && s->join_rc != 0 && !may_cancel(o, i))
         return broke(o, "n%d's join returned %d though nothing could cancel it", i, s->join_rc);
+    if (s->join_count > 0 && s->join_rc == 0)
+        return broke(o, "n%d's join returned 0 with %zu records", i, s->join_count);
+    bool cancelled = atomic_load(&s->cancel_done) || node(o, i)->group_deadline_us < 0;
+    if (cancelled && s->join_rc == 0) /* a cancelled group never joins with 0 */
+        return broke(o, "n%d's group was cancelled, yet its join returned 0", i);
+    if (node(o, i)->group_wait_us != 0) {
+        int w = s->group_wait_rc;
+        if (w != 0 && w != ETIMEDOUT && w != ECANCELED)
+            return broke(o, "n%d's weft_group_wait returned %d", i, w);
+        if (s->unended_at_wait)
+            return broke(o, "n%d's weft_group_wait returned 0 before a task ended", i);
+    }
     return 0;
 }
 
@@ -287,7 +310,8 @@ static int check_node(struct oracle *o, unsigned i)
         return broke(o, "n%u's weft_group_init returned %d", i, s->init_rc);
     int ran = atomic_load(&o->r->seen[i].ran);
     if (ran != 1 || atomic_load(&o->r->seen[i].returned) != 1)
-        return broke(o, "task n%u ran %d times", i, ran);
+        return broke(o, "task n%u ran %d times and returned %d times", i, ran,
+                     atomic_load(&o->r->seen[i].returned));
     if (n->named && (atomic_load(&o->r->seen[i].cleanups) != 1 ||
                      atomic_load(&o->r->seen[i].cleanups_early) != 0))
         return broke(o, "n%u's cleanup ran %d times, %d before its function returned", i,
@@ -349,14 +373,19 @@ static bool unobserved_failure(const struct tree_run *r, int j)
            s->job_wait_rc != s->rc;
 }
 
-int tree_check_jobs(const struct tree_run *runs, size_t n, const struct tree_unhandled *u,
-                    char *why, size_t len)
+int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
+                    const struct tree_unhandled *u, char *why, size_t len)
 {
     struct oracle o = {NULL, NULL, why, len, 0};
     size_t due = 0;
     for (size_t k = 0; k < n; k++) {
         o.r = &runs[k];
         o.p = runs[k].plan;
+        /* again: jobs may have begun after weft_run returned */
+        unsigned unaware = atomic_load(&runs[k].unaware_after_cancel);
+        if (unaware > workers)
+            return broke(&o, "tree %u: %u tasks and jobs began without seeing a cancel that "
+                             "had returned", runs[k].id, unaware);
         for (int j = 0; j < o.p->count; j++) {
             if (o.p->node[j].role != TREE_JOB || !runs[k].seen[j].spawned)
                 continue;
@@ -373,9 +402,10 @@ int tree_check_jobs(const struct tree_run *runs, size_t n, const struct tree_unh
     for (int k = 0; k < count; k++) { /* each one is such a job's, and once: count == due */
         unsigned id;
         int j;
-        if (sscanf(u->message[k], "tree %u node %d", &id, &j) != 2 || id >= n || j < 0 ||
-            j >= runs[id].plan->count || !unobserved_failure(&runs[id], j) ||
-            u->code[k] != TREE_CODE_BASE + j)
+        bool parsed = sscanf(u->message[k], "tree %u node %d", &id, &j) == 2;
+        id -= runs[0].id; /* unsigned: a smaller id wraps and fails the test below */
+        if (!parsed || id >= n || j < 0 || j >= runs[id].plan->count ||
+            !unobserved_failure(&runs[id], j) || u->code[k] != TREE_CODE_BASE + j)
             return broke(&o, "on_unhandled got %d '%s', which no unseen job failure is",
                          u->code[k], u->message[k]);
         for (int m = 0; m < k; m++)

@@ -65,8 +65,14 @@ static void draw_node(struct tree_node *n, uint64_t *rng, int parent)
     }
     if (n->named && chance(rng, 25))
         n->spawn_deadline_us = some_deadline_us(rng);
-    if (n->role == TREE_JOB && chance(rng, 50))
-        n->job_wait_us = (int32_t)(100 + below(rng, 2000));
+    if (n->role == TREE_JOB) {
+        if (chance(rng, 50))
+            n->job_wait_us = (int32_t)(100 + below(rng, 2000));
+        n->job_cancel = chance(rng, 10);
+        n->job_rewait = n->job_wait_us != 0 && chance(rng, 40);
+    } else if (chance(rng, 15)) {
+        n->group_wait_us = (int32_t)(50 + below(rng, 1500));
+    }
 }
 
 void tree_generate(struct tree_plan *p, uint64_t *rng)
@@ -118,7 +124,11 @@ void tree_print(const struct tree_plan *p, FILE *out)
         if (n->spawn_deadline_us != 0)
             fprintf(out, " spawn-deadline %dus", (int)n->spawn_deadline_us);
         if (n->job_wait_us != 0)
-            fprintf(out, " wait %dus", (int)n->job_wait_us);
+            fprintf(out, " wait %dus%s", (int)n->job_wait_us, n->job_rewait ? " then again" : "");
+        if (n->job_cancel)
+            fprintf(out, " job-cancel");
+        if (n->group_wait_us != 0)
+            fprintf(out, " group-wait %dus", (int)n->group_wait_us);
         if (n->cancel_after >= 0)
             fprintf(out, " cancel-after %d", n->cancel_after);
         if (n->children > 0)

@@ -41,8 +41,13 @@ static bool cancelled_above(const struct tree_run *r, int i)
 static void note_start(struct tree_run *r, int i, weft_task *self)
 {
     struct tree_seen *s = &r->seen[i];
+    const struct tree_node *n = &r->plan->node[i];
     bool after_cancel = cancelled_above(r, i);
-    if (after_cancel && !weft_cancelled(self))
+    /* a job follows its parent's scope while that lives: a timed parent
+     * that returned took its scope, and the link upwards, with it (read
+     * after the flag: unreturned then, the link held when it was read) */
+    if (after_cancel && !weft_cancelled(self) &&
+        (n->role != TREE_JOB || !atomic_load(&r->seen[n->parent].returned)))
         atomic_fetch_add(&r->unaware_after_cancel, 1);
     s->deadline = weft_deadline(self);
     atomic_fetch_add(&s->ran, 1);
@@ -82,9 +87,10 @@ static void cleanup(void *p)
     atomic_fetch_add(&s->cleanups, 1);
 }
 
-static int finish(struct tree_run *r, int i, int rc)
+static int finish(struct tree_run *r, weft_task *self, int i, int rc)
 {
     r->seen[i].rc = rc;
+    r->seen[i].reason_at_end = weft_cancel_reason(self);
     atomic_store(&r->seen[i].returned, 1);
     return rc;
 }
@@ -102,7 +108,7 @@ static int job_fn(weft_task *self, void *p)
         rc = weft_fail(self, TREE_CODE_BASE + a->index, "%s", msg);
     else if (n->end == TREE_END_AWAIT_CANCEL)
         rc = await_cancel(self, n);
-    return finish(a->run, a->index, rc);
+    return finish(a->run, self, a->index, rc);
 }
 
 static weft_time deadline_of(int32_t us)
@@ -182,13 +188,25 @@ static int node_task(weft_task *self, void *p)
     }
     int job_rc = 0;
     for (int c = n->first_child; c < n->first_child + n->children; c++) {
+        const struct tree_node *cn = &r->plan->node[c];
         if (jobs[c] == NULL)
             continue;
-        int32_t us = r->plan->node[c].job_wait_us;
-        r->seen[c].job_wait_rc = weft_job_wait(jobs[c], deadline_of(us));
+        if (cn->job_cancel)
+            weft_job_cancel(jobs[c]);
+        int rc = weft_job_wait(jobs[c], deadline_of(cn->job_wait_us));
+        if (rc == ETIMEDOUT && cn->job_rewait) /* the job went on: a later wait gets its status */
+            rc = weft_job_wait(jobs[c], WEFT_NEVER);
+        r->seen[c].job_wait_rc = rc;
         if (job_rc == 0)
-            job_rc = r->seen[c].job_wait_rc;
+            job_rc = rc;
         weft_job_release(jobs[c]);
+    }
+    if (s->opened && n->group_wait_us != 0) {
+        s->group_wait_rc = weft_group_wait(&g, deadline_of(n->group_wait_us));
+        for (int c = n->first_child; c < n->first_child + n->children; c++)
+            if (s->group_wait_rc == 0 && r->plan->node[c].role == TREE_TASK &&
+                !atomic_load(&r->seen[c].returned))
+                s->unended_at_wait = true;
     }
 
     if (s->opened && (n->flags & WEFT_STREAM))
@@ -205,21 +223,21 @@ static int node_task(weft_task *self, void *p)
     tree_message(msg, sizeof msg, r->id, i);
     switch (n->end) {
     case TREE_END_FAIL:
-        return finish(r, i, weft_fail_from(self, errs, TREE_CODE_BASE + i, "%s", msg));
+        return finish(r, self, i, weft_fail_from(self, errs, TREE_CODE_BASE + i, "%s", msg));
     case TREE_END_PASS:
         if (passed != 0)
-            return finish(r, i, weft_fail_from(self, errs, passed, "%s", msg));
+            return finish(r, self, i, weft_fail_from(self, errs, passed, "%s", msg));
         break;
     case TREE_END_PASS_RAW:
-        return finish(r, i, passed);
+        return finish(r, self, i, passed);
     case TREE_END_AWAIT_CANCEL:
         weft_errors_free(errs);
-        return finish(r, i, await_cancel(self, n));
+        return finish(r, self, i, await_cancel(self, n));
     default:
         break;
     }
     weft_errors_free(errs);
-    return finish(r, i, 0);
+    return finish(r, self, i, 0);
 }
 
 static void spawn_task(struct tree_run *r, int c, weft_group *g)
