@@ -89,7 +89,9 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
 
     /* used at once (runtime create): neither string needs to outlive it */
     const char *trace = CFG_HAS(cfg, trace_path) ? cfg->trace_path : NULL;
-    out->trace_path = trace != NULL && *trace != '\0' ? trace : getenv("WEFT_TRACE");
+    if (trace == NULL) /* unset: the environment's; "": none, whatever it says */
+        trace = getenv("WEFT_TRACE");
+    out->trace_path = trace != NULL && *trace != '\0' ? trace : NULL;
 
     const char *st = getenv("WEFT_STATS");
     out->print_stats = st != NULL && strcmp(st, "1") == 0;

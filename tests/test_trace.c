@@ -576,6 +576,10 @@ START_TEST(test_the_environment_names_the_file_and_the_config_field_wins)
     unlink(env_path);
     rt = traced_runtime(1, t.path, 0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(access(env_path, F_OK), -1);
+    rt = traced_runtime(1, "", 0); /* "": no trace, whatever the environment says */
+    ck_assert_int_eq(weft_run(rt, spawn_leaves, NULL, NULL), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
     unsetenv("WEFT_TRACE");
     ck_assert_int_eq(access(env_path, F_OK), -1);
     s = slurp(t.path);

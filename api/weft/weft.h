@@ -146,7 +146,7 @@ typedef struct weft_config {
     void *on_unhandled_arg;
     /* added after API.md's first version (read only when `size` covers it): */
     size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack */
-    const char *trace_path;    /* NULL: $WEFT_TRACE, else none; a Chrome trace JSON file written
+    const char *trace_path;    /* NULL: $WEFT_TRACE, else none; "": none; a Chrome trace JSON file written
                                   at destroy (README.md); used during create only */
 } weft_config;
 #define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
