@@ -1020,6 +1020,100 @@ START_TEST(test_shield_keeps_its_own_deadline_only)
 }
 END_TEST
 
+/* ---- a cancel's callbacks never reach the next life of a recycled state ---- */
+
+/* A canceller on another thread runs a slow callback of group g; meanwhile
+ * g's tasks see the flag and end, g is joined, and the next group of the
+ * same task (likely on g's state again) registers callbacks. The canceller,
+ * done with the slow one, must not run those: that group is not cancelled
+ * (found by make check-soak: sleepers woken with reason 0, joins returning
+ * 0 instead of ECANCELED). */
+struct cb_life {
+    weft_cancel_cb slow_cb; /* outlives g: never removed, forgotten at g's end */
+    _Atomic int registered;
+    _Atomic int wrong_runs; /* callbacks run in a scope nothing cancelled */
+    long rounds;
+};
+
+static void slow_callback(void *p)
+{
+    (void)p;
+    struct timespec ts = {0, 300 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void wrong_run(void *p)
+{
+    atomic_fetch_add(&((struct cb_life *)p)->wrong_runs, 1);
+}
+
+static int registers_slow_callback(weft_task *self, void *p)
+{
+    struct cb_life *c = p;
+    weft_on_cancel(self, &c->slow_cb, slow_callback, c);
+    atomic_store(&c->registered, 1);
+    weft_time end = weft_after(5 * WEFT_SEC);
+    while (!weft_cancelled(self) && weft_now() < end)
+        sched_yield();
+    return ECANCELED;
+}
+
+static int never_cancelled_task(weft_task *self, void *p)
+{
+    weft_cancel_cb cb;
+    weft_on_cancel(self, &cb, wrong_run, p);
+    weft_time end = weft_after(WEFT_MSEC);
+    while (weft_now() < end)
+        sched_yield();
+    weft_on_cancel_remove(&cb);
+    return 0;
+}
+
+static int cb_life_canceller(weft_task *self, void *p)
+{
+    (void)self;
+    weft_group_cancel(p);
+    return 0;
+}
+
+static int cb_life_round(weft_task *self, void *p)
+{
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, registers_slow_callback, p);
+    weft_time end = weft_after(WEFT_SEC);
+    while (!atomic_load(&((struct cb_life *)p)->registered) && weft_now() < end)
+        sched_yield();
+    weft_job *job = NULL;
+    if (weft_spawn_blocking(self, cb_life_canceller, &g, NULL, &job) != 0)
+        return EAGAIN;
+    weft_group_join(&g, NULL);
+    weft_group h; /* nothing cancels it; likely g's state again */
+    weft_group_init(&h, self, NULL);
+    weft_spawn(&h, never_cancelled_task, p);
+    int rc = weft_group_join(&h, NULL);
+    weft_job_wait(job, WEFT_NEVER);
+    weft_job_release(job);
+    return rc;
+}
+
+START_TEST(test_cancel_callbacks_never_run_in_the_next_life_of_a_state)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct cb_life c = {.rounds = 0};
+    weft_time end = weft_after(WEFT_SEC);
+    while (weft_now() < end && atomic_load(&c.wrong_runs) == 0) {
+        atomic_store(&c.registered, 0);
+        ck_assert_int_eq(weft_run(rt, cb_life_round, &c, NULL), 0);
+        c.rounds++;
+    }
+    printf("callback lives: %ld rounds, %d callbacks run in a scope nothing cancelled\n", c.rounds,
+           atomic_load(&c.wrong_runs));
+    ck_assert_int_eq(atomic_load(&c.wrong_runs), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1040,6 +1134,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_deadline_cancels_a_busy_subtree_with_etimedout);
     tcase_add_test(tc, test_deadline_of_an_ended_group_never_fires_later);
     tcase_add_test(tc, test_shield_keeps_its_own_deadline_only);
+    tcase_add_test(tc, test_cancel_callbacks_never_run_in_the_next_life_of_a_state);
     suite_add_tcase(s, tc);
     return s;
 }
