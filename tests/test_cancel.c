@@ -1020,6 +1020,64 @@ START_TEST(test_shield_keeps_its_own_deadline_only)
 }
 END_TEST
 
+/* ---- a sleep that ends at the group's deadline before the timer fires ---- */
+
+/* weft_sleep returns ETIMEDOUT once the effective deadline passed, which may
+ * be a moment before the timer thread cancels the group. Returning that is
+ * returning the reason the group stops for: no failure, whichever comes
+ * first (found by make check-soak: a spurious ETIMEDOUT error, and fail-fast
+ * then cancelling the siblings with ECANCELED instead). */
+struct dl_race {
+    int bad_rc, bad_errs, bad_reason, first_rc;
+    size_t first_count;
+};
+
+static int sleep_until_the_deadline(weft_task *self, void *p)
+{
+    _Atomic int *reason_bad = p;
+    int rc = weft_sleep(self, WEFT_NEVER);
+    if (rc != ETIMEDOUT || (weft_cancelled(self) && weft_cancel_reason(self) != ETIMEDOUT))
+        atomic_fetch_add(reason_bad, 1);
+    return rc;
+}
+
+static int dl_race_root(weft_task *self, void *p)
+{
+    struct dl_race *d = p;
+    _Atomic int reason_bad = 0;
+    weft_group g;
+    weft_group_init(&g, self, &(weft_group_opts){.deadline = weft_after(200 * WEFT_USEC)});
+    for (int i = 0; i < 3; i++)
+        weft_spawn(&g, sleep_until_the_deadline, &reason_bad);
+    weft_errors *errs = NULL;
+    int rc = weft_group_join(&g, &errs);
+    if (rc != ETIMEDOUT || errs != NULL) {
+        if (d->bad_rc + d->bad_errs == 0) {
+            d->first_rc = rc;
+            d->first_count = weft_errors_count(errs);
+        }
+        d->bad_rc += rc != ETIMEDOUT;
+        d->bad_errs += errs != NULL;
+    }
+    d->bad_reason += atomic_load(&reason_bad);
+    weft_errors_free(errs);
+    return 0;
+}
+
+START_TEST(test_returning_etimedout_at_the_deadline_is_no_failure)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct dl_race d = {0};
+    for (int i = 0; i < 300; i++)
+        ck_assert_int_eq(weft_run(rt, dl_race_root, &d, NULL), 0);
+    ck_assert_msg(d.bad_rc == 0 && d.bad_errs == 0,
+                  "%d joins did not return ETIMEDOUT, %d had errors (first: %d, %zu errors)",
+                  d.bad_rc, d.bad_errs, d.first_rc, d.first_count);
+    ck_assert_int_eq(d.bad_reason, 0); /* no sibling saw ECANCELED from a fail-fast */
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 /* ---- a cancel's callbacks never reach the next life of a recycled state ---- */
 
 /* A canceller on another thread runs a slow callback of group g; meanwhile
@@ -1134,6 +1192,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_deadline_cancels_a_busy_subtree_with_etimedout);
     tcase_add_test(tc, test_deadline_of_an_ended_group_never_fires_later);
     tcase_add_test(tc, test_shield_keeps_its_own_deadline_only);
+    tcase_add_test(tc, test_returning_etimedout_at_the_deadline_is_no_failure);
     tcase_add_test(tc, test_cancel_callbacks_never_run_in_the_next_life_of_a_state);
     suite_add_tcase(s, tc);
     return s;
