@@ -79,8 +79,10 @@ int soak_jobs(weft_task *self, struct soak_round *r, uint64_t seed)
     for (unsigned i = 0; i < n; i++) {
         jobs[i] = NULL;
         struct sleepy *j = calloc(1, sizeof *j);
-        if (j == NULL)
-            return ENOMEM;
+        if (j == NULL) {
+            soak_violation("jobs: out of memory");
+            continue; /* the jobs spawned so far are still waited and released */
+        }
         j->r = r;
         j->id = ids[i] = soak_next_id();
         j->dur_ns = (long)soak_between(&seed, 0, 3000) * 1000;

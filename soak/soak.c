@@ -208,11 +208,12 @@ int main(int argc, char **argv)
     unsigned base_threads = soak_threads(), base_fds = soak_fds();
     /* every sample kept, allocated now so the array is part of the baseline */
     size_t cap = (size_t)opt.seconds + 16;
-    struct soak_sample *samples = calloc(cap, sizeof *samples);
+    struct soak_sample *samples = malloc(cap * sizeof *samples);
     if (samples == NULL) {
         perror("soak");
         return 1;
     }
+    memset(samples, 0, cap * sizeof *samples); /* touched now, not as the run fills it */
 
     weft_config cfg = WEFT_CONFIG_INIT;
     cfg.workers = opt.workers;
