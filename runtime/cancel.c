@@ -140,11 +140,11 @@ static void run_callbacks_below(weft_runtime *rt)
              c = weft__group_pool_next(c))
             for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++) {
                 struct weft__group *x = weft__group_pool_at(c, k);
-                uint32_t r = weft__cancel_reason_of(
-                    atomic_load_explicit(&x->cancel, memory_order_acquire));
+                uint64_t w = atomic_load_explicit(&x->cancel, memory_order_acquire);
+                uint32_t r = weft__cancel_reason_of(w);
                 if (r != 0 && r != WEFT__GROUP_DEAD &&
                     atomic_load_explicit(&x->callbacks, memory_order_relaxed) != NULL)
-                    weft__cancel_cb_run_all(rt, x);
+                    weft__cancel_cb_run_all(rt, x, weft__cancel_gen(w)); /* that life's only */
             }
 }
 
@@ -197,7 +197,7 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
     }
     if (rt->trace != NULL)
         trace_cancel(rt, g, reason, by);
-    weft__cancel_cb_run_all(rt, g);
+    weft__cancel_cb_run_all(rt, g, gen);
     push_down(rt, g, gen);
     return true;
 }

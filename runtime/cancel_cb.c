@@ -177,11 +177,17 @@ void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cbp)
     pthread_mutex_unlock(&rt->cb_lock);
 }
 
-void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g)
+void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen)
 {
     for (;;) {
         pthread_mutex_lock(&rt->cb_lock);
         struct weft__cancel_cb *c = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
+        /* the cancelled life may have ended and the state begun another,
+         * uncancelled, whose callbacks are not ours to run: its registrars
+         * checked the word under this lock and found it clear */
+        uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
+        if (weft__cancel_gen(w) != gen || !is_cancelled(g))
+            c = NULL;
         if (c != NULL) {
             atomic_store_explicit(&g->callbacks, c->next, memory_order_relaxed);
             set(c, g, CB_RUNNING);

@@ -335,6 +335,14 @@ int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *
 void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error *rec)
 {
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    /* g's deadline passed but the timer has not cancelled g yet: a task's
+     * ETIMEDOUT (a timed wait that ended at that deadline) is the reason g
+     * is about to stop for. Cancel g now, as the timer would (its fire is
+     * then a no-op), so the task is excused and its siblings see ETIMEDOUT,
+     * not the ECANCELED of a fail-fast. */
+    if (WEFT__UNLIKELY(rc == ETIMEDOUT) && weft__cancel_reason_of(w) == 0 &&
+        g->deadline != WEFT_NEVER && weft_now() >= g->deadline)
+        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
     if (weft__group_excuses(g, rc)) {
         weft__error_free(rec);
         return; /* it stopped because it was cancelled: not a failure */

@@ -585,7 +585,7 @@ enum weft__cancel_by {
  * was cancelled already, or that life ended. Not from a signal handler. */
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
-void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g);
+void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after
  * its group forgot it and the group's memory was freed. */
 void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cb);

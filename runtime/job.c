@@ -67,7 +67,7 @@ void weft__job_cancel(struct weft_job *job, int reason)
     /* no name: a handle's cancel may race with the cleanup that frees it */
     if (job->rt->trace != NULL)
         weft__trace_emit(job->rt, WEFT__TR_JOB_CANCEL, NULL, weft_now(), -1, reason, 0);
-    weft__cancel_cb_run_all(job->rt, s);
+    weft__cancel_cb_run_all(job->rt, s, weft__cancel_gen(word));
 }
 
 /* The parent's scope was cancelled: so is the job, for the same reason. */

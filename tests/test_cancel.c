@@ -1100,6 +1100,158 @@ START_TEST(test_a_cancel_that_loses_the_race_still_reaches_later_tasks)
 }
 END_TEST
 
+/* ---- a sleep that ends at the group's deadline before the timer fires ---- */
+
+/* weft_sleep returns ETIMEDOUT once the effective deadline passed, which may
+ * be a moment before the timer thread cancels the group. Returning that is
+ * returning the reason the group stops for: no failure, whichever comes
+ * first (found by make check-soak: a spurious ETIMEDOUT error, and fail-fast
+ * then cancelling the siblings with ECANCELED instead). */
+struct dl_race {
+    int bad_rc, bad_errs, bad_reason, first_rc;
+    size_t first_count;
+};
+
+static int sleep_until_the_deadline(weft_task *self, void *p)
+{
+    _Atomic int *reason_bad = p;
+    int rc = weft_sleep(self, WEFT_NEVER);
+    if (rc != ETIMEDOUT || (weft_cancelled(self) && weft_cancel_reason(self) != ETIMEDOUT))
+        atomic_fetch_add(reason_bad, 1);
+    return rc;
+}
+
+static int dl_race_root(weft_task *self, void *p)
+{
+    struct dl_race *d = p;
+    _Atomic int reason_bad = 0;
+    weft_group g;
+    weft_group_init(&g, self, &(weft_group_opts){.deadline = weft_after(200 * WEFT_USEC)});
+    for (int i = 0; i < 3; i++)
+        weft_spawn(&g, sleep_until_the_deadline, &reason_bad);
+    weft_errors *errs = NULL;
+    int rc = weft_group_join(&g, &errs);
+    if (rc != ETIMEDOUT || errs != NULL) {
+        if (d->bad_rc + d->bad_errs == 0) {
+            d->first_rc = rc;
+            d->first_count = weft_errors_count(errs);
+        }
+        d->bad_rc += rc != ETIMEDOUT;
+        d->bad_errs += errs != NULL;
+    }
+    d->bad_reason += atomic_load(&reason_bad);
+    weft_errors_free(errs);
+    return 0;
+}
+
+START_TEST(test_returning_etimedout_at_the_deadline_is_no_failure)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct dl_race d = {0};
+    for (int i = 0; i < 300; i++)
+        ck_assert_int_eq(weft_run(rt, dl_race_root, &d, NULL), 0);
+    ck_assert_msg(d.bad_rc == 0 && d.bad_errs == 0,
+                  "%d joins did not return ETIMEDOUT, %d had errors (first: %d, %zu errors)",
+                  d.bad_rc, d.bad_errs, d.first_rc, d.first_count);
+    ck_assert_int_eq(d.bad_reason, 0); /* no sibling saw ECANCELED from a fail-fast */
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* ---- a cancel's callbacks never reach the next life of a recycled state ---- */
+
+/* A canceller on another thread runs a slow callback of group g; meanwhile
+ * g's tasks see the flag and end, g is joined, and the next group of the
+ * same task (likely on g's state again) registers callbacks. The canceller,
+ * done with the slow one, must not run those: that group is not cancelled
+ * (found by make check-soak: sleepers woken with reason 0, joins returning
+ * 0 instead of ECANCELED). */
+struct cb_life {
+    weft_cancel_cb slow_cb; /* outlives g: never removed, forgotten at g's end */
+    _Atomic int registered;
+    _Atomic int wrong_runs; /* callbacks run in a scope nothing cancelled */
+    long rounds;
+};
+
+static void slow_callback(void *p)
+{
+    (void)p;
+    struct timespec ts = {0, 300 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void wrong_run(void *p)
+{
+    atomic_fetch_add(&((struct cb_life *)p)->wrong_runs, 1);
+}
+
+static int registers_slow_callback(weft_task *self, void *p)
+{
+    struct cb_life *c = p;
+    weft_on_cancel(self, &c->slow_cb, slow_callback, c);
+    atomic_store(&c->registered, 1);
+    weft_time end = weft_after(5 * WEFT_SEC);
+    while (!weft_cancelled(self) && weft_now() < end)
+        sched_yield();
+    return ECANCELED;
+}
+
+static int never_cancelled_task(weft_task *self, void *p)
+{
+    weft_cancel_cb cb;
+    weft_on_cancel(self, &cb, wrong_run, p);
+    weft_time end = weft_after(WEFT_MSEC);
+    while (weft_now() < end)
+        sched_yield();
+    weft_on_cancel_remove(&cb);
+    return 0;
+}
+
+static int cb_life_canceller(weft_task *self, void *p)
+{
+    (void)self;
+    weft_group_cancel(p);
+    return 0;
+}
+
+static int cb_life_round(weft_task *self, void *p)
+{
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, registers_slow_callback, p);
+    weft_time end = weft_after(WEFT_SEC);
+    while (!atomic_load(&((struct cb_life *)p)->registered) && weft_now() < end)
+        sched_yield();
+    weft_job *job = NULL;
+    if (weft_spawn_blocking(self, cb_life_canceller, &g, NULL, &job) != 0)
+        return EAGAIN;
+    weft_group_join(&g, NULL);
+    weft_group h; /* nothing cancels it; likely g's state again */
+    weft_group_init(&h, self, NULL);
+    weft_spawn(&h, never_cancelled_task, p);
+    int rc = weft_group_join(&h, NULL);
+    weft_job_wait(job, WEFT_NEVER);
+    weft_job_release(job);
+    return rc;
+}
+
+START_TEST(test_cancel_callbacks_never_run_in_the_next_life_of_a_state)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct cb_life c = {.rounds = 0};
+    weft_time end = weft_after(WEFT_SEC);
+    while (weft_now() < end && atomic_load(&c.wrong_runs) == 0) {
+        atomic_store(&c.registered, 0);
+        ck_assert_int_eq(weft_run(rt, cb_life_round, &c, NULL), 0);
+        c.rounds++;
+    }
+    printf("callback lives: %ld rounds, %d callbacks run in a scope nothing cancelled\n", c.rounds,
+           atomic_load(&c.wrong_runs));
+    ck_assert_int_eq(atomic_load(&c.wrong_runs), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1121,6 +1273,8 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_deadline_of_an_ended_group_never_fires_later);
     tcase_add_test(tc, test_shield_keeps_its_own_deadline_only);
     tcase_add_test(tc, test_a_cancel_that_loses_the_race_still_reaches_later_tasks);
+    tcase_add_test(tc, test_returning_etimedout_at_the_deadline_is_no_failure);
+    tcase_add_test(tc, test_cancel_callbacks_never_run_in_the_next_life_of_a_state);
     suite_add_tcase(s, tc);
     return s;
 }
