@@ -3,35 +3,19 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "runtime/alloc.h"
+#include "runtime/fault_point.h"
 
-/*
- * Calls numbered fail_from..fail_until (counted from the last arming) fail;
- * fail_from 0 = never fail. Relaxed: tests arm it before starting the
- * workload, and the counter's fetch_add hands each number to one call only,
- * so "exactly the Nth" fails exactly one call even with several threads
- * allocating. fail_until is read only once a failure is possible: disarmed,
- * the cost is the counter's add and one relaxed load, as before.
- */
-static atomic_ulong fail_from, fail_until;
-static atomic_ulong counted;
+static struct weft__fault_point allocs;
 
 static int injected_failure(void)
 {
-    unsigned long n = atomic_fetch_add_explicit(&counted, 1, memory_order_relaxed) + 1;
-    unsigned long limit = atomic_load_explicit(&fail_from, memory_order_relaxed);
-    if (limit == 0 || n < limit)
+    if (!weft__fault_hit(&allocs))
         return 0;
-    /* armed only: the acquire re-read pairs with arm()'s release of fail_from */
-    limit = atomic_load_explicit(&fail_from, memory_order_acquire);
-    if (limit != 0 && n >= limit && n <= atomic_load_explicit(&fail_until, memory_order_relaxed)) {
-        errno = ENOMEM;
-        return 1;
-    }
-    return 0;
+    errno = ENOMEM;
+    return 1;
 }
 
 void *weft__alloc(size_t size)
@@ -66,26 +50,17 @@ void weft__free(void *p)
     free(p);
 }
 
-static void arm(unsigned long from, unsigned long until)
-{
-    atomic_store_explicit(&fail_from, 0, memory_order_relaxed);
-    atomic_store_explicit(&counted, 0, memory_order_relaxed);
-    atomic_store_explicit(&fail_until, until, memory_order_relaxed);
-    /* release: a call that sees the new fail_from sees its fail_until */
-    atomic_store_explicit(&fail_from, from, memory_order_release);
-}
-
 void weft__alloc_fail_from(unsigned long n)
 {
-    arm(n, ULONG_MAX);
+    weft__fault_arm(&allocs, n, ULONG_MAX);
 }
 
 void weft__alloc_fail_nth(unsigned long n)
 {
-    arm(n, n);
+    weft__fault_arm(&allocs, n, n);
 }
 
 unsigned long weft__alloc_calls(void)
 {
-    return atomic_load_explicit(&counted, memory_order_relaxed);
+    return weft__fault_calls(&allocs);
 }

@@ -9,51 +9,33 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <string.h>
 
+#include "runtime/fault_point.h"
 #include "runtime/internal.h"
 
-/* Creations numbered fail_from..fail_until since the last arming fail
- * (fail_from 0: none), as in alloc.c. */
-static atomic_ulong fail_from, fail_until;
-static atomic_ulong started;
-
-static void arm(unsigned long from, unsigned long until)
-{
-    atomic_store_explicit(&fail_from, 0, memory_order_relaxed);
-    atomic_store_explicit(&started, 0, memory_order_relaxed);
-    atomic_store_explicit(&fail_until, until, memory_order_relaxed);
-    /* release: a call that sees the new fail_from sees its fail_until */
-    atomic_store_explicit(&fail_from, from, memory_order_release);
-}
+static struct weft__fault_point starts; /* fault_point.h */
 
 void weft__thread_fail_from(unsigned long n)
 {
-    arm(n, ULONG_MAX);
+    weft__fault_arm(&starts, n, ULONG_MAX);
 }
 
 void weft__thread_fail_nth(unsigned long n)
 {
-    arm(n, n);
+    weft__fault_arm(&starts, n, n);
 }
 
 unsigned long weft__thread_calls(void)
 {
-    return atomic_load_explicit(&started, memory_order_relaxed);
+    return weft__fault_calls(&starts);
 }
 
 int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
                        void *(*fn)(void *), void *arg)
 {
-    unsigned long n = atomic_fetch_add_explicit(&started, 1, memory_order_relaxed) + 1;
-    unsigned long limit = atomic_load_explicit(&fail_from, memory_order_relaxed);
-    if (limit != 0 && n >= limit) {
-        /* the acquire re-read pairs with arm()'s release of fail_from */
-        limit = atomic_load_explicit(&fail_from, memory_order_acquire);
-        if (limit != 0 && n >= limit && n <= atomic_load_explicit(&fail_until, memory_order_relaxed))
-            return EAGAIN;
-    }
+    if (weft__fault_hit(&starts))
+        return EAGAIN;
 
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
