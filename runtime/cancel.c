@@ -134,6 +134,11 @@ static bool scan_pass(weft_runtime *rt)
  * drained by two cancellers at once run each callback once. */
 static void run_callbacks_below(weft_runtime *rt)
 {
+    /* a registrar that found its state's word clear under cb_lock, before
+     * the scan set it, pushes its callback before unlocking: wait that
+     * out, or the NULL test below would skip a callback nobody then runs */
+    pthread_mutex_lock(&rt->cb_lock);
+    pthread_mutex_unlock(&rt->cb_lock);
     unsigned n = weft__nthreads(rt);
     for (unsigned i = 0; i < n; i++)
         for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
@@ -190,8 +195,10 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
          * set, then its own barrier and scan, is the Dekker pair above.
          * Failures and deadlines promise nothing of the kind: they skip it. */
         uint32_t r = weft__cancel_reason_of(expect);
+        /* acquire: pairs with the winner's release once its push-down is done */
         if (by == WEFT__BY_CALL && weft__cancel_gen(expect) == gen && r != 0 &&
-            r != WEFT__GROUP_DEAD)
+            r != WEFT__GROUP_DEAD &&
+            atomic_load_explicit(&g->pushed_gen, memory_order_acquire) != gen)
             push_down(rt, g, gen);
         return false;
     }
@@ -199,6 +206,9 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
         trace_cancel(rt, g, reason, by);
     weft__cancel_cb_run_all(rt, g, gen);
     push_down(rt, g, gen);
+    /* release: a losing cancel that reads this may return at once, as this
+     * one does now (never reset: a stale equal gen needs 2^32 lives) */
+    atomic_store_explicit(&g->pushed_gen, gen, memory_order_release);
     return true;
 }
 

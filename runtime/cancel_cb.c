@@ -17,8 +17,9 @@
  * never neither, and each is popped under the lock, so never both.
  *
  * Remove waits (on a condvar) while the callback runs on another thread,
- * and returns at once when called from inside the callback itself (a
- * thread-local marks the callback this thread is running).
+ * and returns at once when called from inside the callback itself, or from
+ * a callback nested in it (a thread-local chain marks the callbacks this
+ * thread is running).
  */
 #include "config.h"
 
@@ -46,7 +47,21 @@ _Static_assert(sizeof(struct weft__cancel_cb) <= sizeof(weft_cancel_cb), "fits w
 
 enum { CB_IDLE = 0, CB_REGISTERED = 1, CB_RUNNING = 2, CB_STATUS = 3 };
 
-static __thread struct weft__cancel_cb *running_here; /* the callback this thread runs */
+/* The callbacks this thread is running, innermost first: a callback may
+ * cancel a group, which may run other callbacks nested on this stack. */
+struct running {
+    struct weft__cancel_cb *cb;
+    struct running *outer;
+};
+static __thread struct running *running_here;
+
+static bool running_on_this_thread(struct weft__cancel_cb *c)
+{
+    for (struct running *r = running_here; r != NULL; r = r->outer)
+        if (r->cb == c)
+            return true;
+    return false;
+}
 
 static struct weft__cancel_cb *impl(weft_cancel_cb *cb)
 {
@@ -82,10 +97,10 @@ static bool is_cancelled(struct weft__group *g)
 /* c was marked running under the lock: run it, then mark it done. */
 static void run_one(weft_runtime *rt, struct weft__group *g, struct weft__cancel_cb *c)
 {
-    struct weft__cancel_cb *outer = running_here;
-    running_here = c;
+    struct running frame = {c, running_here};
+    running_here = &frame;
     c->fn(c->arg);
-    running_here = outer;
+    running_here = frame.outer;
     pthread_mutex_lock(&rt->cb_lock);
     set(c, g, CB_IDLE);
     pthread_cond_broadcast(&rt->cb_done);
@@ -149,7 +164,7 @@ static void remove_locked(weft_runtime *rt, struct weft__cancel_cb *c)
     if (status_of(c) == CB_REGISTERED) {
         unlink_locked(g, c);
         set(c, g, CB_IDLE);
-    } else if (running_here != c) { /* from inside fn itself: return at once */
+    } else if (!running_on_this_thread(c)) { /* from inside fn, maybe nested: at once */
         while (status_of(c) == CB_RUNNING)
             pthread_cond_wait(&rt->cb_done, &rt->cb_lock);
     }
@@ -186,7 +201,8 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t g
          * uncancelled, whose callbacks are not ours to run: its registrars
          * checked the word under this lock and found it clear */
         uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
-        if (weft__cancel_gen(w) != gen || !is_cancelled(g))
+        uint32_t r = weft__cancel_reason_of(w);
+        if (weft__cancel_gen(w) != gen || r == 0 || r == WEFT__GROUP_DEAD)
             c = NULL;
         if (c != NULL) {
             atomic_store_explicit(&g->callbacks, c->next, memory_order_relaxed);

@@ -190,6 +190,9 @@ struct weft__group {
     /* the gen of the last life of this state below which a group was
      * initialised: a cancel of life G scans only if it reads G (cancel.c) */
     _Atomic uint32_t children_gen;
+    /* the gen of the last life whose cancel was pushed down all the way:
+     * a weft_group_cancel that lost the race to it need not redo that */
+    _Atomic uint32_t pushed_gen;
     /* weft_on_cancel callbacks of its tasks, under rt->cb_lock (cancel_cb.c) */
     _Atomic(struct weft__cancel_cb *) callbacks;
     /* the owner's line: others read only `owner` and `name` */

@@ -95,9 +95,9 @@ static void record_failure(struct pfor *pf, int rc)
     int none = 0;
     /* relaxed: the caller reads it after joining `top`, which orders every
      * range task's end (and what it did before) before the read */
-    atomic_compare_exchange_strong_explicit(&pf->first_error, &none, rc, memory_order_relaxed,
-                                            memory_order_relaxed);
-    weft_group_cancel(&pf->top);
+    if (atomic_compare_exchange_strong_explicit(&pf->first_error, &none, rc,
+                                                memory_order_relaxed, memory_order_relaxed))
+        weft_group_cancel(&pf->top); /* once: the later failures find it cancelled */
 }
 
 /* Would a split feed a thief? Only while this thread's deque is empty (else

@@ -1252,6 +1252,74 @@ START_TEST(test_cancel_callbacks_never_run_in_the_next_life_of_a_state)
 }
 END_TEST
 
+/* ---- a callback nested in another may remove the outer one ---- */
+
+/* The root's cancel of g runs outer_cb, which cancels g again: that cancel
+ * loses, pushes the cancel down itself and so runs inner_cb, nested on the
+ * same stack; inner_cb removes outer_cb, which is running further up. The
+ * remove must return at once rather than wait for outer_cb to end. */
+struct nested_cbs {
+    weft_group g;
+    weft_cancel_cb outer, inner;
+    atomic_int inner_registered, inner_ran;
+};
+
+static void outer_cb(void *p)
+{
+    struct nested_cbs *n = p;
+    weft_group_cancel(&n->g);
+}
+
+static void inner_cb(void *p)
+{
+    struct nested_cbs *n = p;
+    weft_on_cancel_remove(&n->outer);
+    atomic_store(&n->inner_ran, 1);
+}
+
+static int inner_holder(weft_task *self, void *p)
+{
+    struct nested_cbs *n = p;
+    weft_on_cancel(self, &n->inner, inner_cb, n);
+    atomic_store(&n->inner_registered, 1);
+    wait_until_set(&n->inner_ran);
+    weft_on_cancel_remove(&n->inner);
+    return ECANCELED;
+}
+
+static int outer_holder(weft_task *self, void *p)
+{
+    struct nested_cbs *n = p;
+    weft_on_cancel(self, &n->outer, outer_cb, n);
+    weft_group below;
+    weft_group_init(&below, self, NULL);
+    weft_spawn(&below, inner_holder, n);
+    weft_group_join(&below, NULL);
+    weft_on_cancel_remove(&n->outer);
+    return ECANCELED;
+}
+
+static int nested_cbs_root(weft_task *self, void *p)
+{
+    struct nested_cbs *n = p;
+    weft_group_init(&n->g, self, NULL);
+    weft_spawn(&n->g, outer_holder, n);
+    while (!atomic_load(&n->inner_registered))
+        weft_sleep(self, weft_after(50 * WEFT_USEC));
+    weft_group_cancel(&n->g);
+    return weft_group_join(&n->g, NULL);
+}
+
+START_TEST(test_a_callback_may_remove_the_callback_it_runs_nested_in)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct nested_cbs n = {0};
+    ck_assert_int_eq(weft_run(rt, nested_cbs_root, &n, NULL), ECANCELED); /* a hang ends in Check's timeout */
+    ck_assert_int_eq(atomic_load(&n.inner_ran), 1);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1273,6 +1341,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_deadline_of_an_ended_group_never_fires_later);
     tcase_add_test(tc, test_shield_keeps_its_own_deadline_only);
     tcase_add_test(tc, test_a_cancel_that_loses_the_race_still_reaches_later_tasks);
+    tcase_add_test(tc, test_a_callback_may_remove_the_callback_it_runs_nested_in);
     tcase_add_test(tc, test_returning_etimedout_at_the_deadline_is_no_failure);
     tcase_add_test(tc, test_cancel_callbacks_never_run_in_the_next_life_of_a_state);
     suite_add_tcase(s, tc);
