@@ -96,13 +96,18 @@ static bool settle(weft_runtime *rt, struct weft__group *g)
             break;
         if ((reason = weft__cancel_reason_of(l.word)) != 0)
             break;
+        x->scan_word = l.word;
         if ((x = parent_of(&l)) == NULL)
             break;
     }
+    /* The same path again, top to bottom of what was seen: a state whose
+     * word changed since (its life ended, a new one began, maybe under
+     * another parent or shielded) is not the one the walk up judged, and
+     * must not get that walk's reason. Same word, same life, same links. */
     bool changed = false;
     for (struct weft__group *x = g; x != NULL;) {
         if (x->scan_epoch == epoch || !read_link(x, &l) ||
-            weft__cancel_reason_of(l.word) != 0)
+            weft__cancel_reason_of(l.word) != 0 || l.word != x->scan_word)
             break;
         if (reason != 0) {
             uint64_t expect = l.word;

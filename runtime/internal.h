@@ -203,6 +203,7 @@ struct weft__group {
     /* WEFT_STREAM: completions handed out next, oldest first (owner only) */
     struct weft_task *stream_head, *stream_tail;
     uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
+    uint64_t scan_word;  /* the same: the word its walk up saw (settle) */
     /* what ending this life must undo (WEFT__END_*), or 0, the common case,
      * for which a join tests this one byte. Set during the life: TIMER by
      * the owner's init, before any task, and STREAM too (completions not
