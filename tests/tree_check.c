@@ -283,8 +283,9 @@ static int check_join(struct oracle *o, int i)
         return broke(o, "n%d's join returned %d with no failure below", i, s->join_rc);
     if (allowed == 0 && s->join_rc != 0 && !may_cancel(o, i))
         return broke(o, "n%d's join returned %d though nothing could cancel it", i, s->join_rc);
-    if (s->join_count > 0 && s->join_rc == 0)
-        return broke(o, "n%d's join returned 0 with %zu records", i, s->join_count);
+    if (s->join_count > 0 && s->join_rc != s->first_code) /* the earliest is the first listed */
+        return broke(o, "n%d's join returned %d, its first record says %d", i, s->join_rc,
+                     s->first_code);
     bool cancelled = atomic_load(&s->cancel_done) || node(o, i)->group_deadline_us < 0;
     if (cancelled && s->join_rc == 0) /* a cancelled group never joins with 0 */
         return broke(o, "n%d's group was cancelled, yet its join returned 0", i);

@@ -217,6 +217,7 @@ static int node_task(weft_task *self, void *p)
     if (s->opened) {
         s->join_rc = weft_group_join(&g, raw ? NULL : &errs);
         s->join_count = weft_errors_count(errs);
+        s->first_code = weft_error_code(weft_errors_at(errs, 0)); /* EINVAL for none */
     }
     int passed = s->join_rc != 0 ? s->join_rc : job_rc;
     char msg[48];
