@@ -111,7 +111,12 @@ static struct fz_task *match_record(struct fz_group *g, const weft_error *e, boo
         struct fz_task *t = g->kids[i];
         if (matched[i] || strcmp(task, expected_name(t)) != 0)
             continue;
-        bool deliberate = fz_is_fail_code(code) && code == t->rc;
+        /* two unnamed tasks may fail with one code, and records come in
+         * completion order: the message names the task */
+        char msg[32];
+        snprintf(msg, sizeof msg, "fz-fail %u", t->id);
+        bool deliberate = fz_is_fail_code(code) && code == t->rc &&
+                          strcmp(weft_error_message(e), msg) == 0;
         bool own_timeout = code == ETIMEDOUT && t->timed && t->rc == ECANCELED;
         if (deliberate || own_timeout) {
             matched[i] = true;
