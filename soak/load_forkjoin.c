@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bench/kernels.h"
 #include "soak/soak.h"
 
 /* ---- fib ---- */
@@ -18,17 +19,6 @@ struct fib_node {
     uint64_t result;
     atomic_int runs;
 };
-
-static uint64_t fib_seq(unsigned n)
-{
-    uint64_t a = 0, b = 1;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t t = a + b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
 
 static int fib_task(weft_task *self, void *arg)
 {
@@ -73,9 +63,9 @@ int soak_fib(weft_task *self, struct soak_round *r, uint64_t seed)
     if (jrc != 0)
         soak_violation("fib(%u): returned %d", root.n, jrc);
     soak_check_once(&root.runs, "fib root");
-    if (root.result != fib_seq(root.n))
+    if (root.result != kernel_fib_expected(root.n))
         soak_violation("fib(%u) = %llu, expected %llu", root.n, (unsigned long long)root.result,
-                       (unsigned long long)fib_seq(root.n));
+                       (unsigned long long)kernel_fib_expected(root.n));
     return 0;
 }
 
