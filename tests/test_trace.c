@@ -101,6 +101,14 @@ static void assert_well_formed(const char *s)
     ck_assert_int_eq(depth, 0);
 }
 
+/* A trace file, checked well-formed (freed by the caller). */
+static char *read_trace(const char *path)
+{
+    char *s = slurp(path);
+    assert_well_formed(s);
+    return s;
+}
+
 /* Occurrences of needle in s. */
 static int count(const char *s, const char *needle)
 {
@@ -247,8 +255,7 @@ START_TEST(test_trace_has_one_event_per_task_and_a_named_track_per_worker)
     weft_runtime *rt = traced_runtime(2, t.path, 0);
     ck_assert_int_eq(weft_run(rt, spawn_leaves, NULL, NULL), 0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     ck_assert_int_eq(count(s, "{\"name\":\"leaf\",\"cat\":\"task\",\"ph\":\"X\""), NAMED);
     ck_assert_int_eq(count(s, "{\"name\":\"task\",\"cat\":\"task\",\"ph\":\"X\""), PLAIN);
     ck_assert_int_eq(count(s, "{\"name\":\"root\",\"cat\":\"task\",\"ph\":\"X\""), 1);
@@ -312,8 +319,7 @@ START_TEST(test_trace_shows_the_steals_and_parks_the_stats_count)
     weft_runtime_stats(rt, &s); /* no task is left to steal after this */
     ck_assert_uint_ge(s.steals, 1);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    char *f = slurp(t.path);
-    assert_well_formed(f);
+    char *f = read_trace(t.path);
     ck_assert_int_eq(count(f, "{\"name\":\"steal\",\"cat\":\"steal\",\"ph\":\"i\""), (int)s.steals);
     ck_assert_int_eq(lines_with(f, "\"name\":\"steal\"", "\"s\":\"t\"", "\"victim_slot\":", NULL),
                      (int)s.steals);
@@ -373,8 +379,7 @@ START_TEST(test_trace_shows_a_group_cancel_and_a_deadline_fired_by_the_timer)
     weft_runtime *rt = traced_runtime(2, t.path, 0);
     ck_assert_int_eq(weft_run(rt, root_cancels, NULL, NULL), 0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     ck_assert_int_eq(lines_with(s, "{\"name\":\"cancel\"", "\"ph\":\"i\"", "\"reason\":\"ECANCELED\"",
                                 "\"by\":\"weft_group_cancel\"", "\"group\":\"doomed\"", NULL),
                      1);
@@ -440,8 +445,7 @@ START_TEST(test_trace_shows_a_job_on_a_blocking_track_and_the_wait_that_gave_up)
     ck_assert_int_eq(r.first, ETIMEDOUT);
     ck_assert_int_eq(r.second, 0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     ck_assert_int_eq(lines_with(s, "{\"name\":\"io\"", "\"cat\":\"blocking\"", "\"ph\":\"X\"", NULL), 1);
     int tid = tid_of_event(s, "{\"name\":\"io\"");
     ck_assert_msg(track_named(s, tid, "weft-b"), "job on tid %d, not a weft-b track", tid);
@@ -513,8 +517,7 @@ START_TEST(test_names_that_are_not_utf8_are_replaced_not_copied)
     weft_runtime *rt = traced_runtime(2, t.path, 0);
     ck_assert_int_eq(weft_run(rt, spawn_odd_names, NULL, NULL), 0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
         ck_assert_msg(*p < 0x80 || *p == 0xc3 || *p == 0xa9 || *p == 0xe2 || *p == 0x9c ||
                           *p == 0x93,
@@ -538,13 +541,11 @@ START_TEST(test_two_runtimes_on_one_path_leave_one_whole_trace)
     ck_assert_int_eq(weft_run(a, spawn_leaves, NULL, NULL), 0);
     ck_assert_int_eq(weft_run(b, leaf, NULL, NULL), 0);
     ck_assert_int_eq(weft_runtime_destroy(a), 0); /* the bigger file first */
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     ck_assert_int_eq(count(s, "{\"name\":\"leaf\",\"cat\":\"task\",\"ph\":\"X\""), NAMED);
     free(s);
     ck_assert_int_eq(weft_runtime_destroy(b), 0); /* then the smaller replaces it whole */
-    s = slurp(t.path);
-    assert_well_formed(s);
+    s = read_trace(t.path);
     ck_assert_int_eq(count(s, "{\"name\":\"leaf\",\"cat\":\"task\",\"ph\":\"X\""), 0);
     ck_assert_int_eq(count(s, "{\"name\":\"root\",\"cat\":\"task\",\"ph\":\"X\""), 1);
     free(s);
@@ -569,8 +570,7 @@ START_TEST(test_the_environment_names_the_file_and_the_config_field_wins)
     weft_runtime *rt = weft_test_runtime(1, 0); /* no trace_path: the environment's */
     ck_assert_int_eq(weft_run(rt, spawn_leaves, NULL, NULL), 0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
-    char *s = slurp(env_path);
-    assert_well_formed(s);
+    char *s = read_trace(env_path);
     ck_assert_int_eq(count(s, "{\"name\":\"leaf\""), NAMED);
     free(s);
     unlink(env_path);
@@ -582,8 +582,7 @@ START_TEST(test_the_environment_names_the_file_and_the_config_field_wins)
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
     unsetenv("WEFT_TRACE");
     ck_assert_int_eq(access(env_path, F_OK), -1);
-    s = slurp(t.path);
-    assert_well_formed(s);
+    s = read_trace(t.path);
     free(s);
     tmp_fini(&t);
 }
@@ -602,8 +601,7 @@ START_TEST(test_events_past_the_cap_are_dropped_counted_and_reported)
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
     char *err = release_stderr(&c);
     weft__trace_cap_chunks(0);
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     unsigned long long events = other_data(s, "weft_events");
     unsigned long long dropped = other_data(s, "weft_dropped_events");
     ck_assert_uint_eq(other_data(s, "weft_event_cap"), WEFT__TRACE_CHUNK_EVENTS);
@@ -651,8 +649,7 @@ START_TEST(test_a_job_that_outlives_destroy_loses_its_events_and_nothing_breaks)
     unsigned long freed = atomic_load(&weft__runtimes_freed);
     ck_assert_int_eq(weft_runtime_destroy(rt), ETIMEDOUT);
     /* the file is complete now, without the job that still runs */
-    char *s = slurp(t.path);
-    assert_well_formed(s);
+    char *s = read_trace(t.path);
     ck_assert_int_eq(count(s, "{\"name\":\"stuck\""), 0);
     ck_assert_int_eq(lines_with(s, "{\"name\":\"job cancel\"", "ECANCELED", NULL), 1);
     free(s);
@@ -663,8 +660,7 @@ START_TEST(test_a_job_that_outlives_destroy_loses_its_events_and_nothing_breaks)
     ck_assert_uint_eq(atomic_load(&weft__runtimes_freed), freed + 1);
     ck_assert_int_eq(atomic_load(&st.ended), 1);
     gate_close(&st.gate);
-    s = slurp(t.path); /* not touched after destroy */
-    assert_well_formed(s);
+    s = read_trace(t.path); /* not touched after destroy */
     ck_assert_int_eq(count(s, "{\"name\":\"stuck\""), 0);
     free(s);
     tmp_fini(&t);
