@@ -112,6 +112,8 @@ struct tree_unhandled {
 /* Draws a plan from *rng (xorshift64 state, non-zero). */
 void tree_generate(struct tree_plan *p, uint64_t *rng);
 void tree_print(const struct tree_plan *p, FILE *out);
+/* How many of node i's children are tasks (they go into the group it opens). */
+int tree_task_children(const struct tree_plan *p, int i);
 
 /* Runs the plan on rt (weft_run), recording into r. */
 void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct tree_run *r);

@@ -61,14 +61,6 @@ static bool timed(const struct tree_node *n)
     return n->role == TREE_TASK && n->named && n->spawn_deadline_us != 0;
 }
 
-static int task_children(const struct oracle *o, int i)
-{
-    int k = 0;
-    for (int c = node(o, i)->first_child; c < node(o, i)->first_child + node(o, i)->children; c++)
-        k += node(o, c)->role == TREE_TASK;
-    return k;
-}
-
 /* Can task child c record a failure in its group? From the plan alone. */
 static bool may_fail(const struct oracle *o, int c)
 {
@@ -307,7 +299,7 @@ static int check_node(struct oracle *o, unsigned i)
         return broke(o, "n%u was not spawned: %d", i, s->spawn_rc);
     if (n->role == TREE_JOB)
         return 0; /* it may still run: tree_check_jobs, after destroy */
-    if (task_children(o, (int)i) > 0 && s->init_rc != 0)
+    if (tree_task_children(o->p, (int)i) > 0 && s->init_rc != 0)
         return broke(o, "n%u's weft_group_init returned %d", i, s->init_rc);
     int ran = atomic_load(&o->r->seen[i].ran);
     if (ran != 1 || atomic_load(&o->r->seen[i].returned) != 1)

@@ -75,6 +75,15 @@ static void draw_node(struct tree_node *n, uint64_t *rng, int parent)
     }
 }
 
+int tree_task_children(const struct tree_plan *p, int i)
+{
+    const struct tree_node *n = &p->node[i];
+    int k = 0;
+    for (int c = n->first_child; c < n->first_child + n->children; c++)
+        k += p->node[c].role == TREE_TASK;
+    return k;
+}
+
 void tree_generate(struct tree_plan *p, uint64_t *rng)
 {
     int target = 1 + (int)below(rng, TREE_MAX_NODES);
@@ -99,9 +108,7 @@ void tree_generate(struct tree_plan *p, uint64_t *rng)
             depth[p->count] = depth[q] + 1;
             p->count++;
         }
-        int tasks = 0;
-        for (int c = 0; c < k; c++)
-            tasks += p->node[n->first_child + c].role == TREE_TASK;
+        int tasks = tree_task_children(p, q);
         if (tasks > 0 && chance(rng, 15))
             n->cancel_after = (int)below(rng, (unsigned)tasks + 1);
     }

@@ -141,11 +141,8 @@ static int node_task(weft_task *self, void *p)
     struct tree_seen *s = &r->seen[i];
     note_start(r, i, self);
 
-    int tasks = 0;
-    for (int c = n->first_child; c < n->first_child + n->children; c++)
-        tasks += r->plan->node[c].role == TREE_TASK;
     weft_group g;
-    if (tasks > 0) {
+    if (tree_task_children(r->plan, i) > 0) {
         s->group_deadline = deadline_of(n->group_deadline_us);
         weft_group_opts o = {.flags = n->flags, .name = s->name};
         if (s->group_deadline != WEFT_NEVER)
