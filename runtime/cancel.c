@@ -217,6 +217,14 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
     return true;
 }
 
+void weft__cancel_at_deadline(weft_task *self)
+{
+    struct weft__group *g = self->group;
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    if (weft__cancel_reason_of(w) == 0 && g->deadline != WEFT_NEVER && weft_now() >= g->deadline)
+        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
+}
+
 bool weft_cancelled(const weft_task *self)
 {
     return self != NULL &&

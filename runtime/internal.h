@@ -588,6 +588,11 @@ enum weft__cancel_by {
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);
+/* A timed wait of self (running) returns ETIMEDOUT: when self's effective
+ * deadline has passed, cancel its scope with ETIMEDOUT now, as the timer is
+ * about to, so the flag is up before the wait returns (a task that then
+ * polls weft_cancelled must not run on past its deadline). */
+void weft__cancel_at_deadline(weft_task *self);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after

@@ -284,6 +284,8 @@ static int wait_off_worker(weft_task *self, struct weft__job_waiter *w, struct w
         weft_on_cancel_remove(&cb);
     if (job_ended(job))
         return 0;
+    if (self != NULL) /* ended at the deadline: the flag goes up first */
+        weft__cancel_at_deadline(self);
     int reason = weft_cancel_reason(self);
     return reason != 0 ? reason : ETIMEDOUT;
 }

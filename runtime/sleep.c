@@ -55,8 +55,10 @@ int weft_sleep(weft_task *self, weft_time until)
             weft__trace_emit(thr->rt, WEFT__TR_WAIT, "sleep", begin, weft_now() - begin,
                              weft_cancel_reason(self), 0);
     }
+    if (until >= deadline) /* slept to the deadline: the flag goes up before the return */
+        weft__cancel_at_deadline(self);
     int reason = weft_cancel_reason(self);
     if (reason != 0)
         return reason;
-    return until >= deadline ? ETIMEDOUT : 0; /* slept to the deadline */
+    return until >= deadline ? ETIMEDOUT : 0;
 }

@@ -6,7 +6,10 @@
  *
  * It returns at the first of: the condition holds, the task's scope is
  * cancelled (a cancel callback wakes it), or the wait's end, which is never
- * after the task's effective deadline. A wait that may be long hands the
+ * after the task's effective deadline. A wait that ended at that deadline
+ * cancels the task's scope with ETIMEDOUT before it returns, as the timer
+ * is about to: a caller that then polls weft_cancelled must not run on
+ * until the timer thread gets round to it. A wait that may be long hands the
  * thread's slot to a spare thread first (slots.c), so nothing runs nested
  * in it and it returns on time. An endless wait whose slot could not be
  * lent (no spare thread to be had) helps run tasks instead of sleeping: the
@@ -59,6 +62,7 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
         weft_on_cancel_remove(&cb);
     if (ready(arg))
         return 0;
+    weft__cancel_at_deadline(self); /* ended at the deadline: the flag goes up first */
     int reason = weft_cancel_reason(self);
     return reason != 0 ? reason : ETIMEDOUT;
 }

@@ -16,6 +16,7 @@ Suite *join_park_suite(void);
 Suite *timer_suite(void);
 Suite *slots_suite(void);
 Suite *spawn_deadline_suite(void);
+Suite *deadline_flag_suite(void);
 Suite *errors_suite(void);
 Suite *group_wait_suite(void);
 Suite *parallel_for_suite(void);
