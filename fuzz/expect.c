@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "fuzz/fuzz.h"
+#include "tests/cancel_record.h"
 
 void fz_violation(const char *fmt, ...)
 {
@@ -131,6 +132,14 @@ static void check_tree(struct fz_group *g, int rc, const weft_errors *errs)
     bool matched[FZ_MAX_KIDS] = {false};
     size_t n = weft_errors_count(errs);
     FZ_CHECK(errs == NULL || n > 0, "an error tree with no failure (it should be NULL)");
+    FZ_CHECK(rc == 0 || n > 0, "join returned %d and handed out no record", rc);
+    if (weft_test_only_cancel_record(errs, rc)) { /* why it was cancelled: no task failed */
+        for (unsigned i = 0; i < g->n_kids; i++)
+            FZ_CHECK(!fz_is_fail_code(g->kids[i]->rc),
+                     "task %u failed with %d but the join listed only why it was cancelled",
+                     g->kids[i]->id, g->kids[i]->rc);
+        return;
+    }
     FZ_CHECK(weft_errors_lost(errs) == 0, "failures lost with memory to spare");
     if (n > 0)
         FZ_CHECK(rc == weft_error_code(weft_errors_at(errs, 0)),

@@ -91,11 +91,16 @@ static bool settle(weft_runtime *rt, struct weft__group *g)
     uint64_t epoch = rt->scan_epoch;
     struct link l;
     uint32_t reason = 0;
+    struct weft__group *origin = NULL; /* the cancelled ancestor found */
+    uint32_t origin_gen = 0;
     for (struct weft__group *x = g;;) {
         if (x->scan_epoch == epoch || !read_link(x, &l))
             break;
-        if ((reason = weft__cancel_reason_of(l.word)) != 0)
+        if ((reason = weft__cancel_reason_of(l.word)) != 0) {
+            origin = x;
+            origin_gen = weft__cancel_gen(l.word);
             break;
+        }
         x->scan_word = l.word;
         if ((x = parent_of(&l)) == NULL)
             break;
@@ -111,8 +116,12 @@ static bool settle(weft_runtime *rt, struct weft__group *g)
             break;
         if (reason != 0) {
             uint64_t expect = l.word;
-            changed |= atomic_compare_exchange_strong_explicit(
-                &x->cancel, &expect, l.word | reason, memory_order_seq_cst, memory_order_relaxed);
+            if (atomic_compare_exchange_strong_explicit(&x->cancel, &expect, l.word | reason,
+                                                        memory_order_seq_cst,
+                                                        memory_order_relaxed)) {
+                weft__cancel_note(x, WEFT__BY_ANCESTOR, origin, origin_gen);
+                changed = true;
+            }
         } else {
             x->scan_epoch = epoch;
         }
@@ -207,6 +216,7 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
             push_down(rt, g, gen);
         return false;
     }
+    weft__cancel_note(g, by, NULL, 0);
     if (rt->trace != NULL)
         trace_cancel(rt, g, reason, by);
     weft__cancel_cb_run_all(rt, g, gen);
@@ -220,8 +230,27 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
 void weft__cancel_at_deadline(weft_task *self)
 {
     struct weft__group *g = self->group;
+    weft_time d = g->deadline;
+    if (d == WEFT_NEVER || weft_now() < d)
+        return;
+    /* Cancel the scope whose own deadline it is, as its timer would: the
+     * cancel reaches self's group from there, and the join records name
+     * that scope (cancel_cause.c). Its ancestors are live: self runs below
+     * them. */
+    for (;;) {
+        struct weft__group *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
+        uint64_t up = atomic_load_explicit(&g->up, memory_order_relaxed);
+        if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0 || p->deadline != d)
+            break;
+        g = p;
+    }
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (weft__cancel_reason_of(w) == 0 && g->deadline != WEFT_NEVER && weft_now() >= g->deadline)
+    if (weft__cancel_reason_of(w) == 0)
+        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
+    /* an earlier cancel up there may not have reached self's group yet */
+    g = self->group;
+    w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    if (weft__cancel_reason_of(w) == 0)
         weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
 }
 

@@ -50,9 +50,12 @@ static void reserve_give_back(int i)
 
 /* ---- records ---- */
 
-/* The code's description, as strerror gives it, in buf. */
+/* The code's description, as strerror gives it, in buf; a deadline's
+ * ETIMEDOUT reads "deadline exceeded", not "Connection timed out". */
 static const char *describe(int code, char *buf, size_t size)
 {
+    if (code == ETIMEDOUT)
+        return "deadline exceeded";
 #ifdef STRERROR_R_CHAR_P
     return strerror_r(code, buf, size);
 #else

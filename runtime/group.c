@@ -113,6 +113,7 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
     atomic_store_explicit(&g->parent, ps, memory_order_release);
     atomic_store_explicit(&g->up, weft__group_up(pgen, flags), memory_order_release);
     g->deadline = own_deadline < inherited ? own_deadline : inherited;
+    g->started = own_deadline != WEFT_NEVER ? weft_now() : 0;
     g->name = name;
     /* release: a scanner that reads this word sees the fields above */
     atomic_store_explicit(&g->cancel, word, memory_order_release);
@@ -123,9 +124,10 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
     /* publish, then read the parent's word: pairs with a canceller's barrier */
     weft__cancel_init_barrier(thr);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
-    if (WEFT__UNLIKELY(reason != 0) && !shielded)
+    if (WEFT__UNLIKELY(reason != 0) && !shielded &&
         atomic_compare_exchange_strong_explicit(&g->cancel, &(uint64_t){word}, word | reason,
-                                                memory_order_relaxed, memory_order_relaxed);
+                                                memory_order_relaxed, memory_order_relaxed))
+        weft__cancel_note(g, WEFT__BY_ANCESTOR, ps, pgen);
     if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
         weft__cancel(g, weft__cancel_gen(word), ETIMEDOUT, WEFT__BY_DEADLINE); /* in the past: at once */
     return word;
@@ -517,7 +519,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     } else { /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(w);
         if (errs != NULL)
-            *errs = NULL;
+            *errs = rc != 0 ? weft__cancel_record(g, w) : NULL;
     }
     if (WEFT__UNLIKELY(g->end_work != 0))
         weft__group_end_slow(thr, g);

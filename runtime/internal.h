@@ -187,6 +187,7 @@ struct weft__group {
      * the upward link takes one store (weft__group_up) */
     _Atomic uint64_t up;
     weft_time deadline; /* effective: min(own, parent's unless shielded) */
+    weft_time started;  /* with a deadline of its own: when this life began, else 0 */
     /* the gen of the last life of this state below which a group was
      * initialised: a cancel of life G scans only if it reads G (cancel.c) */
     _Atomic uint32_t children_gen;
@@ -225,6 +226,12 @@ struct weft__group {
     /* WEFT_STREAM: ended tasks, newest first (group_wait.c) */
     _Atomic(struct weft_task *) completed;
     uint32_t timer_gen;      /* the life its timer entry cancels */
+    /* who cancelled this life (weft__cancel_by + 1; 0: not known yet), set
+     * by the cancel that won, after its CAS; with WEFT__BY_ANCESTOR the
+     * cancelled ancestor it inherited from, and that one's gen */
+    _Atomic uint32_t cancel_by;
+    uint32_t cancel_from_gen;
+    struct weft__group *cancel_from;
     _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
     struct weft__timer_entry timer; /* group_deadline.c; only groups with their own deadline */
 };
@@ -583,8 +590,23 @@ bool weft__work_visible(weft_runtime *rt);
 enum weft__cancel_by {
     WEFT__BY_CALL,     /* weft_group_cancel, from any thread */
     WEFT__BY_FAILURE,  /* fail-fast: a task of g failed */
-    WEFT__BY_DEADLINE  /* g's deadline passed (its fire, or at init) */
+    WEFT__BY_DEADLINE, /* g's deadline passed (its fire, or at init) */
+    WEFT__BY_ANCESTOR  /* a cancelled ancestor's, pushed down (cancel.c, group init) */
 };
+/* The record a join hands out when g's life (word w, its reason set) ended
+ * cancelled without a failure of its own: why it was cancelled, naming the
+ * group, or the ancestor whose cancel reached it, and that one's reason
+ * (cancel_cause.c). NULL without memory. */
+weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w);
+/* The winner of a cancel of g says who it was (from an ancestor: which). */
+static inline void weft__cancel_note(struct weft__group *g, enum weft__cancel_by by,
+                                     struct weft__group *from, uint32_t from_gen)
+{
+    g->cancel_from = from;
+    g->cancel_from_gen = from_gen;
+    /* release: the fields above before a joiner's acquire of this */
+    atomic_store_explicit(&g->cancel_by, (uint32_t)by + 1, memory_order_release);
+}
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);

@@ -13,6 +13,7 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
+#include "tests/cancel_record.h"
 #include "tests/suites.h"
 
 enum { MAX_TRIES = 16 };
@@ -386,7 +387,11 @@ START_TEST(test_retry_stops_when_cancelled_during_the_back_off)
         ck_assert_int_eq(atomic_load(&c.t.calls), 1);
         ck_assert_int_lt(c.t.spent, 5 * WEFT_SEC); /* not the 10 s back-off */
         ck_assert_int_eq(c.join_rc, ECANCELED);
-        ck_assert_ptr_null(c.errs); /* a cancelled retry is no failure */
+        /* a cancelled retry is no failure: the one record says who cancelled */
+        ck_assert(weft_test_only_cancel_record(c.errs, ECANCELED));
+        ck_assert_str_eq(weft_error_message(weft_errors_at(c.errs, 0)),
+                         "cancelled: by weft_group_cancel");
+        weft_errors_free(c.errs);
     }
 }
 END_TEST

@@ -73,6 +73,7 @@ struct tree_seen {
     int init_rc, join_rc, group_wait_rc; /* (self) */
     size_t join_count;        /* (self) records the join handed out (ends that asked) */
     int first_code;           /* (self) the first of them's code */
+    bool join_cancel_record;  /* (self) they were only the record of why the group was cancelled */
     weft_time group_deadline; /* (self) absolute, WEFT_NEVER: none */
     weft_time deadline;       /* (self) weft_deadline(self) as it began */
     int rc;                   /* (self) what its function returned */

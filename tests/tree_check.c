@@ -19,6 +19,7 @@
 
 #include <weft/weft.h>
 
+#include "tests/cancel_record.h"
 #include "tests/tree.h"
 
 struct oracle {
@@ -191,9 +192,15 @@ static int check_cause(struct oracle *o, int i, const weft_errors *cause)
     bool group_kept = n->end == TREE_END_FAIL || n->end == TREE_END_PASS ||
                       n->end == TREE_END_PASS_RAW;
     bool seen_child[TREE_MAX_NODES] = {false};
+    bool seen_cancel = false;
     for (size_t k = 0; k < weft_errors_count(cause); k++) {
         const weft_error *rec = weft_errors_at(cause, k);
         int c = identify(o, i, rec);
+        if (c < 0 && group_kept && !seen_cancel && o->r->seen[i].join_cancel_record &&
+            weft_test_is_cancel_record(rec)) {
+            seen_cancel = true; /* why i's group was cancelled */
+            continue;
+        }
         if (c < 0)
             return broke(o, "n%d's cause holds a record of no child: %d '%s' task '%s'", i,
                          weft_error_code(rec), weft_error_message(rec), weft_error_task(rec));
@@ -275,6 +282,9 @@ static int check_join(struct oracle *o, int i)
         return broke(o, "n%d's join returned %d with no failure below", i, s->join_rc);
     if (allowed == 0 && s->join_rc != 0 && !may_cancel(o, i))
         return broke(o, "n%d's join returned %d though nothing could cancel it", i, s->join_rc);
+    if (s->join_rc != 0 && node(o, i)->end != TREE_END_PASS_RAW && s->join_count == 0 &&
+        !s->join_cancel_record)
+        return broke(o, "n%d's join returned %d and handed out no record", i, s->join_rc);
     if (s->join_count > 0 && s->join_rc != s->first_code) /* the earliest is the first listed */
         return broke(o, "n%d's join returned %d, its first record says %d", i, s->join_rc,
                      s->first_code);

@@ -12,6 +12,7 @@
 
 #include <weft/weft.h>
 
+#include "tests/cancel_record.h"
 #include "tests/tree.h"
 
 void tree_message(char *buf, size_t len, unsigned id, int i)
@@ -215,6 +216,11 @@ static int node_task(weft_task *self, void *p)
         s->join_rc = weft_group_join(&g, raw ? NULL : &errs);
         s->join_count = weft_errors_count(errs);
         s->first_code = weft_error_code(weft_errors_at(errs, 0)); /* EINVAL for none */
+        /* not a failure: why the group was cancelled, which a join that
+         * returns non-zero hands out when no task failed */
+        s->join_cancel_record = s->join_rc != 0 && weft_test_only_cancel_record(errs, s->join_rc);
+        if (s->join_cancel_record)
+            s->join_count = 0;
     }
     int passed = s->join_rc != 0 ? s->join_rc : job_rc;
     char msg[48];
