@@ -50,6 +50,14 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
+#include "runtime/race_point.h"
+
+static struct weft__race_point link_race; /* in read_link: tests widen its window */
+
+void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg)
+{
+    weft__race_arm(&link_race, fn, arg);
+}
 
 /* A consistent view of a live state's upward link. */
 struct link {
@@ -69,6 +77,7 @@ static bool read_link(struct weft__group *g, struct link *l)
     uint64_t up = atomic_load_explicit(&g->up, memory_order_acquire);
     l->parent_gen = weft__group_parent_gen(up);
     l->shielded = ((up >> 32) & WEFT_SHIELD) != 0;
+    weft__race_pass(&link_race, g);
     return atomic_load_explicit(&g->cancel, memory_order_relaxed) == l->word;
 }
 

@@ -588,6 +588,10 @@ enum weft__cancel_by {
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
 bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);
+/* Tests only (runtime/race_point.h): every cancel scan's read of a state's
+ * links calls fn(arg, state) between those loads and the re-read of the
+ * state's word that validates them; NULL disarms. */
+void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after
