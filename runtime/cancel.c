@@ -84,16 +84,11 @@ struct link {
     bool shielded;
 };
 
-/* False only when g's life ended (pooled, or a later life began) before or
- * during the read. A word that changed within the life is read again. */
-static bool read_link(struct weft__group *g, struct link *l)
+/* The links of g, whose word w was live when read_link loaded it. */
+static bool read_live_link(struct weft__group *g, struct link *l, uint64_t w)
 {
-    /* acquire: the links this life stored before its word */
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
     for (;;) {
         l->word = w;
-        if (weft__cancel_reason_of(w) == WEFT__GROUP_DEAD)
-            return false;
         /* acquire: a link stored by a later life brings its DEAD word along */
         l->parent = atomic_load_explicit(&g->parent, memory_order_acquire);
         uint64_t up = atomic_load_explicit(&g->up, memory_order_acquire);
@@ -104,11 +99,22 @@ static bool read_link(struct weft__group *g, struct link *l)
         w = atomic_load_explicit(&g->cancel, memory_order_acquire);
         if (w == l->word)
             return true;
-        if (weft__cancel_gen(w) != weft__cancel_gen(l->word))
+        if (weft__cancel_gen(w) != weft__cancel_gen(l->word) ||
+            weft__cancel_reason_of(w) == WEFT__GROUP_DEAD)
             return false;
-        /* same life: a cancel set the reason, or the life ended, since the
-         * first load (at most two changes a life, so at most three tries) */
+        /* same life, a cancel set the reason since the first load: once
+         * more (a life's reason is set once, so at most two tries) */
     }
+}
+
+/* False only when g's life ended (pooled, or a later life began) before or
+ * during the read. A word that a cancel changed meanwhile is read again. */
+static inline bool read_link(struct weft__group *g, struct link *l)
+{
+    /* acquire: the links this life stored before its word */
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
+    /* pooled, as most states a scan reads are: out at once, with no frame */
+    return weft__cancel_reason_of(w) != WEFT__GROUP_DEAD && read_live_link(g, l, w);
 }
 
 /* The live parent behind l, or NULL (none, shielded, or the link is stale). */
