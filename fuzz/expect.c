@@ -84,6 +84,17 @@ bool fz_ecanceled_possible(const struct fz_group *g)
     return false;
 }
 
+bool fz_cancel_returned(const struct fz_group *g)
+{
+    for (; g != NULL; g = g->up) {
+        if (atomic_load(&g->cancel_returned))
+            return true;
+        if (g->flags & WEFT_SHIELD)
+            break;
+    }
+    return false;
+}
+
 void fz_check_cancel_state(weft_task *self, const struct fz_group *scope, weft_time deadline)
 {
     bool cancelled = weft_cancelled(self);
@@ -198,7 +209,7 @@ void fz_check_join(struct fz_group *g, int rc, const weft_errors *errs, bool too
                      "join returned ETIMEDOUT %lld ns before the group's deadline",
                      (long long)(g->eff_deadline - now));
     }
-    if (g->cancelled_by_owner || g->born_cancelled)
+    if (g->cancelled_by_owner || g->outer_before_join || g->born_cancelled)
         FZ_CHECK(rc != 0, "a %s group joined with 0",
                  g->born_cancelled ? "past-deadline" : "cancelled");
     if (took_errs)

@@ -12,6 +12,7 @@
 #ifndef WEFT_FUZZ_FUZZ_H
 #define WEFT_FUZZ_FUZZ_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,7 +28,8 @@ enum {
     FZ_MAX_KIDS = 8,     /* spawns into one group */
     FZ_MAX_OPEN = 3,     /* groups a task has open at once */
     FZ_MAX_JOBS = 2,     /* job handles a task holds at once */
-    FZ_PFOR_MAX = 48     /* parallel_for range */
+    FZ_PFOR_MAX = 48,    /* parallel_for range */
+    FZ_CHAIN_MAX = 16    /* links of a detached chain */
 };
 
 enum fz_op {
@@ -51,6 +53,8 @@ enum fz_op {
     OP_ON_CANCEL,
     OP_ON_CANCEL_REMOVE,
     OP_MISUSE,        /* a: which misuse */
+    OP_CHAIN,         /* a: links, b: which fail; a chain of detached tasks */
+    OP_OUTER_CANCEL,  /* a: delay; a second thread cancels the innermost open group */
     OP_COUNT
 };
 
@@ -96,6 +100,23 @@ struct fz_pfor {
     _Atomic int bad_chunk;
 };
 
+/* A detached chain (CHAIN node): each link opens a group, spawns a child
+ * into it, spawns the next link detached, joins, and fails or not. */
+struct fz_chain;
+struct fz_link {
+    struct fz_chain *chain;
+    unsigned k;
+    _Atomic int runs, child_runs;
+    int spawn_rc; /* by whoever spawned it, once weft_spawn_detached returned */
+};
+
+struct fz_chain {
+    unsigned id, n_links;
+    uint8_t fails; /* link k fails when bit k % 8 is set */
+    bool started;
+    struct fz_link links[FZ_CHAIN_MAX];
+};
+
 struct fz_node {
     uint8_t op, a, b;
     unsigned id;           /* 1 + its index: names tasks and jobs */
@@ -105,6 +126,7 @@ struct fz_node {
         struct fz_task task;
         struct fz_job job;
         struct fz_pfor pfor;
+        struct fz_chain chain;
     } u;
 };
 
@@ -132,6 +154,10 @@ struct fz_group {
      * set before the cancel can happen */
     _Atomic bool ecanceled_source;
     bool cancelled_by_owner;
+    /* a weft_group_cancel of it returned: every task that begins in it (or
+     * below, up to a shield) from then on must see the flag */
+    _Atomic bool cancel_returned;
+    bool outer_before_join;   /* OUTER_CANCEL's cancel returned before the join began */
     struct fz_task *kids[FZ_MAX_KIDS];
     unsigned n_kids, handed_out;
 };
@@ -151,6 +177,9 @@ _Noreturn void fz_violation(const char *fmt, ...) __attribute__((format(printf, 
 /* Whether an ECANCELED can have reached g: a cancel or a fail-fast failure
  * in g or above it, up to the first shield. */
 bool fz_ecanceled_possible(const struct fz_group *g);
+/* Whether a weft_group_cancel of g or of a group above it, up to the first
+ * shield, has returned. */
+bool fz_cancel_returned(const struct fz_group *g);
 /* The checks of a join that returned rc; errs is the tree when taken. */
 void fz_check_join(struct fz_group *g, int rc, const weft_errors *errs, bool took_errs);
 /* A task's view of its own cancellation is consistent with what caused it. */
@@ -193,10 +222,25 @@ void fz_op_retry(struct fz_frame *f, const struct fz_node *n);
 extern weft_runtime *fz_runtime; /* the input's runtime (set by fuzz_api.c) */
 void fz_op_misuse(struct fz_frame *f, const struct fz_node *n);
 
+/* ---- chain.c ---- */
+void fz_op_chain(struct fz_frame *f, struct fz_node *n);
+/* Links spawned that have not finished yet (they outlive their spawner). */
+extern _Atomic int fz_links_outstanding;
+/* Once no link is outstanding: every link and its child ran exactly once.
+ * Returns how many links failed: each reaches on_unhandled once. */
+unsigned fz_check_chains(const struct fz_input *in);
+/* What a failing link's message starts with. */
+#define FZ_LINK_MESSAGE "fz-link"
+
 /* ---- the interpreter's frame, shared by the op files ---- */
 struct fz_open_group {
     weft_group g;
     struct fz_group m;
+    /* OUTER_CANCEL: the thread that cancels g, joined by the join of g */
+    pthread_t outer;
+    bool outer_on;
+    unsigned outer_delay_us;
+    _Atomic bool outer_done;
 };
 
 struct fz_job_slot {

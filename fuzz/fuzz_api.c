@@ -3,7 +3,8 @@
  * (program.c), run as the root task of a weft runtime; the interpreter
  * (interp.c) checks each call against the contract, and this driver checks
  * the whole run after it: weft_run's result and error tree, that every task,
- * cleanup and job ran exactly once, and that weft_runtime_destroy returns 0.
+ * cleanup, job and detached link ran exactly once, that weft_runtime_destroy
+ * returns 0, and that each failing link reached on_unhandled once.
  *
  * A runtime per input (2 workers): destroy runs after every program, with
  * whatever the program left behind (released jobs, spare threads, the
@@ -28,14 +29,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static _Atomic unsigned long unhandled; /* released jobs' failures: expected, not printed */
+static _Atomic unsigned long link_unhandled; /* failing links' (chain.c), this input's */
 static weft_runtime *shared_rt;
 static bool share;
 
 static void on_unhandled(const weft_error *err, void *arg)
 {
-    (void)err;
     (void)arg;
     atomic_fetch_add(&unhandled, 1);
+    if (strncmp(weft_error_message(err), FZ_LINK_MESSAGE " ", strlen(FZ_LINK_MESSAGE) + 1) == 0)
+        atomic_fetch_add(&link_unhandled, 1);
 }
 
 static weft_runtime *new_runtime(void)
@@ -61,13 +64,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Released jobs end in the background: wait (bounded) until every one did. */
-static void wait_jobs(void)
+/* Released jobs and detached links end in the background: wait (bounded)
+ * until every one did. */
+static void wait_outstanding(void)
 {
     weft_time give_up = weft_after(5 * WEFT_SEC);
-    while (atomic_load(&fz_jobs_outstanding) != 0) {
-        FZ_CHECK(weft_now() < give_up, "%d blocking jobs still running 5 s after the run",
-                 atomic_load(&fz_jobs_outstanding));
+    while (atomic_load(&fz_jobs_outstanding) != 0 || atomic_load(&fz_links_outstanding) != 0) {
+        FZ_CHECK(weft_now() < give_up,
+                 "%d blocking jobs and %d detached links still running 5 s after the run",
+                 atomic_load(&fz_jobs_outstanding), atomic_load(&fz_links_outstanding));
         nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
     }
 }
@@ -102,16 +107,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_decode(in, data, size);
     weft_runtime *rt = share ? shared_rt : new_runtime();
     fz_runtime = rt;
+    atomic_store(&link_unhandled, 0);
     struct root_arg r = {.in = in};
     weft_errors *errs = NULL;
     int rc = weft_run(rt, root, &r, &errs);
     check_run(rc, r.rc, errs);
     weft_errors_free(errs);
-    wait_jobs();
+    wait_outstanding();
     fz_check_input(in);
+    unsigned link_failures = fz_check_chains(in);
     if (!share) {
         int drc = weft_runtime_destroy(rt);
         FZ_CHECK(drc == 0, "weft_runtime_destroy: %d with every job ended", drc);
+        /* destroy waited for the links' ends, on_unhandled included */
+        FZ_CHECK(atomic_load(&link_unhandled) == link_failures,
+                 "on_unhandled got %lu failures of detached links, %u failed",
+                 atomic_load(&link_unhandled), link_failures);
     }
     fz_runtime = NULL;
     free(in);

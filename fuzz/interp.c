@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <weft/weft.h>
 
@@ -42,6 +43,8 @@ static void op_open(struct fz_frame *f, const struct fz_node *n)
         return;
     struct fz_open_group *o = &f->open[f->n_open];
     memset(&o->m, 0, sizeof o->m);
+    o->outer_on = false;
+    atomic_store(&o->outer_done, false);
     unsigned flags = n->a & (WEFT_COLLECT | WEFT_SHIELD | WEFT_STREAM);
     weft_time before = weft_now();
     weft_time d = fz_deadline_choice(n->b);
@@ -105,7 +108,11 @@ static void op_join(struct fz_frame *f, const struct fz_node *n)
         return;
     bool take = (n->a & 1) != 0;
     weft_errors *errs = NULL;
+    o->m.outer_before_join = atomic_load(&o->outer_done);
     int rc = weft_group_join(&o->g, take ? &errs : NULL);
+    if (o->outer_on) /* its cancel may come after the join: no effect then */
+        pthread_join(o->outer, NULL);
+    o->outer_on = false;
     fz_check_join(&o->m, rc, errs, take);
     f->joined = o->g; /* a joined handle, for the misuse commands */
     f->have_joined = true;
@@ -124,6 +131,32 @@ static void op_cancel(struct fz_frame *f)
     o->m.cancelled_by_owner = true;
     atomic_store(&o->m.ecanceled_source, true); /* before the cancel */
     weft_group_cancel(&o->g);
+    atomic_store(&o->m.cancel_returned, true);
+}
+
+static void *outer_canceller(void *arg)
+{
+    struct fz_open_group *o = arg;
+    struct timespec ts = {0, (long)o->outer_delay_us * 1000};
+    nanosleep(&ts, NULL);
+    weft_group_cancel(&o->g);
+    atomic_store(&o->m.cancel_returned, true);
+    atomic_store(&o->outer_done, true);
+    return NULL;
+}
+
+/* A second thread cancels the innermost group after a delay, whatever its
+ * tasks (a fail-fast group failing below, say) are doing; its join waits
+ * for that thread. */
+static void op_outer_cancel(struct fz_frame *f, const struct fz_node *n)
+{
+    struct fz_open_group *o = top_group(f);
+    if (o == NULL || o->outer_on)
+        return;
+    atomic_store(&o->m.ecanceled_source, true); /* before the cancel */
+    atomic_store(&o->outer_done, false);
+    o->outer_delay_us = (n->a % 32u) * 16u;
+    o->outer_on = pthread_create(&o->outer, NULL, outer_canceller, o) == 0;
 }
 
 static void op_cancel_scope(struct fz_frame *f)
@@ -132,6 +165,7 @@ static void op_cancel_scope(struct fz_frame *f)
         return;
     atomic_store(&f->scope->ecanceled_source, true);
     weft_group_cancel(f->scope->handle); /* live: this task is in it */
+    atomic_store(&f->scope->cancel_returned, true);
 }
 
 static void op_sleep(struct fz_frame *f, const struct fz_node *n)
@@ -261,6 +295,8 @@ static void run_program(struct fz_frame *f, const struct fz_prog *p)
         case OP_ON_CANCEL: op_on_cancel(f); break;
         case OP_ON_CANCEL_REMOVE: op_on_cancel_remove(f); break;
         case OP_MISUSE: fz_op_misuse(f, n); break;
+        case OP_CHAIN: fz_op_chain(f, n); break;
+        case OP_OUTER_CANCEL: op_outer_cancel(f, n); break;
         case OP_COUNT: break;
         }
     }
@@ -307,6 +343,11 @@ static void frame_init(struct fz_frame *f, weft_task *self)
 int fz_task_main(weft_task *self, void *arg)
 {
     struct fz_task *t = arg;
+    /* read before the flag: a cancel that returned before this load shows
+     * in the flag read after it (cancel.c's promise) */
+    bool after_cancel = fz_cancel_returned(t->group);
+    FZ_CHECK(!after_cancel || weft_cancelled(self),
+             "task %u began after a cancel above it returned, but its flag is clear", t->id);
     FZ_CHECK(atomic_fetch_add(&t->runs, 1) == 0, "task %u ran twice", t->id);
     struct fz_frame f;
     frame_init(&f, self);

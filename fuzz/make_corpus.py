@@ -11,7 +11,7 @@ import sys
 
 OPS = ["open", "spawn", "join", "cancel", "cancel_scope", "fail", "sleep", "check_cancel",
        "deadline", "job", "job_wait", "job_cancel", "job_release", "group_wait", "group_next",
-       "pfor", "retry", "on_cancel", "on_cancel_remove", "misuse"]
+       "pfor", "retry", "on_cancel", "on_cancel_remove", "misuse", "chain", "outer_cancel"]
 OP = {name: i for i, name in enumerate(OPS)}
 
 COLLECT, SHIELD, STREAM = 1, 2, 4
@@ -79,6 +79,23 @@ SEEDS = {
     + c("misuse", 1),
     "abandon-open": c("open", COLLECT) + spawn(NAMED, c("fail", 6)) + c("open", STREAM)
     + spawn(0) + c("job", 2, 12),
+    # chain a: links - 1, b: bit k % 8 makes link k fail
+    "detached-chain": c("chain", 11, 0x24) + c("open") + spawn(NAMED, c("chain", 2, 0x01))
+    + c("join", 1),
+    "detached-chain-long": c("chain", 15, 0) + c("chain", 0, 0xff),
+    # A -> B -> X: a second thread cancels A (outer_cancel a: delay / 16 us)
+    # while B fails fast, and a task starting in X afterwards must see it
+    "outer-cancel-inner-fails": c("open") + spawn(0, c("open"), spawn(NAMED, c("sleep", 1), c("fail", 1)),
+                                               spawn(0, c("open"), spawn(0, c("sleep", 2), c("check_cancel")),
+                                                     c("sleep", 3), spawn(0, c("check_cancel")), c("join", 1)),
+                                               c("join", 1))
+    + c("outer_cancel", 4) + c("join", 1),
+    # the same, B cancelled by one of its own tasks
+    "outer-cancel-inner-cancels": c("open") + spawn(0, c("open"), spawn(NAMED, c("cancel_scope")),
+                                                 spawn(0, c("open"), spawn(0, c("sleep", 1)),
+                                                       c("join", 1)), c("join", 1))
+    + c("outer_cancel", 0) + c("join", 1),
+    "outer-cancel-late": c("open", COLLECT) + spawn(NAMED) + c("outer_cancel", 31) + c("join", 1),
 }
 
 

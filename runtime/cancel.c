@@ -40,6 +40,23 @@
  * a state being recycled is never acted on; a CAS on the word against the gen
  * read at the start makes a late write to a new life impossible.
  *
+ * Why a pass that changes nothing leaves no live state below a cancelled
+ * group clear. A walk up stops with "no cancelled ancestor" only at a
+ * shield, at the top, at a state this pass already judged so, or where a
+ * read fails; read_link fails only for a life that ended (DEAD, or a later
+ * gen). A group's tasks join the groups they open before its life ends, so
+ * every state the walk came up through has ended as well, and the walk
+ * down, which re-reads each word from the bottom, marks none of them. A
+ * word that changed within its life, a cancel setting its reason between
+ * read_link's two loads, is read again, and the walk stops there with that
+ * reason. Taken as a failed read (issue 17, hole 2), it let a pass mark a
+ * live state below settled-not-cancelled and change nothing: with A -> B
+ * -> X, the scan of weft_group_cancel(A) read B just as a fail-fast in B
+ * cancelled it and returned with X live and clear, while the fail-fast's
+ * own push-down waited in B's callbacks or for cancel_lock; a task starting
+ * in X missed the flag. The window is two loads wide: tests/test_cancel.c
+ * holds the read in it through read_link's race point (race_point.h).
+ *
  * Cancels are rare and may take microseconds (a membarrier, a scan); the
  * paths that pay nothing are spawn, run and join.
  */
@@ -50,6 +67,14 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
+#include "runtime/race_point.h"
+
+static struct weft__race_point link_race; /* in read_link: tests widen its window */
+
+void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg)
+{
+    weft__race_arm(&link_race, fn, arg);
+}
 
 /* A consistent view of a live state's upward link. */
 struct link {
@@ -59,17 +84,37 @@ struct link {
     bool shielded;
 };
 
-static bool read_link(struct weft__group *g, struct link *l)
+/* The links of g, whose word w was live when read_link loaded it. */
+static bool read_live_link(struct weft__group *g, struct link *l, uint64_t w)
 {
-    l->word = atomic_load_explicit(&g->cancel, memory_order_acquire);
-    if (weft__cancel_reason_of(l->word) == WEFT__GROUP_DEAD)
-        return false;
-    /* acquire: a link stored by a later life brings its DEAD word along */
-    l->parent = atomic_load_explicit(&g->parent, memory_order_acquire);
-    uint64_t up = atomic_load_explicit(&g->up, memory_order_acquire);
-    l->parent_gen = weft__group_parent_gen(up);
-    l->shielded = ((up >> 32) & WEFT_SHIELD) != 0;
-    return atomic_load_explicit(&g->cancel, memory_order_relaxed) == l->word;
+    for (;;) {
+        l->word = w;
+        /* acquire: a link stored by a later life brings its DEAD word along */
+        l->parent = atomic_load_explicit(&g->parent, memory_order_acquire);
+        uint64_t up = atomic_load_explicit(&g->up, memory_order_acquire);
+        l->parent_gen = weft__group_parent_gen(up);
+        l->shielded = ((up >> 32) & WEFT_SHIELD) != 0;
+        weft__race_pass(&link_race, g);
+        /* acquire: the next try's first load */
+        w = atomic_load_explicit(&g->cancel, memory_order_acquire);
+        if (w == l->word)
+            return true;
+        if (weft__cancel_gen(w) != weft__cancel_gen(l->word) ||
+            weft__cancel_reason_of(w) == WEFT__GROUP_DEAD)
+            return false;
+        /* same life, a cancel set the reason since the first load: once
+         * more (a life's reason is set once, so at most two tries) */
+    }
+}
+
+/* False only when g's life ended (pooled, or a later life began) before or
+ * during the read. A word that a cancel changed meanwhile is read again. */
+static inline bool read_link(struct weft__group *g, struct link *l)
+{
+    /* acquire: the links this life stored before its word */
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
+    /* pooled, as most states a scan reads are: out at once, with no frame */
+    return weft__cancel_reason_of(w) != WEFT__GROUP_DEAD && read_live_link(g, l, w);
 }
 
 /* The live parent behind l, or NULL (none, shielded, or the link is stale). */

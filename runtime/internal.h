@@ -615,6 +615,10 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
  * about to, so the flag is up before the wait returns (a task that then
  * polls weft_cancelled must not run on past its deadline). */
 void weft__cancel_at_deadline(weft_task *self);
+/* Tests only (runtime/race_point.h): every cancel scan's read of a state's
+ * links calls fn(arg, state) between those loads and the re-read of the
+ * state's word that validates them; NULL disarms. */
+void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg);
 /* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
 void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after

@@ -14,6 +14,7 @@
 
 #include <weft/weft.h>
 
+#include "runtime/internal.h"
 #include "tests/cancel_record.h"
 #include "tests/suites.h"
 
@@ -1325,6 +1326,227 @@ START_TEST(test_a_callback_may_remove_the_callback_it_runs_nested_in)
 }
 END_TEST
 
+/* ---- concurrent cancels of nested groups: A -> B -> X ---- */
+
+/* weft_group_cancel(A) from an outside thread (the outer cancel) while B is
+ * cancelled from one of its tasks, by a fail-fast failure or by
+ * weft_group_cancel(B) (the inner cancel). A task started in X after the
+ * outer cancel returned must see the flag, even while the inner cancel has
+ * not pushed B's down yet: a callback of B holds the inner canceller until
+ * that task ran (as preemption could hold it). The outer scan may read B
+ * just as the inner cancel sets B's word; a race point (cancel.c) can hold
+ * that read between its two loads of B's word until the inner cancel landed,
+ * which is otherwise a window of a few instructions. */
+struct nested_race {
+    bool inner_by_call;     /* B cancelled by weft_group_cancel, not a failure */
+    bool tear;              /* the race point holds the outer scan's read of B */
+    unsigned inner_delay_ns, outer_delay_ns; /* no race point: spins before each cancel */
+    pthread_t outer;        /* the outer canceller's thread */
+    weft_group a, b;
+    struct weft__group *b_state, *x_state;
+    const void *last_read;  /* the outer thread only: the state its scan read last */
+    atomic_int ready, go, inner_now, torn, outer_returned, probe_done;
+    atomic_int probe_saw;   /* -1 until the probe ran */
+};
+
+/* Where a cancel scan (cancel.c) reaches state g: thread by thread, each
+ * thread's chunks newest first, each chunk in order. */
+static long scan_position(weft_runtime *rt, const struct weft__group *g)
+{
+    long pos = 0;
+    for (unsigned i = 0; i < weft__nthreads(rt); i++)
+        for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
+             c = weft__group_pool_next(c))
+            for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++, pos++)
+                if (weft__group_pool_at(c, k) == g)
+                    return pos;
+    return -1;
+}
+
+static void spin_ns(unsigned ns)
+{
+    weft_time end = weft_after(ns);
+    while (weft_now() < end)
+        ;
+}
+
+static bool wait_either(atomic_int *f, atomic_int *g)
+{
+    weft_time end = weft_after(5 * WEFT_SEC);
+    while (!atomic_load(f) && (g == NULL || !atomic_load(g)) && weft_now() < end)
+        sched_yield();
+    return atomic_load(f);
+}
+
+/* The race point: in the outer thread's read of B from X's walk up, while
+ * B's word is still clear, let the inner cancel land before the re-read. */
+static void tear_read_of_b(void *arg, const void *state)
+{
+    struct nested_race *n = arg;
+    if (!pthread_equal(pthread_self(), n->outer))
+        return;
+    const void *last = n->last_read;
+    n->last_read = state;
+    if (state != n->b_state || last != n->x_state || atomic_load(&n->torn) ||
+        weft__cancel_reason_of(atomic_load(&n->b_state->cancel)) != 0)
+        return;
+    atomic_store(&n->torn, 1);
+    atomic_store(&n->inner_now, 1);
+    weft_time end = weft_after(5 * WEFT_SEC);
+    while (weft__cancel_reason_of(atomic_load(&n->b_state->cancel)) == 0 && weft_now() < end)
+        sched_yield();
+}
+
+/* A callback of B: holds the inner canceller (not the outer one, which may
+ * run it too) until the probe ran. */
+static void hold_inner(void *p)
+{
+    struct nested_race *n = p;
+    if (!pthread_equal(pthread_self(), n->outer))
+        wait_either(&n->probe_done, NULL);
+}
+
+static int probe_x(weft_task *self, void *p)
+{
+    struct nested_race *n = p;
+    atomic_store(&n->probe_saw, weft_cancelled(self));
+    atomic_store(&n->probe_done, 1);
+    return 0;
+}
+
+static int inner_canceller(weft_task *self, void *p)
+{
+    struct nested_race *n = p;
+    if (n->tear) {
+        wait_either(&n->inner_now, &n->outer_returned);
+    } else {
+        wait_either(&n->go, NULL);
+        spin_ns(n->inner_delay_ns);
+    }
+    if (n->inner_by_call) {
+        weft_group_cancel(&n->b);
+        return ECANCELED;
+    }
+    return weft_fail(self, EIO, "the inner cancel");
+}
+
+/* Opens X under B where a scan reaches it before B, then starts a probe in
+ * X once the outer cancel returned. Before B: a scan that reaches B first
+ * cancels it itself, and only a pass that changes nothing can end early.
+ * The groups opened on the way there are joined at once. */
+static int x_owner(weft_task *self, void *p)
+{
+    struct nested_race *n = p;
+    weft_runtime *rt = weft__self_thread->rt;
+    weft_cancel_cb cb;
+    weft_on_cancel(self, &cb, hold_inner, n);
+    long b_pos = scan_position(rt, n->b_state);
+    enum { TRIES = 2 * WEFT__GROUP_CHUNK_STATES + 1 }; /* a new chunk is scanned first */
+    weft_group g[TRIES];
+    int x = 0;
+    for (; x < TRIES; x++) {
+        weft_group_init(&g[x], self, NULL);
+        n->x_state = weft__group_of_owner(&g[x], weft__self_thread);
+        if (scan_position(rt, n->x_state) < b_pos || x == TRIES - 1)
+            break;
+    }
+    for (int k = 0; k < x; k++)
+        weft_group_join(&g[k], NULL);
+    atomic_store(&n->ready, 1);
+    wait_either(&n->outer_returned, NULL);
+    weft_spawn(&g[x], probe_x, n);
+    weft_group_join(&g[x], NULL);
+    weft_on_cancel_remove(&cb);
+    return 0;
+}
+
+static int b_owner(weft_task *self, void *p)
+{
+    struct nested_race *n = p;
+    weft_group_init(&n->b, self, NULL);
+    n->b_state = weft__group_of_owner(&n->b, weft__self_thread);
+    weft_spawn(&n->b, inner_canceller, n);
+    weft_spawn(&n->b, x_owner, n);
+    return weft_group_join(&n->b, NULL);
+}
+
+static int a_owner(weft_task *self, void *p)
+{
+    struct nested_race *n = p;
+    weft_group_init(&n->a, self, NULL);
+    weft_spawn(&n->a, b_owner, n);
+    return weft_group_join(&n->a, NULL);
+}
+
+static void *outer_canceller(void *p)
+{
+    struct nested_race *n = p;
+    wait_either(&n->ready, NULL);
+    atomic_store(&n->go, 1);
+    if (!n->tear)
+        spin_ns(n->outer_delay_ns);
+    weft_group_cancel(&n->a);
+    atomic_store(&n->outer_returned, 1);
+    return NULL;
+}
+
+/* One round on rt; *n filled by the caller. The round's weft_run code. */
+static int nested_race_round(weft_runtime *rt, struct nested_race *n)
+{
+    atomic_init(&n->probe_saw, -1);
+    ck_assert_int_eq(pthread_create(&n->outer, NULL, outer_canceller, n), 0);
+    if (n->tear)
+        weft__cancel_race_arm(tear_read_of_b, n); /* after create: the point reads n->outer */
+    int rc = weft_run(rt, a_owner, n, NULL);
+    pthread_join(n->outer, NULL);
+    weft__cancel_race_arm(NULL, NULL); /* every scan ended with weft_run */
+    return rc;
+}
+
+START_TEST(test_an_outer_cancel_reaches_below_a_group_cancelled_during_its_scan)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    int rounds = 0, torn = 0, missed = 0;
+    for (; rounds < 40 && torn < 8; rounds++) {
+        struct nested_race n = {.inner_by_call = rounds % 2 == 1, .tear = true};
+        int rc = nested_race_round(rt, &n);
+        ck_assert(rc == (n.inner_by_call ? ECANCELED : EIO));
+        ck_assert_int_eq(atomic_load(&n.probe_saw) == -1, 0);
+        torn += atomic_load(&n.torn);
+        missed += atomic_load(&n.probe_saw) != 1;
+    }
+    printf("outer cancel against an inner one mid-scan: %d rounds, %d torn reads of B, "
+           "%d probes missed the flag\n", rounds, torn, missed);
+    fflush(stdout);
+    ck_assert_int_gt(torn, 0); /* else the race was never run */
+    ck_assert_int_eq(missed, 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+START_TEST(test_concurrent_cancels_of_nested_groups_reach_later_tasks)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    uint64_t rng = weft_test_seed() | 1;
+    int rounds = 0, missed = 0, first_missed = -1;
+    weft_time end = weft_after(WEFT_SEC);
+    for (; rounds < 3000 && weft_now() < end; rounds++) {
+        struct nested_race n = {.inner_by_call = rounds % 2 == 1,
+                                .inner_delay_ns = (unsigned)(weft__rng_next(&rng) % 40000),
+                                .outer_delay_ns = (unsigned)(weft__rng_next(&rng) % 4000)};
+        int rc = nested_race_round(rt, &n);
+        ck_assert(rc == EIO || rc == ECANCELED);
+        if (atomic_load(&n.probe_saw) != 1 && missed++ == 0)
+            first_missed = rounds;
+    }
+    printf("concurrent nested cancels: %d rounds, %d probes missed the flag (first: round %d)\n",
+           rounds, missed, first_missed);
+    fflush(stdout);
+    ck_assert_int_eq(missed, 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1350,5 +1572,11 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_returning_etimedout_at_the_deadline_is_no_failure);
     tcase_add_test(tc, test_cancel_callbacks_never_run_in_the_next_life_of_a_state);
     suite_add_tcase(s, tc);
+    /* CK_RUN_CASE=nested_cancels runs these alone */
+    TCase *nested = tcase_create("nested_cancels");
+    tcase_set_timeout(nested, 60);
+    tcase_add_test(nested, test_an_outer_cancel_reaches_below_a_group_cancelled_during_its_scan);
+    tcase_add_test(nested, test_concurrent_cancels_of_nested_groups_reach_later_tasks);
+    suite_add_tcase(s, nested);
     return s;
 }

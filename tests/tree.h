@@ -3,7 +3,9 @@
  * blocking job with an ending chosen in advance (succeed, fail, pass its
  * children's failure on, wait for a cancel), a group of its own with flags
  * and a deadline, a spawn deadline, work to do, maybe a cancel of its group
- * part-way through its spawns. tree_gen.c draws plans from a seed;
+ * part-way through its spawns. A plan may also start a chain of detached
+ * tasks from one node, and have a second thread cancel one node's group
+ * while a fail-fast group below it fails. tree_gen.c draws plans from a seed;
  * tree_run.c runs one on weft and records what every node saw; tree_check.c
  * holds those records and the error tree against the API's promises:
  * exactly-once, cleanup once, effective deadlines, every failure listed once
@@ -25,6 +27,9 @@
 #define TREE_AWAIT_US 2000
 /* A node's own failure code: above every errno, so never a cancel's code. */
 #define TREE_CODE_BASE 1000
+/* Links of a detached chain; link k fails with TREE_LINK_CODE + k. */
+#define TREE_CHAIN_MAX 24
+#define TREE_LINK_CODE (TREE_CODE_BASE + TREE_MAX_NODES)
 
 enum tree_role { TREE_TASK, TREE_JOB };
 
@@ -57,6 +62,17 @@ struct tree_node {
 struct tree_plan {
     int count;
     struct tree_node node[TREE_MAX_NODES];
+    /* Drawn after the nodes, from a stream of their own, so that the nodes
+     * of a seed are those it drew before these existed. */
+    int chain_from;         /* this task spawns link 0 detached; -1: no chain */
+    int chain_links;        /* each link opens a group, spawns a child into it,
+                             * spawns the next link detached, joins */
+    uint32_t chain_fails;   /* bit k: link k fails with TREE_LINK_CODE + k */
+    uint16_t chain_work_us; /* what each link's child works */
+    int outer_cancel;       /* a second thread cancels this task's group; -1: none */
+    int outer_after;        /* ... once this task began: it fails, in a fail-fast
+                             * group below, so both cancels race */
+    uint16_t outer_delay_us; /* ... and this long after that */
 };
 
 /* What a node saw. Fields are written by one thread each, as marked:
@@ -65,7 +81,9 @@ struct tree_plan {
 struct tree_seen {
     atomic_int ran, cleanups, cleanups_early; /* early: a cleanup before fn returned */
     atomic_int returned;      /* (self) set just before its function returns */
-    atomic_int cancel_done;   /* (self) its group's weft_group_cancel has returned */
+    atomic_int cancel_done;   /* (self, or the outer canceller) a weft_group_cancel of
+                               * its group has returned */
+    bool outer_before_join;   /* (self) the outer cancel returned before its join began */
     int spawn_rc;             /* (parent) weft_spawn(_ex) or weft_spawn_blocking */
     bool spawned;             /* (parent) */
     weft_time spawn_deadline; /* (parent, before the spawn) absolute, WEFT_NEVER: none */
@@ -89,14 +107,31 @@ struct tree_run;
 
 struct tree_arg {
     struct tree_run *run;
-    int index;
+    int index; /* the node's, or the link's */
+};
+
+/* What a link of the detached chain saw; written by the link (self) or by
+ * the link before it (prev), read after destroy. */
+struct tree_link_seen {
+    atomic_int ran, child_ran, returned;
+    int spawn_rc;             /* (prev; node chain_from for link 0) -1: not tried */
+    int init_rc, child_spawn_rc, join_rc; /* (self) */
+    weft_time deadline;       /* (self) weft_deadline(self) */
 };
 
 struct tree_run {
     const struct tree_plan *plan;
+    weft_runtime *rt; /* for the detached chain's spawns */
     unsigned id; /* the tree's number: in names and messages; consecutive in a batch */
     struct tree_seen seen[TREE_MAX_NODES];
     struct tree_arg arg[TREE_MAX_NODES];
+    struct tree_link_seen link[TREE_CHAIN_MAX];
+    struct tree_arg link_arg[TREE_CHAIN_MAX];
+    /* the outer cancel: node outer_cancel's group while open, and where the
+     * canceller is (0 waiting, 1 cancelling, 2 done; 3: the node withdrew
+     * it, its group joined, before it began) */
+    _Atomic(weft_group *) outer_group;
+    atomic_int outer_state;
     atomic_uint unaware_after_cancel; /* began after a cancel above it returned, flag unset */
     int root_rc;
     weft_errors *errs; /* weft_run's */
@@ -122,14 +157,18 @@ void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct t
 void tree_on_unhandled(const weft_error *err, void *arg);
 /* The message every failure of node i of tree id carries. */
 void tree_message(char *buf, size_t len, unsigned id, int i);
+/* The one a failing link k of the chain carries. */
+void tree_link_message(char *buf, size_t len, unsigned id, int k);
 
 /* 0 when r kept every promise checkable at weft_run's return, else 1 with
  * the first broken one in why. workers bounds the tasks that may begin
  * unaware of a cancel that returned (in fact none should). */
 int tree_check(const struct tree_run *r, unsigned workers, char *why, size_t len);
 /* After destroy: every job ran and cleaned up once, saw its deadline and
- * any cancel above it, and exactly the job failures no wait saw reached
- * on_unhandled, once each. runs[k].id is runs[0].id + k. */
+ * any cancel above it; every link of a detached chain whose spawn returned
+ * 0 ran once, its child too, and no other; exactly the job failures no wait
+ * saw and the links' failures reached on_unhandled, once each. runs[k].id
+ * is runs[0].id + k. */
 int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
                     const struct tree_unhandled *u, char *why, size_t len);
 

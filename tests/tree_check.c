@@ -92,7 +92,7 @@ static bool scope_may_cancel(const struct oracle *o, int i)
 static bool may_cancel(const struct oracle *o, int i)
 {
     const struct tree_node *n = node(o, i);
-    if (n->group_deadline_us != 0 || n->cancel_after >= 0)
+    if (n->group_deadline_us != 0 || n->cancel_after >= 0 || o->p->outer_cancel == i)
         return true;
     if (!(n->flags & WEFT_SHIELD) && scope_may_cancel(o, i))
         return true;
@@ -288,7 +288,9 @@ static int check_join(struct oracle *o, int i)
     if (s->join_count > 0 && s->join_rc != s->first_code) /* the earliest is the first listed */
         return broke(o, "n%d's join returned %d, its first record says %d", i, s->join_rc,
                      s->first_code);
-    bool cancelled = atomic_load(&s->cancel_done) || node(o, i)->group_deadline_us < 0;
+    /* the owner cancels before its join; the outer cancel may come after */
+    bool cancelled = node(o, i)->cancel_after >= 0 || s->outer_before_join ||
+                     node(o, i)->group_deadline_us < 0;
     if (cancelled && s->join_rc == 0) /* a cancelled group never joins with 0 */
         return broke(o, "n%d's group was cancelled, yet its join returned 0", i);
     if (node(o, i)->group_wait_us != 0) {
@@ -368,12 +370,44 @@ static int check_job(struct oracle *o, int j)
     return 0;
 }
 
+/* Link k of r's detached chain: ran once if its spawn returned 0, else never,
+ * with its child, outside every deadline. */
+static int check_link(struct oracle *o, int k)
+{
+    const struct tree_link_seen *l = &o->r->link[k];
+    int ran = atomic_load(&l->ran);
+    /* link 0 is spawned while weft_run runs; a later one may meet destroy */
+    bool refused = k > 0 && l->spawn_rc == ESHUTDOWN;
+    if (l->spawn_rc != 0 && !refused)
+        return broke(o, "tree %u: detached link %d's spawn returned %d", o->r->id, k, l->spawn_rc);
+    if (ran != (l->spawn_rc == 0) || atomic_load(&l->returned) != ran)
+        return broke(o, "tree %u: detached link %d (spawn %d) ran %d times, returned %d", o->r->id,
+                     k, l->spawn_rc, ran, atomic_load(&l->returned));
+    if (ran == 0)
+        return 0;
+    if (l->init_rc != 0 || l->child_spawn_rc != 0 || atomic_load(&l->child_ran) != 1)
+        return broke(o, "tree %u: detached link %d: init %d, child spawned %d, ran %d times",
+                     o->r->id, k, l->init_rc, l->child_spawn_rc, atomic_load(&l->child_ran));
+    if (l->join_rc != 0 && l->join_rc != ECANCELED) /* ECANCELED: destroy cancelled it */
+        return broke(o, "tree %u: detached link %d's join returned %d", o->r->id, k, l->join_rc);
+    if (l->deadline != WEFT_NEVER)
+        return broke(o, "tree %u: detached link %d has a deadline", o->r->id, k);
+    return 0;
+}
+
 /* A job failure that no wait saw: on_unhandled must have it. */
 static bool unobserved_failure(const struct tree_run *r, int j)
 {
     const struct tree_seen *s = &r->seen[j];
     return r->plan->node[j].role == TREE_JOB && s->spawned && s->rc == TREE_CODE_BASE + j &&
            s->job_wait_rc != s->rc;
+}
+
+/* A link of the chain that ran and failed: on_unhandled must have it. */
+static bool link_failed(const struct tree_run *r, int k)
+{
+    return r->plan->chain_from >= 0 && k < r->plan->chain_links &&
+           (r->plan->chain_fails & (1u << k)) && atomic_load(&r->link[k].ran) == 1;
 }
 
 int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
@@ -396,21 +430,41 @@ int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
                 return 1;
             due += unobserved_failure(&runs[k], j);
         }
+        if (o.p->chain_from < 0)
+            continue;
+        if (runs[k].link[0].spawn_rc == -1)
+            return broke(&o, "tree %u: n%d never started its detached chain", runs[k].id,
+                         o.p->chain_from);
+        for (int l = 0; l < o.p->chain_links; l++) {
+            if (l > 0 && runs[k].link[l].spawn_rc == -1 && atomic_load(&runs[k].link[l - 1].ran))
+                return broke(&o, "tree %u: detached link %d ran but did not spawn link %d",
+                             runs[k].id, l - 1, l);
+            if (runs[k].link[l].spawn_rc != -1 && check_link(&o, l))
+                return 1;
+            due += link_failed(&runs[k], l);
+        }
     }
     int count = atomic_load(&u->count);
     if (count > TREE_UNHANDLED_MAX)
         return broke(&o, "%d unhandled failures: more than this test keeps", count);
     if ((size_t)count != due)
-        return broke(&o, "on_unhandled got %d failures; %zu jobs failed unseen", count, due);
-    for (int k = 0; k < count; k++) { /* each one is such a job's, and once: count == due */
+        return broke(&o, "on_unhandled got %d failures; %zu jobs and links failed unseen", count,
+                     due);
+    for (int k = 0; k < count; k++) { /* each one is such a job's or link's, and once: count == due */
         unsigned id;
         int j;
-        bool parsed = sscanf(u->message[k], "tree %u node %d", &id, &j) == 2;
+        bool is_link = false, parsed = sscanf(u->message[k], "tree %u node %d", &id, &j) == 2;
+        if (!parsed)
+            is_link = parsed = sscanf(u->message[k], "tree %u link %d", &id, &j) == 2;
         id -= runs[0].id; /* unsigned: a smaller id wraps and fails the test below */
-        if (!parsed || id >= n || j < 0 || j >= runs[id].plan->count ||
-            !unobserved_failure(&runs[id], j) || u->code[k] != TREE_CODE_BASE + j)
-            return broke(&o, "on_unhandled got %d '%s', which no unseen job failure is",
-                         u->code[k], u->message[k]);
+        bool known = parsed && id < n && j >= 0 &&
+                     (is_link ? j < TREE_CHAIN_MAX && link_failed(&runs[id], j) &&
+                                 u->code[k] == TREE_LINK_CODE + j
+                           : j < runs[id].plan->count && unobserved_failure(&runs[id], j) &&
+                                 u->code[k] == TREE_CODE_BASE + j);
+        if (!known)
+            return broke(&o, "on_unhandled got %d '%s', which no unseen job failure nor "
+                             "detached link's is", u->code[k], u->message[k]);
         for (int m = 0; m < k; m++)
             if (strcmp(u->message[m], u->message[k]) == 0)
                 return broke(&o, "on_unhandled got '%s' twice", u->message[k]);

@@ -84,8 +84,67 @@ int tree_task_children(const struct tree_plan *p, int i)
     return k;
 }
 
+/* A stream of its own for what tree_extend draws: splitmix64 of the seed. */
+static uint64_t other_stream(uint64_t seed)
+{
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (z ^ (z >> 31)) | 1;
+}
+
+/* Task i is a failing task in a fail-fast group: the tasks above it whose
+ * group's cancel reaches that group, nearest first. */
+static int cancellers_above(const struct tree_plan *p, int i, int *out)
+{
+    const struct tree_node *n = &p->node[i];
+    int j = n->parent;
+    if (n->role != TREE_TASK || n->end != TREE_END_FAIL || j < 0 ||
+        (p->node[j].flags & WEFT_COLLECT))
+        return 0;
+    int k = 0;
+    for (int x = j; !(p->node[x].flags & WEFT_SHIELD) && p->node[x].parent >= 0;
+         x = p->node[x].parent)
+        out[k++] = p->node[x].parent;
+    return k;
+}
+
+/* The detached chain and the outer cancel, drawn from their own stream. */
+static void tree_extend(struct tree_plan *p, uint64_t *more)
+{
+    p->chain_from = p->outer_cancel = p->outer_after = -1;
+    p->chain_links = 0;
+    p->chain_fails = 0;
+    p->chain_work_us = p->outer_delay_us = 0;
+    if (chance(more, 25)) {
+        int tasks[TREE_MAX_NODES], n = 0;
+        for (int i = 0; i < p->count; i++)
+            if (p->node[i].role == TREE_TASK)
+                tasks[n++] = i;
+        p->chain_from = tasks[below(more, (unsigned)n)];
+        p->chain_links = 1 + (int)below(more, TREE_CHAIN_MAX);
+        for (int k = 0; k < p->chain_links; k++)
+            if (chance(more, 15))
+                p->chain_fails |= 1u << k;
+        p->chain_work_us = (uint16_t)below(more, 50);
+    }
+    if (chance(more, 30)) {
+        int failing[TREE_MAX_NODES], n = 0, above[TREE_MAX_NODES];
+        for (int i = 0; i < p->count; i++)
+            if (cancellers_above(p, i, above) > 0)
+                failing[n++] = i;
+        if (n > 0) {
+            p->outer_after = failing[below(more, (unsigned)n)];
+            int k = cancellers_above(p, p->outer_after, above);
+            p->outer_cancel = above[below(more, (unsigned)k)];
+            p->outer_delay_us = (uint16_t)below(more, p->node[p->outer_after].work_us + 100u);
+        }
+    }
+}
+
 void tree_generate(struct tree_plan *p, uint64_t *rng)
 {
+    uint64_t more = other_stream(*rng);
     int target = 1 + (int)below(rng, TREE_MAX_NODES);
     int depth[TREE_MAX_NODES];
     draw_node(&p->node[0], rng, -1);
@@ -112,6 +171,7 @@ void tree_generate(struct tree_plan *p, uint64_t *rng)
         if (tasks > 0 && chance(rng, 15))
             n->cancel_after = (int)below(rng, (unsigned)tasks + 1);
     }
+    tree_extend(p, &more);
 }
 
 static const char *end_name[] = {"ok", "fail", "pass", "pass-raw", "await-cancel"};
@@ -142,4 +202,11 @@ void tree_print(const struct tree_plan *p, FILE *out)
             fprintf(out, " children n%d..n%d", n->first_child, n->first_child + n->children - 1);
         fputc('\n', out);
     }
+    if (p->chain_from >= 0)
+        fprintf(out, "  n%d starts a detached chain of %d links (failing: %#x), children work %uus\n",
+                p->chain_from, p->chain_links, (unsigned)p->chain_fails,
+                (unsigned)p->chain_work_us);
+    if (p->outer_cancel >= 0)
+        fprintf(out, "  a second thread cancels n%d's group %uus after n%d began\n",
+                p->outer_cancel, (unsigned)p->outer_delay_us, p->outer_after);
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,11 @@
 void tree_message(char *buf, size_t len, unsigned id, int i)
 {
     snprintf(buf, len, "tree %u node %d", id, i);
+}
+
+void tree_link_message(char *buf, size_t len, unsigned id, int k)
+{
+    snprintf(buf, len, "tree %u link %d", id, k);
 }
 
 /* Was a weft_group_cancel above node i (a group it is in, up to the first
@@ -119,6 +125,81 @@ static weft_time deadline_of(int32_t us)
 
 static void spawn_task(struct tree_run *r, int c, weft_group *g);
 
+/* ---- the detached chain ---- */
+
+static int chain_child(weft_task *self, void *p)
+{
+    (void)self;
+    struct tree_arg *a = p;
+    atomic_fetch_add(&a->run->link[a->index].child_ran, 1);
+    weft_time end = weft_after(a->run->plan->chain_work_us * WEFT_USEC);
+    while (weft_now() < end)
+        ;
+    return 0;
+}
+
+/* Link k: a group with a child, the next link spawned detached, the join. */
+static int chain_link(weft_task *self, void *p)
+{
+    struct tree_arg *a = p;
+    struct tree_run *r = a->run;
+    int k = a->index;
+    struct tree_link_seen *l = &r->link[k];
+    atomic_fetch_add(&l->ran, 1);
+    l->deadline = weft_deadline(self);
+    weft_group g;
+    l->init_rc = weft_group_init(&g, self, NULL);
+    if (l->init_rc == 0)
+        l->child_spawn_rc = weft_spawn(&g, chain_child, a);
+    if (k + 1 < r->plan->chain_links) /* refused (ESHUTDOWN) once destroy began */
+        r->link[k + 1].spawn_rc = weft_spawn_detached(r->rt, chain_link, &r->link_arg[k + 1]);
+    if (l->init_rc == 0)
+        l->join_rc = weft_group_join(&g, NULL);
+    int rc = 0;
+    if (r->plan->chain_fails & (1u << k)) {
+        char msg[48];
+        tree_link_message(msg, sizeof msg, r->id, k);
+        rc = weft_fail(self, TREE_LINK_CODE + k, "%s", msg);
+    }
+    atomic_store(&l->returned, 1);
+    return rc;
+}
+
+/* ---- the outer cancel: a second thread cancels a node's group ---- */
+
+static void *outer_canceller(void *p)
+{
+    struct tree_run *r = p;
+    const struct tree_plan *pl = r->plan;
+    /* once the failing task below began (bounded: it always runs, unless
+     * the node's group is joined already) */
+    weft_time give_up = weft_after(5 * WEFT_SEC);
+    while (!atomic_load(&r->seen[pl->outer_after].ran) && atomic_load(&r->outer_state) == 0 &&
+           weft_now() < give_up)
+        sched_yield();
+    weft_time at = weft_after(pl->outer_delay_us * WEFT_USEC);
+    while (weft_now() < at)
+        ;
+    int expect = 0;
+    weft_group *g = atomic_load(&r->outer_group);
+    if (g == NULL || !atomic_compare_exchange_strong(&r->outer_state, &expect, 1))
+        return NULL; /* withdrawn: the group was joined */
+    weft_group_cancel(g);
+    atomic_store(&r->seen[pl->outer_cancel].cancel_done, 1);
+    atomic_store(&r->outer_state, 2);
+    return NULL;
+}
+
+/* Node i's group is about to go (its handle leaves scope): the outer
+ * canceller must not begin now, and one that began must have returned. */
+static void outer_withdraw(struct tree_run *r)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&r->outer_state, &expect, 3))
+        while (atomic_load(&r->outer_state) == 1)
+            sched_yield();
+}
+
 /* Takes i's completions as they come, until none is left or the wait stops
  * (its caller cancelled); the join takes any left. */
 static void drain(struct tree_run *r, int i, weft_group *g)
@@ -150,6 +231,8 @@ static int node_task(weft_task *self, void *p)
             o.deadline = s->group_deadline;
         s->init_rc = weft_group_init(&g, self, &o);
         s->opened = s->init_rc == 0;
+        if (s->opened && i == r->plan->outer_cancel)
+            atomic_store(&r->outer_group, &g);
     }
     int spawned = 0;
     for (int c = n->first_child; c < n->first_child + n->children; c++) {
@@ -207,12 +290,16 @@ static int node_task(weft_task *self, void *p)
                 s->unended_at_wait = true;
     }
 
+    if (i == r->plan->chain_from)
+        r->link[0].spawn_rc = weft_spawn_detached(r->rt, chain_link, &r->link_arg[0]);
+
     if (s->opened && (n->flags & WEFT_STREAM))
         drain(r, i, &g);
     work(self, n);
     weft_errors *errs = NULL;
     bool raw = n->end == TREE_END_PASS_RAW;
     if (s->opened) {
+        s->outer_before_join = i == r->plan->outer_cancel && atomic_load(&r->outer_state) == 2;
         s->join_rc = weft_group_join(&g, raw ? NULL : &errs);
         s->join_count = weft_errors_count(errs);
         s->first_code = weft_error_code(weft_errors_at(errs, 0)); /* EINVAL for none */
@@ -222,6 +309,8 @@ static int node_task(weft_task *self, void *p)
         if (s->join_cancel_record)
             s->join_count = 0;
     }
+    if (i == r->plan->outer_cancel)
+        outer_withdraw(r);
     int passed = s->join_rc != 0 ? s->join_rc : job_rc;
     char msg[48];
     tree_message(msg, sizeof msg, r->id, i);
@@ -264,7 +353,12 @@ void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct t
 {
     memset(r, 0, sizeof *r);
     r->plan = p;
+    r->rt = rt;
     r->id = id;
+    for (int k = 0; k < TREE_CHAIN_MAX; k++) {
+        r->link[k].spawn_rc = -1;
+        r->link_arg[k] = (struct tree_arg){r, k};
+    }
     for (int i = 0; i < p->count; i++) {
         struct tree_seen *s = &r->seen[i];
         r->arg[i] = (struct tree_arg){r, i};
@@ -272,7 +366,14 @@ void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct t
         snprintf(s->name, sizeof s->name, "t%u.n%d", id, i);
     }
     r->seen[0].spawned = true; /* the root: weft_run runs it */
+    pthread_t outer;
+    bool outer_started = p->outer_cancel >= 0 &&
+                         pthread_create(&outer, NULL, outer_canceller, r) == 0;
+    if (p->outer_cancel >= 0 && !outer_started)
+        atomic_store(&r->outer_state, 3); /* no thread: the cancel never comes */
     r->root_rc = weft_run(rt, node_task, &r->arg[0], &r->errs);
+    if (outer_started)
+        pthread_join(outer, NULL);
 }
 
 void tree_on_unhandled(const weft_error *err, void *arg)
