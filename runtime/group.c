@@ -373,9 +373,12 @@ void weft_group_cancel(weft_group *gp)
 void weft__group_remote_done(struct weft__group *g)
 {
     struct weft__thread *owner = g->owner_thread;
-    /* seq_cst: pairs with the joiner's store of `parked` then load of this
-     * counter (park.c); release also publishes first_error. After this the
-     * group may be gone: only `owner`, read before, is used. */
+    /* seq_cst, this RMW and the load of `parked`: a store-buffering pair
+     * with the joiner's (or timed waiter's) seq_cst store of `parked` then
+     * seq_cst load of this counter (park.c, timed_wait.c; a STREAM task's
+     * seq_cst push came before, group_wait.c); release also publishes
+     * first_error. After this the group may be gone: only `owner`, read
+     * before, is used. */
     atomic_fetch_add_explicit(&g->done_remote, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&owner->parked, memory_order_seq_cst))
         weft__wake_thread(owner->rt, owner);

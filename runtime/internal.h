@@ -403,8 +403,10 @@ static inline void weft__stream_push(struct weft__group *g, struct weft_task *t)
     struct weft_task *head = atomic_load_explicit(&g->completed, memory_order_relaxed);
     do
         t->next = head;
-    /* release: its status and arg before the owner's acquire exchange */
-    while (!atomic_compare_exchange_weak_explicit(&g->completed, &head, t, memory_order_release,
+    /* seq_cst: release for its status and arg (the owner's acquire
+     * exchange), and the push half of the Dekker pair with a waiting owner
+     * (group_wait.c): it precedes the finisher's load of `parked` in S */
+    while (!atomic_compare_exchange_weak_explicit(&g->completed, &head, t, memory_order_seq_cst,
                                                   memory_order_relaxed));
 }
 /* The oldest completion not handed out yet, or NULL (owner's thread). */
@@ -631,7 +633,9 @@ static inline void weft__cancel_init_barrier(struct weft__thread *thr)
 enum { WEFT__HANDOFF_MIN = 50 * 1000 };
 /* The running task self on thr waits until ready(arg) (0), its scope is
  * cancelled (the reason) or min(until, its deadline) (ETIMEDOUT). Wakers
- * call weft__wake_thread when they see thr->parked. */
+ * call weft__wake_thread when they see thr->parked: such a waker must
+ * publish what ready() tests with a seq_cst write before its seq_cst load
+ * of `parked`, and ready() must read it with a seq_cst load (timed_wait.c). */
 int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
                      bool (*ready)(void *arg), void *arg);
 

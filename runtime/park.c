@@ -60,6 +60,24 @@
  * Wake-ups bump the thread's wake_seq futex word, so a wake between the
  * parker's last look and its futex_wait is not lost. weft__wake_thread also
  * wakes an unlisted joiner: it unlinks only a listed thread.
+ *
+ * The pairs in C11 terms (issue 17, hole 3, checked each):
+ *  - parker against spawner, fallback: n_idle++ (seq_cst RMW), seq_cst
+ *    fence, look | push, seq_cst fence, load n_idle. C11 forbids both loads
+ *    missing the other side's write when a seq_cst fence separates write
+ *    and read on both sides. With membarrier the spawner has no fence: that
+ *    pair rests on the kernel's promise (a barrier on every running thread
+ *    before membarrier returns), not on C11, and is modelled in
+ *    models/park.pml as a store buffer the barrier drains;
+ *  - joiner (listed or not) against the group's finisher: store `parked`
+ *    then load done_remote | RMW done_remote then load `parked`, all four
+ *    seq_cst: one total order, so one side sees the other. The same holds
+ *    for the timed waits of timed_wait.c and group_wait.c;
+ *  - the searching hand-off (a spawner wakes nobody while n_searching > 0;
+ *    the last searcher wakes a parked thread) uses seq_cst RMWs and loads
+ *    of n_searching and n_idle, and its argument is the parker's own look
+ *    after its barrier (first bullet); models/park.pml checks it with two
+ *    workers and a spawner, under x86-TSO only.
  */
 #include "config.h"
 
