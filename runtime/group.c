@@ -116,10 +116,13 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
     g->name = name;
     /* release: a scanner that reads this word sees the fields above */
     atomic_store_explicit(&g->cancel, word, memory_order_release);
-    /* a later child of the same life finds it set already and stores
-     * nothing: no line bounces between the threads of a busy parent */
-    if (WEFT__UNLIKELY(atomic_load_explicit(&ps->children_gen, memory_order_relaxed) != pgen))
-        atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
+    /* every child stores it, though the first of a life stored the same
+     * value: the canceller's read after its barrier must see a store of
+     * this init's own, the Dekker pair's write (cancel.c). Skipping the
+     * store when an earlier child's was seen relied on multi-copy atomicity
+     * (issue 17, hole 4); the store costs fib nothing measurable
+     * (bench/RESULTS.md) */
+    atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
     /* publish, then read the parent's word: pairs with a canceller's barrier */
     weft__cancel_init_barrier(thr);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
