@@ -297,6 +297,7 @@ struct weft_runtime {
     struct weft__group never_cancelled; /* the scope of roots and detached tasks */
     pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
     pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
+    struct weft__cancel_cb *cb_running; /* callbacks running now, under cb_lock */
     /* deadlines (group_deadline.c): the timer thread starts at first use */
     _Atomic(struct weft__timer *) timer;
     pthread_mutex_t timer_lock;
