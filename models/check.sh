@@ -80,6 +80,8 @@ check park-reach           park.pml     fail -DREACH
 check park-bad-norecheck   park.pml     fail -DBAD_NORECHECK
 check park-bad-nobarrier   park.pml     fail -DBAD_NOBARRIER
 check park-bad-joiner      park.pml     fail -DJOIN -DBAD_JOINER
+check park-stream          park.pml     pass -DSTREAM
+check park-bad-stream      park.pml     fail -DSTREAM -DBAD_STREAM_ACQUIRE
 check job-refs             job_refs.pml pass
 check job-refs-bad-noref   job_refs.pml fail -DBAD_WAITER_NOREF
 exit $fail

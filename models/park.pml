@@ -34,12 +34,22 @@
  *   JOIN BAD_JOINER the unlisted joiner checks `ready` before its store of
  *                   `parked` becomes visible (park.c:283-284 with a relaxed
  *                   store that the load passes): must fail
+ *   STREAM          weft_group_next's owner (timed_wait.c wait_for with
+ *                   group_wait.c completion_or_end) against the one task of
+ *                   its STREAM group that ends within the model (the other
+ *                   waits for what the owner does with the first, as in a
+ *                   pipeline): must pass
+ *   STREAM BAD_STREAM_ACQUIRE  the owner's load of `completed` acquire, as
+ *                   before issue 17's hole 3: ARMv8 (LDAPR) may complete it
+ *                   before the earlier seq_cst store of `parked` (STLR), so
+ *                   it is taken first: must fail
  *
  * Properties: (1) no lost wake-up: never does the spawner have nothing left
  * to do (done, buffer drained) while a task is visible and every worker
- * sleeps in futex_wait (the `lost` monitor asserts it); (2) the joiner is
- * not left asleep forever: its futex_wait is not an end state, so spin's
- * invalid-end-state check rejects a run that strands it.
+ * sleeps in futex_wait (the `lost` monitor asserts it); (2) the joiner (or
+ * the STREAM owner) is not left asleep forever: its futex_wait is not an
+ * end state, so spin's invalid-end-state check rejects a run that strands
+ * it.
  */
 
 #define NW 2          /* workers 0..NW-1 */
@@ -294,10 +304,62 @@ proctype finisher()
 }
 #endif
 
+#ifdef STREAM
+byte completed = 0;   /* g->completed: completions pushed, not taken */
+
+/* group_wait.c weft_group_next, deadline WEFT_NEVER: weft__timed_wait's
+ * first ready(), then wait_for's loop (timed_wait.c) until
+ * completion_or_end(): a completion pushed, or every task ended */
+proctype next_owner()
+{
+    byte seq, seen;
+    bool ready;
+    do
+    :: completed > 0 || done_remote == NF -> break    /* weft__timed_wait: ready() */
+    :: else ->
+        seq = wake_seq[J];                            /* timed_wait.c: acquire load */
+#ifndef BAD_STREAM_ACQUIRE
+        parked[J] = true;                             /* timed_wait.c: seq_cst store */
+        seen = completed;                             /* completion_or_end: seq_cst load */
+#else
+        seen = completed;                             /* an acquire load passes ... */
+        parked[J] = true;                             /* ... the seq_cst store (LDAPR, STLR) */
+#endif
+        ready = (seen > 0 || done_remote == NF);      /* weft__group_finished: seq_cst */
+        if
+        :: ready -> skip
+        :: else ->
+            futex_wait_begin(J, seq);                 /* timed_wait.c: futex_wait_until */
+            if
+            :: !asleep[J]                             /* not an end state */
+            :: asleep[J] && spurious < 1 ->           /* EINTR, a spurious return */
+                asleep[J] = false; spurious++
+            fi
+        fi;
+        parked[J] = false
+    od
+}
+
+/* scheduler.c weft__run_task_tail of a STREAM task on another thread:
+ * weft__stream_push (seq_cst CAS), then weft__group_remote_done */
+proctype stream_finisher()
+{
+    completed++;                                      /* internal.h weft__stream_push */
+    done_remote++;                                    /* group.c: seq_cst RMW */
+    if
+    :: parked[J] -> wake_thread(J)                    /* group.c: seq_cst load, wake */
+    :: else
+    fi
+}
+#endif
+
 init
 {
     atomic {
-#ifndef JOIN
+#if defined(STREAM)
+        run next_owner();
+        run stream_finisher();
+#elif !defined(JOIN)
         run worker(0);
         run worker(1);
         run spawner();

@@ -113,6 +113,18 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
     return job;
 }
 
+bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__group *g)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    bool found = false;
+    pthread_mutex_lock(&bp->lock);
+    for (struct weft__job_chunk *c = bp->chunks; c != NULL && !found; c = c->next)
+        for (size_t i = 0; i < JOBS_PER_CHUNK; i++)
+            found |= &c->jobs[i].scope == g;
+    pthread_mutex_unlock(&bp->lock);
+    return found;
+}
+
 bool weft__job_put_locked(struct weft__blocking *bp, struct weft_job *job)
 {
     weft__error_free(job->rec);

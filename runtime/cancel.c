@@ -18,10 +18,10 @@
  *      a recycled state is safe) and cancels each live state with a
  *      cancelled ancestor; passes repeat, with a barrier between, until one
  *      changes nothing.
- * Group init, on its side, publishes its word (and sets the parent's
- * children_gen to the parent's gen, unless an earlier child of that life
- * did: x86 stores are multi-copy atomic, so what this init read there the
- * canceller reads after its barrier) and only then reads its parent's
+ * Group init, on its side, publishes its word (and stores the parent's
+ * gen into the parent's children_gen, every init, even when an earlier
+ * child of that life did: the canceller must read this init's own store,
+ * which needs no multi-copy atomicity) and only then reads its parent's
  * word, with a compiler barrier between (weft__cancel_init_barrier). That
  * is an asymmetric Dekker pair with step 2: either the init sees the parent
  * cancelled and inherits it, or the scan after the barrier sees the new

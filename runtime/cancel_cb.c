@@ -20,15 +20,35 @@
  * and returns at once when called from inside the callback itself, or from
  * a callback nested in it (a thread-local chain marks the callbacks this
  * thread is running).
+ *
+ * Registering a callback that is still registered or running returns
+ * EBUSY and touches nothing (issue 17, hole 4): before, it rewrote the
+ * callback's link, which cut the rest of its group's list off (other
+ * tasks' callbacks, a blocking job's link to its parent among them), or
+ * made it run twice at once. The status word cannot simply be trusted:
+ * a weft_cancel_cb is usually an uninitialised stack variable, and its
+ * bits may read as registered or running. So it is checked against the
+ * runtime's own records, under the lock, without dereferencing what it
+ * points to first: running only if it is on rt->cb_running (the callbacks
+ * run now, linked through `next`, which a running callback does not use
+ * otherwise); registered only if its group pointer is a group state of
+ * rt (the registrar's scope, a state of a worker's pool, a job's scope:
+ * all type-stable memory) and it is on that state's list. Limits: a
+ * callback live in another runtime is not recognised, nor, from a thread
+ * that is not one of rt's workers, one registered on a pooled group state
+ * (destroy may be freeing those pools under an abandoned job). Lock
+ * order: cb_lock, then the blocking pool's lock (the job scope check).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
+#include "runtime/job.h"
 
 /* The public struct's four words: status lives in the low bits of the
  * group pointer (states are cache-line aligned). The group stays set from
@@ -94,6 +114,22 @@ static bool is_cancelled(struct weft__group *g)
     return r != 0 && r != WEFT__GROUP_DEAD;
 }
 
+static bool listed(struct weft__cancel_cb *head, struct weft__cancel_cb *c)
+{
+    for (; head != NULL; head = head->next)
+        if (head == c)
+            return true;
+    return false;
+}
+
+/* Under cb_lock: mark c (off any group's list) running, on rt's list. */
+static void set_running_locked(weft_runtime *rt, struct weft__group *g, struct weft__cancel_cb *c)
+{
+    set(c, g, CB_RUNNING);
+    c->next = rt->cb_running;
+    rt->cb_running = c;
+}
+
 /* c was marked running under the lock: run it, then mark it done. */
 static void run_one(weft_runtime *rt, struct weft__group *g, struct weft__cancel_cb *c)
 {
@@ -102,30 +138,97 @@ static void run_one(weft_runtime *rt, struct weft__group *g, struct weft__cancel
     c->fn(c->arg);
     running_here = frame.outer;
     pthread_mutex_lock(&rt->cb_lock);
+    for (struct weft__cancel_cb **p = &rt->cb_running; *p != NULL; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
     set(c, g, CB_IDLE);
     pthread_cond_broadcast(&rt->cb_done);
     pthread_mutex_unlock(&rt->cb_lock);
 }
 
+/* The runtime a registration on self's scope (or, self NULL, from this
+ * thread) belongs to, or NULL. */
+static weft_runtime *registrar_runtime(weft_task *self)
+{
+    if (self != NULL) {
+        struct weft__group *g = self->group;
+        if (g->owner_thread != NULL)
+            return runtime_of(g);
+        /* only a runtime's never-cancelled scope has no owner thread */
+        return (weft_runtime *)(void *)((char *)g - offsetof(weft_runtime, never_cancelled));
+    }
+    if (weft__self_thread != NULL)
+        return weft__self_thread->rt;
+    return weft__self_job != NULL ? weft__self_job->rt : NULL;
+}
+
+/* Whether g, read from a callback's status word, is a group state of rt,
+ * found without dereferencing it (the header comment). */
+static bool is_state_of(weft_runtime *rt, weft_task *self, struct weft__group *g)
+{
+    if (self != NULL && g == self->group)
+        return true;
+    struct weft__thread *me = weft__self_thread;
+    if (me != NULL && me->rt == rt) { /* the workers live: their pools too */
+        unsigned n = weft__nthreads(rt);
+        for (unsigned i = 0; i < n; i++)
+            for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]);
+                 c != NULL; c = weft__group_pool_next(c))
+                for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++)
+                    if (weft__group_pool_at(c, k) == g)
+                        return true;
+    }
+    return weft__blocking_is_job_scope(rt, g);
+}
+
+/* Under rt's cb_lock: c is registered or running in rt. */
+static bool live_locked(weft_runtime *rt, weft_task *self, struct weft__cancel_cb *c)
+{
+    uintptr_t gs = atomic_load_explicit(&c->group_status, memory_order_relaxed);
+    switch (gs & CB_STATUS) {
+    case CB_RUNNING:
+        return listed(rt->cb_running, c);
+    case CB_REGISTERED: {
+        struct weft__group *g = group_of(gs);
+        return is_state_of(rt, self, g) &&
+               listed(atomic_load_explicit(&g->callbacks, memory_order_relaxed), c);
+    }
+    default:
+        return false;
+    }
+}
+
 int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), void *arg)
 {
     struct weft__cancel_cb *c = impl(cbp);
-    if (c != NULL)
-        set(c, NULL, CB_IDLE); /* a remove after a refused registration is harmless */
-    if (self == NULL || c == NULL || fn == NULL)
+    if (c == NULL)
         return EINVAL;
+    weft_runtime *rt = registrar_runtime(self);
+    if (rt == NULL) { /* self NULL, off every runtime: nothing to check against */
+        set(c, NULL, CB_IDLE); /* a remove after a refused registration is harmless */
+        return EINVAL;
+    }
+    pthread_mutex_lock(&rt->cb_lock);
+    bool busy = live_locked(rt, self, c);
+    if (self == NULL || fn == NULL || busy) {
+        if (!busy)
+            set(c, NULL, CB_IDLE); /* a remove after a refused registration is harmless */
+        pthread_mutex_unlock(&rt->cb_lock);
+        return self == NULL || fn == NULL ? EINVAL : EBUSY;
+    }
     c->fn = fn;
     c->arg = arg;
     c->next = NULL;
     struct weft__group *g = self->group;
     if (g->owner_thread == NULL) {
         set(c, NULL, CB_IDLE); /* a root's or detached task's scope is never cancelled */
+        pthread_mutex_unlock(&rt->cb_lock);
         return 0;
     }
-    weft_runtime *rt = runtime_of(g);
-    pthread_mutex_lock(&rt->cb_lock);
     if (is_cancelled(g)) {
-        set(c, g, CB_RUNNING);
+        set_running_locked(rt, g, c);
         pthread_mutex_unlock(&rt->cb_lock);
         run_one(rt, g, c); /* already cancelled: at once, on this thread */
         return 0;
@@ -206,7 +309,7 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t g
             c = NULL;
         if (c != NULL) {
             atomic_store_explicit(&g->callbacks, c->next, memory_order_relaxed);
-            set(c, g, CB_RUNNING);
+            set_running_locked(rt, g, c);
         }
         pthread_mutex_unlock(&rt->cb_lock);
         if (c == NULL)

@@ -117,10 +117,13 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
     g->name = name;
     /* release: a scanner that reads this word sees the fields above */
     atomic_store_explicit(&g->cancel, word, memory_order_release);
-    /* a later child of the same life finds it set already and stores
-     * nothing: no line bounces between the threads of a busy parent */
-    if (WEFT__UNLIKELY(atomic_load_explicit(&ps->children_gen, memory_order_relaxed) != pgen))
-        atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
+    /* every child stores it, though the first of a life stored the same
+     * value: the canceller's read after its barrier must see a store of
+     * this init's own, the Dekker pair's write (cancel.c). Skipping the
+     * store when an earlier child's was seen relied on multi-copy atomicity
+     * (issue 17, hole 4); the store costs fib nothing measurable
+     * (bench/RESULTS.md) */
+    atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
     /* publish, then read the parent's word: pairs with a canceller's barrier */
     weft__cancel_init_barrier(thr);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
@@ -375,9 +378,12 @@ void weft_group_cancel(weft_group *gp)
 void weft__group_remote_done(struct weft__group *g)
 {
     struct weft__thread *owner = g->owner_thread;
-    /* seq_cst: pairs with the joiner's store of `parked` then load of this
-     * counter (park.c); release also publishes first_error. After this the
-     * group may be gone: only `owner`, read before, is used. */
+    /* seq_cst, this RMW and the load of `parked`: a store-buffering pair
+     * with the joiner's (or timed waiter's) seq_cst store of `parked` then
+     * seq_cst load of this counter (park.c, timed_wait.c; a STREAM task's
+     * seq_cst push came before, group_wait.c); release also publishes
+     * first_error. After this the group may be gone: only `owner`, read
+     * before, is used. */
     atomic_fetch_add_explicit(&g->done_remote, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&owner->parked, memory_order_seq_cst))
         weft__wake_thread(owner->rt, owner);

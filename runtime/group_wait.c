@@ -11,6 +11,27 @@
  * empty and reverses it, so it hands completions out oldest first; the
  * order is that of the pushes, which is the order in which tasks ended.
  * With a finite deadline both are timed waits (timed_wait.c).
+ *
+ * Waking the owner. weft_group_next sleeps until a completion is pushed or
+ * the group ends; the task that ends wakes the owner only if it sees
+ * `parked` (weft__group_remote_done). That is a store-buffering (Dekker)
+ * pair, and every access in it is seq_cst:
+ *   owner:    store parked = true         then load completed, done_remote
+ *   finisher: CAS completed (push), RMW done_remote   then load parked
+ * (timed_wait.c, weft__stream_push, group.c). Seq_cst accesses lie in one
+ * total order S that agrees with program order. If the finisher's load of
+ * parked read false, it comes before the owner's store in S, so its push
+ * does too, and the owner's seq_cst load of `completed` after that store
+ * reads the push (or a later push: only the owner takes the stack). So
+ * either the owner sees a completion or the finisher sees it parked and
+ * wakes it. With an acquire load of `completed` and a release push, as
+ * before, C11 orders nothing: the load may read the stack as it was before
+ * the push even though it follows the seq_cst store (ARMv8 compiles it to
+ * LDAPR, which may complete before an earlier STLR), and the owner slept
+ * past a completion until the next one, or its deadline (issue 17, hole 3;
+ * x86 hides it: its seq_cst store is an xchg, a full barrier). No test can
+ * fail on x86; models/park.pml's -DSTREAM variants check the protocol and
+ * reject the acquire load's reordering.
  */
 #include "config.h"
 
@@ -71,8 +92,10 @@ int weft_group_wait(weft_group *gp, weft_time deadline)
 static bool completion_or_end(void *g)
 {
     struct weft__group *s = g;
+    /* seq_cst: after the waiter's store of `parked`, against the push then
+     * load of `parked` of a finisher (the header comment) */
     return s->stream_head != NULL ||
-           atomic_load_explicit(&s->completed, memory_order_acquire) != NULL ||
+           atomic_load_explicit(&s->completed, memory_order_seq_cst) != NULL ||
            weft__group_finished(s);
 }
 

@@ -137,7 +137,9 @@ struct weft__thread {
     pthread_t tid;
     uint64_t rng;
     uintptr_t stack_lo; /* steal while joining only while the stack pointer is above */
-    bool use_membarrier; /* rt's, copied at start: group init reads it with one load */
+    /* rt's, copied at start, cleared for good by a failed membarrier
+     * (park.c): group init reads it with one relaxed load */
+    atomic_bool use_membarrier;
     /* parking, on a line of its own (finishers elsewhere read `parked`):
      * futex word bumped by every wake; parked under rt->idle_lock */
     alignas(WEFT__CACHE_LINE) _Atomic uint32_t wake_seq;
@@ -281,7 +283,10 @@ struct weft_runtime {
     _Atomic unsigned n_searching; /* awake threads looking for work */
     pthread_mutex_t idle_lock;
     struct weft__thread *idle_list;
-    bool use_membarrier; /* else spawners pay a seq_cst fence */
+    /* else spawners pay a seq_cst fence; cleared for good by the first
+     * membarrier that fails (park.c), which sets membarrier_off_at */
+    atomic_bool use_membarrier;
+    _Atomic weft_time membarrier_off_at; /* 0: never; -1: switching; else when */
 
     /* lifecycle */
     atomic_bool stopping;           /* workers exit when they find no work */
@@ -299,6 +304,7 @@ struct weft_runtime {
     struct weft__group never_cancelled; /* the scope of roots and detached tasks */
     pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
     pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
+    struct weft__cancel_cb *cb_running; /* callbacks running now, under cb_lock */
     /* deadlines (group_deadline.c): the timer thread starts at first use */
     _Atomic(struct weft__timer *) timer;
     pthread_mutex_t timer_lock;
@@ -410,8 +416,10 @@ static inline void weft__stream_push(struct weft__group *g, struct weft_task *t)
     struct weft_task *head = atomic_load_explicit(&g->completed, memory_order_relaxed);
     do
         t->next = head;
-    /* release: its status and arg before the owner's acquire exchange */
-    while (!atomic_compare_exchange_weak_explicit(&g->completed, &head, t, memory_order_release,
+    /* seq_cst: release for its status and arg (the owner's acquire
+     * exchange), and the push half of the Dekker pair with a waiting owner
+     * (group_wait.c): it precedes the finisher's load of `parked` in S */
+    while (!atomic_compare_exchange_weak_explicit(&g->completed, &head, t, memory_order_seq_cst,
                                                   memory_order_relaxed));
 }
 /* The oldest completion not handed out yet, or NULL (owner's thread). */
@@ -531,18 +539,26 @@ static inline void weft__full_fence(void)
 }
 
 void weft__park_init(weft_runtime *rt);
+/* A starting thread takes its copy of rt->use_membarrier (worker_main). */
+void weft__park_thread_start(struct weft__thread *thr);
 /* A full barrier executed by every running thread of the process before this
- * returns (membarrier), or a fence where the kernel has none: the heavy side
- * of an asymmetric Dekker pair whose light side is weft__notify_work's or
- * weft__cancel_init_barrier's compiler barrier. */
+ * returns (membarrier), or a fence where the kernel has none or membarrier
+ * failed once: the heavy side of an asymmetric Dekker pair whose light side
+ * is weft__notify_work's or weft__cancel_init_barrier's compiler barrier
+ * (a fence once membarrier is off). */
 void weft__full_barrier_everywhere(weft_runtime *rt);
+/* Tests make expedited membarrier calls fail (fault_point.h), from the Nth
+ * and every later one, or the Nth only; 0 disarms. Calls since arming. */
+void weft__membarrier_fail_from(unsigned long n);
+void weft__membarrier_fail_nth(unsigned long n);
+unsigned long weft__membarrier_calls(void);
 void weft__wake_one(weft_runtime *rt);
 /* After making work visible: whether a parked thread must be woken (one is
  * parked and nobody is searching). Apart from weft__notify_work so that the
  * spawn fast path can make the rare wake a tail call and stay a leaf. */
 static inline bool weft__wake_wanted(weft_runtime *rt)
 {
-    if (!rt->use_membarrier)
+    if (!atomic_load_explicit(&rt->use_membarrier, memory_order_relaxed))
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the parker pays */
@@ -650,7 +666,7 @@ static inline void weft__group_end(struct weft__thread *thr, struct weft__group 
  * parent's word, against a canceller's barrier (see cancel.c). */
 static inline void weft__cancel_init_barrier(struct weft__thread *thr)
 {
-    if (!thr->use_membarrier)
+    if (!atomic_load_explicit(&thr->use_membarrier, memory_order_relaxed))
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the canceller pays */
@@ -662,7 +678,9 @@ static inline void weft__cancel_init_barrier(struct weft__thread *thr)
 enum { WEFT__HANDOFF_MIN = 50 * 1000 };
 /* The running task self on thr waits until ready(arg) (0), its scope is
  * cancelled (the reason) or min(until, its deadline) (ETIMEDOUT). Wakers
- * call weft__wake_thread when they see thr->parked. */
+ * call weft__wake_thread when they see thr->parked: such a waker must
+ * publish what ready() tests with a seq_cst write before its seq_cst load
+ * of `parked`, and ready() must read it with a seq_cst load (timed_wait.c). */
 int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
                      bool (*ready)(void *arg), void *arg);
 

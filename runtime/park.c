@@ -17,6 +17,28 @@
  * Folly's asymmetric barriers). Where the kernel refuses membarrier, both
  * sides use a seq_cst fence instead (use_membarrier = false).
  *
+ * When membarrier fails after it was registered (a seccomp filter installed
+ * later, say), a local fence on the heavy side would pair with nothing: the
+ * light sides still have only a compiler barrier. So the first failure
+ * turns membarrier off for good (membarrier_off): it clears rt's flag and
+ * every thread's copy (group init reads its own, worker_main takes it at
+ * start), fences, and stamps the time. From then on the light sides fence.
+ * A light side that loaded its flag true before that fence may still be
+ * running with a compiler barrier only; no C11 argument covers it, but a
+ * hardware one does, and it is bounded in time: such a light side read the
+ * flag before the switch's fence completed, so its stores (the push, the
+ * new group's word) were executed before then too, and a store buffer
+ * drains within microseconds (a context switch or a VM exit drains it at
+ * once, and one that preempts the light side between its stores and its
+ * loads leaves the loads to run later, when they see the heavy side's
+ * write). So every heavy side, the switching one included, waits until
+ * MEMBARRIER_GRACE after the switch before its own fence and look: by then
+ * every store of a light side that skipped its fence is visible to the
+ * look. Light sides that load the flag after the switch's fence see it
+ * false and fence: the ordinary fence-fence pair. The wait is paid once
+ * per runtime, by the heavy sides that run within the grace (parkers,
+ * which are about to sleep, and cancels, which are rare).
+ *
  * Searching (after Go's scheduler): a thread that runs out of work counts
  * itself in n_searching while it spins; spawners wake nobody while someone
  * searches. When a searcher finds work it stops searching and, if it was the
@@ -60,17 +82,60 @@
  * Wake-ups bump the thread's wake_seq futex word, so a wake between the
  * parker's last look and its futex_wait is not lost. weft__wake_thread also
  * wakes an unlisted joiner: it unlinks only a listed thread.
+ *
+ * The pairs in C11 terms (issue 17, hole 3, checked each):
+ *  - parker against spawner, fallback: n_idle++ (seq_cst RMW), seq_cst
+ *    fence, look | push, seq_cst fence, load n_idle. C11 forbids both loads
+ *    missing the other side's write when a seq_cst fence separates write
+ *    and read on both sides. With membarrier the spawner has no fence: that
+ *    pair rests on the kernel's promise (a barrier on every running thread
+ *    before membarrier returns), not on C11, and is modelled in
+ *    models/park.pml as a store buffer the barrier drains;
+ *  - joiner (listed or not) against the group's finisher: store `parked`
+ *    then load done_remote | RMW done_remote then load `parked`, all four
+ *    seq_cst: one total order, so one side sees the other. The same holds
+ *    for the timed waits of timed_wait.c and group_wait.c;
+ *  - the searching hand-off (a spawner wakes nobody while n_searching > 0;
+ *    the last searcher wakes a parked thread) uses seq_cst RMWs and loads
+ *    of n_searching and n_idle, and its argument is the parker's own look
+ *    after its barrier (first bullet); models/park.pml checks it with two
+ *    workers and a spawner, under x86-TSO only.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/fault_point.h"
 #include "runtime/internal.h"
+
+/* How long after membarrier was turned off a heavy side waits before it
+ * relies on a fence: far above a store buffer's drain time (header). */
+#define MEMBARRIER_GRACE (10 * WEFT_MSEC)
+#define MEMBARRIER_SWITCHING ((weft_time)-1)
+
+static struct weft__fault_point expedited; /* fault_point.h */
+
+void weft__membarrier_fail_from(unsigned long n)
+{
+    weft__fault_arm(&expedited, n, ULONG_MAX);
+}
+
+void weft__membarrier_fail_nth(unsigned long n)
+{
+    weft__fault_arm(&expedited, n, n);
+}
+
+unsigned long weft__membarrier_calls(void)
+{
+    return weft__fault_calls(&expedited);
+}
 
 static long sys_membarrier(int cmd)
 {
@@ -80,14 +145,73 @@ static long sys_membarrier(int cmd)
 void weft__park_init(weft_runtime *rt)
 {
     long cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
-    rt->use_membarrier = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-                         sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    bool use = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+               sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    atomic_init(&rt->use_membarrier, use);
+    atomic_init(&rt->membarrier_off_at, 0);
+}
+
+void weft__park_thread_start(struct weft__thread *thr)
+{
+    weft_runtime *rt = thr->rt;
+    /* seq_cst, these and membarrier_off's stores: if the re-read below
+     * still sees rt's flag set, the switch's store to rt's flag, and so its
+     * store to ours, come after our store in the one order, and win */
+    atomic_store_explicit(&thr->use_membarrier,
+                          atomic_load_explicit(&rt->use_membarrier, memory_order_seq_cst),
+                          memory_order_seq_cst);
+    if (!atomic_load_explicit(&rt->use_membarrier, memory_order_seq_cst))
+        atomic_store_explicit(&thr->use_membarrier, false, memory_order_seq_cst);
+}
+
+/* membarrier failed: both sides fence from now on (the header comment). */
+static void membarrier_off(weft_runtime *rt)
+{
+    weft_time never = 0;
+    if (!atomic_compare_exchange_strong_explicit(&rt->membarrier_off_at, &never,
+                                                 MEMBARRIER_SWITCHING, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return; /* another heavy side switches, or did */
+    /* seq_cst: after the SWITCHING mark, so a heavy side that reads the
+     * flag clear reads the mark or the time (full_barrier_everywhere) */
+    atomic_store_explicit(&rt->use_membarrier, false, memory_order_seq_cst);
+    /* every thread struct, started or not: a thread starting now re-reads
+     * rt's flag after taking its copy (weft__park_thread_start) */
+    for (unsigned i = 0; rt->threads != NULL && i < rt->max_threads; i++)
+        atomic_store_explicit(&rt->threads[i].use_membarrier, false, memory_order_seq_cst);
+    weft__full_fence(); /* the flags are visible to every light side from here */
+    atomic_store_explicit(&rt->membarrier_off_at, weft_now(), memory_order_release);
+}
+
+/* Membarrier is off: wait until MEMBARRIER_GRACE after the switch. */
+static void wait_out_switch(weft_runtime *rt)
+{
+    weft_time at;
+    /* acquire: the switcher's time, stored after its flags and fence */
+    while ((at = atomic_load_explicit(&rt->membarrier_off_at, memory_order_acquire)) ==
+           MEMBARRIER_SWITCHING)
+        sched_yield();
+    if (at == 0)
+        return; /* the kernel had none from the start: both sides always fenced */
+    weft_time until = at + MEMBARRIER_GRACE;
+    while (weft_now() < until) {
+        weft_time left = until - weft_now();
+        struct timespec ts = {.tv_sec = left / WEFT_SEC, .tv_nsec = left % WEFT_SEC};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void weft__full_barrier_everywhere(weft_runtime *rt)
 {
-    if (!rt->use_membarrier || sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
-        weft__full_fence();
+    /* acquire: reading the flag clear, read the switch's mark or time */
+    if (atomic_load_explicit(&rt->use_membarrier, memory_order_acquire)) {
+        if (!weft__fault_hit(&expedited) &&
+            sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+            return;
+        membarrier_off(rt);
+    }
+    wait_out_switch(rt);
+    weft__full_fence();
 }
 
 void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected)

@@ -192,7 +192,7 @@ void *weft__worker_main(void *arg)
 {
     struct weft__thread *thr = arg;
     weft_runtime *rt = thr->rt;
-    thr->use_membarrier = rt->use_membarrier; /* set by weft__park_init before any thread */
+    weft__park_thread_start(thr);
     weft__self_thread = thr;
     char here;
     /* stealing while joining nests tasks on this stack: keep half of it for

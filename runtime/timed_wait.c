@@ -14,6 +14,22 @@
  * in it and it returns on time. An endless wait whose slot could not be
  * lent (no spare thread to be had) helps run tasks instead of sleeping: the
  * tasks it waits for may sit in its own deque.
+ *
+ * No wake-up is lost, in C11 terms. The waiter reads wake_seq, stores
+ * `parked`, tests ready(), then sleeps while wake_seq is unchanged. Two
+ * kinds of waker end the wait:
+ *  - a waker that wakes only when it sees `parked` (a group's finisher,
+ *    group.c and group_wait.c) forms a store-buffering pair with the
+ *    waiter: it publishes with a seq_cst write, then loads `parked` seq_cst;
+ *    the waiter stores `parked` seq_cst, then ready() loads seq_cst. All
+ *    four in one total order: either ready() sees the write or the waker
+ *    sees `parked`. An acquire load in ready() would not do (group_wait.c);
+ *  - a waker that wakes by name whatever it sees (the job's end, job.c;
+ *    the cancel callback below) publishes, then bumps wake_seq with a
+ *    release RMW (park.c wake_locked): if the waiter's acquire load of
+ *    wake_seq read the bump, ready() or the cancel test sees what came
+ *    before it; if not, the futex wait returns at once on the changed word.
+ * The deadline needs no waker: the futex wait has a timeout.
  */
 #include "config.h"
 
@@ -47,8 +63,9 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
             }
         }
         uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
-        /* seq_cst: pairs with a finisher's counter RMW then load of `parked`
-         * (group.c); a waker bumps wake_seq after our load above */
+        /* seq_cst: before ready()'s seq_cst loads, against a finisher's
+         * seq_cst push or counter RMW then load of `parked` (the header
+         * comment); a waker bumps wake_seq after our load above */
         atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
         if (ready(arg) || weft_cancelled(self) || weft_now() >= end)
             break;

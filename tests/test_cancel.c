@@ -1547,6 +1547,143 @@ START_TEST(test_concurrent_cancels_of_nested_groups_reach_later_tasks)
 }
 END_TEST
 
+/* ---- registering a live callback again ---- */
+
+/* Tasks A and B of group g each register a callback on g's scope; then the
+ * callback B registered is registered again from a task of a cancelled
+ * group h (before the fix: its link cleared, which cut A's callback off
+ * g's list, then run at once), A's again from A, A's again from inside its
+ * own run, and A's with a NULL fn. Each must be refused (EBUSY; EINVAL for
+ * the NULL fn) and change nothing: on g's cancel both original callbacks
+ * run once. Removed, A's callback may be registered again. Each later
+ * attempt is made only if the earlier ones were refused: on a runtime
+ * without the check they would corrupt the list for good (a cycle, a
+ * callback running nested in itself), and the test is to fail, not hang. */
+struct rereg {
+    weft_cancel_cb cb_a, cb_b;
+    weft_task *a_self;
+    atomic_int a_registered, b_registered, cross_done, a_ready;
+    atomic_int refused_so_far; /* every attempt so far was refused */
+    atomic_int ran_a, ran_b, ran_other, tried_running, rc_running, setup_failed;
+    int rc_first_a, rc_first_b, rc_cross, rc_same, rc_null_fn, rc_again;
+};
+
+static void rereg_other(void *p)
+{
+    struct rereg *r = p;
+    atomic_fetch_add(&r->ran_other, 1);
+}
+
+static void rereg_b(void *p)
+{
+    struct rereg *r = p;
+    atomic_fetch_add(&r->ran_b, 1);
+}
+
+static void rereg_a(void *p)
+{
+    struct rereg *r = p;
+    atomic_fetch_add(&r->ran_a, 1);
+    /* running: a registration of this very callback (on the canceller's
+     * thread, for A's scope) is refused too */
+    if (atomic_load(&r->refused_so_far) && atomic_exchange(&r->tried_running, 1) == 0)
+        atomic_store(&r->rc_running, weft_on_cancel(r->a_self, &r->cb_a, rereg_other, r));
+}
+
+static bool rereg_wait(struct rereg *r, atomic_int *flag)
+{
+    wait_until_set(flag);
+    if (!atomic_load(flag))
+        atomic_store(&r->setup_failed, 1);
+    return atomic_load(flag);
+}
+
+static int rereg_task_a(weft_task *self, void *p)
+{
+    struct rereg *r = p;
+    r->a_self = self;
+    r->rc_first_a = weft_on_cancel(self, &r->cb_a, rereg_a, r);
+    atomic_store(&r->a_registered, 1);
+    if (rereg_wait(r, &r->cross_done) && r->rc_cross == EBUSY) {
+        r->rc_same = weft_on_cancel(self, &r->cb_a, rereg_other, r);
+        r->rc_null_fn = weft_on_cancel(self, &r->cb_a, NULL, r);
+        atomic_store(&r->refused_so_far, r->rc_same == EBUSY && r->rc_null_fn == EINVAL);
+    }
+    atomic_store(&r->a_ready, 1);
+    wait_until_set(&r->ran_a);
+    weft_on_cancel_remove(&r->cb_a);
+    /* removed: it may be registered again; the scope is cancelled, so it
+     * runs at once */
+    r->rc_again = weft_on_cancel(self, &r->cb_a, rereg_a, r);
+    weft_on_cancel_remove(&r->cb_a);
+    return ECANCELED;
+}
+
+static int rereg_task_b(weft_task *self, void *p)
+{
+    struct rereg *r = p;
+    if (!rereg_wait(r, &r->a_registered))
+        return EFAULT;
+    r->rc_first_b = weft_on_cancel(self, &r->cb_b, rereg_b, r);
+    atomic_store(&r->b_registered, 1);
+    wait_until_set(&r->ran_b);
+    weft_on_cancel_remove(&r->cb_b);
+    return ECANCELED;
+}
+
+static int rereg_task_c(weft_task *self, void *p)
+{
+    struct rereg *r = p;
+    /* self's scope (h) is cancelled; cb_b is registered on g's */
+    r->rc_cross = weft_on_cancel(self, &r->cb_b, rereg_other, r);
+    atomic_store(&r->cross_done, 1);
+    return ECANCELED;
+}
+
+static int rereg_root(weft_task *self, void *p)
+{
+    struct rereg *r = p;
+    weft_group g, h;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    weft_spawn(&g, rereg_task_a, r);
+    weft_spawn(&g, rereg_task_b, r);
+    if (rereg_wait(r, &r->b_registered)) {
+        weft_group_init(&h, self, NULL);
+        weft_group_cancel(&h);
+        weft_spawn(&h, rereg_task_c, r); /* runs, cancelled from its start */
+        weft_group_join(&h, NULL);
+        rereg_wait(r, &r->a_ready);
+    }
+    weft_group_cancel(&g);
+    weft_group_join(&g, NULL);
+    return 0;
+}
+
+START_TEST(test_registering_a_live_callback_again_is_refused_and_harmless)
+{
+    weft_runtime *rt = weft_test_runtime(3, 0); /* root, A and B at once */
+    struct rereg r = {.rc_cross = -1, .rc_same = -1, .rc_null_fn = -1, .rc_again = -1};
+    atomic_init(&r.rc_running, -1);
+    ck_assert_int_eq(weft_run(rt, rereg_root, &r, NULL), 0);
+    ck_assert_int_eq(atomic_load(&r.setup_failed), 0);
+    ck_assert_int_eq(r.rc_first_a, 0);
+    ck_assert_int_eq(r.rc_first_b, 0);
+    ck_assert_int_eq(r.rc_cross, EBUSY);
+    ck_assert_int_eq(r.rc_same, EBUSY);
+    ck_assert_int_eq(r.rc_null_fn, EINVAL);
+    ck_assert_int_eq(atomic_load(&r.tried_running), 1);
+    ck_assert_int_eq(atomic_load(&r.rc_running), EBUSY);
+    /* both ran once on the cancel; A's once more when registered again */
+    ck_assert_int_eq(atomic_load(&r.ran_b), 1);
+    ck_assert_int_eq(r.rc_again, 0);
+    ck_assert_int_eq(atomic_load(&r.ran_a), 2);
+    ck_assert_int_eq(atomic_load(&r.ran_other), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1571,6 +1708,7 @@ Suite *cancel_suite(void)
     tcase_add_test(tc, test_a_callback_may_remove_the_callback_it_runs_nested_in);
     tcase_add_test(tc, test_returning_etimedout_at_the_deadline_is_no_failure);
     tcase_add_test(tc, test_cancel_callbacks_never_run_in_the_next_life_of_a_state);
+    tcase_add_test(tc, test_registering_a_live_callback_again_is_refused_and_harmless);
     suite_add_tcase(s, tc);
     /* CK_RUN_CASE=nested_cancels runs these alone */
     TCase *nested = tcase_create("nested_cancels");

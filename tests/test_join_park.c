@@ -1,6 +1,7 @@
 /* Joiners that park: new work wakes idle workers, not joiners that cannot take it. */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -374,6 +375,107 @@ START_TEST(test_new_work_wakes_an_idle_worker_before_a_joiner)
 }
 END_TEST
 
+/*
+ * membarrier failing after it was registered (a seccomp filter installed
+ * later): the first failure must turn it off for good, for rt and every
+ * thread's copy, threads started afterwards included, so that the heavy
+ * sides' fence pairs with a fence on the light sides (park.c). Before the
+ * fix the heavy side fenced alone while rt and the threads kept
+ * use_membarrier set. Spawns, parks, timed waits and a cancel afterwards
+ * must work and make no expedited call again.
+ */
+static int mb_nap(weft_task *self, void *arg)
+{
+    (void)arg;
+    /* a timed wait longer than WEFT__HANDOFF_MIN: a spare thread starts and
+     * takes the slot */
+    return weft_sleep(self, weft_after(2 * WEFT_MSEC));
+}
+
+static int mb_wait_cancel(weft_task *self, void *arg)
+{
+    _Atomic int *saw = arg;
+    weft_time until = weft_after(WORK_WAIT);
+    while (!weft_cancelled(self) && weft_now() < until)
+        sched_yield();
+    atomic_store(saw, weft_cancelled(self));
+    return 0;
+}
+
+static int mb_nested(weft_task *self, void *arg)
+{
+    weft_group g;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc == 0)
+        rc = weft_spawn(&g, mb_wait_cancel, arg);
+    int jrc = weft_group_join(&g, NULL);
+    return rc != 0 ? rc : jrc;
+}
+
+struct mb_round {
+    struct kw_fib fib;
+    _Atomic int saw_cancel;
+};
+
+static int mb_round(weft_task *self, void *arg)
+{
+    struct mb_round *r = arg;
+    weft_group g, c;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    int rc1 = weft_spawn(&g, mb_nap, NULL);
+    int rc2 = weft_spawn(&g, mb_nap, NULL);
+    int rc3 = kw_fib_task(self, &r->fib);
+    int jrc = weft_group_join(&g, NULL);
+    /* a cancel pushed down below a group: the cancel's heavy side */
+    if ((rc = weft_group_init(&c, self, NULL)) != 0)
+        return rc;
+    int rc4 = weft_spawn(&c, mb_nested, &r->saw_cancel);
+    sleep_us(1000);
+    weft_group_cancel(&c);
+    int crc = weft_group_join(&c, NULL);
+    if (rc1 != 0 || rc2 != 0 || rc3 != 0 || rc4 != 0 || jrc != 0)
+        return EPROTO;
+    return crc == ECANCELED ? 0 : EPROTO;
+}
+
+START_TEST(test_failed_membarrier_turns_it_off_for_every_thread)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    bool had = atomic_load(&rt->use_membarrier);
+    weft__membarrier_fail_nth(1); /* the next expedited call fails */
+    uint64_t result = 0;
+    ck_assert_int_eq(kw_fib(rt, 15, &result), 0); /* then the workers park */
+    ck_assert_uint_eq(result, kernel_fib_expected(15));
+    weft_time until = weft_after(WORK_WAIT);
+    while (had && atomic_load(&rt->membarrier_off_at) <= 0 && weft_now() < until)
+        sleep_us(1000);
+    ck_assert_msg(!had || atomic_load(&rt->membarrier_off_at) > 0,
+                  "no switch after a failed membarrier (%lu calls)", weft__membarrier_calls());
+    ck_assert(!atomic_load(&rt->use_membarrier));
+    /* heavy sides that read the flag set before the switch are done */
+    sleep_us(50 * 1000);
+    unsigned long calls = weft__membarrier_calls();
+    for (int i = 0; i < 8; i++) {
+        struct mb_round r = {.fib = {18, 0}};
+        atomic_init(&r.saw_cancel, 0);
+        ck_assert_int_eq(weft_run(rt, mb_round, &r, NULL), 0);
+        ck_assert_uint_eq(r.fib.result, kernel_fib_expected(18));
+        ck_assert_int_eq(atomic_load(&r.saw_cancel), 1);
+        sleep_us(2000); /* the workers park */
+    }
+    ck_assert_uint_eq(weft__membarrier_calls(), calls); /* off for good */
+    unsigned n = weft__nthreads(rt);
+    ck_assert_uint_gt(n, 2); /* spare threads started after the switch */
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_msg(!atomic_load(&rt->threads[i].use_membarrier), "thread %u still skips its fence",
+                      i);
+    weft__membarrier_fail_nth(0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *join_park_suite(void)
 {
     Suite *s = suite_create("join_park");
@@ -382,6 +484,7 @@ Suite *join_park_suite(void)
     tcase_add_test(tc, test_deep_joiner_does_not_swallow_the_wakeup_for_new_work);
     tcase_add_test(tc, test_joiner_that_may_not_steal_is_not_in_the_idle_list);
     tcase_add_test(tc, test_new_work_wakes_an_idle_worker_before_a_joiner);
+    tcase_add_test(tc, test_failed_membarrier_turns_it_off_for_every_thread);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -113,11 +113,12 @@ WEFT_API int weft_sleep(weft_task *self, weft_time until);
 
 typedef struct weft_cancel_cb {
     uint64_t opaque_[4];
-} weft_cancel_cb; /* caller-allocated; must outlive its registration */
+} weft_cancel_cb; /* caller-allocated, need not be initialised; must outlive its registration */
 
 /* Like std::stop_callback: fn(arg) runs once when self's scope is cancelled,
- * at once on this thread if it already is. EINVAL for NULLs. Remove it
- * before cb's memory goes away. */
+ * at once on this thread if it already is. EINVAL for NULLs; EBUSY, and no
+ * change, while cb is registered or its fn runs. Remove it before cb's
+ * memory goes away; two callbacks removing each other deadlock. */
 WEFT_API int weft_on_cancel(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *arg), void *arg);
 /* Unregisters cb. Returns only when fn is not running (at once when called
  * from fn itself); fn does not start afterwards. NULL: no effect. */
