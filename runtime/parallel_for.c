@@ -57,9 +57,16 @@
  * keeps the list as the cause of its own failure, as a join without errs
  * does.
  *
+ * A body's ETIMEDOUT once the loop's deadline passed, before the timer
+ * cancelled the loop, is no failure: it is the reason the loop is about to
+ * stop for. Its range task stops and returns ETIMEDOUT, which its group
+ * excuses in the same way (and cancels itself with ETIMEDOUT); the timer
+ * stops the rest.
+ *
  * Result: the first record's code when a body failed (first_error when no
  * record could be made); else top's join: 0, or ECANCELED / ETIMEDOUT when
- * the caller's scope was cancelled or its deadline passed.
+ * the caller's scope was cancelled or its deadline passed (ETIMEDOUT too
+ * when a body saw the deadline pass before the timer cancelled top).
  */
 #include "config.h"
 
@@ -86,6 +93,7 @@ struct pfor {
     _Atomic int first_error; /* the first body failure, 0 while none */
     _Atomic(struct weft_error *) records; /* the failing chunks' records, newest first */
     _Atomic size_t records_lost;          /* failures without a record (no memory) */
+    _Atomic bool timed_out;               /* a body saw the deadline before the timer */
     weft_group top;                       /* cancelled by the first failure */
 };
 
@@ -117,6 +125,16 @@ static void record_failure(struct pfor *pf, weft_task *t, int rc)
     if (atomic_compare_exchange_strong_explicit(&pf->first_error, &none, rc,
                                                 memory_order_relaxed, memory_order_relaxed))
         weft_group_cancel(&pf->top); /* once: the later failures find it cancelled */
+}
+
+/* A body's ETIMEDOUT is the loop's deadline, not a failure, once that
+ * deadline passed: the timer may not have cancelled the loop yet. */
+static bool deadline_came(weft_task *self, int rc)
+{
+    if (rc != ETIMEDOUT)
+        return false;
+    weft_time deadline = weft_deadline(self);
+    return deadline != WEFT_NEVER && weft_now() >= deadline;
 }
 
 /* Would a split feed a thief? Only while this thread's deque is empty (else
@@ -168,7 +186,12 @@ static int range_task(weft_task *self, void *p)
         int brc = pf->body(self, lo, lo + take, pf->arg);
         lo += take;
         if (WEFT__UNLIKELY(brc != 0) && is_failure(self, brc)) {
-            record_failure(pf, self, brc);
+            if (deadline_came(self, brc)) {
+                atomic_store_explicit(&pf->timed_out, true, memory_order_relaxed);
+                rc = ETIMEDOUT; /* excused by the group, whose deadline it is */
+            } else {
+                record_failure(pf, self, brc);
+            }
             break;
         }
         if (WEFT__UNLIKELY(self->kind & WEFT__TASK_FAILED)) /* a weft_fail undone by returning 0 */
@@ -194,6 +217,7 @@ int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain, b
     atomic_init(&pf.first_error, 0);
     atomic_init(&pf.records, NULL);
     atomic_init(&pf.records_lost, 0);
+    atomic_init(&pf.timed_out, false);
     int rc = weft_group_init(&pf.top, self, NULL);
     if (rc != 0)
         return rc;
@@ -204,7 +228,8 @@ int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain, b
         return rc; /* ENOMEM: no body ran */
     int first = atomic_load_explicit(&pf.first_error, memory_order_relaxed);
     if (first == 0)
-        return jrc;
+        return jrc == 0 && atomic_load_explicit(&pf.timed_out, memory_order_relaxed) ? ETIMEDOUT
+                                                                                      : jrc;
     /* relaxed: every push happened before its range task's end, which the
      * join of `top` ordered before this point */
     struct weft_error *stack = atomic_exchange_explicit(&pf.records, NULL, memory_order_relaxed);

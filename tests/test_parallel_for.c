@@ -586,6 +586,76 @@ START_TEST(test_a_cancel_of_the_callers_group_stops_it_with_ecanceled)
 }
 END_TEST
 
+/* Bodies that sleep until the loop's deadline: each sleep may end at the
+ * deadline on its own, before the timer cancelled the loop. That ETIMEDOUT
+ * is the loop stopping for its deadline, not a failure of the loop. */
+#define SLEEPERS 6u
+
+struct sleepers {
+    _Atomic unsigned timed_out, cancelled, other;
+    int pfor_rc;
+};
+
+static int sleep_body(weft_task *self, size_t lo, size_t hi, void *p)
+{
+    struct sleepers *s = p;
+    (void)lo;
+    (void)hi;
+    int rc = weft_sleep(self, weft_after(BUDGET));
+    atomic_fetch_add(rc == ETIMEDOUT ? &s->timed_out : rc == ECANCELED ? &s->cancelled : &s->other, 1);
+    return rc;
+}
+
+static int sleep_loop(weft_task *self, void *p)
+{
+    struct sleepers *s = p;
+    s->pfor_rc = weft_parallel_for(self, 0, SLEEPERS, 1, sleep_body, s);
+    return s->pfor_rc;
+}
+
+static int sleep_root(weft_task *self, void *p)
+{
+    weft_errors **errs = p;
+    struct sleepers *s = (struct sleepers *)(errs + 1);
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    /* the deadline is the loop task's own: its ETIMEDOUT is then a failure
+     * of g, whose record shows what the loop left as its cause */
+    weft_spawn_opts o = {.deadline = weft_after(20 * WEFT_MSEC)};
+    int rc = weft_spawn_ex(&g, sleep_loop, s, &o);
+    int jrc = weft_group_join(&g, errs);
+    return rc != 0 ? rc : jrc;
+}
+
+START_TEST(test_a_body_timing_out_at_the_deadline_is_no_failure_of_the_loop)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    for (int run = 0; run < 10; run++) {
+        struct {
+            weft_errors *errs;
+            struct sleepers s;
+        } a = {0};
+        ck_assert_int_eq(weft_run(rt, sleep_root, &a, NULL), ETIMEDOUT);
+        ck_assert_int_eq(a.s.pfor_rc, ETIMEDOUT);
+        ck_assert_uint_eq(weft_errors_count(a.errs), 1);
+        const weft_error *e = weft_errors_at(a.errs, 0);
+        ck_assert_int_eq(weft_error_code(e), ETIMEDOUT);
+        if (weft_error_cause(e) != NULL)
+            ck_abort_msg("run %d: a body's timeout was recorded as the loop's failure: \"%s\"", run,
+                         weft_error_message(weft_errors_at(weft_error_cause(e), 0)));
+        /* every body that ran was stopped by the deadline, none by a fail-fast */
+        unsigned timed_out = atomic_load(&a.s.timed_out), cancelled = atomic_load(&a.s.cancelled);
+        unsigned other = atomic_load(&a.s.other);
+        ck_assert_uint_ge(timed_out, 1);
+        ck_assert_uint_eq(cancelled, 0);
+        ck_assert_uint_eq(other, 0);
+        weft_errors_free(a.errs);
+    }
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 /* ---- load balance ---- */
 
 struct balance {
@@ -646,6 +716,7 @@ Suite *parallel_for_suite(void)
     tcase_add_test(tc, test_an_inner_failure_fails_the_outer_loop);
     tcase_add_test(tc, test_the_callers_deadline_stops_it_with_etimedout);
     tcase_add_test(tc, test_a_cancel_of_the_callers_group_stops_it_with_ecanceled);
+    tcase_add_test(tc, test_a_body_timing_out_at_the_deadline_is_no_failure_of_the_loop);
     tcase_add_test(tc, test_both_workers_run_chunks_of_a_large_range);
     suite_add_tcase(s, tc);
     return s;
