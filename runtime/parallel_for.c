@@ -115,8 +115,10 @@ static bool is_failure(weft_task *self, int rc)
 static void record_failure(struct pfor *pf, weft_task *t, int rc)
 {
     struct weft_error *rec = weft__task_attempt_failure(t, rc);
-    if (rec != NULL)
+    if (rec != NULL) {
+        rec->arg = pf->arg; /* the range task's own arg is ours, not the caller's */
         weft__errors_push(&pf->records, rec);
+    }
     else /* the code still reaches the caller through first_error */
         atomic_fetch_add_explicit(&pf->records_lost, 1, memory_order_relaxed);
     int none = 0;

@@ -69,6 +69,10 @@ WEFT_API int weft_error_code(const weft_error *err);
 WEFT_API const char *weft_error_message(const weft_error *err);
 /* The task's name (spawn_opts.name), or ""; never NULL. */
 WEFT_API const char *weft_error_task(const weft_error *err);
+/* The arg the failed task or job was started with (a weft_parallel_for
+ * chunk's: the body's arg), to map a failure back to its input; NULL for a
+ * record the runtime makes itself (lost failures' count) and for NULL. */
+WEFT_API void *weft_error_arg(const weft_error *err);
 /* The errors of the inner group this failure came from, or NULL. */
 WEFT_API const weft_errors *weft_error_cause(const weft_error *err);
 /* Prints the tree indented, one failure per line: "task: ECODE: message". */
