@@ -142,20 +142,23 @@ typedef struct weft_stats {
 
 typedef struct weft_config {
     size_t size;               /* sizeof(weft_config): lets the struct grow without breaking ABI */
-    unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs */
-    unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool */
+    unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs; 1..1024 */
+    unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool, 1..4096 */
     weft_time blocking_idle;   /* 0: 10 s; an idle blocking thread exits after this */
     weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for blocking jobs */
     void (*on_unhandled)(const struct weft_error *err, void *arg); /* NULL: print to stderr */
     void *on_unhandled_arg;
     /* added after API.md's first version (read only when `size` covers it): */
-    size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack */
+    size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack,
+                                  64 KiB..1 GiB */
     const char *trace_path;    /* NULL: $WEFT_TRACE, else none; "": none; a Chrome trace JSON file written
                                   at destroy (README.md); used during create only */
 } weft_config;
 #define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
 
-/* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure. */
+/* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure:
+ * EINVAL for a field out of its range (a bad environment value is ignored,
+ * with a line on stderr). */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
 /* Waits for every task (detached too), stops the workers; cancels blocking
  * jobs (flag + callbacks) and waits up to shutdown_timeout for them: 0 when
