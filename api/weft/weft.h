@@ -207,7 +207,8 @@ typedef struct weft_spawn_opts {
 
 /* parent: the running task (self); opts may be NULL. EINVAL for NULLs or unknown flags. */
 WEFT_API int weft_group_init(weft_group *g, weft_task *parent, const weft_group_opts *opts);
-/* Queues fn(arg) in g. EINVAL for NULLs or a joined group, ENOMEM. */
+/* Queues fn(arg) in g. EINVAL for NULLs, a joined group or a copy of a
+ * weft_group (only the one weft_group_init filled is the group), ENOMEM. */
 WEFT_API int weft_spawn(weft_group *g, weft_fn fn, void *arg);
 WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spawn_opts *o);
 /* Once, by the task that initialised g: helps run tasks until all of g's ended.
