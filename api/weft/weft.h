@@ -3,7 +3,8 @@
  *
  * This is the one public header. It is hermetic: it includes only standard
  * headers, never config.h or concurrencykit. The contract of every name here
- * is in API.md; each declaration carries a one-line summary of it.
+ * is in its man page, installed with the library (`man weft_spawn`; weft(7)
+ * is the overview); each declaration carries a one-line summary of it.
  *
  * Conventions: functions that can fail return int, 0 on success or a positive
  * errno value. Nothing aborts on bad input: it returns EINVAL.
@@ -148,11 +149,11 @@ typedef struct weft_config {
     weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for blocking jobs */
     void (*on_unhandled)(const struct weft_error *err, void *arg); /* NULL: print to stderr */
     void *on_unhandled_arg;
-    /* added after API.md's first version (read only when `size` covers it): */
+    /* added after the first version (read only when `size` covers them): */
     size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack,
                                   64 KiB..1 GiB */
     const char *trace_path;    /* NULL: $WEFT_TRACE, else none; "": none; a Chrome trace JSON file written
-                                  at destroy (README.md); used during create only */
+                                  at destroy (weft(7)); used during create only */
 } weft_config;
 #define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
 
@@ -176,7 +177,7 @@ WEFT_API int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **err
 WEFT_API int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg);
 /* Counters summed over the runtime's threads (each a recent value, not a snapshot). */
 WEFT_API void weft_runtime_stats(weft_runtime *rt, weft_stats *out);
-/* (Added to API.md's set.) The number of CPU workers rt runs, as resolved at
+/* The number of CPU workers rt runs, as resolved at
  * create (config, $WEFT_WORKERS or the online CPUs); 0 for NULL. */
 WEFT_API unsigned weft_runtime_workers(const weft_runtime *rt);
 
@@ -189,7 +190,8 @@ typedef struct weft_group {
 
 enum {
     WEFT_COLLECT = 1u << 0, /* failures do not cancel siblings (gather, return_exceptions=True) */
-    WEFT_SHIELD = 1u << 1,  /* ignore the parent's cancellation (own deadline still applies) */
+    WEFT_SHIELD = 1u << 1,  /* ignore the parent's cancellation and deadline (own deadline
+                               still applies) */
     WEFT_STREAM = 1u << 2   /* keep completions for weft_group_next */
 };
 typedef struct weft_group_opts {
@@ -266,7 +268,7 @@ WEFT_API int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg,
  * sees a failure keeps the job's error record as the cause of the calling
  * task's own failure, should it fail. EINVAL for NULL or a released job. */
 WEFT_API int weft_job_wait(weft_job *job, weft_time deadline);
-/* (Added to API.md's set.) True once the job's function and cleanup ended:
+/* True once the job's function and cleanup ended:
  * weft_job_wait then returns its status at once. False for NULL. */
 WEFT_API bool weft_job_done(const weft_job *job);
 /* Cancels the job's scope (reason ECANCELED): weft_cancelled(job_self) turns
