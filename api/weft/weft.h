@@ -155,7 +155,10 @@ typedef struct weft_config {
     const char *trace_path;    /* NULL: $WEFT_TRACE, else none; "": none; a Chrome trace JSON file written
                                   at destroy (weft(7)); used during create only */
 } weft_config;
-#define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
+/* size, then every field 0 (its default); then set the fields you need. Every
+ * field is listed, in order, so that C++ (where designated initializers are
+ * C++20 and a field left out warns under -Wextra) takes it as C does. */
+#define WEFT_CONFIG_INIT { sizeof(weft_config), 0, 0, 0, 0, NULL, NULL, 0, NULL }
 
 /* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure:
  * EINVAL for a field out of its range (a bad environment value is ignored,
