@@ -661,12 +661,15 @@ static void part_submit(const struct submit *s)
     for (unsigned rep = 0; rep < reps; rep++)
         for (int j = 0; j < nimpl; j++) {
             enum impl i = (enum impl)((rep + (unsigned)j) % (unsigned)nimpl);
-            int64_t ns;
-            if (submit_one(i, s, &ns))
+            int64_t ns = 0; /* a run that failed sets nothing */
+            bool ok = submit_one(i, s, &ns);
+            if (ok)
                 secs[i][good[i]++] = (double)ns / 1e9;
-            if (verbose)
+            if (verbose && ok)
                 printf("run=blocking_submit round=%u impl=%s s=%.4f\n", rep, impl_name[i],
                        (double)ns / 1e9);
+            else if (verbose)
+                printf("run=blocking_submit round=%u impl=%s failed\n", rep, impl_name[i]);
         }
     for (int i = 0; i < nimpl; i++) {
         if (good[i] > 0) {

@@ -1,10 +1,18 @@
 /*
  * Settings: an explicit weft_config field wins, then the environment (read
- * once per runtime, clamped), then the default.
+ * once per runtime), then the default.
+ *
+ * Every setting has one valid range, the same for the field and the
+ * variable. A field outside it is the caller's mistake: create fails with
+ * EINVAL. A variable outside it, or malformed, comes from whoever started
+ * the program: it is ignored with one line on stderr naming it, and the
+ * default applies. An empty variable counts as unset.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,31 +26,85 @@ enum { MAX_WORKERS = 1024, DEFAULT_BLOCKING = 64, MAX_BLOCKING = 4096 };
 #define MAX_STACK ((size_t)1 << 30)
 #define DEFAULT_STACK ((size_t)8 << 20)
 
-/* A positive integer with an optional k/m/g suffix (powers of 1024); 0 if malformed. */
-static unsigned long long parse_size(const char *s)
+/* One line on stderr: the value (cut short, control bytes shown as '?')
+ * and why it is refused. */
+static void ignoring(const char *name, const char *value, const char *why)
 {
-    if (s == NULL || *s == '\0')
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return 0;
-    unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: break;
-    }
-    if (*end != '\0' || v > (~0ULL >> shift))
-        return 0;
-    return v << shift;
+    char shown[64];
+    size_t n = 0;
+    for (; value[n] != '\0' && n < sizeof shown - 4; n++)
+        shown[n] = iscntrl((unsigned char)value[n]) ? '?' : value[n];
+    if (value[n] != '\0')
+        memcpy(shown + n, "...", 3), n += 3;
+    shown[n] = '\0';
+    fprintf(stderr, "weft: ignoring %s=\"%s\": %s\n", name, shown, why);
 }
 
-static unsigned long long clamp(unsigned long long v, unsigned long long lo, unsigned long long hi)
+/* A size as the variables take it: "64k", "1g", else bytes. */
+static void size_text(char *buf, size_t size, unsigned long long v)
 {
-    return v < lo ? lo : v > hi ? hi : v;
+    static const char unit[] = "gmk";
+    for (int i = 0; i < 3; i++) {
+        unsigned shift = 30u - 10u * (unsigned)i;
+        if (v != 0 && (v & ((1ULL << shift) - 1)) == 0) {
+            snprintf(buf, size, "%llu%c", v >> shift, unit[i]);
+            return;
+        }
+    }
+    snprintf(buf, size, "%llu", v);
+}
+
+/*
+ * $name as a whole number in [lo, hi], with a k/m/g suffix (powers of 1024)
+ * when `sized`: the number, or 0 when unset or empty, or refused (then
+ * said on stderr). Only digits and the suffix: strtoull alone would take
+ * "-3" as 2^64 - 3, and " 3" or "+3" as 3.
+ */
+static unsigned long long env_number(const char *name, unsigned long long lo,
+                                     unsigned long long hi, bool sized)
+{
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return 0;
+    const char *end = s;
+    unsigned long long v = 0;
+    bool overflow = false;
+    for (; isdigit((unsigned char)*end); end++) {
+        unsigned d = (unsigned)(*end - '0');
+        if (v > (~0ULL - d) / 10)
+            overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    unsigned shift = 0;
+    if (sized && end != s) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; end++; break;
+        case 'm': case 'M': shift = 20; end++; break;
+        case 'g': case 'G': shift = 30; end++; break;
+        default: break;
+        }
+    }
+    char why[96];
+    if (end == s || *end != '\0') {
+        ignoring(name, s, sized ? "not a size (a whole number of bytes, or with k, m or g)"
+                                : "not a whole number");
+        return 0;
+    }
+    if (overflow || v > (~0ULL >> shift) || (v << shift) < lo || (v << shift) > hi) {
+        char l[24], h[24];
+        if (sized) {
+            size_text(l, sizeof l, lo);
+            size_text(h, sizeof h, hi);
+        } else {
+            snprintf(l, sizeof l, "%llu", lo);
+            snprintf(h, sizeof h, "%llu", hi);
+        }
+        snprintf(why, sizeof why, "out of range %s..%s", l, h);
+        ignoring(name, s, why);
+        return 0;
+    }
+    return v << shift;
 }
 
 /* The field if cfg is big enough to have it (older callers pass a smaller struct). */
@@ -54,30 +116,33 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     if (cfg != NULL && cfg->size < offsetof(weft_config, stack_size))
         return EINVAL; /* not initialised with WEFT_CONFIG_INIT */
 
+    /* each field: 0 takes the default, a value out of range is a mistake */
     unsigned long long workers = CFG_HAS(cfg, workers) ? cfg->workers : 0;
+    unsigned long long stack = CFG_HAS(cfg, stack_size) ? cfg->stack_size : 0;
+    unsigned long long blocking = CFG_HAS(cfg, blocking_max) ? cfg->blocking_max : 0;
+    if (workers > MAX_WORKERS || (stack != 0 && (stack < MIN_STACK || stack > MAX_STACK)) ||
+        blocking > MAX_BLOCKING)
+        return EINVAL;
+
     if (workers == 0)
-        workers = parse_size(getenv("WEFT_WORKERS"));
+        workers = env_number("WEFT_WORKERS", 1, MAX_WORKERS, false);
     if (workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        workers = n > 0 ? (unsigned long long)n : 1;
+        workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (unsigned long long)n;
     }
-    out->workers = (unsigned)clamp(workers, 1, MAX_WORKERS);
+    out->workers = (unsigned)workers;
 
-    unsigned long long stack = CFG_HAS(cfg, stack_size) ? cfg->stack_size : 0;
     if (stack == 0)
-        stack = parse_size(getenv("WEFT_STACK_SIZE"));
+        stack = env_number("WEFT_STACK_SIZE", MIN_STACK, MAX_STACK, true);
     if (stack == 0)
         stack = DEFAULT_STACK;
     long page = sysconf(_SC_PAGESIZE);
     size_t pg = page > 0 ? (size_t)page : 4096;
-    out->stack_size = ((size_t)clamp(stack, MIN_STACK, MAX_STACK) + pg - 1) / pg * pg;
+    out->stack_size = ((size_t)stack + pg - 1) / pg * pg;
 
-    unsigned long long blocking = CFG_HAS(cfg, blocking_max) ? cfg->blocking_max : 0;
     if (blocking == 0)
-        blocking = parse_size(getenv("WEFT_BLOCKING_MAX"));
-    if (blocking == 0)
-        blocking = DEFAULT_BLOCKING;
-    out->blocking_max = (unsigned)clamp(blocking, 1, MAX_BLOCKING);
+        blocking = env_number("WEFT_BLOCKING_MAX", 1, MAX_BLOCKING, false);
+    out->blocking_max = blocking != 0 ? (unsigned)blocking : DEFAULT_BLOCKING;
 
     /* times: 0 takes the default, a negative one is a mistake */
     weft_time idle = CFG_HAS(cfg, blocking_idle) ? cfg->blocking_idle : 0;
@@ -95,5 +160,7 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
 
     const char *st = getenv("WEFT_STATS");
     out->print_stats = st != NULL && strcmp(st, "1") == 0;
+    if (st != NULL && *st != '\0' && strcmp(st, "0") != 0 && !out->print_stats)
+        ignoring("WEFT_STATS", st, "not 0 or 1");
     return 0;
 }

@@ -98,6 +98,7 @@ static struct weft_error *record_with(int code, const char *task, const char *ms
     e->cause = NULL;
     e->task = text;
     e->message = text + tl + 1;
+    e->arg = NULL;
     e->code = code;
     e->list = (struct weft_errors){0};
     return e;
@@ -252,6 +253,11 @@ const char *weft_error_message(const weft_error *e)
 const char *weft_error_task(const weft_error *e)
 {
     return e != NULL ? e->task : "";
+}
+
+void *weft_error_arg(const weft_error *e)
+{
+    return e != NULL ? e->arg : NULL;
 }
 
 const weft_errors *weft_error_cause(const weft_error *e)

@@ -36,6 +36,7 @@ struct weft_error {
     weft_errors *cause;      /* owned; NULL for none */
     const char *message;     /* never NULL */
     const char *task;        /* never NULL: "" without a name */
+    void *arg;               /* the failed task's or job's arg; NULL: made by the runtime */
     int code;
     int reserve; /* -1: heap; else its index in the static reserve */
     struct weft_errors list; /* used while this record heads a list */

@@ -132,8 +132,12 @@ struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int
         weft__error_free(rec);
         return NULL;
     }
-    if (rec == NULL)
-        return weft__error_plain(rc, name);
+    if (rec == NULL) {
+        rec = weft__error_plain(rc, name);
+        if (rec != NULL)
+            rec->arg = t->arg;
+        return rec;
+    }
     if (rec->code == 0) { /* kept causes only: the message is the code's description */
         struct weft_error *d = weft__error_plain(rc, name);
         if (d != NULL) {
@@ -146,6 +150,7 @@ struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int
         }
     }
     rec->code = rc;
+    rec->arg = t->arg;
     return rec;
 }
 

@@ -14,9 +14,10 @@
  *
  * The caller's weft_group holds only a handle: the state is in the owner
  * thread's pool (group_pool.c), and the handle's generation tells a stale
- * copy from the live group. The handle also keeps the owner's thread, so
+ * handle from the live group. The handle also keeps the owner's thread, so
  * the owner's spawn reads one line of the caller's frame before its own
- * counter.
+ * counter, and its own address, so that every call tells a copy of the
+ * handle (which lies at another address) from the original.
  *
  * Join never idles a worker: it pops its own deque, then steals, first from
  * the thief of one of its tasks (leapfrogging: the work it waits for is most
@@ -47,6 +48,9 @@ struct handle {
      * group the handle's own address, which is no thread, so that every
      * spawn takes spawn_slow (its tasks end differently) */
     struct weft__thread *owner_thread;
+    /* the handle's own address: a copy's is not its own (one more load from
+     * the line the fast path reads anyway) */
+    const struct handle *self;
 };
 
 _Static_assert(sizeof(struct handle) <= sizeof(weft_group), "the handle fits weft_group");
@@ -72,7 +76,13 @@ static uint32_t gen_of(uint64_t key)
     return (uint32_t)(key >> 32);
 }
 
-/* The live group behind h, or NULL (never initialised, joined, stale copy). */
+/* h is the handle weft_group_init filled, not a copy of it. */
+static bool is_original(const struct handle *h)
+{
+    return h->self == h;
+}
+
+/* The live group behind h, or NULL (never initialised, joined, stale, a copy). */
 static struct weft__group *live_state(const struct handle *h)
 {
     if (h == NULL)
@@ -82,7 +92,8 @@ static struct weft__group *live_state(const struct handle *h)
         return NULL;
     struct weft__group *g = h->state;
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
-    return weft__cancel_gen(w) == gen_of(key) && weft__cancel_reason_of(w) != WEFT__GROUP_DEAD
+    return weft__cancel_gen(w) == gen_of(key) && weft__cancel_reason_of(w) != WEFT__GROUP_DEAD &&
+                   is_original(h)
                ? g
                : NULL;
 }
@@ -145,6 +156,7 @@ group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, w
     atomic_store_explicit(&h->key, word | GROUP_LIVE, memory_order_relaxed);
     h->state = g;
     h->owner_thread = (flags & WEFT_STREAM) == 0 ? thr : (struct weft__thread *)(void *)h;
+    h->self = h;
     parent->open_groups++;
 }
 
@@ -308,7 +320,7 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
      * has room; the owner's live handle implies a live state (only its join
      * ends it). It calls nothing but in tail position, so it needs no frame. */
     if (WEFT__LIKELY(h != NULL && fn != NULL && magic_of(h) == GROUP_LIVE &&
-                     thr == h->owner_thread)) {
+                     thr == h->owner_thread && is_original(h))) {
         struct weft__slot *slot = thr->slot;
         struct weft_task *t = slot->free;
         if (WEFT__LIKELY(t != NULL)) {
@@ -371,7 +383,7 @@ void weft_group_cancel(weft_group *gp)
     if (h == NULL)
         return;
     uint64_t key = key_of(h);
-    if ((uint32_t)key == GROUP_LIVE)
+    if ((uint32_t)key == GROUP_LIVE && is_original(h))
         weft__cancel(h->state, gen_of(key), ECANCELED, WEFT__BY_CALL); /* no-op once it ended */
 }
 
@@ -513,8 +525,9 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
      * so the owner test fails for it even when no task runs (self NULL) */
     if (WEFT__UNLIKELY(weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) !=
                            gen_of(key) ||
-                       atomic_load_explicit(&g->owner, memory_order_relaxed) != self))
-        return EINVAL; /* a stale copy, or not the owner */
+                       atomic_load_explicit(&g->owner, memory_order_relaxed) != self ||
+                       !is_original(h)))
+        return EINVAL; /* a stale handle, not the owner, or a copy */
     wait_all(thr, g);
     atomic_store_explicit(&h->key, GROUP_JOINED, memory_order_relaxed);
     thr->current->open_groups--; /* the owner: run_task restored it */

@@ -494,15 +494,16 @@ static inline int weft__run_task_body(struct weft__thread *thr, struct weft_task
         weft__task_scope_begin(thr, t);
     int rc = t->fn(t, t->arg);
     thr->current = outer;
-    if (WEFT__UNLIKELY((t->kind | t->open_groups) != 0))
+    /* a failure too takes the tail: its record names t's arg */
+    if (WEFT__UNLIKELY((t->kind | t->open_groups | (uint32_t)rc) != 0))
         return weft__run_task_tail(thr, t, rc);
     /* free first: once completion is signalled the group may be gone */
     struct weft__group *g = t->group;
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
-    weft__group_task_done(g, thr, rc, NULL);
-    return rc;
+    weft__group_task_done(g, thr, 0, NULL);
+    return 0;
 }
 
 /* Runs t to completion on this thread and signals whoever waits for it.
@@ -739,9 +740,9 @@ void weft__blocking_fini(weft_runtime *rt);
 void weft__blocking_stats(weft_runtime *rt, weft_stats *out);
 
 /* ---- failures (fail.c) ---- */
-/* The task's record at its end, with its final rc: the pending one from
- * weft_fail (or kept causes) brought up to date, or a new one; NULL for
- * rc == 0 (a pending one is freed) or without memory. */
+/* The task's record at its end, with its final rc and t's arg: the pending
+ * one from weft_fail (or kept causes) brought up to date, or a new one; NULL
+ * for rc == 0 (a pending one is freed) or without memory. */
 struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int rc);
 /* self when it is the task running on this thread (a CPU task or a blocking
  * job's self), else NULL. */

@@ -39,18 +39,34 @@
  * Fail-fast. A body that fails (a non-zero code other than ECANCELED or the
  * scope's own reason while its scope is cancelled: the rule groups apply to
  * their tasks) stores its code in first_error unless one is there already
- * (a CAS: the first failure in that order wins, whatever the range groups
- * report) and cancels `top`, which cancels every range group below it in
- * one propagation instead of one level per join. The task then returns that
- * code (its group records it, as for any failing task). Range tasks test
- * weft_cancelled before every body call and stop at the first true: the
- * chunks left are skipped without a call to the body and without an error.
- * Range tasks are spawned functions and run exactly once; chunks are not:
- * each chunk's body runs at most once, and exactly once unless the loop
- * was cancelled (by a failure, the caller's scope, or its deadline).
+ * (a CAS: the first failure cancels) and cancels `top`, which cancels every
+ * range group below it in one propagation instead of one level per join.
+ * Range tasks test weft_cancelled before every body call and stop at the
+ * first true: the chunks left are skipped without a call to the body and
+ * without an error. Range tasks are spawned functions and run exactly once;
+ * chunks are not: each chunk's body runs at most once, and exactly once
+ * unless the loop was cancelled (by a failure, the caller's scope, or its
+ * deadline).
  *
- * Result: first_error when a body failed; else top's join: 0, or ECANCELED
- * / ETIMEDOUT when the caller's scope was cancelled or its deadline passed.
+ * Records. The failing body's record (weft_fail's, with its causes) is
+ * taken off its range task at once and pushed on the loop's own stack, and
+ * the range task ends with 0. So every failing chunk leaves exactly one
+ * record wherever it ran, flat, in the order they were made: a split-off
+ * half that returned its child's failure through the joins would nest it
+ * one level per split, and one that returned 0 would drop it. The caller
+ * keeps the list as the cause of its own failure, as a join without errs
+ * does.
+ *
+ * A body's ETIMEDOUT once the loop's deadline passed, before the timer
+ * cancelled the loop, is no failure: it is the reason the loop is about to
+ * stop for. Its range task stops and returns ETIMEDOUT, which its group
+ * excuses in the same way (and cancels itself with ETIMEDOUT); the timer
+ * stops the rest.
+ *
+ * Result: the first record's code when a body failed (first_error when no
+ * record could be made); else top's join: 0, or ECANCELED / ETIMEDOUT when
+ * the caller's scope was cancelled or its deadline passed (ETIMEDOUT too
+ * when a body saw the deadline pass before the timer cancelled top).
  */
 #include "config.h"
 
@@ -61,6 +77,7 @@
 
 #include <weft/weft.h>
 
+#include "runtime/errors.h"
 #include "runtime/internal.h"
 
 /* Each split halves what is left of a range below 2^64 indices. */
@@ -74,7 +91,10 @@ struct pfor {
     void *arg;
     size_t grain;
     _Atomic int first_error; /* the first body failure, 0 while none */
-    weft_group top;          /* cancelled by the first failure */
+    _Atomic(struct weft_error *) records; /* the failing chunks' records, newest first */
+    _Atomic size_t records_lost;          /* failures without a record (no memory) */
+    _Atomic bool timed_out;               /* a body saw the deadline before the timer */
+    weft_group top;                       /* cancelled by the first failure */
 };
 
 struct range {
@@ -90,14 +110,33 @@ static bool is_failure(weft_task *self, int rc)
     return reason == 0 || (rc != ECANCELED && rc != reason);
 }
 
-static void record_failure(struct pfor *pf, int rc)
+/* A body of range task t failed with rc: its record goes on the loop's
+ * stack, and the first failure cancels the loop. */
+static void record_failure(struct pfor *pf, weft_task *t, int rc)
 {
+    struct weft_error *rec = weft__task_attempt_failure(t, rc);
+    if (rec != NULL) {
+        rec->arg = pf->arg; /* the range task's own arg is ours, not the caller's */
+        weft__errors_push(&pf->records, rec);
+    }
+    else /* the code still reaches the caller through first_error */
+        atomic_fetch_add_explicit(&pf->records_lost, 1, memory_order_relaxed);
     int none = 0;
     /* relaxed: the caller reads it after joining `top`, which orders every
      * range task's end (and what it did before) before the read */
     if (atomic_compare_exchange_strong_explicit(&pf->first_error, &none, rc,
                                                 memory_order_relaxed, memory_order_relaxed))
         weft_group_cancel(&pf->top); /* once: the later failures find it cancelled */
+}
+
+/* A body's ETIMEDOUT is the loop's deadline, not a failure, once that
+ * deadline passed: the timer may not have cancelled the loop yet. */
+static bool deadline_came(weft_task *self, int rc)
+{
+    if (rc != ETIMEDOUT)
+        return false;
+    weft_time deadline = weft_deadline(self);
+    return deadline != WEFT_NEVER && weft_now() >= deadline;
 }
 
 /* Would a split feed a thief? Only while this thread's deque is empty (else
@@ -149,13 +188,19 @@ static int range_task(weft_task *self, void *p)
         int brc = pf->body(self, lo, lo + take, pf->arg);
         lo += take;
         if (WEFT__UNLIKELY(brc != 0) && is_failure(self, brc)) {
-            record_failure(pf, brc);
-            rc = brc;
+            if (deadline_came(self, brc)) {
+                atomic_store_explicit(&pf->timed_out, true, memory_order_relaxed);
+                rc = ETIMEDOUT; /* excused by the group, whose deadline it is */
+            } else {
+                record_failure(pf, self, brc);
+            }
             break;
         }
+        if (WEFT__UNLIKELY(self->kind & WEFT__TASK_FAILED)) /* a weft_fail undone by returning 0 */
+            weft__error_free(weft__task_take_pending(self));
     }
     if (grouped)
-        (void)weft_group_join(&g, NULL); /* failures are in pf->first_error already */
+        (void)weft_group_join(&g, NULL); /* its tasks' failures are on pf->records */
     return rc;
 }
 
@@ -172,6 +217,9 @@ int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain, b
 
     struct pfor pf = {.body = body, .arg = arg, .grain = grain};
     atomic_init(&pf.first_error, 0);
+    atomic_init(&pf.records, NULL);
+    atomic_init(&pf.records_lost, 0);
+    atomic_init(&pf.timed_out, false);
     int rc = weft_group_init(&pf.top, self, NULL);
     if (rc != 0)
         return rc;
@@ -181,5 +229,18 @@ int weft_parallel_for(weft_task *self, size_t begin, size_t end, size_t grain, b
     if (rc != 0)
         return rc; /* ENOMEM: no body ran */
     int first = atomic_load_explicit(&pf.first_error, memory_order_relaxed);
-    return first != 0 ? first : jrc;
+    if (first == 0)
+        return jrc == 0 && atomic_load_explicit(&pf.timed_out, memory_order_relaxed) ? ETIMEDOUT
+                                                                                      : jrc;
+    /* relaxed: every push happened before its range task's end, which the
+     * join of `top` ordered before this point */
+    struct weft_error *stack = atomic_exchange_explicit(&pf.records, NULL, memory_order_relaxed);
+    size_t lost = atomic_load_explicit(&pf.records_lost, memory_order_relaxed);
+    weft_errors *list = weft__errors_from_stack(stack, lost);
+    /* two failures may push in one order and race for first_error in the
+     * other: the first one listed is the earliest, by definition */
+    if (stack != NULL)
+        first = list->first->code;
+    weft__task_keep_cause(self, list);
+    return first;
 }

@@ -49,6 +49,7 @@ int main(void)
     /* Chosen before the forks so every test child uses and prints the same seed. */
     weft_test_seed();
     SRunner *sr = srunner_create(clock_suite());
+    srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, deque_suite());
     srunner_add_suite(sr, deque_stress_suite());
     srunner_add_suite(sr, scheduler_suite());

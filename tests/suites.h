@@ -9,6 +9,7 @@
 
 Suite *cancel_suite(void);
 Suite *clock_suite(void);
+Suite *config_suite(void);
 Suite *deque_suite(void);
 Suite *deque_stress_suite(void);
 Suite *scheduler_suite(void);

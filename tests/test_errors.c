@@ -720,6 +720,222 @@ START_TEST(test_cleanup_runs_once_after_the_function_whatever_the_outcome)
 }
 END_TEST
 
+/* ---- weft_error_arg: from a record back to its input ---- */
+
+enum { GATHER = 30 };
+
+struct gather {
+    int input[GATHER];      /* each task's arg points at one of these */
+    _Atomic int failed[GATHER];
+    int body_arg;           /* the parallel_for's body arg */
+    int job_arg;
+    weft_errors *errs;
+    int join_rc;
+};
+
+/* input i: fails with a message when i % 3 == 1, with a bare code when
+ * i % 3 == 2, succeeds otherwise; the arg is all it knows */
+static int gather_one(weft_task *self, void *p)
+{
+    int *in = p;
+    if (*in % 3 == 1)
+        return weft_fail(self, EIO, "input %d is bad", *in);
+    return *in % 3 == 2 ? EPROTO : 0;
+}
+
+static int gather_root(weft_task *self, void *p)
+{
+    struct gather *g = p;
+    weft_group grp;
+    weft_group_opts go = {.flags = WEFT_COLLECT};
+    if (weft_group_init(&grp, self, &go) != 0)
+        return EFAULT;
+    for (int i = 0; i < GATHER; i++) {
+        g->input[i] = i;
+        weft_spawn_opts o = {.name = i % 2 ? "odd" : NULL};
+        if ((i % 2 ? weft_spawn_ex(&grp, gather_one, &g->input[i], &o)
+                   : weft_spawn(&grp, gather_one, &g->input[i])) != 0)
+            return EFAULT;
+    }
+    g->join_rc = weft_group_join(&grp, &g->errs);
+    return 0;
+}
+
+START_TEST(test_error_arg_maps_every_gathered_failure_back_to_its_input)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct gather g = {0};
+    ck_assert_int_eq(weft_run(rt, gather_root, &g, NULL), 0);
+    ck_assert_int_ne(g.join_rc, 0);
+    int seen[GATHER] = {0};
+    for (size_t k = 0; k < weft_errors_count(g.errs); k++) {
+        const weft_error *e = weft_errors_at(g.errs, k);
+        int *in = weft_error_arg(e);
+        ck_assert_ptr_nonnull(in);
+        ck_assert(in >= g.input && in < g.input + GATHER);
+        int i = (int)(in - g.input);
+        seen[i]++;
+        if (i % 3 == 1) {
+            char want[32];
+            snprintf(want, sizeof want, "input %d is bad", i);
+            ck_assert_int_eq(weft_error_code(e), EIO);
+            ck_assert_str_eq(weft_error_message(e), want);
+        } else {
+            ck_assert_int_eq(weft_error_code(e), EPROTO);
+        }
+        ck_assert_str_eq(weft_error_task(e), i % 2 ? "odd" : "");
+    }
+    for (int i = 0; i < GATHER; i++)
+        ck_assert_int_eq(seen[i], i % 3 != 0);
+    weft_errors_free(g.errs);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+static int failing_body(weft_task *self, size_t lo, size_t hi, void *p)
+{
+    (void)p;
+    (void)hi;
+    return lo == 7 ? weft_fail(self, ERANGE, "bad index 7") : 0;
+}
+
+static int failing_job(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, EPIPE, "the job's pipe broke");
+}
+
+/* Fails with the job's failure as its cause. */
+static int job_waiter(weft_task *self, void *p)
+{
+    struct gather *g = p;
+    weft_job *job = NULL;
+    int rc = weft_spawn_blocking(self, failing_job, &g->job_arg, NULL, &job);
+    if (rc != 0)
+        return EFAULT;
+    rc = weft_job_wait(job, WEFT_NEVER);
+    weft_job_release(job);
+    return rc;
+}
+
+/* Fails with the loop's failure as its cause. */
+static int loop_runner(weft_task *self, void *p)
+{
+    struct gather *g = p;
+    return weft_parallel_for(self, 0, 100, 1, failing_body, &g->body_arg);
+}
+
+static int arg_root(weft_task *self, void *p)
+{
+    struct gather *g = p;
+    weft_group grp;
+    weft_group_opts go = {.flags = WEFT_COLLECT};
+    if (weft_group_init(&grp, self, &go) != 0)
+        return EFAULT;
+    weft_spawn(&grp, job_waiter, g);
+    weft_spawn(&grp, loop_runner, g);
+    weft_errors *inner = NULL;
+    int rc = weft_group_join(&grp, &inner);
+    return weft_fail_from(self, inner, rc, "the root gave up");
+}
+
+START_TEST(test_error_arg_of_a_job_a_chunk_and_the_root)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct gather g = {0};
+    weft_errors *errs = NULL;
+    ck_assert_int_ne(weft_run(rt, arg_root, &g, &errs), 0);
+    ck_assert_uint_eq(weft_errors_count(errs), 1);
+    const weft_error *root = weft_errors_at(errs, 0);
+    ck_assert_ptr_eq(weft_error_arg(root), &g);
+    const weft_errors *inner = weft_error_cause(root);
+    ck_assert_uint_eq(weft_errors_count(inner), 2);
+    bool job_seen = false, loop_seen = false;
+    for (size_t k = 0; k < 2; k++) {
+        const weft_error *e = weft_errors_at(inner, k);
+        ck_assert_ptr_eq(weft_error_arg(e), &g); /* both tasks got g */
+        const weft_errors *cause = weft_error_cause(e);
+        ck_assert_uint_eq(weft_errors_count(cause), 1);
+        const weft_error *c = weft_errors_at(cause, 0);
+        if (weft_error_code(e) == EPIPE) { /* the job's record, kept by its wait */
+            job_seen = true;
+            ck_assert_str_eq(weft_error_message(c), "the job's pipe broke");
+            ck_assert_ptr_eq(weft_error_arg(c), &g.job_arg);
+        } else { /* the chunk's record: the body's arg, not an internal one */
+            loop_seen = true;
+            ck_assert_int_eq(weft_error_code(e), ERANGE);
+            ck_assert_str_eq(weft_error_message(c), "bad index 7");
+            ck_assert_ptr_eq(weft_error_arg(c), &g.body_arg);
+        }
+    }
+    ck_assert(job_seen && loop_seen);
+    ck_assert_ptr_null(weft_error_arg(NULL));
+    weft_errors_free(errs);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/* The runtime's own record: failures that got no record are counted on one
+ * it makes when the list is built, which stands for no task. */
+enum { HOG = 40, UNRECORDED = 5 };
+
+struct lost {
+    int arg;
+    int rc;
+    weft_errors *errs;
+};
+
+static int fail_at_once(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return EMFILE;
+}
+
+static int lost_root(weft_task *self, void *p)
+{
+    struct lost *l = p;
+    weft_group hog, g;
+    weft_group_opts go = {.flags = WEFT_COLLECT};
+    weft_errors *held = NULL;
+    /* one worker: nothing runs before the join; both groups and the hog's
+     * tasks are set up while memory is there */
+    int rc = weft_group_init(&hog, self, &go);
+    if (rc != 0)
+        return rc;
+    rc = weft_group_init(&g, self, &go);
+    for (int i = 0; rc == 0 && i < HOG; i++)
+        rc = weft_spawn(&hog, fail_at_once, &l->arg);
+    /* then every allocation fails: HOG failures use up the reserve of
+     * records (their list holds it), and UNRECORDED failures get none */
+    weft__alloc_fail_from(1);
+    (void)weft_group_join(&hog, &held);
+    for (int i = 0; rc == 0 && i < UNRECORDED; i++)
+        rc = weft_spawn(&g, fail_at_once, &l->arg); /* descriptors the hog's tasks freed */
+    if (rc == 0)
+        rc = weft_group_wait(&g, WEFT_NEVER); /* every failure went unrecorded */
+    weft_errors_free(held);                   /* the reserve is back */
+    l->rc = weft_group_join(&g, &l->errs);
+    weft__alloc_fail_from(0);
+    return rc;
+}
+
+START_TEST(test_error_arg_is_null_for_the_runtimes_own_record)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    struct lost l = {0};
+    ck_assert_int_eq(weft_run(rt, lost_root, &l, NULL), 0);
+    ck_assert_int_eq(l.rc, EMFILE);
+    ck_assert_uint_eq(weft_errors_count(l.errs), 1);
+    ck_assert_uint_eq(weft_errors_lost(l.errs), UNRECORDED);
+    const weft_error *e = weft_errors_at(l.errs, 0);
+    ck_assert_str_eq(weft_error_message(e), "out of memory while recording failures");
+    ck_assert_ptr_null(weft_error_arg(e));
+    weft_errors_free(l.errs);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -737,6 +953,9 @@ Suite *errors_suite(void)
     tcase_add_test(tc, test_a_detached_failure_reaches_the_handler);
     tcase_add_test(tc, test_without_memory_failures_are_still_reported);
     tcase_add_test(tc, test_cleanup_runs_once_after_the_function_whatever_the_outcome);
+    tcase_add_test(tc, test_error_arg_maps_every_gathered_failure_back_to_its_input);
+    tcase_add_test(tc, test_error_arg_of_a_job_a_chunk_and_the_root);
+    tcase_add_test(tc, test_error_arg_is_null_for_the_runtimes_own_record);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,7 +7,9 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <weft/weft.h>
 
@@ -317,6 +319,126 @@ START_TEST(test_a_failure_skips_the_chunks_not_begun)
 }
 END_TEST
 
+/* ---- every failing chunk's record reaches the caller ---- */
+
+#define RECORD_RANGE 1000000u
+#define RECORD_GRAIN 1000u
+#define RECORD_RUNS 10
+#define MAX_FAILED 64
+
+/* The body whose chunk holds `fail_at` fails at once; with `late`, every
+ * other body is busy ~20 us and fails too if the loop was cancelled
+ * meanwhile (ERANGE is no cancellation, so each is a failure of its own).
+ * Each failing body notes its chunk's start: the test then knows every
+ * record it must find. */
+struct records {
+    size_t fail_at;
+    bool late;
+    _Atomic size_t nfailed;
+    size_t failed_lo[MAX_FAILED];
+    const char *failed_what[MAX_FAILED];
+    _Atomic int overflow;
+    int rc;
+};
+
+static int note_failure(weft_task *self, struct records *r, size_t lo, const char *what)
+{
+    size_t k = atomic_fetch_add(&r->nfailed, 1);
+    if (k >= MAX_FAILED) {
+        atomic_store(&r->overflow, 1);
+        return 0;
+    }
+    r->failed_lo[k] = lo;
+    r->failed_what[k] = what;
+    return weft_fail(self, ERANGE, "%s %zu", what, lo);
+}
+
+static int record_body(weft_task *self, size_t lo, size_t hi, void *p)
+{
+    struct records *r = p;
+    for (size_t i = lo; i < hi; i++)
+        if (i == r->fail_at)
+            return note_failure(self, r, lo, "bad value in the chunk at");
+    if (r->late && spin_for(self, 20 * WEFT_USEC))
+        return note_failure(self, r, lo, "late failure in the chunk at");
+    return 0;
+}
+
+static int records_root(weft_task *self, void *p)
+{
+    struct records *r = p;
+    r->rc = weft_parallel_for(self, 0, RECORD_RANGE, RECORD_GRAIN, record_body, r);
+    return r->rc;
+}
+
+/* One loop: the root's record holds, as its cause, exactly one record per
+ * failing body, each with that body's code and message, none twice. */
+static void check_records(weft_runtime *rt, size_t fail_at, bool late)
+{
+    struct records r = {.fail_at = fail_at, .late = late};
+    weft_errors *errs = NULL;
+    ck_assert_int_eq(weft_run(rt, records_root, &r, &errs), ERANGE);
+    ck_assert_int_eq(r.rc, ERANGE);
+    ck_assert_int_eq(atomic_load(&r.overflow), 0);
+    ck_assert_uint_eq(weft_errors_count(errs), 1);
+    const weft_errors *cause = weft_error_cause(weft_errors_at(errs, 0));
+    size_t nfailed = atomic_load(&r.nfailed);
+    ck_assert_uint_ge(nfailed, 1);
+    if (weft_errors_count(cause) != nfailed)
+        ck_abort_msg("fail_at %zu: %zu failing chunks but %zu records in the cause", fail_at,
+                     nfailed, weft_errors_count(cause));
+    bool found[MAX_FAILED] = {false};
+    for (size_t i = 0; i < nfailed; i++) {
+        const weft_error *e = weft_errors_at(cause, i);
+        ck_assert_int_eq(weft_error_code(e), ERANGE);
+        ck_assert_ptr_null(weft_error_cause(e));
+        size_t k = 0;
+        for (; k < nfailed; k++) {
+            char want[96];
+            snprintf(want, sizeof want, "%s %zu", r.failed_what[k], r.failed_lo[k]);
+            if (!found[k] && strcmp(weft_error_message(e), want) == 0)
+                break;
+        }
+        if (k == nfailed)
+            ck_abort_msg("fail_at %zu: record \"%s\" is no failing chunk's, or a second one",
+                         fail_at, weft_error_message(e));
+        found[k] = true;
+    }
+    /* the earliest failure's code is the first record's */
+    ck_assert_int_eq(weft_error_code(weft_errors_at(cause, 0)), r.rc);
+    weft_errors_free(errs);
+}
+
+START_TEST(test_a_failing_chunks_record_is_the_callers_cause_wherever_it_ran)
+{
+    /* near the start (the loop's first range task runs it) and near the
+     * end (at 2 workers a split-off half runs it), 1 and 2 workers */
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_runtime *rt = weft_test_runtime(workers, 0);
+        for (int run = 0; run < RECORD_RUNS; run++) {
+            check_records(rt, 10, false);
+            check_records(rt, RECORD_RANGE - 100000, false);
+        }
+        ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    }
+}
+END_TEST
+
+START_TEST(test_several_failing_chunks_each_leave_one_record)
+{
+    /* the chunks running when the first failure cancels the loop fail too:
+     * each of their records is listed once */
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_runtime *rt = weft_test_runtime(workers, 0);
+        for (int run = 0; run < RECORD_RUNS; run++) {
+            check_records(rt, 10, true);
+            check_records(rt, RECORD_RANGE - 100000, true);
+        }
+        ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    }
+}
+END_TEST
+
 /* ---- nesting ---- */
 
 #define OUTER 48u
@@ -464,6 +586,76 @@ START_TEST(test_a_cancel_of_the_callers_group_stops_it_with_ecanceled)
 }
 END_TEST
 
+/* Bodies that sleep until the loop's deadline: each sleep may end at the
+ * deadline on its own, before the timer cancelled the loop. That ETIMEDOUT
+ * is the loop stopping for its deadline, not a failure of the loop. */
+#define SLEEPERS 6u
+
+struct sleepers {
+    _Atomic unsigned timed_out, cancelled, other;
+    int pfor_rc;
+};
+
+static int sleep_body(weft_task *self, size_t lo, size_t hi, void *p)
+{
+    struct sleepers *s = p;
+    (void)lo;
+    (void)hi;
+    int rc = weft_sleep(self, weft_after(BUDGET));
+    atomic_fetch_add(rc == ETIMEDOUT ? &s->timed_out : rc == ECANCELED ? &s->cancelled : &s->other, 1);
+    return rc;
+}
+
+static int sleep_loop(weft_task *self, void *p)
+{
+    struct sleepers *s = p;
+    s->pfor_rc = weft_parallel_for(self, 0, SLEEPERS, 1, sleep_body, s);
+    return s->pfor_rc;
+}
+
+static int sleep_root(weft_task *self, void *p)
+{
+    weft_errors **errs = p;
+    struct sleepers *s = (struct sleepers *)(errs + 1);
+    weft_group g;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    /* the deadline is the loop task's own: its ETIMEDOUT is then a failure
+     * of g, whose record shows what the loop left as its cause */
+    weft_spawn_opts o = {.deadline = weft_after(20 * WEFT_MSEC)};
+    int rc = weft_spawn_ex(&g, sleep_loop, s, &o);
+    int jrc = weft_group_join(&g, errs);
+    return rc != 0 ? rc : jrc;
+}
+
+START_TEST(test_a_body_timing_out_at_the_deadline_is_no_failure_of_the_loop)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    for (int run = 0; run < 10; run++) {
+        struct {
+            weft_errors *errs;
+            struct sleepers s;
+        } a = {0};
+        ck_assert_int_eq(weft_run(rt, sleep_root, &a, NULL), ETIMEDOUT);
+        ck_assert_int_eq(a.s.pfor_rc, ETIMEDOUT);
+        ck_assert_uint_eq(weft_errors_count(a.errs), 1);
+        const weft_error *e = weft_errors_at(a.errs, 0);
+        ck_assert_int_eq(weft_error_code(e), ETIMEDOUT);
+        if (weft_error_cause(e) != NULL)
+            ck_abort_msg("run %d: a body's timeout was recorded as the loop's failure: \"%s\"", run,
+                         weft_error_message(weft_errors_at(weft_error_cause(e), 0)));
+        /* every body that ran was stopped by the deadline, none by a fail-fast */
+        unsigned timed_out = atomic_load(&a.s.timed_out), cancelled = atomic_load(&a.s.cancelled);
+        unsigned other = atomic_load(&a.s.other);
+        ck_assert_uint_ge(timed_out, 1);
+        ck_assert_uint_eq(cancelled, 0);
+        ck_assert_uint_eq(other, 0);
+        weft_errors_free(a.errs);
+    }
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 /* ---- load balance ---- */
 
 struct balance {
@@ -518,10 +710,13 @@ Suite *parallel_for_suite(void)
     tcase_add_test(tc, test_off_the_workers_it_returns_einval);
     tcase_add_test(tc, test_the_earliest_failure_is_returned);
     tcase_add_test(tc, test_a_failure_skips_the_chunks_not_begun);
+    tcase_add_test(tc, test_a_failing_chunks_record_is_the_callers_cause_wherever_it_ran);
+    tcase_add_test(tc, test_several_failing_chunks_each_leave_one_record);
     tcase_add_test(tc, test_nested_loops_cover_every_pair_once);
     tcase_add_test(tc, test_an_inner_failure_fails_the_outer_loop);
     tcase_add_test(tc, test_the_callers_deadline_stops_it_with_etimedout);
     tcase_add_test(tc, test_a_cancel_of_the_callers_group_stops_it_with_ecanceled);
+    tcase_add_test(tc, test_a_body_timing_out_at_the_deadline_is_no_failure_of_the_loop);
     tcase_add_test(tc, test_both_workers_run_chunks_of_a_large_range);
     suite_add_tcase(s, tc);
     return s;

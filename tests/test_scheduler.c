@@ -412,6 +412,68 @@ START_TEST(test_misuse_returns_einval)
 }
 END_TEST
 
+/* A copy of an initialised weft_group is no group: every call through it is
+ * refused, and the original is untouched by them. */
+struct copies {
+    int spawn, spawn_ex, join, wait, cancel_then_join, next, stream_spawn, stream_join;
+    _Atomic int ran, ran_through_copy;
+};
+
+static int count_run(weft_task *self, void *p)
+{
+    (void)self;
+    atomic_fetch_add((_Atomic int *)p, 1);
+    return 0;
+}
+
+static int copies_task(weft_task *self, void *p)
+{
+    struct copies *c = p;
+    weft_group g, copy;
+    if (weft_group_init(&g, self, NULL) != 0)
+        return EFAULT;
+    copy = g;
+    c->spawn = weft_spawn(&copy, count_run, &c->ran_through_copy);
+    c->spawn_ex = weft_spawn_ex(&copy, count_run, &c->ran_through_copy, NULL);
+    c->wait = weft_group_wait(&copy, WEFT_NEVER);
+    weft_group_cancel(&copy); /* no effect */
+    c->join = weft_group_join(&copy, NULL);
+    if (weft_spawn(&g, count_run, &c->ran) != 0)
+        return EFAULT;
+    c->cancel_then_join = weft_group_join(&g, NULL);
+
+    weft_group s, scopy;
+    weft_group_opts so = {.flags = WEFT_STREAM};
+    if (weft_group_init(&s, self, &so) != 0)
+        return EFAULT;
+    scopy = s;
+    c->stream_spawn = weft_spawn(&scopy, count_run, &c->ran_through_copy);
+    if (weft_spawn(&s, count_run, &c->ran) != 0)
+        return EFAULT;
+    c->next = weft_group_next(&scopy, WEFT_NEVER, NULL, NULL);
+    c->stream_join = weft_group_join(&s, NULL);
+    return 0;
+}
+
+START_TEST(test_a_copy_of_a_group_is_refused_with_einval)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    struct copies c = {0};
+    ck_assert_int_eq(weft_run(rt, copies_task, &c, NULL), 0);
+    ck_assert_int_eq(c.spawn, EINVAL);
+    ck_assert_int_eq(c.spawn_ex, EINVAL);
+    ck_assert_int_eq(c.wait, EINVAL);
+    ck_assert_int_eq(c.join, EINVAL);
+    ck_assert_int_eq(c.cancel_then_join, 0); /* the copy's cancel reached nothing */
+    ck_assert_int_eq(c.stream_spawn, EINVAL);
+    ck_assert_int_eq(c.next, EINVAL);
+    ck_assert_int_eq(c.stream_join, 0);
+    ck_assert_int_eq(atomic_load(&c.ran), 2);
+    ck_assert_int_eq(atomic_load(&c.ran_through_copy), 0);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 START_TEST(test_bad_config_is_rejected)
 {
     weft_config cfg = WEFT_CONFIG_INIT;
@@ -683,6 +745,7 @@ Suite *scheduler_suite(void)
     TCase *misuse = tcase_create("misuse");
     tcase_set_timeout(misuse, 60);
     tcase_add_test(misuse, test_misuse_returns_einval);
+    tcase_add_test(misuse, test_a_copy_of_a_group_is_refused_with_einval);
     tcase_add_test(misuse, test_bad_config_is_rejected);
     tcase_add_test(misuse, test_destroy_during_run_is_ebusy);
     tcase_add_test(misuse, test_spawn_after_destroy_began_is_eshutdown);

@@ -3,7 +3,8 @@
  *
  * This is the one public header. It is hermetic: it includes only standard
  * headers, never config.h or concurrencykit. The contract of every name here
- * is in API.md; each declaration carries a one-line summary of it.
+ * is in its man page, installed with the library (`man weft_spawn`; weft(7)
+ * is the overview); each declaration carries a one-line summary of it.
  *
  * Conventions: functions that can fail return int, 0 on success or a positive
  * errno value. Nothing aborts on bad input: it returns EINVAL.
@@ -69,6 +70,10 @@ WEFT_API int weft_error_code(const weft_error *err);
 WEFT_API const char *weft_error_message(const weft_error *err);
 /* The task's name (spawn_opts.name), or ""; never NULL. */
 WEFT_API const char *weft_error_task(const weft_error *err);
+/* The arg the failed task or job was started with (a weft_parallel_for
+ * chunk's: the body's arg), to map a failure back to its input; NULL for a
+ * record the runtime makes itself (lost failures' count) and for NULL. */
+WEFT_API void *weft_error_arg(const weft_error *err);
 /* The errors of the inner group this failure came from, or NULL. */
 WEFT_API const weft_errors *weft_error_cause(const weft_error *err);
 /* Prints the tree indented, one failure per line: "task: ECODE: message". */
@@ -139,20 +144,26 @@ typedef struct weft_stats {
 
 typedef struct weft_config {
     size_t size;               /* sizeof(weft_config): lets the struct grow without breaking ABI */
-    unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs */
-    unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool */
+    unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs; 1..1024 */
+    unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool, 1..4096 */
     weft_time blocking_idle;   /* 0: 10 s; an idle blocking thread exits after this */
     weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for blocking jobs */
     void (*on_unhandled)(const struct weft_error *err, void *arg); /* NULL: print to stderr */
     void *on_unhandled_arg;
-    /* added after API.md's first version (read only when `size` covers it): */
-    size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack */
+    /* added after the first version (read only when `size` covers them): */
+    size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each worker thread's stack,
+                                  64 KiB..1 GiB */
     const char *trace_path;    /* NULL: $WEFT_TRACE, else none; "": none; a Chrome trace JSON file written
-                                  at destroy (README.md); used during create only */
+                                  at destroy (weft(7)); used during create only */
 } weft_config;
-#define WEFT_CONFIG_INIT { .size = sizeof(weft_config) } /* then set the fields you need */
+/* size, then every field 0 (its default); then set the fields you need. Every
+ * field is listed, in order, so that C++ (where designated initializers are
+ * C++20 and a field left out warns under -Wextra) takes it as C does. */
+#define WEFT_CONFIG_INIT { sizeof(weft_config), 0, 0, 0, 0, NULL, NULL, 0, NULL }
 
-/* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure. */
+/* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure:
+ * EINVAL for a field out of its range (a bad environment value is ignored,
+ * with a line on stderr). */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
 /* Waits for every task (detached too), stops the workers; cancels blocking
  * jobs (flag + callbacks) and waits up to shutdown_timeout for them: 0 when
@@ -170,7 +181,7 @@ WEFT_API int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **err
 WEFT_API int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg);
 /* Counters summed over the runtime's threads (each a recent value, not a snapshot). */
 WEFT_API void weft_runtime_stats(weft_runtime *rt, weft_stats *out);
-/* (Added to API.md's set.) The number of CPU workers rt runs, as resolved at
+/* The number of CPU workers rt runs, as resolved at
  * create (config, $WEFT_WORKERS or the online CPUs); 0 for NULL. */
 WEFT_API unsigned weft_runtime_workers(const weft_runtime *rt);
 
@@ -183,7 +194,8 @@ typedef struct weft_group {
 
 enum {
     WEFT_COLLECT = 1u << 0, /* failures do not cancel siblings (gather, return_exceptions=True) */
-    WEFT_SHIELD = 1u << 1,  /* ignore the parent's cancellation (own deadline still applies) */
+    WEFT_SHIELD = 1u << 1,  /* ignore the parent's cancellation and deadline (own deadline
+                               still applies) */
     WEFT_STREAM = 1u << 2   /* keep completions for weft_group_next */
 };
 typedef struct weft_group_opts {
@@ -201,7 +213,8 @@ typedef struct weft_spawn_opts {
 
 /* parent: the running task (self); opts may be NULL. EINVAL for NULLs or unknown flags. */
 WEFT_API int weft_group_init(weft_group *g, weft_task *parent, const weft_group_opts *opts);
-/* Queues fn(arg) in g. EINVAL for NULLs or a joined group, ENOMEM. */
+/* Queues fn(arg) in g. EINVAL for NULLs, a joined group or a copy of a
+ * weft_group (only the one weft_group_init filled is the group), ENOMEM. */
 WEFT_API int weft_spawn(weft_group *g, weft_fn fn, void *arg);
 WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spawn_opts *o);
 /* Once, by the task that initialised g: helps run tasks until all of g's ended.
@@ -259,7 +272,7 @@ WEFT_API int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg,
  * sees a failure keeps the job's error record as the cause of the calling
  * task's own failure, should it fail. EINVAL for NULL or a released job. */
 WEFT_API int weft_job_wait(weft_job *job, weft_time deadline);
-/* (Added to API.md's set.) True once the job's function and cleanup ended:
+/* True once the job's function and cleanup ended:
  * weft_job_wait then returns its status at once. False for NULL. */
 WEFT_API bool weft_job_done(const weft_job *job);
 /* Cancels the job's scope (reason ECANCELED): weft_cancelled(job_self) turns
