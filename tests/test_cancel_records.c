@@ -25,6 +25,7 @@ struct seen {
     int code;
     char task[64];
     char message[256];
+    bool has_arg; /* weft_error_arg of the first record is not NULL */
 };
 
 static void keep(struct seen *s, int rc, weft_errors *errs)
@@ -36,6 +37,7 @@ static void keep(struct seen *s, int rc, weft_errors *errs)
         s->code = weft_error_code(e);
         snprintf(s->task, sizeof s->task, "%s", weft_error_task(e));
         snprintf(s->message, sizeof s->message, "%s", weft_error_message(e));
+        s->has_arg = weft_error_arg(e) != NULL;
     }
     weft_errors_free(errs);
 }
@@ -80,6 +82,7 @@ START_TEST(test_a_deadline_ended_join_lists_the_deadline_with_the_group_name)
     ck_assert_uint_eq(s.count, 1);
     ck_assert_int_eq(s.code, ETIMEDOUT);
     ck_assert_str_eq(s.task, "batch");
+    ck_assert(!s.has_arg); /* made by the runtime, not a task's */
     double ms = 0;
     ck_assert_msg(sscanf(s.message, "cancelled: deadline exceeded, %lf ms after it started", &ms) == 1,
                   "message: %s", s.message);
@@ -114,6 +117,7 @@ START_TEST(test_a_cancelled_join_lists_who_cancelled_it)
     ck_assert_int_eq(s.code, ECANCELED);
     ck_assert_str_eq(s.task, "workers");
     ck_assert_str_eq(s.message, "cancelled: by weft_group_cancel");
+    ck_assert(!s.has_arg);
 }
 END_TEST
 
