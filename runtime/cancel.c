@@ -289,14 +289,19 @@ void weft__cancel_at_deadline(weft_task *self)
             break;
         g = p;
     }
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (weft__cancel_reason_of(w) == 0)
-        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
-    /* an earlier cancel up there may not have reached self's group yet */
+    struct weft__group *owner = g;
+    uint64_t ow = atomic_load_explicit(&owner->cancel, memory_order_relaxed);
+    if (weft__cancel_reason_of(ow) == 0)
+        weft__cancel(owner, weft__cancel_gen(ow), ETIMEDOUT, WEFT__BY_DEADLINE);
+    if (owner == self->group)
+        return;
+    /* another cancel of the owner (its timer's) may still be on its way
+     * down: do its part for self's group, named after the owner */
     g = self->group;
-    w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (weft__cancel_reason_of(w) == 0)
-        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
+    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    if (weft__cancel_reason_of(w) == 0 &&
+        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_ANCESTOR))
+        weft__cancel_note(g, WEFT__BY_ANCESTOR, owner, weft__cancel_gen(ow));
 }
 
 bool weft_cancelled(const weft_task *self)

@@ -70,8 +70,11 @@ static void own_text(struct weft__group *g, int by, int reason, char *buf, size_
     case WEFT__BY_FAILURE:
         snprintf(buf, size, "a task failed");
         return;
-    default:
-        snprintf(buf, size, "%s", reason == ETIMEDOUT ? "deadline exceeded" : "by a cancel");
+    default: /* its note is not visible yet: the reason alone tells */
+        if (reason == ETIMEDOUT)
+            deadline_text(g, buf, size);
+        else
+            snprintf(buf, size, "by a cancel");
     }
 }
 
