@@ -21,10 +21,19 @@
  *
  * Join never idles a worker: it pops its own deque, then steals, first from
  * the thief of one of its tasks (leapfrogging: the work it waits for is most
- * likely there), then from anyone. It steals only while the thread's stack
- * has room (stolen tasks nest on it); its own deque it always serves, or a
- * lone worker could deadlock. With nothing to do it spins, then parks; the
- * thread that finishes the group's last task wakes it by name.
+ * likely there), then from anyone. With nothing to do it spins, then parks;
+ * the thread that finishes the group's last task wakes it by name.
+ *
+ * Join nests boundedly. Whatever it runs nests on its stack. A task of the
+ * joined group it always runs: that is the program's own recursion, and a
+ * lone worker would deadlock otherwise. Anything else (a steal; from its
+ * own deque a detached task, or a task of another group pushed by an outer
+ * frame or by a nested task that returned) it runs only while the thread's
+ * stack has room (weft__stack_room); past that line it sets such a task
+ * aside (aside.c) for a frame with room or a thief, and takes its own
+ * group's tasks from every aside list, where deeper joins may have put
+ * them. The fast path pays one compare: the popped task's group against
+ * the joined one. (scheduler.c says why the nesting is then bounded.)
  */
 #include "config.h"
 
@@ -407,22 +416,24 @@ static bool finished(struct weft__group *g)
     return g->local + atomic_load_explicit(&g->spawned_remote, memory_order_acquire) == done_remote;
 }
 
-static bool finished_cb(void *g)
+/* A joiner may sleep unless its group finished or a task of it was set
+ * aside: it may be the only thread that would run that one. */
+static bool join_ready(void *p)
 {
-    return finished(g);
+    struct weft__group *g = p;
+    return finished(g) || weft__aside_holds(g->owner_thread->rt, g);
 }
 
 /* The joiner's own deque is empty: steal (leapfrogging first), spin, park.
  * Returns after running one task, or when the group finished. */
 static void join_wait(struct weft__thread *thr, struct weft__group *g)
 {
-    char here;
-    bool may_steal = (uintptr_t)&here > thr->stack_lo;
+    bool may_steal = weft__stack_room(thr);
     weft__backoff b;
     weft__backoff_init(&b);
     for (;;) {
         struct weft_task *t = weft__find_work(
-            thr, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
+            thr, g, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
         if (t != NULL) {
             weft__searching_end(thr);
             weft__run_task(thr, t);
@@ -431,17 +442,26 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
         if (finished(g))
             break;
         if (!weft__backoff_wait(&b)) {
-            /* without stealing it could take only its own deque, which no
-             * other thread pushes to (so `ready` is the group alone; tasks
-             * left in a slot it lent are run by others, see park.c): it
-             * sleeps outside the idle list, woken by the finisher
-             * (weft__group_remote_done), and no spawn's wake-up is wasted
-             * on it */
-            weft__park_joiner(thr, may_steal, finished_cb, g);
+            /* without stealing it takes only its group's tasks: from its
+             * own deque, which no other thread pushes to, and from aside
+             * lists, whose put wakes it by name (tasks left in a slot it
+             * lent are run by others, see park.c). So it sleeps outside the
+             * idle list, woken by the finisher (weft__group_remote_done) or
+             * that put, and no spawn's wake-up is wasted on it */
+            weft__park_joiner(thr, may_steal, join_ready, g);
             weft__backoff_init(&b);
         }
     }
     weft__searching_end(thr);
+}
+
+/* The join popped t, a task of another group or a detached one: it nests
+ * here only with room, else it is set aside for someone else. Out of line:
+ * the frame address would cost the join's fast path a frame pointer. */
+static __attribute__((noinline)) void run_other(struct weft__thread *thr, struct weft_task *t)
+{
+    if (weft__stack_room(thr) || !weft__aside_put(thr, t))
+        weft__run_task(thr, t);
 }
 
 static inline __attribute__((always_inline)) void wait_all(struct weft__thread *thr,
@@ -449,10 +469,15 @@ static inline __attribute__((always_inline)) void wait_all(struct weft__thread *
 {
     while (!finished(g)) {
         struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
-        if (WEFT__LIKELY(t != NULL))
-            weft__run_task(thr, t);
-        else
+        if (WEFT__LIKELY(t != NULL)) {
+            /* not started: t->group is its group */
+            if (WEFT__LIKELY(t->group == g))
+                weft__run_task(thr, t);
+            else
+                run_other(thr, t);
+        } else {
             join_wait(thr, g);
+        }
     }
 }
 

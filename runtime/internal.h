@@ -102,6 +102,16 @@ struct weft_task {
 };
 _Static_assert(sizeof(struct weft_task) <= WEFT__CACHE_LINE, "a task descriptor fits a cache line");
 
+/* Tasks a join popped but may not run nested (aside.c): a ring of
+ * pointers, oldest first, under `lock`; `count` is written under it and
+ * read without it. */
+struct weft__aside {
+    pthread_mutex_t lock;
+    struct weft_task **buf; /* cap entries (a power of two, or 0) from head */
+    size_t cap, head;
+    _Atomic size_t count;
+};
+
 /* Per-slot counters (single writer: the thread holding the slot). */
 struct weft__slot_stats {
     weft__counter tasks_run, spawns, steals, steal_attempts, parks;
@@ -123,6 +133,8 @@ struct weft__slot {
     struct weft__slot_stats stats;
     /* descriptors freed by other threads, on a line of its own */
     alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) remote_free;
+    /* tasks set aside by deep joins (rare), on a line of its own */
+    alignas(WEFT__CACHE_LINE) struct weft__aside aside;
 };
 
 /* Cache-line aligned: `current` is written at every task, and neighbours in
@@ -136,7 +148,9 @@ struct weft__thread {
     struct weft__trace_buf *trace;
     pthread_t tid;
     uint64_t rng;
-    uintptr_t stack_lo; /* steal while joining only while the stack pointer is above */
+    /* a join steals, or runs a task its group does not need, only while
+     * its frame is above this line (weft__stack_room) */
+    uintptr_t stack_lo;
     /* rt's, copied at start, cleared for good by a failed membarrier
      * (park.c): group init reads it with one relaxed load */
     atomic_bool use_membarrier;
@@ -461,10 +475,22 @@ static inline void weft__group_task_done(struct weft__group *g, struct weft__thr
 
 /* ---- scheduler (scheduler.c) ---- */
 void *weft__worker_main(void *arg);
-/* One unit of work for a thread that waits (join): own deque, then steal.
- * `prefer`: a slot to steal from first (the thief of the joiner's tasks). */
-struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *prefer,
-                                  bool may_steal);
+/* Whether the running frame of thr may nest a task it does not need (a
+ * stolen one, or one of another group): its stack is above the line that
+ * keeps half of the worker's stack for the program's own recursion. */
+static inline __attribute__((always_inline)) bool weft__stack_room(const struct weft__thread *thr)
+{
+    /* the frame, not a local's address: ASan may move locals to the heap */
+    return (uintptr_t)__builtin_frame_address(0) > thr->stack_lo;
+}
+/* One unit of work for a thread that waits (join, endless wait) for the
+ * tasks of `need` (NULL: none). From its own deque: a task of need, else
+ * any while `room` (weft__stack_room), setting aside those it may not run.
+ * Then, with room: its aside list, steals (from `prefer` first: the thief
+ * of the joiner's tasks), the injection queue; without: need's tasks from
+ * any aside list. NULL when it found nothing. */
+struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *need,
+                                  struct weft__slot *prefer, bool room);
 /* Queue a task: own deque on a worker, the injection queue elsewhere. */
 int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t);
 /* The injection queue (inject.c): push is 0 or ENOMEM. */
@@ -515,6 +541,26 @@ static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
         return;
     }
     weft__run_task_body(thr, t);
+}
+
+/* ---- aside lists (aside.c) ---- */
+void weft__aside_init(struct weft__aside *a);
+/* Free the ring (the list is empty: workers drain every list before exiting). */
+void weft__aside_fini(struct weft__aside *a);
+/* thr's join popped t and may not run it nested: keep it in thr's slot's
+ * list, wake an idle worker and, if parked, its group's joiner. False
+ * without memory for the list: the caller runs t. */
+bool weft__aside_put(struct weft__thread *thr, struct weft_task *t);
+/* A task from s's list (NULL: none): of group need (NULL: any), the newest
+ * (the holder) or the oldest (a thief) of those. */
+struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *need, bool newest);
+/* A task of need from any list, thr's own first. */
+struct weft_task *weft__aside_take_group(struct weft__thread *thr, struct weft__group *need);
+/* Some list holds a task of g (a joiner's look before it sleeps). */
+bool weft__aside_holds(weft_runtime *rt, struct weft__group *g);
+static inline bool weft__aside_empty(struct weft__slot *s)
+{
+    return atomic_load_explicit(&s->aside.count, memory_order_relaxed) == 0;
 }
 
 /* ---- idle protocol (park.c) ---- */
@@ -684,6 +730,10 @@ enum { WEFT__HANDOFF_MIN = 50 * 1000 };
  * of `parked`, and ready() must read it with a seq_cst load (timed_wait.c). */
 int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
                      bool (*ready)(void *arg), void *arg);
+/* The same, for a wait on the tasks of `need` (the caller owns it): an
+ * endless wait that helps runs them at any depth (weft__find_work). */
+int weft__timed_wait_group(struct weft__thread *thr, weft_task *self, weft_time until,
+                           bool (*ready)(void *arg), struct weft__group *need);
 
 /* ---- slot hand-off (slots.c) ---- */
 enum { WEFT__SPARE_MAX = 256 }; /* threads beyond `workers`, started on demand */

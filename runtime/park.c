@@ -69,15 +69,18 @@
  *    listed thread; else it parks again like any searcher (its look covers
  *    the work);
  *  - a joiner that may not steal (its stack is more than half used) takes
- *    only its own deque, and only its own thread pushes there, so it is not
- *    listed at all: it sets `parked` and sleeps until its group is done
- *    (weft__park_joiner). Its group's tasks may also sit in a slot it lent
- *    during a nested timed wait (slots.c); that slot's new holder runs them,
- *    or, left unheld, thieves do (they see every slot), so its wait ends. Listed, it would break the invariant: a spawn's
- *    wake-up could pick it while real idle workers sleep, and it would spin
- *    between its look and its deque without ever taking the work, a hang if
- *    its group waits on that work. Unlisted it is, to spawners, like a
- *    thread busy running a task: not a candidate for any wake-up.
+ *    only its group's tasks: from its own deque, where only its own thread
+ *    pushes, and from aside lists, whose put wakes it by name (aside.c).
+ *    So it is not listed at all: it sets `parked` and sleeps until its
+ *    group is done or a task of it is set aside (weft__park_joiner). Its
+ *    group's tasks may also sit in the deque of a slot it lent during a
+ *    nested timed wait (slots.c); that slot's new holder runs them, or,
+ *    left unheld, thieves do (they see every slot), so its wait ends.
+ *    Listed, it would break the invariant: a spawn's wake-up could pick it
+ *    while real idle workers sleep, and it would spin between its look and
+ *    its deque without ever taking the work, a hang if its group waits on
+ *    that work. Unlisted it is, to spawners, like a thread busy running a
+ *    task: not a candidate for any wake-up.
  *
  * Wake-ups bump the thread's wake_seq futex word, so a wake between the
  * parker's last look and its futex_wait is not lost. weft__wake_thread also
@@ -252,7 +255,7 @@ bool weft__work_visible(weft_runtime *rt)
         return true;
     unsigned n = weft__nthreads(rt);
     for (unsigned i = 0; i < n; i++)
-        if (weft__deque_size(&rt->slots[i]->deque) != 0)
+        if (weft__deque_size(&rt->slots[i]->deque) != 0 || !weft__aside_empty(rt->slots[i]))
             return true;
     return false;
 }

@@ -30,6 +30,7 @@ void weft__slot_delete(struct weft__slot *s)
     if (s == NULL)
         return;
     weft__deque_destroy(&s->deque);
+    weft__aside_fini(&s->aside);
     weft__slot_pool_destroy(s);
     weft__free(s);
 }
@@ -47,6 +48,7 @@ struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id)
     s->id = id;
     s->rt = rt;
     atomic_init(&s->remote_free, NULL);
+    weft__aside_init(&s->aside);
     return s;
 }
 

@@ -3,10 +3,24 @@
  * worker loop (find, spin, park).
  *
  * Order of search: the thread's own deque (LIFO: the freshest, cache-warm
- * task), then stealing (FIFO: the oldest, usually biggest, task of a random
- * victim), then the injection queue of tasks from outside. Every 61 tasks a
- * worker looks at the injection queue first, so roots submitted from outside
- * are not starved by a worker that always has local work (Go does the same).
+ * task), its aside list, then stealing (FIFO: the oldest, usually biggest,
+ * task of a random victim's deque, then of any aside list), then the
+ * injection queue of tasks from outside. Every 61 tasks a worker looks at
+ * the injection queue first, so roots submitted from outside are not
+ * starved by a worker that always has local work (Go does the same).
+ *
+ * Nesting is bounded. A thread that waits (a join, an endless wait that
+ * helps) runs the tasks it finds on top of the waiting frame. Those of the
+ * group it waits for are the program's own recursion and always run. Any
+ * other task (a steal, a detached task, a task of another group left on
+ * its own deque by an outer frame or by a nested task that returned) runs
+ * there only while weft__stack_room holds, that is while the frame is above
+ * `stack_lo`, which keeps half of the worker's stack below it; past the
+ * line such a task is set aside (aside.c) for a frame with room, the
+ * worker loop included, or a thief. So helping nests at most down to the
+ * line, and below it only the program's own joins nest, as deep as its own
+ * recursion. A waiter past the line still takes its group's tasks from
+ * every aside list, since it may be the only frame that can run them.
  */
 #include "config.h"
 
@@ -31,6 +45,14 @@ int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t
     return weft__inject_push(rt, t);
 }
 
+/* thr took a task from victim's deque or aside list. */
+static void count_steal(struct weft__thread *thr, struct weft__slot *victim)
+{
+    weft__count(&thr->slot->stats.steals);
+    if (WEFT__UNLIKELY(thr->trace != NULL))
+        weft__trace_emit(thr->rt, WEFT__TR_STEAL, NULL, weft_now(), -1, 0, (int)victim->id);
+}
+
 static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim)
 {
     struct weft__slot *mine = thr->slot;
@@ -40,10 +62,7 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         weft__steal_status st = weft__deque_steal(&victim->deque, &item);
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
-            weft__count(&mine->stats.steals);
-            if (WEFT__UNLIKELY(thr->trace != NULL))
-                weft__trace_emit(thr->rt, WEFT__TR_STEAL, NULL, weft_now(), -1, 0,
-                                 (int)victim->id);
+            count_steal(thr, victim);
             /* not started: t->group is its group */
             if (WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK))
                 weft__group_note_thief(t->group, mine);
@@ -72,14 +91,31 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
             (t = steal_from(thr, victim)) != NULL)
             return t;
     }
+    /* tasks set aside by deep joins: rare, one load per slot to pass */
+    for (unsigned i = 0; i < n; i++) {
+        struct weft__slot *victim = rt->slots[(start + i) % n];
+        if (victim != mine && (t = weft__aside_take(victim, NULL, false)) != NULL) {
+            weft__count(&mine->stats.steal_attempts); /* one that could not lose */
+            count_steal(thr, victim);
+            return t;
+        }
+    }
     return NULL;
 }
 
-struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__slot *prefer,
-                                  bool may_steal)
+struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *need,
+                                  struct weft__slot *prefer, bool room)
 {
-    struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
-    if (t != NULL || !may_steal)
+    struct weft__slot *mine = thr->slot;
+    struct weft_task *t;
+    while ((t = weft__deque_pop_owner(&mine->deque)) != NULL) {
+        /* not started: t->group is its group */
+        if (room || t->group == need || !weft__aside_put(thr, t))
+            return t;
+    }
+    if (!room)
+        return need != NULL ? weft__aside_take_group(thr, need) : NULL;
+    if ((t = weft__aside_take(mine, NULL, true)) != NULL)
         return t;
     if ((t = steal_any(thr, prefer)) != NULL)
         return t;
@@ -95,7 +131,7 @@ static struct weft_task *next_task(struct weft__thread *thr)
         if (t != NULL)
             return t;
     }
-    return weft__find_work(thr, NULL, true);
+    return weft__find_work(thr, NULL, NULL, true);
 }
 
 /*
@@ -194,10 +230,10 @@ void *weft__worker_main(void *arg)
     weft_runtime *rt = thr->rt;
     weft__park_thread_start(thr);
     weft__self_thread = thr;
-    char here;
-    /* stealing while joining nests tasks on this stack: keep half of it for
-     * the program's own recursion */
-    thr->stack_lo = (uintptr_t)&here - rt->stack_size / 2;
+    /* helping while joining nests tasks on this stack: keep half of it for
+     * the program's own recursion (the frame, not a local: see
+     * weft__stack_room) */
+    thr->stack_lo = (uintptr_t)__builtin_frame_address(0) - rt->stack_size / 2;
     if (WEFT__UNLIKELY(rt->trace != NULL))
         trace_start(thr);
 
@@ -205,7 +241,7 @@ void *weft__worker_main(void *arg)
         struct weft__slot *slot = thr->slot;
         if (WEFT__UNLIKELY(slot->id >= rt->workers ||
                            atomic_load_explicit(&rt->rebalance, memory_order_relaxed)) &&
-            weft__deque_size(&slot->deque) == 0) {
+            weft__deque_size(&slot->deque) == 0 && weft__aside_empty(slot)) {
             if (weft__slot_rebalance(thr)) {
                 /* a thread woken by wake_one comes here counted as searching:
                  * a spare must drop that, or spawners would wake nobody */
@@ -222,7 +258,7 @@ void *weft__worker_main(void *arg)
             weft__backoff b;
             weft__backoff_init(&b);
             while (t == NULL && weft__backoff_wait(&b))
-                t = weft__find_work(thr, NULL, true);
+                t = weft__find_work(thr, NULL, NULL, true);
         }
         if (t != NULL) {
             weft__searching_end(thr);

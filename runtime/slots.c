@@ -28,7 +28,8 @@
  *    load per top-level task.
  *  - Nothing runs under slot_lock but this bookkeeping, and a thread's start.
  *
- * A slot nobody holds may still have tasks in its deque (a waiter's queued
+ * A slot nobody holds may still have tasks in its deque or its aside list
+ * (aside.c), which belongs to the slot like the deque (a waiter's queued
  * children when no spare was needed). Thieves see every slot, an idle worker
  * is woken for them, and the waiter takes its own slot back first if it is
  * still free.
@@ -174,7 +175,8 @@ bool weft__slot_lend(struct weft__thread *thr)
     }
     thr->slot = NULL;
     thr->lent = mine;
-    bool stranded = mine->is_free && weft__deque_size(&mine->deque) != 0;
+    bool stranded = mine->is_free &&
+                    (weft__deque_size(&mine->deque) != 0 || !weft__aside_empty(mine));
     update_rebalance(rt);
     pthread_mutex_unlock(&rt->slot_lock);
     if (woken != NULL)

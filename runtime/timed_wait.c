@@ -13,7 +13,9 @@
  * thread's slot to a spare thread first (slots.c), so nothing runs nested
  * in it and it returns on time. An endless wait whose slot could not be
  * lent (no spare thread to be had) helps run tasks instead of sleeping: the
- * tasks it waits for may sit in its own deque.
+ * tasks it waits for may sit in its own deque. It helps as a join does
+ * (scheduler.c): the tasks of the group it waits for at any depth, others
+ * only while its stack has room.
  *
  * No wake-up is lost, in C11 terms. The waiter reads wake_seq, stores
  * `parked`, tests ready(), then sleeps while wake_seq is unchanged. Two
@@ -44,7 +46,7 @@ static void wake_waiter(void *arg)
 }
 
 static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
-                    bool (*ready)(void *arg), void *arg)
+                    bool (*ready)(void *arg), void *arg, struct weft__group *need)
 {
     weft_time deadline = weft_deadline(self);
     weft_time end = until < deadline ? until : deadline;
@@ -52,9 +54,9 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
     bool watched = weft_on_cancel(self, &cb, wake_waiter, thr) == 0;
     bool lent = end - weft_now() > WEFT__HANDOFF_MIN && weft__slot_lend(thr);
     for (;;) {
-        if (!lent && end == WEFT_NEVER) {
-            char here;
-            struct weft_task *t = weft__find_work(thr, NULL, (uintptr_t)&here > thr->stack_lo);
+        bool helps = !lent && end == WEFT_NEVER;
+        if (helps) {
+            struct weft_task *t = weft__find_work(thr, need, NULL, weft__stack_room(thr));
             if (t != NULL) {
                 weft__run_task(thr, t);
                 if (ready(arg) || weft_cancelled(self))
@@ -65,10 +67,15 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
         uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
         /* seq_cst: before ready()'s seq_cst loads, against a finisher's
          * seq_cst push or counter RMW then load of `parked` (the header
-         * comment); a waker bumps wake_seq after our load above */
+         * comment), and an aside put's count store then load of it
+         * (aside.c); a waker bumps wake_seq after our load above */
         atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
         if (ready(arg) || weft_cancelled(self) || weft_now() >= end)
             break;
+        if (helps && need != NULL && weft__aside_holds(thr->rt, need)) {
+            atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
+            continue; /* a deeper frame set a task of need aside: take it */
+        }
         weft__futex_wait_until(&thr->wake_seq, seq, end);
         atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
     }
@@ -84,14 +91,26 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
     return reason != 0 ? reason : ETIMEDOUT;
 }
 
-int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
-                     bool (*ready)(void *arg), void *arg)
+static int timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
+                      bool (*ready)(void *arg), void *arg, struct weft__group *need)
 {
     if (ready(arg))
         return 0;
     weft_time begin = thr->trace != NULL ? weft_now() : 0;
-    int rc = wait_for(thr, self, until, ready, arg);
+    int rc = wait_for(thr, self, until, ready, arg, need);
     if (thr->trace != NULL)
         weft__trace_emit(thr->rt, WEFT__TR_WAIT, NULL, begin, weft_now() - begin, rc, 0);
     return rc;
+}
+
+int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
+                     bool (*ready)(void *arg), void *arg)
+{
+    return timed_wait(thr, self, until, ready, arg, NULL);
+}
+
+int weft__timed_wait_group(struct weft__thread *thr, weft_task *self, weft_time until,
+                           bool (*ready)(void *arg), struct weft__group *need)
+{
+    return timed_wait(thr, self, until, ready, need, need);
 }

@@ -56,6 +56,7 @@ int main(void)
     srunner_add_suite(sr, cancel_suite());
     srunner_add_suite(sr, timer_suite());
     srunner_add_suite(sr, join_park_suite());
+    srunner_add_suite(sr, join_nest_suite());
     srunner_add_suite(sr, slots_suite());
     srunner_add_suite(sr, spawn_deadline_suite());
     srunner_add_suite(sr, deadline_flag_suite());

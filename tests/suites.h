@@ -14,6 +14,7 @@ Suite *deque_suite(void);
 Suite *deque_stress_suite(void);
 Suite *scheduler_suite(void);
 Suite *join_park_suite(void);
+Suite *join_nest_suite(void);
 Suite *timer_suite(void);
 Suite *slots_suite(void);
 Suite *spawn_deadline_suite(void);

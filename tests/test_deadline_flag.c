@@ -14,6 +14,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -59,6 +60,9 @@ struct seen {
     /* the latest start of the waiter or what it waits for: a trial on a
      * machine so loaded that one began after the deadline proves nothing */
     _Atomic weft_time last_begin;
+    /* set once the waiter looked: what it waits for ends only then, so a
+     * cancel the wait itself made cannot end it first */
+    atomic_bool looked;
     int rc;
     bool cancelled;
     int reason;
@@ -78,6 +82,15 @@ static void look(weft_task *self, struct seen *s, int rc)
     s->cancelled = weft_cancelled(self);
     s->reason = weft_cancel_reason(self);
     s->rc = rc;
+    atomic_store(&s->looked, true);
+}
+
+/* Cancelled: wait until the waiter has looked (bounded: it looks at once). */
+static int end_after_the_look(weft_task *self, struct seen *s)
+{
+    while (!atomic_load(&s->looked))
+        sched_yield();
+    return weft_cancel_reason(self);
 }
 
 static int spin_until_cancelled(weft_task *self, void *arg)
@@ -85,18 +98,17 @@ static int spin_until_cancelled(weft_task *self, void *arg)
     began(arg);
     while (!weft_cancelled(self))
         ;
-    return weft_cancel_reason(self);
+    return end_after_the_look(self, arg);
 }
 
 /* A job that only a cancel ends: no timed wait of its own races the
- * waiter's. The waiter's own cancel may end it before the wait looks at it
- * again; it then reports the reason, as the wait would. */
+ * waiter's. */
 static int never_ends_job(weft_task *self, void *arg)
 {
     began(arg);
     while (!weft_cancelled(self))
         ;
-    return weft_cancel_reason(self);
+    return end_after_the_look(self, arg);
 }
 
 static int waiter(weft_task *self, void *arg)
