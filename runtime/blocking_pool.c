@@ -274,7 +274,7 @@ int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
     return out;
 }
 
-int weft__blocking_shutdown(weft_runtime *rt)
+void weft__blocking_cancel_all(weft_runtime *rt)
 {
     struct weft__blocking *bp = &rt->blocking;
     pthread_mutex_lock(&bp->lock);
@@ -290,15 +290,20 @@ int weft__blocking_shutdown(weft_runtime *rt)
     /* queued jobs start cancelled (blocking_main reads `stopping`) */
     for (struct weft_job *j = cancel; j != NULL; j = j->cancel_next)
         weft__job_cancel(j, ECANCELED); /* flag and callbacks, outside the lock */
-
-    weft_time until = weft_after(bp->shutdown_timeout);
-    struct timespec ts = to_timespec(until);
     pthread_mutex_lock(&bp->lock);
     for (struct weft_job *j = cancel, *next; j != NULL; j = next) {
         next = j->cancel_next;
         if (--j->refs == 0)
             weft__job_put_locked(bp, j); /* not abandoned yet: never the last user */
     }
+    pthread_mutex_unlock(&bp->lock);
+}
+
+int weft__blocking_wait_idle(weft_runtime *rt, weft_time until)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    struct timespec ts = to_timespec(until);
+    pthread_mutex_lock(&bp->lock);
     while ((bp->threads > 0 || bp->queued > 0) && weft_now() < until)
         pthread_cond_timedwait(&bp->ended, &bp->lock, &ts);
     bool all = bp->threads == 0 && bp->queued == 0;

@@ -119,7 +119,7 @@ int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), 
     c->next = NULL;
     struct weft__group *g = self->group;
     if (g->owner_thread == NULL) {
-        set(c, NULL, CB_IDLE); /* a root's or detached task's scope is never cancelled */
+        set(c, NULL, CB_IDLE); /* a root's scope is never cancelled */
         return 0;
     }
     weft_runtime *rt = runtime_of(g);

@@ -58,6 +58,7 @@ int main(void)
     srunner_add_suite(sr, slots_suite());
     srunner_add_suite(sr, spawn_deadline_suite());
     srunner_add_suite(sr, errors_suite());
+    srunner_add_suite(sr, detached_suite());
     srunner_add_suite(sr, group_wait_suite());
     srunner_add_suite(sr, parallel_for_suite());
     srunner_add_suite(sr, blocking_suite());

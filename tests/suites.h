@@ -17,6 +17,7 @@ Suite *timer_suite(void);
 Suite *slots_suite(void);
 Suite *spawn_deadline_suite(void);
 Suite *errors_suite(void);
+Suite *detached_suite(void);
 Suite *group_wait_suite(void);
 Suite *parallel_for_suite(void);
 Suite *blocking_suite(void);

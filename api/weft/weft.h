@@ -141,7 +141,8 @@ typedef struct weft_config {
     unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs */
     unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool */
     weft_time blocking_idle;   /* 0: 10 s; an idle blocking thread exits after this */
-    weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for blocking jobs */
+    weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for detached tasks and
+                                   blocking jobs, one budget for both */
     void (*on_unhandled)(const struct weft_error *err, void *arg); /* NULL: print to stderr */
     void *on_unhandled_arg;
     /* added after API.md's first version (read only when `size` covers it): */
@@ -153,19 +154,23 @@ typedef struct weft_config {
 
 /* A runtime with its worker threads; cfg may be NULL. NULL + errno on failure. */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
-/* Waits for every task (detached too), stops the workers; cancels blocking
- * jobs (flag + callbacks) and waits up to shutdown_timeout for them: 0 when
- * all ended, ETIMEDOUT when some still run. Those are abandoned safely: they
- * keep running, their cleanup runs, and what they use is freed by the last
- * to end (they must not use rt itself). Handles not released stay valid
- * until released. EBUSY while a weft_run is in progress; EINVAL from a task
- * or one of rt's blocking jobs, for NULL, or while another destroy of rt is
- * in progress. */
+/* Cancels every detached task not ended (ECANCELED: flag, callbacks, the
+ * groups below; queued ones still run once, cancelled) and every blocking
+ * job (flag + callbacks), and waits up to shutdown_timeout for them all: 0
+ * when all ended; ETIMEDOUT when some still run, each detached one named
+ * (on_unhandled, else stderr). Those are abandoned safely: they keep
+ * running (the workers serve a detached one's spawns), their cleanup runs,
+ * and the runtime's memory is freed by the last to end (jobs must not use
+ * rt itself). Handles not released stay valid until released. EBUSY while
+ * a weft_run is in progress; EINVAL from a task or one of rt's blocking
+ * jobs, for NULL, or while another destroy of rt is in progress. */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 /* Runs fn as a root task and blocks the calling (non-worker) thread until it
  * finished; returns fn's status. EINVAL from inside a task (it would deadlock). */
 WEFT_API int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs);
-/* Starts a background task; destroy waits for it. ESHUTDOWN once destroy began. */
+/* Starts a background task, in a scope of its own that destroy cancels;
+ * its failure goes to on_unhandled. EINVAL for NULLs, ENOMEM, ESHUTDOWN
+ * once destroy began. */
 WEFT_API int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg);
 /* Counters summed over the runtime's threads (each a recent value, not a snapshot). */
 WEFT_API void weft_runtime_stats(weft_runtime *rt, weft_stats *out);
