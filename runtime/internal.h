@@ -725,6 +725,9 @@ void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
 void weft__blocking_cancel_all(weft_runtime *rt);
 /* Then: wait until `until` for every blocking thread to exit: 0, or ETIMEDOUT. */
 int weft__blocking_wait_idle(weft_runtime *rt, weft_time until);
+/* Then: each job that ended failing, whose handle is held and which no wait
+ * saw, goes to on_unhandled now, once (its release reports nothing more). */
+void weft__blocking_report_unobserved(weft_runtime *rt);
 /* After the workers stopped: true when rt may be freed now; else the pool's
  * last user frees it (weft__runtime_free). */
 bool weft__blocking_orphan(weft_runtime *rt);

@@ -338,6 +338,7 @@ int weft_runtime_destroy(weft_runtime *rt)
     bool detached_ended = weft__detached_wait(rt, until);
     /* every CPU task ended, or destroy gives up on the stragglers below */
     int rc = weft__blocking_wait_idle(rt, until);
+    weft__blocking_report_unobserved(rt);
     if (!detached_ended && weft__detached_name_stragglers(rt) != 0)
         rc = ETIMEDOUT;
     if (rt->print_stats)

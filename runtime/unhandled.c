@@ -1,6 +1,7 @@
 /*
  * Failures nobody can observe: a detached task's, or a blocking job's
- * released before any wait saw its end. asyncio logs "Task exception was never retrieved"; weft
+ * released before any wait saw its end (or still held, unseen, at destroy:
+ * weft__blocking_report_unobserved). asyncio logs "Task exception was never retrieved"; weft
  * counts them in the stats and hands each to the runtime's on_unhandled,
  * whose default prints one line on stderr. So go the detached tasks that
  * destroy gave up on, as asyncio.run names the tasks it could not cancel.

@@ -161,8 +161,9 @@ WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
  * (on_unhandled, else stderr). Those are abandoned safely: they keep
  * running (the workers serve a detached one's spawns), their cleanup runs,
  * and the runtime's memory is freed by the last to end (jobs must not use
- * rt itself). Handles not released stay valid until released. EBUSY while
- * a weft_run is in progress; EINVAL from a task or one of rt's blocking
+ * rt itself). Handles not released stay valid until released; an ended
+ * job's failure no wait saw goes to on_unhandled now, once. EBUSY while a
+ * weft_run is in progress; EINVAL from a task or one of rt's blocking
  * jobs, for NULL, or while another destroy of rt is in progress. */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 /* Runs fn as a root task and blocks the calling (non-worker) thread until it
@@ -271,7 +272,8 @@ WEFT_API bool weft_job_done(const weft_job *job);
 WEFT_API void weft_job_cancel(weft_job *job);
 /* Drops the handle (once). A job not ended yet finishes in the background:
  * its cleanup still runs, and a failure nobody waited for goes to
- * on_unhandled, as does a finished one's failure never waited for. */
+ * on_unhandled, as does a finished one's failure never waited for (unless
+ * weft_runtime_destroy reported it already). */
 WEFT_API void weft_job_release(weft_job *job);
 
 /* ---- Retry ------------------------------------------------------------------ */
