@@ -1,11 +1,15 @@
 /*
- * Detached tasks: weft_spawn_detached, and their end at destroy.
+ * Detached tasks: weft_spawn_detached(_ex), and their end at destroy.
  *
  * A detached task runs in a cancel scope of its own: the group state in its
  * record (struct weft__detached), which no pool holds and nobody joins. So
  * destroy cancels it as it would a group: cancel.c pushes the cancel down to
  * every group the task initialised, and runs its weft_on_cancel callbacks
- * (those of the blocking jobs it spawned among them).
+ * (those of the blocking jobs it spawned among them). A deadline given at
+ * spawn is that state's own, armed in the runtime's timer as a group's is
+ * (group_deadline.c): when it passes, the task's subtree is cancelled with
+ * ETIMEDOUT, and an ECANCELED the task then returns counts as ETIMEDOUT,
+ * as for a task of weft_spawn_ex.
  *
  * Records come from a pool of the runtime under life_lock, in chunks kept
  * until the runtime's memory goes: type-stable, like group states, so a
@@ -99,7 +103,7 @@ static struct weft__detached *take_locked(weft_runtime *rt)
  * (a detached task is a root of its own), and d goes on the live list.
  * Returns the life's gen. */
 static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, weft_fn fn,
-                             const char *name, void (*cleanup)(void *arg))
+                             const char *name, weft_time deadline, void (*cleanup)(void *arg))
 {
     struct weft__group *s = &d->scope;
     set_label(d->label, name);
@@ -108,7 +112,7 @@ static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, weft_fn
     atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);
     atomic_store_explicit(&s->callbacks, NULL, memory_order_relaxed);
-    s->deadline = WEFT_NEVER;
+    s->deadline = deadline;
     s->name = name != NULL ? d->label : NULL;
     s->end_work = 0;
     /* pooled, the word is (gen, DEAD), and DEAD is all ones: + 1 is (gen + 1, 0) */
@@ -153,10 +157,13 @@ static void release(weft_runtime *rt, struct weft__detached *d)
         weft__workers_stop_abandoned(rt);
 }
 
-/* Nothing calls into s once its task returned: callbacks it left registered
- * are dropped, as a group's end drops them. */
+/* Nothing calls into s once its task returned: its deadline is disarmed
+ * (returns when a fire is not running), callbacks it left registered are
+ * dropped, as a group's end drops them. */
 static void end_scope(weft_runtime *rt, struct weft__group *s)
 {
+    if (s->end_work & WEFT__END_TIMER)
+        weft__deadline_disarm(rt, s);
     if ((s->end_work & WEFT__END_CALLBACKS) &&
         atomic_load_explicit(&s->callbacks, memory_order_relaxed) != NULL)
         weft__cancel_cb_forget(rt, s);
@@ -182,11 +189,24 @@ static int start(weft_task *self, void *arg)
     return record_of(s)->fn(self, arg);
 }
 
-static int spawn(weft_runtime *rt, weft_fn fn, void *arg, const char *name,
-                 void (*cleanup)(void *arg))
+/* The scope's own deadline (not WEFT_NEVER): cancelled now when it passed,
+ * else armed. 0, or the timer's error (ENOMEM, EAGAIN). */
+static int start_deadline(weft_runtime *rt, struct weft__group *s, uint32_t gen)
+{
+    if (s->deadline <= weft_now()) {
+        weft__cancel(s, gen, ETIMEDOUT, WEFT__BY_DEADLINE);
+        return 0;
+    }
+    return weft__deadline_arm(rt, s, gen);
+}
+
+int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
     if (rt == NULL || fn == NULL)
         return EINVAL;
+    const char *name = o != NULL ? o->name : NULL;
+    void (*cleanup)(void *arg) = o != NULL ? o->cleanup : NULL;
+    weft_time deadline = o != NULL && o->deadline != 0 ? o->deadline : WEFT_NEVER;
     struct weft__thread *thr = weft__self_thread;
     struct weft_task *t = weft__task_new(rt, thr, start, arg, WEFT__TASK_DETACHED);
     if (t == NULL)
@@ -198,8 +218,9 @@ static int spawn(weft_runtime *rt, weft_fn fn, void *arg, const char *name,
         rc = ESHUTDOWN;
     else if ((d = take_locked(rt)) == NULL)
         rc = ENOMEM;
-    else
-        begin_locked(rt, d, fn, name, cleanup);
+    uint32_t gen = 0;
+    if (d != NULL)
+        gen = begin_locked(rt, d, fn, name, deadline, cleanup);
     pthread_mutex_unlock(&rt->life_lock);
     if (rc != 0) {
         weft__task_discard(thr, t);
@@ -207,8 +228,11 @@ static int spawn(weft_runtime *rt, weft_fn fn, void *arg, const char *name,
     }
     t->group = &d->scope;
     t->name = name; /* the trace's and the failure record's */
-    rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
-    if (rc != 0) { /* ENOMEM: a deque or the injection queue was full */
+    if (deadline != WEFT_NEVER)
+        rc = start_deadline(rt, &d->scope, gen);
+    if (rc == 0) /* ENOMEM: a deque or the injection queue was full */
+        rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
+    if (rc != 0) { /* fn and cleanup never run */
         end_scope(rt, &d->scope);
         weft__task_discard(thr, t);
         release(rt, d);
@@ -218,7 +242,7 @@ static int spawn(weft_runtime *rt, weft_fn fn, void *arg, const char *name,
 
 int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
 {
-    return spawn(rt, fn, arg, NULL, NULL);
+    return weft_spawn_detached_ex(rt, fn, arg, NULL);
 }
 
 int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
@@ -228,6 +252,9 @@ int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
     struct weft__group *s = &d->scope;
     end_scope(rt, s);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
+    /* stopped by its own deadline: a timeout, as weft__task_scope_end says */
+    if (rc == ECANCELED && reason == ETIMEDOUT)
+        rc = ETIMEDOUT;
     /* destroy cancelled it and it merely stopped: no failure */
     bool excused = rc == ECANCELED && reason == ECANCELED;
     struct weft_error *rec = NULL;

@@ -1,9 +1,11 @@
-/* Detached tasks at destroy: destroy cancels every one still running or
+/* Detached tasks. At destroy: destroy cancels every one still running or
  * queued (each runs once, the queued ones cancelled from their first
  * instruction), so a task that loops until cancelled ends; one that ignores
  * the cancel is named and destroy returns ETIMEDOUT after shutdown_timeout,
  * while the workers keep serving it and the runtime is freed, its threads
- * gone, once it ends. */
+ * gone, once it ends. With options (weft_spawn_detached_ex): the name
+ * reaches on_unhandled, the deadline cancels the task's subtree with
+ * ETIMEDOUT, the cleanup runs once, whatever ends the task. */
 #include "config.h"
 
 #include <dirent.h>
@@ -149,6 +151,12 @@ static int queued_task(weft_task *self, void *p)
 }
 
 static struct slot_arg args[2 * QUEUED];
+static _Atomic int cleanups[2 * QUEUED];
+
+static void count_cleanup(void *p)
+{
+    atomic_fetch_add(&cleanups[((struct slot_arg *)p)->i], 1);
+}
 
 /* Holds the only worker until cancelled, without a timed wait (which would
  * hand the worker's slot to a spare thread that runs the queued tasks). */
@@ -172,11 +180,13 @@ START_TEST(test_detached_tasks_queued_at_destroy_each_run_once_cancelled_from_th
         args[i] = (struct slot_arg){&q, i};
     ck_assert_int_eq(weft_spawn_detached(q.rt, blocker, &q), 0);
     ck_assert(wait_flag(&q.blocker_started));
+    weft_spawn_opts o = {.name = "queued", .cleanup = count_cleanup};
     for (int i = 0; i < QUEUED; i++) /* onto the injection queue */
-        ck_assert_int_eq(weft_spawn_detached(q.rt, queued_task, &args[i]), 0);
+        ck_assert_int_eq(weft_spawn_detached_ex(q.rt, queued_task, &args[i], &o), 0);
     ck_assert_int_eq(weft_runtime_destroy(q.rt), 0);
     for (int i = 0; i < 2 * QUEUED; i++) {
         ck_assert_int_eq(atomic_load(&q.runs[i]), 1);
+        ck_assert_int_eq(atomic_load(&cleanups[i]), i < QUEUED ? 1 : 0);
         ck_assert_int_eq(q.cancelled_at_start[i], 1);
         ck_assert_int_eq(q.reason_at_start[i], ECANCELED);
     }
@@ -213,9 +223,22 @@ enum { STRAGGLER_CHILDREN = 8 };
 
 struct straggler {
     struct gate gate;
-    _Atomic int started, children_ran, ended;
-    int saw_cancel, shielded_join_rc;
+    _Atomic int started, children_ran, ended, cleanups;
+    int saw_cancel, shielded_join_rc, late_spawn_rc;
+    weft_runtime *rt;
 };
+
+static void straggler_cleanup(void *p)
+{
+    atomic_fetch_add(&((struct straggler *)p)->cleanups, 1);
+}
+
+static int never_runs(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    abort();
+}
 
 static int straggler_child(weft_task *self, void *p)
 {
@@ -233,6 +256,8 @@ static int ignore_cancel(weft_task *self, void *p)
     atomic_store(&s->started, 1);
     gate_pass(&s->gate); /* only the gate ends it, long after destroy gave up */
     s->saw_cancel = weft_cancelled(self);
+    weft_spawn_opts late = {.cleanup = straggler_cleanup};
+    s->late_spawn_rc = weft_spawn_detached_ex(s->rt, never_runs, s, &late);
     weft_group g;
     weft_group_opts o = {.flags = WEFT_SHIELD};
     weft_group_init(&g, self, &o);
@@ -270,9 +295,11 @@ START_TEST(test_destroy_names_a_straggler_returns_etimedout_and_frees_the_runtim
         long threads_before = weft_threads_now();
         struct unhandled u = {0};
         weft_runtime *rt = pool_runtime(2, 0, 0, 100 * WEFT_MSEC, to_stderr ? NULL : &u);
-        struct straggler s = {0};
+        struct straggler s = {.rt = rt};
         gate_init(&s.gate);
-        ck_assert_int_eq(weft_spawn_detached(rt, ignore_cancel, &s), 0);
+        /* named through on_unhandled, unnamed on stderr */
+        weft_spawn_opts o = {.name = to_stderr ? NULL : "stubborn", .cleanup = straggler_cleanup};
+        ck_assert_int_eq(weft_spawn_detached_ex(rt, ignore_cancel, &s, &o), 0);
         ck_assert(wait_flag(&s.started));
         unsigned long freed = freed_now();
         weft_time t0 = weft_now();
@@ -303,16 +330,154 @@ START_TEST(test_destroy_names_a_straggler_returns_etimedout_and_frees_the_runtim
             ck_assert_int_eq(atomic_load(&u.calls), 1);
             ck_assert_int_eq(u.code, ETIMEDOUT);
             ck_assert_str_eq(u.message, "still running at shutdown");
-            ck_assert_str_eq(u.task, "");
+            ck_assert_str_eq(u.task, "stubborn");
         }
         ck_assert(ended);
         ck_assert_int_eq(s.saw_cancel, 1);
+        ck_assert_int_eq(s.late_spawn_rc, ESHUTDOWN);
+        ck_assert_int_eq(atomic_load(&s.cleanups), 1); /* its own; the refused spawn's never */
         /* the workers served its spawns, spare threads included */
         ck_assert_int_eq(s.shielded_join_rc, 0);
         ck_assert_int_eq(atomic_load(&s.children_ran), STRAGGLER_CHILDREN);
         ck_assert_uint_eq(freed_later, freed + 1);
         ck_assert_int_eq(threads_after, threads_before);
     }
+}
+END_TEST
+
+/* ---- a deadline cancels the task's subtree with ETIMEDOUT ---- */
+
+struct timed {
+    weft_time deadline;
+    weft_time own_deadline, child_deadline;
+    int reason, child_reason, join_rc;
+    _Atomic int ended, cleanups;
+};
+
+static int timed_child(weft_task *self, void *p)
+{
+    struct timed *t = p;
+    t->child_deadline = weft_deadline(self);
+    while (!weft_cancelled(self))
+        usleep(100);
+    t->child_reason = weft_cancel_reason(self);
+    return ECANCELED;
+}
+
+static int timed_task(weft_task *self, void *p)
+{
+    struct timed *t = p;
+    t->own_deadline = weft_deadline(self);
+    weft_group g;
+    weft_group_init(&g, self, NULL);
+    weft_spawn(&g, timed_child, t);
+    t->join_rc = weft_group_join(&g, NULL);
+    while (!weft_cancelled(self))
+        usleep(100);
+    t->reason = weft_cancel_reason(self);
+    return ECANCELED; /* stopped by its deadline: counts as ETIMEDOUT */
+}
+
+static void timed_cleanup(void *p)
+{
+    struct timed *t = p;
+    atomic_fetch_add(&t->cleanups, 1);
+    atomic_store(&t->ended, 1);
+}
+
+START_TEST(test_a_detached_deadline_cancels_the_subtree_with_etimedout_reported_by_name)
+{
+    struct unhandled u = {0};
+    weft_runtime *rt = pool_runtime(2, 0, 0, 0, &u);
+    struct timed t = {.deadline = weft_after(20 * WEFT_MSEC)};
+    weft_spawn_opts o = {.name = "refresher", .deadline = t.deadline, .cleanup = timed_cleanup};
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, timed_task, &t, &o), 0);
+    bool ended = wait_flag(&t.ended); /* by its deadline, long before destroy */
+    int reports = wait_for_count(&u.calls, 1); /* made after the cleanup */
+    weft_stats st = stats_of(rt);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert(ended);
+    ck_assert_int_eq(t.own_deadline, t.deadline);
+    ck_assert_int_eq(t.child_deadline, t.deadline);
+    ck_assert_int_eq(t.child_reason, ETIMEDOUT);
+    ck_assert_int_eq(t.join_rc, ETIMEDOUT);
+    ck_assert_int_eq(t.reason, ETIMEDOUT);
+    ck_assert_int_eq(atomic_load(&t.cleanups), 1);
+    ck_assert_int_eq(reports, 1);
+    ck_assert_int_eq(atomic_load(&u.calls), 1);
+    ck_assert_int_eq(u.code, ETIMEDOUT);
+    ck_assert_str_eq(u.task, "refresher");
+    ck_assert_uint_eq(st.unhandled_errors, 1); /* before destroy: at the task's end */
+}
+END_TEST
+
+/* ---- options taken as weft_spawn_ex takes them ---- */
+
+struct seen_at_start {
+    int cancelled, reason;
+    weft_time deadline;
+    _Atomic int runs, cleanups;
+};
+
+static int note_start(weft_task *self, void *p)
+{
+    struct seen_at_start *a = p;
+    a->cancelled = weft_cancelled(self);
+    a->reason = weft_cancel_reason(self);
+    a->deadline = weft_deadline(self);
+    atomic_fetch_add(&a->runs, 1);
+    return 0;
+}
+
+static void note_cleanup(void *p)
+{
+    atomic_fetch_add(&((struct seen_at_start *)p)->cleanups, 1);
+}
+
+START_TEST(test_spawn_detached_ex_takes_options_as_weft_spawn_ex_does)
+{
+    struct unhandled u = {0};
+    weft_runtime *rt = pool_runtime(2, 0, 0, 0, &u);
+    struct seen_at_start none = {0}, zero = {0}, never = {0}, past = {0}, refused = {0};
+    weft_spawn_opts cleanup_only = {.cleanup = note_cleanup};
+    weft_spawn_opts o_zero = {.deadline = 0, .cleanup = note_cleanup};
+    weft_spawn_opts o_never = {.deadline = WEFT_NEVER, .cleanup = note_cleanup};
+    weft_spawn_opts o_past = {.name = "late", .deadline = weft_now() - WEFT_SEC,
+                              .cleanup = note_cleanup};
+    ck_assert_int_eq(weft_spawn_detached_ex(NULL, note_start, &refused, &cleanup_only), EINVAL);
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, NULL, &refused, &cleanup_only), EINVAL);
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, note_start, &none, NULL), 0);
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, note_start, &zero, &o_zero), 0);
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, note_start, &never, &o_never), 0);
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, note_start, &past, &o_past), 0);
+    /* each runs before destroy, which would cancel it */
+    weft_time end = weft_after(BUDGET);
+    while ((atomic_load(&none.runs) == 0 || atomic_load(&zero.runs) == 0 ||
+            atomic_load(&never.runs) == 0 || atomic_load(&past.runs) == 0) &&
+           weft_now() < end)
+        usleep(1000);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(atomic_load(&refused.runs), 0);
+    ck_assert_int_eq(atomic_load(&refused.cleanups), 0);
+    ck_assert_int_eq(atomic_load(&none.runs), 1);
+    ck_assert_int_eq(none.cancelled, 0);
+    ck_assert_int_eq(none.deadline, WEFT_NEVER);
+    ck_assert_int_eq(atomic_load(&none.cleanups), 0);
+    ck_assert_int_eq(atomic_load(&zero.runs), 1); /* 0: no deadline */
+    ck_assert_int_eq(zero.cancelled, 0);
+    ck_assert_int_eq(zero.deadline, WEFT_NEVER);
+    ck_assert_int_eq(atomic_load(&zero.cleanups), 1);
+    ck_assert_int_eq(atomic_load(&never.runs), 1);
+    ck_assert_int_eq(never.cancelled, 0);
+    ck_assert_int_eq(never.deadline, WEFT_NEVER);
+    ck_assert_int_eq(atomic_load(&never.cleanups), 1);
+    /* already past: it runs once all the same, cancelled from its start */
+    ck_assert_int_eq(atomic_load(&past.runs), 1);
+    ck_assert_int_eq(past.cancelled, 1);
+    ck_assert_int_eq(past.reason, ETIMEDOUT);
+    ck_assert_int_eq(past.deadline, o_past.deadline);
+    ck_assert_int_eq(atomic_load(&past.cleanups), 1);
+    ck_assert_int_eq(atomic_load(&u.calls), 0); /* it returned 0: no failure */
 }
 END_TEST
 
@@ -324,6 +489,8 @@ Suite *detached_suite(void)
     tcase_add_test(tc, test_destroy_cancels_a_detached_task_that_loops_until_cancelled);
     tcase_add_test(tc, test_detached_tasks_queued_at_destroy_each_run_once_cancelled_from_their_start);
     tcase_add_test(tc, test_destroy_names_a_straggler_returns_etimedout_and_frees_the_runtime_when_it_ends);
+    tcase_add_test(tc, test_a_detached_deadline_cancels_the_subtree_with_etimedout_reported_by_name);
+    tcase_add_test(tc, test_spawn_detached_ex_takes_options_as_weft_spawn_ex_does);
     suite_add_tcase(s, tc);
     return s;
 }

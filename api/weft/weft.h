@@ -209,6 +209,15 @@ WEFT_API int weft_group_init(weft_group *g, weft_task *parent, const weft_group_
 /* Queues fn(arg) in g. EINVAL for NULLs or a joined group, ENOMEM. */
 WEFT_API int weft_spawn(weft_group *g, weft_fn fn, void *arg);
 WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spawn_opts *o);
+/* weft_spawn_detached with options (o may be NULL), taken as weft_spawn_ex
+ * takes them: name (the on_unhandled record's, the trace's; destroy copies
+ * it), deadline (0 or WEFT_NEVER: none; in the past: cancelled at once; when
+ * it passes the task's subtree is cancelled with ETIMEDOUT and an ECANCELED
+ * it returns counts as ETIMEDOUT), cleanup (once after fn returned, also
+ * when destroy cancelled it). EINVAL for NULL rt or fn, ENOMEM, EAGAIN (no
+ * timer thread for the deadline), ESHUTDOWN; then fn and cleanup never run. */
+WEFT_API int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg,
+                                    const weft_spawn_opts *o);
 /* Once, by the task that initialised g: helps run tasks until all of g's ended.
  * 0, the earliest failure's code, or ECANCELED / ETIMEDOUT when a cancel or a
  * deadline ended the group. *errs (if non-NULL) receives the error tree. */
