@@ -11,21 +11,32 @@
  * ETIMEDOUT, and an ECANCELED the task then returns counts as ETIMEDOUT,
  * as for a task of weft_spawn_ex.
  *
+ * A task gets its record when it starts, as a TIMED group task gets its
+ * scope (group.c): a queued detached task is its descriptor alone, 64
+ * bytes, and only running ones hold the 448 of a record. Its descriptor
+ * runs start() below, which takes the record and then calls the task's
+ * function, kept meanwhile where its group pointer goes (internal.h).
  * Records come from a pool of the runtime under life_lock, in chunks kept
  * until the runtime's memory goes: type-stable, like group states, so a
  * cancel of a record's life that comes after its task ended is refused by
- * the generation in the word, never a write to freed memory. Every record is
- * on the live list from its spawn until its task ended: destroy cancels
- * what is on it, tasks still queued included (they run once, cancelled from
- * their first instruction, as API.md promises every spawned function), and
- * names what is still on it when shutdown_timeout passed. No record is
- * taken once destroy began, so the list destroy copied (`doomed`) stays
- * valid: its records only leave the live list.
+ * the generation in the word, never a write to freed memory.
+ *
+ * Destroy sets shutting_down, then cancels every record on the live list
+ * (the running tasks). A task that starts later sees shutting_down and
+ * cancels itself, so a queued one runs once, cancelled from its first
+ * instruction, as API.md promises every spawned function. When
+ * shutdown_timeout passed, destroy names the tasks still on the list, and
+ * reports as unnamed the rest of detached_live (not started: every worker
+ * is busy with stragglers).
  *
  * Stragglers. When destroy gives up on some, the workers keep running for
  * them (their spawns, joins, nested tasks, timed waits): the last straggler
  * to end stops the workers, and the last thread to leave frees the runtime
  * (runtime.c). Until then nothing of the runtime is freed.
+ *
+ * Without memory for a record, a task runs in the runtime's fallback scope,
+ * which destroy cancels too; it loses only its deadline (and says so:
+ * ENOMEM) and its name in destroy's report.
  */
 #include "config.h"
 
@@ -42,9 +53,8 @@ struct weft__detached {
     struct weft__group scope; /* first: the task's group, cache-line aligned */
     struct weft__detached *prev, *next; /* the live list; `next`: the free list */
     struct weft__detached *doomed_next; /* destroy's copy of the live list */
-    uint32_t doomed_gen;                /* the life destroy cancelled */
-    weft_fn fn;                         /* the task's: its descriptor runs start() */
-    void (*cleanup)(void *arg);
+    uint32_t doomed_gen;                /* the life destroy cancels */
+    bool named;                         /* destroy reported it */
     /* its name, copied: the scope's name, and the straggler report's, stay
      * readable while the task's cleanup frees the caller's string */
     char label[LABEL_SIZE];
@@ -55,9 +65,9 @@ struct weft__detached_chunk {
     struct weft__detached records[RECORDS_PER_CHUNK];
 };
 
-static struct weft__detached *record_of(struct weft__group *scope)
+static struct weft__detached *record_of(weft_runtime *rt, struct weft__group *scope)
 {
-    return (struct weft__detached *)(void *)scope;
+    return scope != &rt->detached_fallback ? (struct weft__detached *)(void *)scope : NULL;
 }
 
 /* Copy at most LABEL_SIZE - 1 bytes of name, cut on a UTF-8 character boundary. */
@@ -74,6 +84,20 @@ static void set_label(char *label, const char *name)
     label[n] = '\0';
 }
 
+/* A scope no pool holds, in its first life or pooled (gen 0, DEAD). */
+static void scope_init(weft_runtime *rt, struct weft__group *s, uint64_t word)
+{
+    s->owner_thread = &rt->jobs_owner; /* set once: cancels find rt there */
+    s->deadline = WEFT_NEVER;
+    atomic_init(&s->cancel, word);
+    atomic_init(&s->owner, weft__group_pooled_owner(s)); /* nobody joins it */
+}
+
+void weft__detached_init(weft_runtime *rt)
+{
+    scope_init(rt, &rt->detached_fallback, (uint64_t)1 << 32); /* gen 1, live */
+}
+
 /* Under life_lock: a record out of the pool, NULL without memory. */
 static struct weft__detached *take_locked(weft_runtime *rt)
 {
@@ -86,10 +110,7 @@ static struct weft__detached *take_locked(weft_runtime *rt)
         rt->detached_chunks = c;
         for (size_t i = 0; i < RECORDS_PER_CHUNK; i++) {
             struct weft__detached *d = &c->records[i];
-            d->scope.owner_thread = &rt->jobs_owner; /* set once: cancels find rt there */
-            /* pooled: gen 0, DEAD, as a pooled group state */
-            atomic_init(&d->scope.cancel, (uint64_t)WEFT__GROUP_DEAD);
-            atomic_init(&d->scope.owner, weft__group_pooled_owner(&d->scope));
+            scope_init(rt, &d->scope, WEFT__GROUP_DEAD);
             d->next = rt->detached_free;
             rt->detached_free = d;
         }
@@ -102,13 +123,12 @@ static struct weft__detached *take_locked(weft_runtime *rt)
 /* Under life_lock: d's scope begins a life, not cancelled, with no parent
  * (a detached task is a root of its own), and d goes on the live list.
  * Returns the life's gen. */
-static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, weft_fn fn,
-                             const char *name, weft_time deadline, void (*cleanup)(void *arg))
+static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, const char *name,
+                             weft_time deadline)
 {
     struct weft__group *s = &d->scope;
     set_label(d->label, name);
-    d->fn = fn;
-    d->cleanup = cleanup;
+    d->named = false;
     atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);
     atomic_store_explicit(&s->callbacks, NULL, memory_order_relaxed);
@@ -125,29 +145,31 @@ static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, weft_fn
     if (d->next != NULL)
         d->next->prev = d;
     rt->detached_list = d;
-    atomic_fetch_add_explicit(&rt->detached_live, 1, memory_order_relaxed);
     return weft__cancel_gen(word);
 }
 
-/* d's task ended, or will never run: off the live list, back to the pool,
- * one task fewer for destroy to wait for. The last straggler of an
- * abandoned runtime stops its workers. */
-static void release(weft_runtime *rt, struct weft__detached *d)
+/* One task fewer for destroy to wait for: its record back to the pool, or
+ * one user fewer for the fallback scope, or neither (it never ran). The
+ * last straggler of an abandoned runtime stops its workers. */
+static void count_ended(weft_runtime *rt, struct weft__detached *d, bool in_fallback)
 {
-    struct weft__group *s = &d->scope;
     pthread_mutex_lock(&rt->life_lock);
-    if (d->prev != NULL)
-        d->prev->next = d->next;
-    else
-        rt->detached_list = d->next;
-    if (d->next != NULL)
-        d->next->prev = d->prev;
-    /* a late cancel of this life (destroy's) fails its CAS on a DEAD word,
-     * or loses its reason to DEAD: either way nothing of it reaches a next life */
-    uint64_t word = atomic_load_explicit(&s->cancel, memory_order_relaxed);
-    atomic_store_explicit(&s->cancel, word | WEFT__GROUP_DEAD, memory_order_relaxed);
-    d->next = rt->detached_free;
-    rt->detached_free = d;
+    if (in_fallback)
+        rt->detached_fallback_users--;
+    if (d != NULL) {
+        if (d->prev != NULL)
+            d->prev->next = d->next;
+        else
+            rt->detached_list = d->next;
+        if (d->next != NULL)
+            d->next->prev = d->prev;
+        /* a late cancel of this life (destroy's) fails its CAS on a DEAD
+         * word, or loses its reason to DEAD: nothing of it reaches a next life */
+        uint64_t word = atomic_load_explicit(&d->scope.cancel, memory_order_relaxed);
+        atomic_store_explicit(&d->scope.cancel, word | WEFT__GROUP_DEAD, memory_order_relaxed);
+        d->next = rt->detached_free;
+        rt->detached_free = d;
+    }
     bool last = atomic_fetch_sub_explicit(&rt->detached_live, 1, memory_order_relaxed) == 1;
     if (last)
         pthread_cond_broadcast(&rt->life_cond);
@@ -157,85 +179,84 @@ static void release(weft_runtime *rt, struct weft__detached *d)
         weft__workers_stop_abandoned(rt);
 }
 
-/* Nothing calls into s once its task returned: its deadline is disarmed
- * (returns when a fire is not running), callbacks it left registered are
- * dropped, as a group's end drops them. */
-static void end_scope(weft_runtime *rt, struct weft__group *s)
-{
-    if (s->end_work & WEFT__END_TIMER)
-        weft__deadline_disarm(rt, s);
-    if ((s->end_work & WEFT__END_CALLBACKS) &&
-        atomic_load_explicit(&s->callbacks, memory_order_relaxed) != NULL)
-        weft__cancel_cb_forget(rt, s);
-    s->end_work = 0;
-}
-
-/*
- * Every detached task starts here. Destroy cancels the live tasks one by
- * one, each cancel a barrier and maybe a scan, so a worker that a cancelled
- * task frees may start a queued one destroy has not reached yet. That one
- * cancels itself: it reads shutting_down, which destroy stored before its
- * first cancel (and x86 keeps a worker's loads in order: it saw that cancel
- * first), so it too runs cancelled from its first instruction.
- */
-static int start(weft_task *self, void *arg)
-{
-    struct weft__group *s = self->group;
-    if (WEFT__UNLIKELY(atomic_load_explicit(&s->owner_thread->rt->shutting_down,
-                                            memory_order_relaxed))) {
-        uint64_t word = atomic_load_explicit(&s->cancel, memory_order_relaxed);
-        weft__cancel(s, weft__cancel_gen(word), ECANCELED, WEFT__BY_SHUTDOWN); /* once: a no-op for destroy's */
-    }
-    return record_of(s)->fn(self, arg);
-}
-
-/* The scope's own deadline (not WEFT_NEVER): cancelled now when it passed,
- * else armed. 0, or the timer's error (ENOMEM, EAGAIN). */
+/* The scope's own deadline (ahead or past, not WEFT_NEVER): cancelled now
+ * when it passed, else armed. 0, or the timer's ENOMEM. */
 static int start_deadline(weft_runtime *rt, struct weft__group *s, uint32_t gen)
 {
     if (s->deadline <= weft_now()) {
         weft__cancel(s, gen, ETIMEDOUT, WEFT__BY_DEADLINE);
         return 0;
     }
-    return weft__deadline_arm(rt, s, gen);
+    return weft__deadline_arm(rt, s, gen); /* the spawn started the timer's thread */
+}
+
+/*
+ * Every detached task starts here, on a worker of its runtime: it takes its
+ * record, then runs its function.
+ *
+ * Destroy cancels the running tasks one by one, each cancel a barrier and
+ * maybe a scan, so a task that starts meanwhile, or later, is not among
+ * them: it cancels itself. It reads shutting_down, which destroy stored
+ * before its first cancel; a worker that a cancelled task freed saw that
+ * cancel first, and x86 keeps a thread's loads in order, so a task queued
+ * when destroy began always runs cancelled from its first instruction.
+ */
+static int start(weft_task *self, void *arg)
+{
+    weft_runtime *rt = weft__self_thread->rt;
+    weft_fn fn = self->detached_fn; /* before the group pointer takes its place */
+    weft_time deadline = self->deadline; /* before weft_fail may take its place */
+    pthread_mutex_lock(&rt->life_lock);
+    struct weft__detached *d = take_locked(rt);
+    uint32_t gen = d != NULL ? begin_locked(rt, d, self->name, deadline) : 0;
+    if (d == NULL)
+        rt->detached_fallback_users++;
+    bool shutting_down = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
+    pthread_mutex_unlock(&rt->life_lock);
+    struct weft__group *s = d != NULL ? &d->scope : &rt->detached_fallback;
+    self->group = s;
+    if (d == NULL)
+        gen = weft__cancel_gen(atomic_load_explicit(&s->cancel, memory_order_relaxed));
+    if (deadline != WEFT_NEVER && (d == NULL || start_deadline(rt, s, gen) != 0))
+        self->kind |= WEFT__TASK_DEADLINE_LOST; /* it runs without: ENOMEM at its end */
+    if (WEFT__UNLIKELY(shutting_down))
+        weft__cancel(s, gen, ECANCELED, WEFT__BY_SHUTDOWN); /* a no-op if destroy's came first */
+    return fn(self, arg);
 }
 
 int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
     if (rt == NULL || fn == NULL)
         return EINVAL;
-    const char *name = o != NULL ? o->name : NULL;
-    void (*cleanup)(void *arg) = o != NULL ? o->cleanup : NULL;
     weft_time deadline = o != NULL && o->deadline != 0 ? o->deadline : WEFT_NEVER;
+    if (deadline != WEFT_NEVER && deadline > weft_now()) {
+        /* its thread now, so that a start cannot fail for want of it */
+        struct weft__timer *timer;
+        int rc = weft__timer_of(rt, &timer);
+        if (rc != 0)
+            return rc;
+    }
     struct weft__thread *thr = weft__self_thread;
     struct weft_task *t = weft__task_new(rt, thr, start, arg, WEFT__TASK_DETACHED);
     if (t == NULL)
         return ENOMEM;
+    t->detached_fn = fn;
+    t->deadline = deadline;
+    t->name = o != NULL ? o->name : NULL;
+    t->cleanup = o != NULL ? o->cleanup : NULL;
     pthread_mutex_lock(&rt->life_lock);
-    int rc = 0;
-    struct weft__detached *d = NULL;
-    if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed))
-        rc = ESHUTDOWN;
-    else if ((d = take_locked(rt)) == NULL)
-        rc = ENOMEM;
-    uint32_t gen = 0;
-    if (d != NULL)
-        gen = begin_locked(rt, d, fn, name, deadline, cleanup);
+    bool open = !atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
+    if (open)
+        atomic_fetch_add_explicit(&rt->detached_live, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rt->life_lock);
-    if (rc != 0) {
+    if (!open) {
         weft__task_discard(thr, t);
-        return rc;
+        return ESHUTDOWN;
     }
-    t->group = &d->scope;
-    t->name = name; /* the trace's and the failure record's */
-    if (deadline != WEFT_NEVER)
-        rc = start_deadline(rt, &d->scope, gen);
-    if (rc == 0) /* ENOMEM: a deque or the injection queue was full */
-        rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
-    if (rc != 0) { /* fn and cleanup never run */
-        end_scope(rt, &d->scope);
+    int rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
+    if (rc != 0) { /* ENOMEM: a deque or the injection queue was full; fn and cleanup never run */
         weft__task_discard(thr, t);
-        release(rt, d);
+        count_ended(rt, NULL, false);
     }
     return rc;
 }
@@ -248,26 +269,39 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
 int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     weft_runtime *rt = thr->rt;
-    struct weft__detached *d = record_of(t->group);
-    struct weft__group *s = &d->scope;
-    end_scope(rt, s);
+    struct weft__group *s = t->group;
+    struct weft__detached *d = record_of(rt, s);
+    /* nothing calls into its own scope from now on: its deadline is
+     * disarmed (returns when a fire is not running), callbacks it left
+     * registered are dropped, as a group's end drops them. (The fallback
+     * scope is shared: its tasks must remove theirs, as the API asks.) */
+    if (d != NULL) {
+        if (s->end_work & WEFT__END_TIMER)
+            weft__deadline_disarm(rt, s);
+        if ((s->end_work & WEFT__END_CALLBACKS) &&
+            atomic_load_explicit(&s->callbacks, memory_order_relaxed) != NULL)
+            weft__cancel_cb_forget(rt, s);
+        s->end_work = 0;
+    }
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     /* stopped by its own deadline: a timeout, as weft__task_scope_end says */
     if (rc == ECANCELED && reason == ETIMEDOUT)
         rc = ETIMEDOUT;
+    else if (rc == 0 && (t->kind & WEFT__TASK_DEADLINE_LOST))
+        rc = ENOMEM; /* it ran without its deadline: say so */
     /* destroy cancelled it and it merely stopped: no failure */
     bool excused = rc == ECANCELED && reason == ECANCELED;
     struct weft_error *rec = NULL;
     /* the record copies the name before the cleanup, which may free it */
     if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0))
         rec = weft__task_failure(t, t->name, excused ? 0 : rc);
-    if (d->cleanup != NULL)
-        d->cleanup(t->arg);
+    if (t->cleanup != NULL)
+        t->cleanup(t->arg);
     weft__count(&thr->slot->stats.tasks_run);
     weft__task_free(thr->slot, t);
     if (rc != 0 && !excused)
         weft__unhandled(rt, "detached task", NULL, rc, rec); /* before destroy may return */
-    release(rt, d);
+    count_ended(rt, d, d == NULL);
     return rc;
 }
 
@@ -281,9 +315,17 @@ void weft__detached_cancel_all(weft_runtime *rt)
         d->doomed_next = doomed;
         doomed = d;
     }
-    rt->detached_doomed = doomed;
+    bool fallback_used = rt->detached_fallback_users != 0;
     pthread_mutex_unlock(&rt->life_lock);
-    /* outside the lock: callbacks run here, and may spawn (refused) */
+    /* outside the lock: callbacks run here, and may spawn (refused). A
+     * record on the copy may end and start another life meanwhile: the
+     * cancel of the life copied is refused then, and the new one cancels
+     * itself at its start, as does a task that enters the fallback later. */
+    struct weft__group *fallback = &rt->detached_fallback;
+    if (fallback_used)
+        weft__cancel(fallback,
+                     weft__cancel_gen(atomic_load_explicit(&fallback->cancel, memory_order_relaxed)),
+                     ECANCELED, WEFT__BY_SHUTDOWN);
     for (struct weft__detached *d = doomed; d != NULL; d = d->doomed_next)
         weft__cancel(&d->scope, d->doomed_gen, ECANCELED, WEFT__BY_SHUTDOWN);
 }
@@ -303,20 +345,32 @@ bool weft__detached_wait(weft_runtime *rt, weft_time until)
 unsigned weft__detached_name_stragglers(weft_runtime *rt)
 {
     unsigned n = 0;
-    for (struct weft__detached *d = rt->detached_doomed; d != NULL; d = d->doomed_next) {
+    /* one at a time, on_unhandled outside the lock: it may take its time */
+    for (;;) {
         char label[LABEL_SIZE];
         pthread_mutex_lock(&rt->life_lock);
-        uint64_t word = atomic_load_explicit(&d->scope.cancel, memory_order_relaxed);
-        bool running = weft__cancel_gen(word) == d->doomed_gen &&
-                       weft__cancel_reason_of(word) != WEFT__GROUP_DEAD;
-        if (running)
+        struct weft__detached *d = rt->detached_list;
+        while (d != NULL && d->named)
+            d = d->next;
+        if (d != NULL) {
+            d->named = true;
             memcpy(label, d->label, sizeof label);
-        pthread_mutex_unlock(&rt->life_lock);
-        if (running) { /* on_unhandled may take its time: no lock held */
-            weft__unhandled_straggler(rt, label);
-            n++;
         }
+        pthread_mutex_unlock(&rt->life_lock);
+        if (d == NULL)
+            break;
+        weft__unhandled_straggler(rt, label);
+        n++;
     }
+    /* the others (not started, or without a record) have no name to give */
+    pthread_mutex_lock(&rt->life_lock);
+    uint64_t live = atomic_load_explicit(&rt->detached_live, memory_order_relaxed);
+    uint64_t listed = 0;
+    for (struct weft__detached *d = rt->detached_list; d != NULL; d = d->next)
+        listed++;
+    pthread_mutex_unlock(&rt->life_lock);
+    for (uint64_t i = listed; i < live; i++, n++)
+        weft__unhandled_straggler(rt, "");
     return n;
 }
 
@@ -324,7 +378,7 @@ bool weft__detached_abandon(weft_runtime *rt)
 {
     pthread_mutex_lock(&rt->life_lock);
     bool some = atomic_load_explicit(&rt->detached_live, memory_order_relaxed) != 0;
-    if (some) /* the last one's release reads it under this lock */
+    if (some) /* the last one's count_ended reads it under this lock */
         atomic_store_explicit(&rt->workers_abandoned, true, memory_order_relaxed);
     pthread_mutex_unlock(&rt->life_lock);
     return some;

@@ -73,6 +73,9 @@ enum { WEFT__TASK_STREAM = 1u << 9 };
 /* Or'ed into kind with WEFT__TASK_GROUP_UNSCOPED when the scope failed for
  * want of the timer's thread, not of memory: the task ends with EAGAIN. */
 enum { WEFT__TASK_NO_TIMER_THREAD = 1u << 10 };
+/* Or'ed into kind by a WEFT__TASK_DETACHED task's start when no memory was
+ * left for its deadline: it runs without, and ends with ENOMEM. */
+enum { WEFT__TASK_DEADLINE_LOST = 1u << 11 };
 
 struct weft__run_wait; /* runtime.c */
 struct weft__detached; /* detached.c */
@@ -82,19 +85,24 @@ struct weft__detached_chunk;
 struct weft_task {
     weft_fn fn;
     void *arg;
-    /* its group; for roots the runtime's never-cancelled scope, for a
-     * detached task the scope in its record (detached.c): weft_cancelled
-     * reads this pointer, then the state's cancel word */
-    struct weft__group *group;
+    union {
+        /* its group; for roots the runtime's never-cancelled scope, for a
+         * detached task, once started, the scope of its record (detached.c):
+         * weft_cancelled reads this pointer, then the state's cancel word */
+        struct weft__group *group;
+        /* WEFT__TASK_DETACHED, from spawn to start: the task's function,
+         * `fn` being detached.c's start, which makes its scope */
+        weft_fn detached_fn;
+    };
     struct weft__slot *home; /* free list it returns to; NULL: heap */
     union {
         struct weft_task *next;     /* free lists */
-        weft_time deadline;         /* WEFT__TASK_GROUP_TIMED, from spawn to start */
+        weft_time deadline;         /* ..._GROUP_TIMED and _DETACHED, from spawn to start */
         struct weft_error *failure; /* while it runs, with WEFT__TASK_FAILED */
     };
     const char *name; /* WEFT__TASK_GROUP_OPTS..UNSCOPED, WEFT__TASK_DETACHED */
     union {
-        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS..UNSCOPED */
+        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS..UNSCOPED, _DETACHED */
         struct weft__run_wait *run; /* WEFT__TASK_ROOT */
     };
     uint32_t kind;
@@ -286,11 +294,14 @@ struct weft_runtime {
     _Atomic uint64_t detached_live; /* detached tasks not finished */
     pthread_mutex_t life_lock;
     pthread_cond_t life_cond; /* signalled when detached_live reaches 0 (CLOCK_MONOTONIC) */
-    /* detached tasks' records (detached.c), under life_lock */
-    struct weft__detached *detached_list;         /* live: spawned, not ended */
+    /* the records of detached tasks that run (detached.c), under life_lock */
+    struct weft__detached *detached_list;         /* started, not ended */
     struct weft__detached *detached_free;
     struct weft__detached_chunk *detached_chunks; /* freed with the runtime */
-    struct weft__detached *detached_doomed;       /* destroy's: those it cancelled */
+    /* the scope of a detached task that started without memory for a
+     * record, and how many run in it: cancelled by destroy as records are */
+    struct weft__group detached_fallback;
+    unsigned detached_fallback_users;
     /* destroy returned while detached tasks still ran: the last of them
      * stops the workers, and the last thread to leave frees the runtime
      * (weft__workers_stop_abandoned); set under life_lock */
@@ -302,7 +313,7 @@ struct weft_runtime {
     /* cancellation (cancel.c) */
     pthread_mutex_t cancel_lock; /* one propagation scan at a time */
     uint64_t scan_epoch;
-    struct weft__group never_cancelled; /* the scope of roots and detached tasks */
+    struct weft__group never_cancelled; /* the scope of roots */
     pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
     pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
     /* deadlines (group_deadline.c): the timer thread starts at first use */
@@ -686,15 +697,19 @@ void weft__workers_stop_abandoned(weft_runtime *rt);
 void weft__worker_exit(weft_runtime *rt);
 
 /* ---- detached tasks (detached.c) ---- */
+/* At create, before any thread: the fallback scope begins its life. */
+void weft__detached_init(weft_runtime *rt);
 /* Its function returned rc on thr (its groups joined): end its scope, run
  * its cleanup, report a failure, count it ended. Returns its final status. */
 int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc);
-/* Destroy (shutting_down set): cancel every detached task not ended with
- * ECANCELED: its flag, its callbacks, the groups below it. */
+/* Destroy (shutting_down set): cancel every detached task running with
+ * ECANCELED: its flag, its callbacks, the groups below it. One that starts
+ * from now on cancels itself. */
 void weft__detached_cancel_all(weft_runtime *rt);
 /* Then: wait until every detached task ended, or `until`; true when all did. */
 bool weft__detached_wait(weft_runtime *rt, weft_time until);
-/* Then: name each one still running (on_unhandled, else stderr); how many. */
+/* Then: name each one still running (on_unhandled, else stderr), and
+ * report those not started as unnamed; how many. */
 unsigned weft__detached_name_stragglers(weft_runtime *rt);
 /* Then: true when some still run, and from now on the last of them stops
  * the workers (rt may be freed once this returned); false when all ended. */

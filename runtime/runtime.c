@@ -225,6 +225,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     rt->never_cancelled.owner_thread = NULL;
     weft__blocking_init(rt, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
                         set.stack_size);
+    weft__detached_init(rt); /* after the blocking pool's: it sets jobs_owner */
     weft__park_init(rt);
 
     /* spare threads and their slots are added on demand (slots.c): room for

@@ -5,7 +5,9 @@
  * while the workers keep serving it and the runtime is freed, its threads
  * gone, once it ends. With options (weft_spawn_detached_ex): the name
  * reaches on_unhandled, the deadline cancels the task's subtree with
- * ETIMEDOUT, the cleanup runs once, whatever ends the task. */
+ * ETIMEDOUT, the cleanup runs once, whatever ends the task. A task that
+ * starts without memory for its record still runs, cancellable, and says
+ * it lost its deadline. */
 #include "config.h"
 
 #include <dirent.h>
@@ -20,6 +22,7 @@
 
 #include <weft/weft.h>
 
+#include "runtime/alloc.h"
 #include "runtime/internal.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"
@@ -481,6 +484,68 @@ START_TEST(test_spawn_detached_ex_takes_options_as_weft_spawn_ex_does)
 }
 END_TEST
 
+/* ---- without memory for its record a task still runs, and is cancelled ---- */
+
+struct no_record {
+    _Atomic int started;
+    int reason;
+    weft_time deadline;
+};
+
+static int record_less(weft_task *self, void *p)
+{
+    struct no_record *n = p;
+    n->deadline = weft_deadline(self);
+    atomic_store(&n->started, 1);
+    while (!weft_cancelled(self))
+        usleep(100);
+    n->reason = weft_cancel_reason(self);
+    return 0; /* ran without its deadline: ENOMEM */
+}
+
+static int nothing(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    return 0;
+}
+
+static int root_starves_a_start(weft_task *self, void *p)
+{
+    struct no_record *n = p;
+    /* warm what the spawn needs: this worker's descriptors, the timer */
+    weft_group g;
+    weft_group_opts timed = {.deadline = weft_after(BUDGET)};
+    weft_group_init(&g, self, &timed);
+    weft_spawn(&g, nothing, NULL);
+    weft_group_join(&g, NULL);
+    /* no record was ever taken: the start's is the next allocation */
+    weft__alloc_fail_from(1);
+    weft_spawn_opts o = {.name = "starved", .deadline = weft_after(BUDGET)};
+    int rc = weft_spawn_detached_ex(weft__self_thread->rt, record_less, n, &o);
+    weft_time end = weft_after(BUDGET);
+    while (rc == 0 && !atomic_load(&n->started) && weft_now() < end) /* the other worker's */
+        sched_yield();
+    weft__alloc_fail_from(0);
+    return rc;
+}
+
+START_TEST(test_a_detached_task_without_memory_for_its_record_runs_cancellable_and_says_enomem)
+{
+    struct unhandled u = {0};
+    weft_runtime *rt = pool_runtime(2, 0, 0, 0, &u);
+    struct no_record n = {0};
+    ck_assert_int_eq(weft_run(rt, root_starves_a_start, &n, NULL), 0);
+    ck_assert_int_eq(atomic_load(&n.started), 1);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0); /* it was cancelled all the same */
+    ck_assert_int_eq(n.deadline, WEFT_NEVER);      /* its deadline was lost */
+    ck_assert_int_eq(n.reason, ECANCELED);
+    ck_assert_int_eq(atomic_load(&u.calls), 1);
+    ck_assert_int_eq(u.code, ENOMEM);
+    ck_assert_str_eq(u.task, "starved");
+}
+END_TEST
+
 Suite *detached_suite(void)
 {
     Suite *s = suite_create("detached");
@@ -491,6 +556,7 @@ Suite *detached_suite(void)
     tcase_add_test(tc, test_destroy_names_a_straggler_returns_etimedout_and_frees_the_runtime_when_it_ends);
     tcase_add_test(tc, test_a_detached_deadline_cancels_the_subtree_with_etimedout_reported_by_name);
     tcase_add_test(tc, test_spawn_detached_ex_takes_options_as_weft_spawn_ex_does);
+    tcase_add_test(tc, test_a_detached_task_without_memory_for_its_record_runs_cancellable_and_says_enomem);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -213,8 +213,9 @@ WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spaw
  * takes them: name (the on_unhandled record's, the trace's; destroy copies
  * it), deadline (0 or WEFT_NEVER: none; in the past: cancelled at once; when
  * it passes the task's subtree is cancelled with ETIMEDOUT and an ECANCELED
- * it returns counts as ETIMEDOUT), cleanup (once after fn returned, also
- * when destroy cancelled it). EINVAL for NULL rt or fn, ENOMEM, EAGAIN (no
+ * it returns counts as ETIMEDOUT; without memory for it at the task's
+ * start it fails with ENOMEM), cleanup (once after fn returned, also when
+ * destroy cancelled it). EINVAL for NULL rt or fn, ENOMEM, EAGAIN (no
  * timer thread for the deadline), ESHUTDOWN; then fn and cleanup never run. */
 WEFT_API int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg,
                                     const weft_spawn_opts *o);
