@@ -4,9 +4,11 @@
  *
  * Lifetime. The pool lives inside weft_runtime. Destroy cancels the jobs
  * and waits up to shutdown_timeout; jobs still running then are abandoned:
- * destroy frees the workers but leaves the runtime's memory (this pool, the
- * timer, the callback lock) to the last of its users, a blocking thread or
- * a job handle, which frees it when it goes (weft__runtime_free).
+ * once the workers are gone (joined by destroy, or by the last of them when
+ * detached tasks outlived destroy: runtime.c) the runtime's memory (this
+ * pool, the timer, the callback lock) is left to the last of its users, a
+ * blocking thread or a job handle, which frees it when it goes
+ * (weft__runtime_free).
  */
 #ifndef WEFT_RUNTIME_BLOCKING_H
 #define WEFT_RUNTIME_BLOCKING_H

@@ -286,7 +286,7 @@ int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
     return out;
 }
 
-int weft__blocking_shutdown(weft_runtime *rt)
+void weft__blocking_cancel_all(weft_runtime *rt)
 {
     struct weft__blocking *bp = &rt->blocking;
     pthread_mutex_lock(&bp->lock);
@@ -302,20 +302,58 @@ int weft__blocking_shutdown(weft_runtime *rt)
     /* queued jobs start cancelled (blocking_main reads `stopping`) */
     for (struct weft_job *j = cancel; j != NULL; j = j->cancel_next)
         weft__job_cancel(j, ECANCELED); /* flag and callbacks, outside the lock */
-
-    weft_time until = weft_after(bp->shutdown_timeout);
-    struct timespec ts = to_timespec(until);
     pthread_mutex_lock(&bp->lock);
     for (struct weft_job *j = cancel, *next; j != NULL; j = next) {
         next = j->cancel_next;
         if (--j->refs == 0)
             weft__job_put_locked(bp, j); /* not abandoned yet: never the last user */
     }
+    pthread_mutex_unlock(&bp->lock);
+}
+
+int weft__blocking_wait_idle(weft_runtime *rt, weft_time until)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    struct timespec ts = to_timespec(until);
+    pthread_mutex_lock(&bp->lock);
     while ((bp->threads > 0 || bp->queued > 0) && weft_now() < until)
         pthread_cond_timedwait(&bp->ended, &bp->lock, &ts);
     bool all = bp->threads == 0 && bp->queued == 0;
     pthread_mutex_unlock(&bp->lock);
     return all ? 0 : ETIMEDOUT;
+}
+
+void weft__blocking_report_unobserved(weft_runtime *rt)
+{
+    struct weft__blocking *bp = &rt->blocking;
+    struct weft_job *report = NULL;
+    pthread_mutex_lock(&bp->lock);
+    for (struct weft__job_chunk *c = bp->chunks; c != NULL; c = c->next)
+        for (size_t i = 0; i < JOBS_PER_CHUNK; i++) {
+            struct weft_job *j = &c->jobs[i];
+            if (atomic_load_explicit(&j->state, memory_order_relaxed) != WEFT__JOB_DONE ||
+                j->released || j->observed || j->reported || j->status == 0 || j->excused)
+                continue;
+            j->reported = true;
+            j->refs++; /* a release meanwhile must not free it under the report */
+            j->cancel_next = report;
+            report = j;
+        }
+    pthread_mutex_unlock(&bp->lock);
+    /* on_unhandled outside the lock: it may wait for or release jobs */
+    for (struct weft_job *j = report, *next; j != NULL; j = next) {
+        next = j->cancel_next;
+        pthread_mutex_lock(&bp->lock);
+        int rc = j->status;
+        struct weft_error *rec = j->rec; /* a wait meanwhile may have taken it */
+        j->rec = NULL;
+        pthread_mutex_unlock(&bp->lock);
+        weft__unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
+        pthread_mutex_lock(&bp->lock);
+        if (--j->refs == 0)
+            weft__job_put_locked(bp, j); /* not abandoned yet: never the last user */
+        pthread_mutex_unlock(&bp->lock);
+    }
 }
 
 bool weft__blocking_orphan(weft_runtime *rt)

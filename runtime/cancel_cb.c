@@ -223,7 +223,7 @@ int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), 
     c->next = NULL;
     struct weft__group *g = self->group;
     if (g->owner_thread == NULL) {
-        set(c, NULL, CB_IDLE); /* a root's or detached task's scope is never cancelled */
+        set(c, NULL, CB_IDLE); /* a root's scope is never cancelled */
         pthread_mutex_unlock(&rt->cb_lock);
         return 0;
     }

@@ -73,25 +73,36 @@ enum { WEFT__TASK_STREAM = 1u << 9 };
 /* Or'ed into kind with WEFT__TASK_GROUP_UNSCOPED when the scope failed for
  * want of the timer's thread, not of memory: the task ends with EAGAIN. */
 enum { WEFT__TASK_NO_TIMER_THREAD = 1u << 10 };
+/* Or'ed into kind by a WEFT__TASK_DETACHED task's start when no memory was
+ * left for its deadline: it runs without, and ends with ENOMEM. */
+enum { WEFT__TASK_DEADLINE_LOST = 1u << 11 };
 
 struct weft__run_wait; /* runtime.c */
+struct weft__detached; /* detached.c */
+struct weft__detached_chunk;
 
 /* A task descriptor: one cache line, recycled through per-slot free lists. */
 struct weft_task {
     weft_fn fn;
     void *arg;
-    /* its group; for roots and detached tasks the runtime's never-cancelled
-     * scope: weft_cancelled reads this pointer, then the state's cancel word */
-    struct weft__group *group;
+    union {
+        /* its group; for roots the runtime's never-cancelled scope, for a
+         * detached task, once started, the scope of its record (detached.c):
+         * weft_cancelled reads this pointer, then the state's cancel word */
+        struct weft__group *group;
+        /* WEFT__TASK_DETACHED, from spawn to start: the task's function,
+         * `fn` being detached.c's start, which makes its scope */
+        weft_fn detached_fn;
+    };
     struct weft__slot *home; /* free list it returns to; NULL: heap */
     union {
         struct weft_task *next;     /* free lists */
-        weft_time deadline;         /* WEFT__TASK_GROUP_TIMED, from spawn to start */
+        weft_time deadline;         /* ..._GROUP_TIMED and _DETACHED, from spawn to start */
         struct weft_error *failure; /* while it runs, with WEFT__TASK_FAILED */
     };
     const char *name; /* WEFT__TASK_GROUP_OPTS..UNSCOPED, WEFT__TASK_DETACHED */
     union {
-        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS..UNSCOPED */
+        void (*cleanup)(void *arg); /* WEFT__TASK_GROUP_OPTS..UNSCOPED, _DETACHED */
         struct weft__run_wait *run; /* WEFT__TASK_ROOT */
     };
     uint32_t kind;
@@ -308,14 +319,27 @@ struct weft_runtime {
     _Atomic uint64_t active_runs;   /* weft_run calls in progress */
     _Atomic uint64_t detached_live; /* detached tasks not finished */
     pthread_mutex_t life_lock;
-    pthread_cond_t life_cond; /* signalled when detached_live reaches 0 */
+    pthread_cond_t life_cond; /* signalled when detached_live reaches 0 (CLOCK_MONOTONIC) */
+    /* the records of detached tasks that run (detached.c), under life_lock */
+    struct weft__detached *detached_list;         /* started, not ended */
+    struct weft__detached *detached_free;
+    struct weft__detached_chunk *detached_chunks; /* freed with the runtime */
+    /* the scope of a detached task that started without memory for a
+     * record, and how many run in it: cancelled by destroy as records are */
+    struct weft__group detached_fallback;
+    unsigned detached_fallback_users;
+    /* destroy returned while detached tasks still ran: the last of them
+     * stops the workers, and the last thread to leave frees the runtime
+     * (weft__workers_stop_abandoned); set under life_lock */
+    atomic_bool workers_abandoned;
+    _Atomic unsigned threads_left; /* then: the threads yet to leave, and the stopper */
 
     _Atomic uint64_t unhandled_errors;
 
     /* cancellation (cancel.c) */
     pthread_mutex_t cancel_lock; /* one propagation scan at a time */
     uint64_t scan_epoch;
-    struct weft__group never_cancelled; /* the scope of roots and detached tasks */
+    struct weft__group never_cancelled; /* the scope of roots */
     pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
     pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
     struct weft__cancel_cb *cb_running; /* callbacks running now, under cb_lock */
@@ -330,8 +354,9 @@ struct weft_runtime {
     atomic_bool rebalance; /* R > workers: threads between tasks give up slots */
     /* the blocking pool (blocking_pool.c, job.c) */
     struct weft__blocking blocking;
-    /* owner_thread of every job's scope: only its rt is set (cancel_cb.c
-     * finds the runtime through it) */
+    /* owner_thread of the scopes no pool holds, every job's and every
+     * detached task's: only its rt is set (cancel.c and cancel_cb.c find
+     * the runtime through it) */
     struct weft__thread jobs_owner;
 };
 
@@ -654,7 +679,8 @@ enum weft__cancel_by {
     WEFT__BY_CALL,     /* weft_group_cancel, from any thread */
     WEFT__BY_FAILURE,  /* fail-fast: a task of g failed */
     WEFT__BY_DEADLINE, /* g's deadline passed (its fire, or at init) */
-    WEFT__BY_ANCESTOR  /* a cancelled ancestor's, pushed down (cancel.c, group init) */
+    WEFT__BY_ANCESTOR, /* a cancelled ancestor's, pushed down (cancel.c, group init) */
+    WEFT__BY_SHUTDOWN  /* destroy, of a detached task's scope, whose name is its record's copy */
 };
 /* The record a join hands out when g's life (word w, its reason set) ended
  * cancelled without a failure of its own: why it was cancelled, naming the
@@ -762,14 +788,44 @@ void weft__spares_wake_all(weft_runtime *rt);
 /* ---- runtime (runtime.c) ---- */
 /* A root task ended with rc; rec: its failure's record or NULL (taken). */
 void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec);
-/* A detached task ended with rc: a failure goes to on_unhandled (rec taken). */
-void weft__detached_done(weft_runtime *rt, const char *name, int rc, struct weft_error *rec);
+/* Destroy gave up on detached tasks and the last one ended (on any thread):
+ * stop the workers; the last thread to leave, the caller included, joins the
+ * others and frees the runtime. */
+void weft__workers_stop_abandoned(weft_runtime *rt);
+/* A worker thread of rt left its loop (rt->stopping): nothing, unless rt
+ * was abandoned; then it may be the last, which frees rt. */
+void weft__worker_exit(weft_runtime *rt);
+
+/* ---- detached tasks (detached.c) ---- */
+/* At create, before any thread: the fallback scope begins its life. */
+void weft__detached_init(weft_runtime *rt);
+/* Its function returned rc on thr (its groups joined): end its scope, run
+ * its cleanup, report a failure, count it ended. Returns its final status. */
+int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc);
+/* Destroy (shutting_down set): cancel every detached task running with
+ * ECANCELED: its flag, its callbacks, the groups below it. One that starts
+ * from now on cancels itself. */
+void weft__detached_cancel_all(weft_runtime *rt);
+/* Then: wait until every detached task ended, or `until`; true when all did. */
+bool weft__detached_wait(weft_runtime *rt, weft_time until);
+/* Then: name each one still running (on_unhandled, else stderr), and
+ * report those not started as unnamed; how many. */
+unsigned weft__detached_name_stragglers(weft_runtime *rt);
+/* Then: true when some still run, and from now on the last of them stops
+ * the workers (rt may be freed once this returned); false when all ended. */
+bool weft__detached_abandon(weft_runtime *rt);
+/* The records' memory (weft__runtime_free). */
+void weft__detached_free_all(weft_runtime *rt);
 
 /* A failure nobody can observe (detached task, released job): counted, then
  * given to on_unhandled, or printed on one line (unhandled.c) naming `what`
  * ("detached task", "blocking job"). rec (NULL: none could be made) is taken. */
 void weft__unhandled(weft_runtime *rt, const char *what, const char *name, int rc,
                      struct weft_error *rec);
+/* A detached task named `name` ("": unnamed) still ran when destroy gave up
+ * on it: counted like a failure, then given to on_unhandled as an ETIMEDOUT
+ * record, or printed on one line. */
+void weft__unhandled_straggler(weft_runtime *rt, const char *name);
 /* Free what is left of rt once no worker runs: the timer, the blocking
  * pool's memory, the locks, rt itself. */
 void weft__runtime_free(weft_runtime *rt);
@@ -779,9 +835,14 @@ extern _Atomic unsigned long weft__runtimes_freed;
 /* ---- blocking pool (blocking_pool.c) ---- */
 void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
                          weft_time shutdown_timeout, size_t stack_size);
-/* Destroy: refuse new jobs, cancel running ones, wait up to shutdown_timeout
- * for every blocking thread to exit: 0, or ETIMEDOUT. */
-int weft__blocking_shutdown(weft_runtime *rt);
+/* Destroy: refuse new jobs, cancel the running ones (flag and callbacks);
+ * queued ones start cancelled. */
+void weft__blocking_cancel_all(weft_runtime *rt);
+/* Then: wait until `until` for every blocking thread to exit: 0, or ETIMEDOUT. */
+int weft__blocking_wait_idle(weft_runtime *rt, weft_time until);
+/* Then: each job that ended failing, whose handle is held and which no wait
+ * saw, goes to on_unhandled now, once (its release reports nothing more). */
+void weft__blocking_report_unobserved(weft_runtime *rt);
 /* After the workers stopped: true when rt may be freed now; else the pool's
  * last user frees it (weft__runtime_free). */
 bool weft__blocking_orphan(weft_runtime *rt);

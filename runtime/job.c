@@ -137,7 +137,7 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
     job->parent_scope = parent->group;
     job->armed = false;
     job->refs = 2; /* the handle, the run */
-    job->released = job->observed = job->gave_up = job->excused = false;
+    job->released = job->observed = job->reported = job->gave_up = job->excused = false;
     job->status = 0;
     job->rec = NULL;
     job->waiters = NULL;
@@ -415,8 +415,8 @@ void weft_job_release(weft_job *job)
     int rc = job->status;
     if (atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE) {
         give_up_locked(bp, job); /* abandoned while running */
-    } else if (!job->observed && rc != 0 && !job->excused) {
-        report = true; /* ended, failed, and no wait ever saw it */
+    } else if (!job->observed && !job->reported && rc != 0 && !job->excused) {
+        report = true; /* ended, failed, and no wait ever saw it, nor destroy */
         lost = job->rec;
         job->rec = NULL;
     }

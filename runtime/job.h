@@ -36,6 +36,7 @@ struct weft_job {
     unsigned refs;
     bool released; /* the handle was dropped */
     bool observed; /* a wait returned its status */
+    bool reported; /* destroy gave its failure, which no wait had seen, to on_unhandled */
     bool gave_up;  /* counted in given_up */
     bool excused;  /* its status only says it was cancelled */
     int status;
@@ -43,7 +44,7 @@ struct weft_job {
     struct weft__job_waiter *waiters;
     struct weft_job *next; /* queue, free list */
     struct weft_job *run_prev, *run_next;
-    struct weft_job *cancel_next; /* destroy's list of jobs to cancel */
+    struct weft_job *cancel_next; /* destroy's lists: jobs to cancel, failures to report */
 };
 
 /* The runtime whose blocking thread this is, for the thread's whole life

@@ -1,12 +1,14 @@
 /*
- * The runtime's life: create (slots, threads), weft_run, detached tasks,
- * stats, destroy. Nothing here is on the spawn/steal hot path.
+ * The runtime's life: create (slots, threads), weft_run, stats, destroy
+ * (detached tasks are in detached.c). Nothing here is on the spawn/steal
+ * hot path.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/alloc.h"
 #include "runtime/errors.h"
@@ -60,6 +62,22 @@ static bool all_joined(weft_runtime *rt, unsigned n)
     return true;
 }
 
+/* Every worker and spare thread ended: free what only they used. */
+static void free_workers(weft_runtime *rt, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        weft__group_pool_destroy(&rt->threads[i]);
+        weft__slot_delete(rt->slots[i]);
+    }
+    weft__free(rt->slots);
+    weft__free(rt->threads);
+    /* what may still read them (stats from an abandoned job) sees none */
+    rt->slots = NULL;
+    rt->threads = NULL;
+    atomic_store_explicit(&rt->nthreads, 0, memory_order_relaxed);
+    weft__inject_destroy(rt);
+}
+
 /* Stop and join every worker and spare thread, free what only they use. */
 static void stop_workers(weft_runtime *rt)
 {
@@ -78,17 +96,69 @@ static void stop_workers(weft_runtime *rt)
             }
         }
     }
+    free_workers(rt, n);
+}
+
+/*
+ * An abandoned runtime (destroy returned ETIMEDOUT while detached tasks
+ * ran) is torn down by its own threads: every thread counts itself in
+ * threads_left, and so does the caller that stops them (the last
+ * straggler's thread, or a spawn that failed after destroy gave up, which
+ * may be no worker of rt); whoever leaves last joins the others, which
+ * have all left their loops, and frees the runtime. One round of wake-ups
+ * is enough, unlike stop_workers' loop: no task is left, so a thread is
+ * either listed (idle list, spares) when wake_all or spares_wake_all runs,
+ * and woken, or lists itself later, under the same lock (idle_lock,
+ * slot_lock), and then reads `stopping` set.
+ */
+static void leave_abandoned(weft_runtime *rt)
+{
+    /* acq_rel: the last one to leave sees what every other leaver did */
+    if (atomic_fetch_sub_explicit(&rt->threads_left, 1, memory_order_acq_rel) != 1)
+        return;
+    unsigned n = weft__nthreads(rt);
+    bool self_is_worker = false;
     for (unsigned i = 0; i < n; i++) {
-        weft__group_pool_destroy(&rt->threads[i]);
-        weft__slot_delete(rt->slots[i]);
+        if (!rt->threads[i].started)
+            continue;
+        if (pthread_equal(rt->threads[i].tid, pthread_self()))
+            self_is_worker = true; /* nobody joins the last one: it detaches itself */
+        else
+            pthread_join(rt->threads[i].tid, NULL);
+        rt->threads[i].started = false;
     }
-    weft__free(rt->slots);
-    weft__free(rt->threads);
-    /* what may still read them (stats from an abandoned job) sees none */
-    rt->slots = NULL;
-    rt->threads = NULL;
-    atomic_store_explicit(&rt->nthreads, 0, memory_order_relaxed);
-    weft__inject_destroy(rt);
+    free_workers(rt, n);
+    if (self_is_worker)
+        pthread_detach(pthread_self());
+    /* jobs still running, or handles not released, keep what they use */
+    if (weft__blocking_orphan(rt))
+        weft__runtime_free(rt);
+}
+
+void weft__workers_stop_abandoned(weft_runtime *rt)
+{
+    unsigned started = 0;
+    pthread_mutex_lock(&rt->slot_lock); /* spares start under it */
+    unsigned n = weft__nthreads(rt);
+    for (unsigned i = 0; i < n; i++)
+        started += rt->threads[i].started;
+    pthread_mutex_unlock(&rt->slot_lock);
+    /* no task is left, so no spare starts from now on; + 1: this caller,
+     * which may be no worker, keeps rt until it is done here */
+    atomic_store_explicit(&rt->threads_left, started + 1, memory_order_relaxed);
+    /* release: threads_left before a leaving thread's acquire of `stopping` */
+    atomic_store_explicit(&rt->stopping, true, memory_order_release);
+    weft__wake_all(rt);
+    weft__spares_wake_all(rt);
+    leave_abandoned(rt);
+}
+
+void weft__worker_exit(weft_runtime *rt)
+{
+    /* relaxed: it left its loop after an acquire load of `stopping`, stored
+     * after this flag (life_lock orders the two stores) */
+    if (atomic_load_explicit(&rt->workers_abandoned, memory_order_relaxed))
+        leave_abandoned(rt);
 }
 
 _Atomic unsigned long weft__runtimes_freed;
@@ -97,6 +167,7 @@ void weft__runtime_free(weft_runtime *rt)
 {
     /* every group ended, and every job: no entry is queued */
     weft__deadline_stop(rt);
+    weft__detached_free_all(rt);
     weft__blocking_fini(rt);
     weft__trace_free(rt); /* nobody emits: the timer and every blocking thread are gone */
     pthread_mutex_destroy(&rt->idle_lock);
@@ -143,7 +214,11 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_mutex_init(&rt->inject.lock, NULL);
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->life_lock, NULL);
-    pthread_cond_init(&rt->life_cond, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* destroy waits until a weft_time */
+    pthread_cond_init(&rt->life_cond, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     pthread_mutex_init(&rt->cancel_lock, NULL);
     pthread_mutex_init(&rt->cb_lock, NULL);
     pthread_mutex_init(&rt->timer_lock, NULL);
@@ -153,6 +228,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     rt->never_cancelled.owner_thread = NULL;
     weft__blocking_init(rt, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
                         set.stack_size);
+    weft__detached_init(rt); /* after the blocking pool's: it sets jobs_owner */
     weft__park_init(rt);
 
     /* spare threads and their slots are added on demand (slots.c): room for
@@ -245,7 +321,7 @@ int weft_runtime_destroy(weft_runtime *rt)
     if (rt == NULL || on_any_worker() || weft__blocking_self == rt)
         return EINVAL;
     /* refuse while a weft_run is in progress; once shutting_down is set, new
-     * weft_run calls refuse (ESHUTDOWN) */
+     * weft_run calls and detached spawns refuse (ESHUTDOWN) */
     pthread_mutex_lock(&rt->life_lock);
     if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed)) {
         pthread_mutex_unlock(&rt->life_lock);
@@ -256,14 +332,28 @@ int weft_runtime_destroy(weft_runtime *rt)
         return EBUSY;
     }
     atomic_store_explicit(&rt->shutting_down, true, memory_order_relaxed);
-    while (atomic_load_explicit(&rt->detached_live, memory_order_relaxed) != 0)
-        pthread_cond_wait(&rt->life_cond, &rt->life_lock);
     pthread_mutex_unlock(&rt->life_lock);
-    /* every CPU task ended: now the blocking jobs, cancelled, get
-     * shutdown_timeout to end */
-    int rc = weft__blocking_shutdown(rt);
+    /* One budget for all that may not end by itself: detached tasks and
+     * blocking jobs are cancelled at once and both must end by `until`,
+     * so destroy returns within shutdown_timeout, whichever one hangs. */
+    weft_time until = weft_after(rt->blocking.shutdown_timeout);
+    weft__detached_cancel_all(rt);
+    weft__blocking_cancel_all(rt);
+    bool detached_ended = weft__detached_wait(rt, until);
+    /* every CPU task ended, or destroy gives up on the stragglers below */
+    int rc = weft__blocking_wait_idle(rt, until);
+    weft__blocking_report_unobserved(rt);
+    if (!detached_ended && weft__detached_name_stragglers(rt) != 0)
+        rc = ETIMEDOUT;
     if (rt->print_stats)
         print_stats(rt);
+    if (!detached_ended) {
+        /* the workers go on serving the stragglers: what they trace later
+         * is dropped */
+        weft__trace_write(rt);
+        if (weft__detached_abandon(rt))
+            return ETIMEDOUT; /* rt is theirs now: not one more access */
+    }
     stop_workers(rt);
     weft__trace_write(rt); /* the workers' buffers are still now */
     /* jobs still running, or handles not released, keep what they use */
@@ -296,7 +386,7 @@ void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec)
     run_wait_release(w);
 }
 
-/* Count one more user of rt (a weft_run or a detached task) unless destroy began. */
+/* Count one more weft_run of rt unless destroy began. */
 static bool admit(weft_runtime *rt, _Atomic uint64_t *users)
 {
     pthread_mutex_lock(&rt->life_lock);
@@ -366,36 +456,6 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
         weft_errors_free(list);
     }
     return rc;
-}
-
-int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
-{
-    if (rt == NULL || fn == NULL)
-        return EINVAL;
-    struct weft__thread *thr = weft__self_thread;
-    struct weft_task *t = weft__task_new(rt, thr, fn, arg, WEFT__TASK_DETACHED);
-    if (t == NULL)
-        return ENOMEM;
-    if (!admit(rt, &rt->detached_live)) {
-        weft__task_discard(thr, t);
-        return ESHUTDOWN;
-    }
-    int rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
-    if (rc != 0) {
-        weft__task_discard(thr, t); /* ENOMEM: a deque or the injection queue was full */
-        weft__detached_done(rt, NULL, 0, NULL);
-    }
-    return rc;
-}
-
-void weft__detached_done(weft_runtime *rt, const char *name, int rc, struct weft_error *rec)
-{
-    if (rc != 0)
-        weft__unhandled(rt, "detached task", name, rc, rec);
-    pthread_mutex_lock(&rt->life_lock);
-    if (atomic_fetch_sub_explicit(&rt->detached_live, 1, memory_order_relaxed) == 1)
-        pthread_cond_broadcast(&rt->life_cond);
-    pthread_mutex_unlock(&rt->life_lock);
 }
 
 int weft_worker_id(const weft_task *self)

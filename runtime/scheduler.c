@@ -160,11 +160,12 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
     bool in_group = WEFT__TASK_IN_GROUP(kind);
-    bool has_opts = (in_group && kind != WEFT__TASK_GROUP) || kind == WEFT__TASK_DETACHED;
-    const char *name = has_opts ? t->name : NULL;
+    const char *name = in_group && kind != WEFT__TASK_GROUP ? t->name : NULL;
     /* its children may use arg: join them before the cleanup frees it */
     if (WEFT__UNLIKELY(t->open_groups != 0))
         rc = join_abandoned_groups(thr, t, rc);
+    if (kind == WEFT__TASK_DETACHED)
+        return weft__detached_end(thr, t, rc);
     if (kind == WEFT__TASK_GROUP_TIMED)
         rc = weft__task_scope_end(thr, t, rc);
     else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0) /* it ran without its deadline: say so */
@@ -184,7 +185,6 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     struct weft__group *g = t->group;
     struct weft__run_wait *run = kind == WEFT__TASK_ROOT ? t->run : NULL;
     struct weft__slot *slot = thr->slot;
-    weft_runtime *rt = thr->rt;
     weft__count(&slot->stats.tasks_run);
     if (WEFT__UNLIKELY(t->kind & WEFT__TASK_STREAM)) {
         /* weft_group_next hands it out, then frees it; g lives until the
@@ -197,10 +197,8 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 
     if (in_group)
         weft__group_task_done(g, thr, rc, rec);
-    else if (kind == WEFT__TASK_ROOT)
-        weft__root_done(run, rc, rec);
     else
-        weft__detached_done(rt, name, rc, rec);
+        weft__root_done(run, rc, rec);
     return rc;
 }
 
@@ -271,5 +269,6 @@ void *weft__worker_main(void *arg)
     }
     weft__searching_end(thr);
     weft__self_thread = NULL;
+    weft__worker_exit(rt); /* last: an abandoned runtime may be freed there */
     return NULL;
 }

@@ -402,6 +402,7 @@ static const char *const cancel_by[] = {
     [WEFT__BY_FAILURE] = "failure",
     [WEFT__BY_DEADLINE] = "deadline",
     [WEFT__BY_ANCESTOR] = "ancestor",
+    [WEFT__BY_SHUTDOWN] = "shutdown",
 };
 
 /* What an event's name is: its own, or one that says more than the kind. */

@@ -1,11 +1,14 @@
 /*
  * Failures nobody can observe: a detached task's, or a blocking job's
- * released before any wait saw its end. asyncio logs "Task exception was never retrieved"; weft
+ * released before any wait saw its end (or still held, unseen, at destroy:
+ * weft__blocking_report_unobserved). asyncio logs "Task exception was never retrieved"; weft
  * counts them in the stats and hands each to the runtime's on_unhandled,
- * whose default prints one line on stderr.
+ * whose default prints one line on stderr. So go the detached tasks that
+ * destroy gave up on, as asyncio.run names the tasks it could not cancel.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include "runtime/errors.h"
@@ -36,4 +39,21 @@ void weft__unhandled(weft_runtime *rt, const char *what, const char *name, int r
     else
         print_line(what, e);
     weft__error_free(rec);
+}
+
+void weft__unhandled_straggler(weft_runtime *rt, const char *name)
+{
+    atomic_fetch_add_explicit(&rt->unhandled_errors, 1, memory_order_relaxed);
+    if (rt->on_unhandled == NULL) {
+        fprintf(stderr,
+                "weft: detached task %s still running at shutdown: weft_runtime_destroy "
+                "returned ETIMEDOUT, the runtime is freed when it ends\n",
+                name[0] != '\0' ? name : "(unnamed)");
+        return;
+    }
+    struct weft_error e;
+    char text[128];
+    weft__error_local(&e, ETIMEDOUT, name, text, sizeof text);
+    e.message = "still running at shutdown";
+    rt->on_unhandled(&e, rt->on_unhandled_arg);
 }

@@ -62,6 +62,7 @@ int main(void)
     srunner_add_suite(sr, deadline_flag_suite());
     srunner_add_suite(sr, cancel_records_suite());
     srunner_add_suite(sr, errors_suite());
+    srunner_add_suite(sr, detached_suite());
     srunner_add_suite(sr, group_wait_suite());
     srunner_add_suite(sr, parallel_for_suite());
     srunner_add_suite(sr, blocking_suite());

@@ -21,6 +21,7 @@ Suite *spawn_deadline_suite(void);
 Suite *deadline_flag_suite(void);
 Suite *cancel_records_suite(void);
 Suite *errors_suite(void);
+Suite *detached_suite(void);
 Suite *group_wait_suite(void);
 Suite *parallel_for_suite(void);
 Suite *blocking_suite(void);

@@ -3,7 +3,8 @@
  * status; a released job still runs its cleanup and reports its failure;
  * jobs inherit their parent's cancellation; jobs beyond blocking_max wait
  * FIFO; idle threads exit; destroy cancels jobs and gives up on stuck ones
- * after shutdown_timeout without freeing what they use. Jobs block on pipes
+ * after shutdown_timeout without freeing what they use, and reports the
+ * failures of kept handles no wait saw. Jobs block on pipes
  * ("gates") that the test opens. */
 #include "config.h"
 
@@ -565,6 +566,70 @@ START_TEST(test_destroy_cancels_running_jobs_whose_callbacks_end_them)
 }
 END_TEST
 
+/* ---- destroy reports a failure whose handle is kept and never waited for ---- */
+
+static int job_fails_named(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_fail(self, EIO, "disk gone");
+}
+
+static int job_stops_when_cancelled(weft_task *self, void *p)
+{
+    (void)p;
+    while (!weft_cancelled(self))
+        usleep(100);
+    return ECANCELED;
+}
+
+struct kept {
+    weft_job *unseen, *seen, *cancelled;
+    int rc_seen, rc_cancelled;
+};
+
+/* Three jobs end before destroy, their handles kept: one failed and nobody
+ * waited for it, one failed and a wait saw it, one was cancelled. */
+static int root_keeps_handles(weft_task *self, void *p)
+{
+    struct kept *k = p;
+    weft_spawn_opts named = {.name = "fetch"};
+    if (weft_spawn_blocking(self, job_fails_named, NULL, &named, &k->unseen) != 0 ||
+        weft_spawn_blocking(self, job_fails_now, NULL, NULL, &k->seen) != 0 ||
+        weft_spawn_blocking(self, job_stops_when_cancelled, NULL, NULL, &k->cancelled) != 0)
+        return EIO;
+    k->rc_seen = weft_job_wait(k->seen, WEFT_NEVER);
+    weft_job_cancel(k->cancelled);
+    k->rc_cancelled = weft_job_wait(k->cancelled, WEFT_NEVER);
+    while (!weft_job_done(k->unseen)) /* ended, yet not waited for */
+        weft_sleep(self, weft_after(WEFT_MSEC));
+    return 0;
+}
+
+START_TEST(test_destroy_reports_once_a_failure_no_wait_saw_whose_handle_is_kept)
+{
+    struct unhandled u = {0};
+    weft_runtime *rt = pool_runtime(2, 0, 0, 0, &u);
+    struct kept k = {0};
+    ck_assert_int_eq(weft_run(rt, root_keeps_handles, &k, NULL), 0);
+    unsigned long freed = atomic_load(&weft__runtimes_freed);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    int calls_at_destroy = atomic_load(&u.calls);
+    /* the handles outlive destroy; releasing them reports nothing more */
+    ck_assert_int_eq(weft_job_wait(k.unseen, 0), EIO);
+    weft_job_release(k.unseen);
+    weft_job_release(k.seen);
+    weft_job_release(k.cancelled);
+    ck_assert_int_eq(k.rc_seen, EPIPE);
+    ck_assert_int_eq(k.rc_cancelled, ECANCELED);
+    ck_assert_int_eq(calls_at_destroy, 1);
+    ck_assert_int_eq(u.code, EIO);
+    ck_assert_str_eq(u.message, "disk gone");
+    ck_assert_str_eq(u.task, "fetch");
+    ck_assert_int_eq(atomic_load(&u.calls), 1);
+    ck_assert_uint_eq(atomic_load(&weft__runtimes_freed), freed + 1); /* by the last release */
+}
+END_TEST
+
 Suite *blocking_suite(void)
 {
     Suite *s = suite_create("blocking");
@@ -580,6 +645,7 @@ Suite *blocking_suite(void)
     tcase_add_test(tc, test_idle_blocking_threads_exit_after_blocking_idle);
     tcase_add_test(tc, test_destroy_gives_up_on_a_stuck_job_which_still_cleans_up_later);
     tcase_add_test(tc, test_destroy_cancels_running_jobs_whose_callbacks_end_them);
+    tcase_add_test(tc, test_destroy_reports_once_a_failure_no_wait_saw_whose_handle_is_kept);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,8 @@
 
 #include <check.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -237,6 +239,41 @@ START_TEST(test_a_task_timeout_reads_deadline_exceeded_and_a_clean_join_lists_no
 }
 END_TEST
 
+/* ---- destroy's cancel of a detached task, pushed down ---- */
+
+static struct seen shutdown_seen;
+static atomic_bool shutdown_started;
+
+static int detached_owner(weft_task *self, void *arg)
+{
+    (void)arg;
+    weft_group g;
+    weft_group_opts o = {.name = "background"};
+    if (weft_group_init(&g, self, &o) != 0)
+        return EIO;
+    weft_spawn(&g, spin_until_cancelled, NULL);
+    atomic_store(&shutdown_started, true);
+    weft_errors *errs = NULL;
+    int rc = weft_group_join(&g, &errs);
+    keep(&shutdown_seen, rc, errs);
+    return rc;
+}
+
+START_TEST(test_a_group_below_a_detached_task_names_the_shutdown)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    ck_assert_int_eq(weft_spawn_detached(rt, detached_owner, NULL), 0);
+    while (!atomic_load(&shutdown_started))
+        sched_yield();
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(shutdown_seen.rc, ECANCELED);
+    ck_assert_uint_eq(shutdown_seen.count, 1);
+    ck_assert_str_eq(shutdown_seen.task, "background");
+    ck_assert_str_eq(shutdown_seen.message,
+                     "cancelled: an enclosing scope was, by weft_runtime_destroy");
+}
+END_TEST
+
 Suite *cancel_records_suite(void)
 {
     Suite *s = suite_create("cancel_records");
@@ -247,6 +284,7 @@ Suite *cancel_records_suite(void)
     tcase_add_test(tc, test_an_inherited_deadline_names_the_enclosing_group);
     tcase_add_test(tc, test_an_enclosing_cancel_is_named_with_its_reason);
     tcase_add_test(tc, test_a_task_timeout_reads_deadline_exceeded_and_a_clean_join_lists_nothing);
+    tcase_add_test(tc, test_a_group_below_a_detached_task_names_the_shutdown);
     suite_add_tcase(s, tc);
     return s;
 }

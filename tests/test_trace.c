@@ -405,6 +405,69 @@ START_TEST(test_trace_shows_a_group_cancel_and_a_deadline_fired_by_the_timer)
 }
 END_TEST
 
+/* ---- a detached task's name: its run, its deadline, destroy's cancel ---- */
+
+struct detached_pair {
+    _Atomic int poller_ended, sweeper_started;
+};
+
+static int poll_until_cancelled(weft_task *self, void *arg)
+{
+    struct detached_pair *d = arg;
+    while (!weft_cancelled(self))
+        sched_yield();
+    atomic_store(&d->poller_ended, 1);
+    return ECANCELED; /* its deadline stopped it: ETIMEDOUT */
+}
+
+static int sweep_until_cancelled(weft_task *self, void *arg)
+{
+    struct detached_pair *d = arg;
+    atomic_store(&d->sweeper_started, 1);
+    while (!weft_cancelled(self))
+        usleep(100);
+    return ECANCELED; /* destroy stopped it: no failure */
+}
+
+START_TEST(test_trace_names_a_detached_task_its_deadline_and_the_shutdown_cancel)
+{
+    struct tmp t;
+    tmp_init(&t);
+    struct captured c;
+    capture_stderr(&c, &t); /* the poller's timeout is reported there */
+    weft_runtime *rt = traced_runtime(2, t.path, 0);
+    struct detached_pair d = {0};
+    weft_spawn_opts poller = {.name = "poller", .deadline = weft_after(2 * WEFT_MSEC)};
+    weft_spawn_opts sweeper = {.name = "sweeper"};
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, poll_until_cancelled, &d, &poller), 0);
+    ck_assert_int_eq(weft_spawn_detached_ex(rt, sweep_until_cancelled, &d, &sweeper), 0);
+    weft_time end = weft_after(BUDGET);
+    while ((!atomic_load(&d.poller_ended) || !atomic_load(&d.sweeper_started)) && weft_now() < end)
+        usleep(1000);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    char *err = release_stderr(&c);
+    char *s = read_trace(t.path);
+    ck_assert_int_eq(lines_with(s, "{\"name\":\"poller\"", "\"cat\":\"task\"",
+                                "\"error\":\"ETIMEDOUT\"", NULL),
+                     1);
+    ck_assert_int_eq(lines_with(s, "{\"name\":\"deadline\"", "\"by\":\"deadline\"",
+                                "\"group\":\"poller\"", NULL),
+                     1);
+    ck_assert_int_eq(lines_with(s, "{\"name\":\"sweeper\"", "\"cat\":\"task\"",
+                                "\"error\":\"ECANCELED\"", NULL),
+                     1);
+    ck_assert_int_eq(lines_with(s, "{\"name\":\"cancel\"", "\"reason\":\"ECANCELED\"",
+                                "\"by\":\"shutdown\"", "\"group\":\"sweeper\"", NULL),
+                     1);
+    ck_assert_msg(strstr(err, "detached task poller failed: ETIMEDOUT") != NULL, "stderr: %s",
+                  err);
+    ck_assert_ptr_null(strstr(err, "sweeper"));
+    free(err);
+    free(s);
+    tmp_fini(&t);
+}
+END_TEST
+
 /* ---- blocking jobs, a wait that gives up, the slot hand-off ---- */
 
 static int job_waits_for_gate(weft_task *self, void *arg)
@@ -676,6 +739,7 @@ Suite *trace_suite(void)
     tcase_add_test(tc, test_trace_shows_the_steals_and_parks_the_stats_count);
     tcase_add_test(tc, test_trace_shows_a_group_cancel_and_a_deadline_fired_by_the_timer);
     tcase_add_test(tc, test_trace_shows_a_job_on_a_blocking_track_and_the_wait_that_gave_up);
+    tcase_add_test(tc, test_trace_names_a_detached_task_its_deadline_and_the_shutdown_cancel);
     tcase_add_test(tc, test_an_unwritable_trace_path_warns_once_and_the_runtime_works);
     tcase_add_test(tc, test_names_that_are_not_utf8_are_replaced_not_copied);
     tcase_add_test(tc, test_two_runtimes_on_one_path_leave_one_whole_trace);

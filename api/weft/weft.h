@@ -147,7 +147,8 @@ typedef struct weft_config {
     unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs; 1..1024 */
     unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; threads of the blocking pool, 1..4096 */
     weft_time blocking_idle;   /* 0: 10 s; an idle blocking thread exits after this */
-    weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for blocking jobs */
+    weft_time shutdown_timeout; /* 0: 5 s; how long destroy waits for detached tasks and
+                                   blocking jobs, one budget for both */
     void (*on_unhandled)(const struct weft_error *err, void *arg); /* NULL: print to stderr */
     void *on_unhandled_arg;
     /* added after the first version (read only when `size` covers them): */
@@ -165,19 +166,24 @@ typedef struct weft_config {
  * EINVAL for a field out of its range (a bad environment value is ignored,
  * with a line on stderr). */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
-/* Waits for every task (detached too), stops the workers; cancels blocking
- * jobs (flag + callbacks) and waits up to shutdown_timeout for them: 0 when
- * all ended, ETIMEDOUT when some still run. Those are abandoned safely: they
- * keep running, their cleanup runs, and what they use is freed by the last
- * to end (they must not use rt itself). Handles not released stay valid
- * until released. EBUSY while a weft_run is in progress; EINVAL from a task
- * or one of rt's blocking jobs, for NULL, or while another destroy of rt is
- * in progress. */
+/* Cancels every detached task not ended (ECANCELED: flag, callbacks, the
+ * groups below; queued ones still run once, cancelled) and every blocking
+ * job (flag + callbacks), and waits up to shutdown_timeout for them all: 0
+ * when all ended; ETIMEDOUT when some still run, each detached one named
+ * (on_unhandled, else stderr). Those are abandoned safely: they keep
+ * running (the workers serve a detached one's spawns), their cleanup runs,
+ * and the runtime's memory is freed by the last to end (jobs must not use
+ * rt itself). Handles not released stay valid until released; an ended
+ * job's failure no wait saw goes to on_unhandled now, once. EBUSY while a
+ * weft_run is in progress; EINVAL from a task or one of rt's blocking
+ * jobs, for NULL, or while another destroy of rt is in progress. */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 /* Runs fn as a root task and blocks the calling (non-worker) thread until it
  * finished; returns fn's status. EINVAL from inside a task (it would deadlock). */
 WEFT_API int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs);
-/* Starts a background task; destroy waits for it. ESHUTDOWN once destroy began. */
+/* Starts a background task, in a scope of its own that destroy cancels;
+ * its failure goes to on_unhandled. EINVAL for NULLs, ENOMEM, ESHUTDOWN
+ * once destroy began. */
 WEFT_API int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg);
 /* Counters summed over the runtime's threads (each a recent value, not a snapshot). */
 WEFT_API void weft_runtime_stats(weft_runtime *rt, weft_stats *out);
@@ -217,6 +223,16 @@ WEFT_API int weft_group_init(weft_group *g, weft_task *parent, const weft_group_
  * weft_group (only the one weft_group_init filled is the group), ENOMEM. */
 WEFT_API int weft_spawn(weft_group *g, weft_fn fn, void *arg);
 WEFT_API int weft_spawn_ex(weft_group *g, weft_fn fn, void *arg, const weft_spawn_opts *o);
+/* weft_spawn_detached with options (o may be NULL), taken as weft_spawn_ex
+ * takes them: name (the on_unhandled record's, the trace's; destroy copies
+ * it), deadline (0 or WEFT_NEVER: none; in the past: cancelled at once; when
+ * it passes the task's subtree is cancelled with ETIMEDOUT and an ECANCELED
+ * it returns counts as ETIMEDOUT; without memory for it at the task's
+ * start it fails with ENOMEM), cleanup (once after fn returned, also when
+ * destroy cancelled it). EINVAL for NULL rt or fn, ENOMEM, EAGAIN (no
+ * timer thread for the deadline), ESHUTDOWN; then fn and cleanup never run. */
+WEFT_API int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg,
+                                    const weft_spawn_opts *o);
 /* Once, by the task that initialised g: helps run tasks until all of g's ended.
  * 0, the earliest failure's code, or ECANCELED / ETIMEDOUT when a cancel or a
  * deadline ended the group. *errs (if non-NULL) receives the error tree. */
@@ -280,7 +296,8 @@ WEFT_API bool weft_job_done(const weft_job *job);
 WEFT_API void weft_job_cancel(weft_job *job);
 /* Drops the handle (once). A job not ended yet finishes in the background:
  * its cleanup still runs, and a failure nobody waited for goes to
- * on_unhandled, as does a finished one's failure never waited for. */
+ * on_unhandled, as does a finished one's failure never waited for (unless
+ * weft_runtime_destroy reported it already). */
 WEFT_API void weft_job_release(weft_job *job);
 
 /* ---- Retry ------------------------------------------------------------------ */
