@@ -194,12 +194,11 @@ static int start_deadline(weft_runtime *rt, struct weft__group *s, uint32_t gen)
  * Every detached task starts here, on a worker of its runtime: it takes its
  * record, then runs its function.
  *
- * Destroy cancels the running tasks one by one, each cancel a barrier and
- * maybe a scan, so a task that starts meanwhile, or later, is not among
- * them: it cancels itself. It reads shutting_down, which destroy stored
- * before its first cancel; a worker that a cancelled task freed saw that
- * cancel first, and x86 keeps a thread's loads in order, so a task queued
- * when destroy began always runs cancelled from its first instruction.
+ * Under life_lock, where destroy sets shutting_down and later copies the
+ * live list to cancel it: a start before the first is on that copy, and a
+ * start after it reads shutting_down set and cancels itself (both, for a
+ * start in between: the second cancel is refused). So a task still queued
+ * when destroy began runs cancelled from its first instruction.
  */
 static int start(weft_task *self, void *arg)
 {

@@ -103,10 +103,11 @@ static void stop_workers(weft_runtime *rt)
  * threads_left, and so does the caller that stops them (the last
  * straggler's thread, or a spawn that failed after destroy gave up, which
  * may be no worker of rt); whoever leaves last joins the others, which
- * have all left their loops, and frees the runtime. No thread is woken
- * after stopping is set but these: no task is left, so every worker is
- * parked or about to look at `stopping`, and park.c and slots.c check it
- * under the lock that wake_all and spares_wake_all take.
+ * have all left their loops, and frees the runtime. One round of wake-ups
+ * is enough, unlike stop_workers' loop: no task is left, so a thread is
+ * either listed (idle list, spares) when wake_all or spares_wake_all runs,
+ * and woken, or lists itself later, under the same lock (idle_lock,
+ * slot_lock), and then reads `stopping` set.
  */
 static void leave_abandoned(weft_runtime *rt)
 {
