@@ -7,6 +7,8 @@
 #ifndef WEFT_BENCH_STATS_H
 #define WEFT_BENCH_STATS_H
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,6 +112,60 @@ static inline long bench_proc_status(const char *field)
 static inline long bench_process_threads(void)
 {
     return bench_proc_status("Threads:");
+}
+
+/* The machine may be shared: the schedstat files of the threads a run
+ * depends on, whose field 2 is the ns a thread spent runnable but waiting
+ * for a CPU (Linux; 0 where the kernel does not keep it). */
+#define BENCH_RUNQ_MAX 64
+struct bench_runq {
+    char path[BENCH_RUNQ_MAX][64];
+    int n;
+};
+
+/* Watch this process's threads whose name begins with one of `prefixes`
+ * (NULL-terminated); threads started later are not seen. */
+static inline void bench_runq_watch(struct bench_runq *w, const char *const *prefixes)
+{
+    w->n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && w->n < BENCH_RUNQ_MAX) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        bool mine = false;
+        if (fgets(comm, sizeof comm, f) != NULL)
+            for (const char *const *p = prefixes; *p != NULL; p++)
+                mine |= strncmp(comm, *p, strlen(*p)) == 0;
+        fclose(f);
+        if (mine)
+            snprintf(w->path[w->n++], sizeof w->path[0], "/proc/self/task/%.20s/schedstat",
+                     e->d_name);
+    }
+    closedir(d);
+}
+
+/* The watched threads' total run-queue wait so far, ns. */
+static inline int64_t bench_runq_wait_ns(const struct bench_runq *w)
+{
+    int64_t sum = 0;
+    for (int i = 0; i < w->n; i++) {
+        FILE *f = fopen(w->path[i], "r");
+        unsigned long long run, wait;
+        if (f == NULL)
+            continue;
+        if (fscanf(f, "%llu %llu", &run, &wait) == 2)
+            sum += (int64_t)wait;
+        fclose(f);
+    }
+    return sum;
 }
 
 #endif

@@ -170,50 +170,17 @@ static void bench_cost(uint64_t n, unsigned depth)
 
 /* ---- run-queue wait: how much the shared machine got in the way -------- */
 
-/* Paths of /proc/self/task/TID/schedstat for the runtime's workers and the
- * outside canceller. Field 2 is the ns a thread spent runnable but waiting
- * for a CPU (Linux schedstat; 0 where the kernel does not keep it). */
-#define MAX_WATCHED 64
-static char watched[MAX_WATCHED][64];
-static int nwatched;
+static struct bench_runq watched; /* the workers and the outside canceller */
 
 static void watch_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && nwatched < MAX_WATCHED) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[64], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        bool mine = fgets(comm, sizeof comm, f) != NULL &&
-                    (strncmp(comm, "weft-w", 6) == 0 || strncmp(comm, "cancel-outside", 14) == 0);
-        fclose(f);
-        if (mine)
-            snprintf(watched[nwatched++], sizeof watched[0], "/proc/self/task/%.20s/schedstat",
-                     e->d_name);
-    }
-    closedir(d);
+    static const char *const names[] = {"weft-w", "cancel-outside", NULL};
+    bench_runq_watch(&watched, names);
 }
 
 static int64_t runq_wait_ns(void)
 {
-    int64_t sum = 0;
-    for (int i = 0; i < nwatched; i++) {
-        FILE *f = fopen(watched[i], "r");
-        unsigned long long run, wait;
-        if (f == NULL)
-            continue;
-        if (fscanf(f, "%llu %llu", &run, &wait) == 2)
-            sum += (int64_t)wait;
-        fclose(f);
-    }
-    return sum;
+    return bench_runq_wait_ns(&watched);
 }
 
 /* ---- the spinning tasks' work ------------------------------------------- */
@@ -227,7 +194,7 @@ static void calibrate(void)
     chunk_iters = bench_calibrate(CHUNK_NS, &ns_per_iter);
     printf("bench=cancel_chunk iters=%" PRIu64 " target_us=%.1f ns_per_iter=%.3f "
            "runq_threads=%d\n",
-           chunk_iters, (double)CHUNK_NS / 1e3, ns_per_iter, nwatched);
+           chunk_iters, (double)CHUNK_NS / 1e3, ns_per_iter, watched.n);
 }
 
 /* ---- 2. latency from cancel to join --------------------------------------- */

@@ -34,7 +34,6 @@
  * went wrong (an unexpected return code). Targets are reported, never
  * enforced.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -52,51 +51,11 @@ enum { LEAD_NS = 2 * WEFT_MSEC, PAUSE_NS = 1 * WEFT_MSEC, QUIET_NS = 50 * WEFT_U
 enum bench_case { C_GROUP, C_SPAWN, C_JOB, C_NESTED, C_SLEEP, C_COUNT };
 static const char *const case_name[C_COUNT] = {"group", "spawn", "job", "nested", "sleep"};
 
-/* ---- run-queue wait of the runtime's threads (Linux schedstat) ---------- */
-
-#define MAX_WATCHED 64
-static char watched[MAX_WATCHED][64];
-static int nwatched;
-
-static void watch_threads(void)
-{
-    nwatched = 0;
-    DIR *d = opendir("/proc/self/task");
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && nwatched < MAX_WATCHED) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[64], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        bool mine = fgets(comm, sizeof comm, f) != NULL &&
-                    (strncmp(comm, "weft-w", 6) == 0 || strncmp(comm, "weft-timer", 10) == 0 ||
-                     strncmp(comm, "weft-b", 6) == 0);
-        fclose(f);
-        if (mine)
-            snprintf(watched[nwatched++], sizeof watched[0], "/proc/self/task/%.20s/schedstat",
-                     e->d_name);
-    }
-    closedir(d);
-}
+static struct bench_runq watched; /* the workers, the timer, the blocking threads */
 
 static int64_t runq_wait_ns(void)
 {
-    int64_t sum = 0;
-    for (int i = 0; i < nwatched; i++) {
-        FILE *f = fopen(watched[i], "r");
-        unsigned long long run, wait;
-        if (f == NULL)
-            continue;
-        if (fscanf(f, "%llu %llu", &run, &wait) == 2)
-            sum += (int64_t)wait;
-        fclose(f);
-    }
-    return sum;
+    return bench_runq_wait_ns(&watched);
 }
 
 /* ---- one iteration ------------------------------------------------------- */
@@ -262,7 +221,8 @@ int main(int argc, char **argv)
         return 1;
     }
     int status = weft_run(rt, warm, NULL, NULL) != 0;
-    watch_threads();
+    static const char *const names[] = {"weft-w", "weft-timer", "weft-b", NULL};
+    bench_runq_watch(&watched, names);
     for (int c = 0; c < C_COUNT && status == 0; c++)
         status = run_case(rt, workers, (enum bench_case)c, iters);
     if (weft_runtime_destroy(rt) != 0)
