@@ -46,6 +46,8 @@ void fz_op_pfor(struct fz_frame *f, struct fz_node *n)
     p->expect_deadline = f->deadline;
     struct pfor_ctx c = {.p = p, .begin = (size_t)(n->b >> 6), .end = (size_t)(n->b >> 6) + p->n};
     int rc = weft_parallel_for(f->self, c.begin, c.end, p->grain, pfor_body, &c);
+    if (rc == EDOM) /* its one failing index's record is kept as self's cause */
+        f->kept_causes++;
     int bad = atomic_load(&p->bad_chunk);
     FZ_CHECK(bad == 0, "weft_parallel_for: %s", bad == 1 ? "a chunk out of range or under grain"
                                                          : "a chunk with the wrong deadline");

@@ -78,6 +78,7 @@ struct fz_task {
     bool streamed;              /* handed out by weft_group_next (owner only) */
     bool explicit_cause;        /* failed with weft_fail_from this many causes: */
     size_t cause_count;
+    bool cause_at_least;        /* ... or more: a join left records it did not take */
 };
 
 /* A blocking job started by a JOB node (also the job's arg). */
@@ -246,6 +247,7 @@ struct fz_open_group {
 struct fz_job_slot {
     weft_job *handle;
     struct fz_job *rec;
+    bool cause_kept; /* a wait returned its failure, which became the task's cause */
 };
 
 struct fz_frame {
@@ -263,6 +265,11 @@ struct fz_frame {
     bool cb_on;
     _Atomic int cb_calls;
     weft_errors *last_errs;   /* the last join's tree, when taken */
+    /* records kept as the cause of self's failure, should it fail: a
+     * parallel_for's failing index, a job failure a wait returned; and
+     * whether a join that did not take its records may have kept more */
+    size_t kept_causes;
+    bool kept_unknown;
     int fail_code;            /* FAIL's, 0: none */
     bool stop;                /* CHECK_CANCEL saw the flag */
 };

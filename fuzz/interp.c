@@ -110,6 +110,8 @@ static void op_join(struct fz_frame *f, const struct fz_node *n)
     weft_errors *errs = NULL;
     o->m.outer_before_join = atomic_load(&o->outer_done);
     int rc = weft_group_join(&o->g, take ? &errs : NULL);
+    if (!take && rc != 0)
+        f->kept_unknown = true; /* its failures' records, if any, are kept */
     if (o->outer_on) /* its cancel may come after the join: no effect then */
         pthread_join(o->outer, NULL);
     o->outer_on = false;
@@ -317,7 +319,8 @@ static int finish(struct fz_frame *f)
         if (f->last_errs != NULL) {
             if (f->me != NULL) {
                 f->me->explicit_cause = true;
-                f->me->cause_count = weft_errors_count(f->last_errs);
+                f->me->cause_count = weft_errors_count(f->last_errs) + f->kept_causes;
+                f->me->cause_at_least = f->kept_unknown;
             }
             rc = weft_fail_from(f->self, f->last_errs, f->fail_code, "fz-fail %u", id);
             f->last_errs = NULL; /* taken */

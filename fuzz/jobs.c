@@ -81,6 +81,7 @@ void fz_op_job(struct fz_frame *f, struct fz_node *n)
     }
     j->spawned = true;
     slot->rec = j;
+    slot->cause_kept = false;
 }
 
 static struct fz_job_slot *slot_of(struct fz_frame *f, const struct fz_node *n)
@@ -98,8 +99,13 @@ void fz_op_job_wait(struct fz_frame *f, const struct fz_node *n)
     int rc = weft_job_wait(s->handle, until);
     bool done = atomic_load(&s->rec->done);
     int status = atomic_load(&s->rec->rc);
-    if (done && rc == status)
-        return; /* the job's own status */
+    if (done && rc == status) { /* the job's own status */
+        if (fz_is_fail_code(status) && !s->cause_kept) {
+            s->cause_kept = true; /* its record became self's cause (weft_job_wait(3)) */
+            f->kept_causes++;
+        }
+        return;
+    }
     /* a job stopped by its own deadline ended timed out (as a task's scope) */
     if (done && rc == ETIMEDOUT && status == ECANCELED && weft_now() >= s->rec->expect_deadline)
         return;
