@@ -103,6 +103,11 @@ void fz_op_retry(struct fz_frame *f, const struct fz_node *n)
     unsigned attempts = policy.attempts != 0 ? policy.attempts : 3;
     int rc = weft_retry_run(f->self, (n->a & 0x80) && n->b == 0 ? NULL : &policy, retry_fn, &c);
     FZ_CHECK(c.calls <= attempts, "weft_retry_run: %u tries of %u", c.calls, attempts);
+    /* a failed retry leaves its last record pending on self, with the last
+     * failure as cause when the deadline ended it: a weft_fail_from later
+     * moves those causes over (weft_fail(3)) */
+    if (rc != 0)
+        f->kept_unknown = true;
     switch (rc) {
     case 0:
         FZ_CHECK(c.calls == c.fails + 1, "weft_retry_run: 0 after %u tries, %u failing", c.calls,

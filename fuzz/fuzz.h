@@ -267,7 +267,8 @@ struct fz_frame {
     weft_errors *last_errs;   /* the last join's tree, when taken */
     /* records kept as the cause of self's failure, should it fail: a
      * parallel_for's failing index, a job failure a wait returned; and
-     * whether a join that did not take its records may have kept more */
+     * whether a join that did not take its records, or a failed retry's
+     * pending record, may have kept more */
     size_t kept_causes;
     bool kept_unknown;
     int fail_code;            /* FAIL's, 0: none */
