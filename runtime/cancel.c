@@ -136,16 +136,11 @@ static bool settle(weft_runtime *rt, struct weft__group *g)
     uint64_t epoch = rt->scan_epoch;
     struct link l;
     uint32_t reason = 0;
-    struct weft__group *origin = NULL; /* the cancelled ancestor found */
-    uint32_t origin_gen = 0;
     for (struct weft__group *x = g;;) {
         if (x->scan_epoch == epoch || !read_link(x, &l))
             break;
-        if ((reason = weft__cancel_reason_of(l.word)) != 0) {
-            origin = x;
-            origin_gen = weft__cancel_gen(l.word);
+        if ((reason = weft__cancel_reason_of(l.word)) != 0)
             break;
-        }
         x->scan_word = l.word;
         if ((x = parent_of(&l)) == NULL)
             break;
@@ -164,7 +159,7 @@ static bool settle(weft_runtime *rt, struct weft__group *g)
             if (atomic_compare_exchange_strong_explicit(&x->cancel, &expect, l.word | reason,
                                                         memory_order_seq_cst,
                                                         memory_order_relaxed)) {
-                weft__cancel_note(x, WEFT__BY_ANCESTOR, origin, origin_gen);
+                weft__cancel_note(x, weft__cancel_gen(l.word), WEFT__BY_ANCESTOR);
                 changed = true;
             }
         } else {
@@ -261,7 +256,7 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
             push_down(rt, g, gen);
         return false;
     }
-    weft__cancel_note(g, by, NULL, 0);
+    weft__cancel_note(g, gen, by);
     if (rt->trace != NULL)
         trace_cancel(rt, g, reason, by);
     weft__cancel_cb_run_all(rt, g, gen);
@@ -296,12 +291,11 @@ void weft__cancel_at_deadline(weft_task *self)
     if (owner == self->group)
         return;
     /* another cancel of the owner (its timer's) may still be on its way
-     * down: do its part for self's group, named after the owner */
+     * down: do its part for self's group, noted as the ancestor's */
     g = self->group;
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (weft__cancel_reason_of(w) == 0 &&
-        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_ANCESTOR))
-        weft__cancel_note(g, WEFT__BY_ANCESTOR, owner, weft__cancel_gen(ow));
+    if (weft__cancel_reason_of(w) == 0)
+        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_ANCESTOR);
 }
 
 bool weft_cancelled(const weft_task *self)

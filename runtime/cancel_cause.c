@@ -13,11 +13,13 @@
  *   cancelled: the enclosing 'batch' was, deadline exceeded, 5.000 ms after it started
  *
  * The cancel that wins a life's word notes who it was (weft__cancel_note,
- * after its CAS); one pushed down from an ancestor notes that ancestor and
- * its gen. The join reads the note after every task ended. The ancestor is
- * still live then (the group's owner runs below it), so its name can be
- * read; a gen that no longer matches ends the walk. A note not yet visible
- * (a cancel racing with the join's end) leaves the plain reason.
+ * after its CAS), tagged with that life's gen; one pushed down from an
+ * ancestor says only that. The join reads the note after every task ended
+ * and, for an ancestor's, walks the parent links up to the first ancestor
+ * whose note is its own: those are live then (the group's owner runs below
+ * them), so their names can be read. A note of another life (the winner of
+ * an earlier life's cancel, storing late) or none yet (a cancel racing with
+ * the join's end) tells nothing: the reason alone is described.
  */
 #include "config.h"
 
@@ -41,10 +43,11 @@ static struct weft_error *record(int code, const char *group, const char *fmt, .
     return e;
 }
 
-/* who cancelled g's life (its note), or -1 while not known */
-static int by_of(struct weft__group *g)
+/* who cancelled g's life `gen` (its note), or -1 while not known */
+static int by_of(struct weft__group *g, uint32_t gen)
 {
-    return (int)atomic_load_explicit(&g->cancel_by, memory_order_acquire) - 1;
+    uint64_t note = atomic_load_explicit(&g->cancel_note, memory_order_relaxed);
+    return (uint32_t)(note >> 32) == gen ? (int)(uint32_t)note - 1 : -1;
 }
 
 /* "deadline exceeded", and how long after the group began when it knows */
@@ -84,7 +87,7 @@ static void own_text(struct weft__group *g, int by, int reason, char *buf, size_
 weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w)
 {
     int reason = (int)weft__cancel_reason_of(w);
-    int by = by_of(g);
+    int by = by_of(g, weft__cancel_gen(w));
     char text[192];
     struct weft_error *rec;
     if (by != WEFT__BY_ANCESTOR) {
@@ -92,24 +95,30 @@ weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w)
         rec = record(reason, g->name, "cancelled: %s", text);
         return rec != NULL ? weft__errors_of(rec) : NULL;
     }
-    /* up the notes to the cancel that began it */
-    struct weft__group *a = g->cancel_from;
-    uint32_t gen = g->cancel_from_gen;
-    int hops = 0;
-    for (;;) {
-        uint64_t aw = a != NULL ? atomic_load_explicit(&a->cancel, memory_order_acquire) : 0;
-        if (a == NULL || weft__cancel_gen(aw) != gen || ++hops > MAX_HOPS) {
-            rec = record(reason, g->name, "cancelled: an enclosing scope was");
-            return rec != NULL ? weft__errors_of(rec) : NULL;
-        }
-        int aby = by_of(a);
-        if (aby != WEFT__BY_ANCESTOR || a->cancel_from == NULL) {
-            own_text(a, aby, (int)weft__cancel_reason_of(aw), text, sizeof text);
+    /* up the parent links to the cancel that began it: each is live, since
+     * g's owner runs below it; a shield ends the inheritance */
+    struct weft__group *a = g;
+    int aby = -1, areason = 0;
+    for (int hops = 0; hops < MAX_HOPS; hops++) {
+        uint64_t up = atomic_load_explicit(&a->up, memory_order_relaxed);
+        struct weft__group *p = atomic_load_explicit(&a->parent, memory_order_relaxed);
+        if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
             break;
-        }
-        gen = a->cancel_from_gen;
-        a = a->cancel_from;
+        uint32_t pgen = weft__group_parent_gen(up);
+        uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
+        uint32_t pr = weft__cancel_reason_of(pw);
+        if (weft__cancel_gen(pw) != pgen || pr == 0 || pr == WEFT__GROUP_DEAD)
+            break;
+        a = p;
+        areason = (int)pr;
+        if ((aby = by_of(p, pgen)) != WEFT__BY_ANCESTOR)
+            break;
     }
+    if (a == g) {
+        rec = record(reason, g->name, "cancelled: an enclosing scope was");
+        return rec != NULL ? weft__errors_of(rec) : NULL;
+    }
+    own_text(a, aby, areason, text, sizeof text);
     if (a->name != NULL)
         rec = record(reason, g->name, "cancelled: the enclosing '%s' was, %s", a->name, text);
     else

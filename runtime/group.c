@@ -150,7 +150,7 @@ state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
     if (WEFT__UNLIKELY(reason != 0) && !shielded &&
         atomic_compare_exchange_strong_explicit(&g->cancel, &(uint64_t){word}, word | reason,
                                                 memory_order_relaxed, memory_order_relaxed))
-        weft__cancel_note(g, WEFT__BY_ANCESTOR, ps, pgen);
+        weft__cancel_note(g, weft__cancel_gen(word), WEFT__BY_ANCESTOR);
     if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
         weft__cancel(g, weft__cancel_gen(word), ETIMEDOUT, WEFT__BY_DEADLINE); /* in the past: at once */
     return word;

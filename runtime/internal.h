@@ -253,12 +253,10 @@ struct weft__group {
     /* WEFT_STREAM: ended tasks, newest first (group_wait.c) */
     _Atomic(struct weft_task *) completed;
     uint32_t timer_gen;      /* the life its timer entry cancels */
-    /* who cancelled this life (weft__cancel_by + 1; 0: not known yet), set
-     * by the cancel that won, after its CAS; with WEFT__BY_ANCESTOR the
-     * cancelled ancestor it inherited from, and that one's gen */
-    _Atomic uint32_t cancel_by;
-    uint32_t cancel_from_gen;
-    struct weft__group *cancel_from;
+    /* who cancelled a life: its gen << 32 | weft__cancel_by + 1, stored by
+     * the cancel that won, after its CAS; a note of another gen (a late
+     * store of an earlier life's winner) tells nothing (cancel_cause.c) */
+    _Atomic uint64_t cancel_note;
     _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
     struct weft__timer_entry timer; /* group_deadline.c; only groups with their own deadline */
 };
@@ -687,14 +685,11 @@ enum weft__cancel_by {
  * group, or the ancestor whose cancel reached it, and that one's reason
  * (cancel_cause.c). NULL without memory. */
 weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w);
-/* The winner of a cancel of g says who it was (from an ancestor: which). */
-static inline void weft__cancel_note(struct weft__group *g, enum weft__cancel_by by,
-                                     struct weft__group *from, uint32_t from_gen)
+/* The winner of the cancel of g's life `gen` says who it was. */
+static inline void weft__cancel_note(struct weft__group *g, uint32_t gen, enum weft__cancel_by by)
 {
-    g->cancel_from = from;
-    g->cancel_from_gen = from_gen;
-    /* release: the fields above before a joiner's acquire of this */
-    atomic_store_explicit(&g->cancel_by, (uint32_t)by + 1, memory_order_release);
+    atomic_store_explicit(&g->cancel_note, (uint64_t)gen << 32 | ((uint32_t)by + 1),
+                          memory_order_relaxed);
 }
 /* Cancel g's life `gen` with `reason` and every group below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */

@@ -64,7 +64,7 @@ static int cancels_its_group(weft_task *self, void *arg)
 static int own_deadline_root(weft_task *self, void *arg)
 {
     weft_group g;
-    weft_group_opts o = {.deadline = weft_after(5 * WEFT_MSEC), .name = "batch"};
+    weft_group_opts o = {.deadline = weft_after(50 * WEFT_MSEC), .name = "batch"};
     if (weft_group_init(&g, self, &o) != 0)
         return EIO;
     weft_spawn(&g, spin_until_cancelled, NULL);
@@ -88,7 +88,8 @@ START_TEST(test_a_deadline_ended_join_lists_the_deadline_with_the_group_name)
     double ms = 0;
     ck_assert_msg(sscanf(s.message, "cancelled: deadline exceeded, %lf ms after it started", &ms) == 1,
                   "message: %s", s.message);
-    ck_assert_msg(ms > 4.0 && ms < 1000.0, "the deadline came %f ms after the start", ms);
+    /* the group started after the deadline was set, 50 ms ahead */
+    ck_assert_msg(ms > 0.0 && ms <= 50.0, "the deadline came %f ms after the start", ms);
 }
 END_TEST
 
