@@ -46,6 +46,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/internal.h"
+#include "runtime/utf8.h"
 
 enum { LABEL_SIZE = 64, RECORDS_PER_CHUNK = 8 };
 
@@ -68,20 +69,6 @@ struct weft__detached_chunk {
 static struct weft__detached *record_of(weft_runtime *rt, struct weft__group *scope)
 {
     return scope != &rt->detached_fallback ? (struct weft__detached *)(void *)scope : NULL;
-}
-
-/* Copy at most LABEL_SIZE - 1 bytes of name, cut on a UTF-8 character boundary. */
-static void set_label(char *label, const char *name)
-{
-    size_t n = name != NULL ? strnlen(name, LABEL_SIZE) : 0;
-    if (n == LABEL_SIZE) {
-        n = LABEL_SIZE - 1;
-        while (n > 0 && ((unsigned char)name[n] & 0xc0) == 0x80)
-            n--; /* name[n] continues a character that would be cut */
-    }
-    if (n != 0)
-        memcpy(label, name, n);
-    label[n] = '\0';
 }
 
 /* A scope no pool holds, in its first life or pooled (gen 0, DEAD). */
@@ -127,7 +114,7 @@ static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, const c
                              weft_time deadline)
 {
     struct weft__group *s = &d->scope;
-    set_label(d->label, name);
+    weft__utf8_copy(d->label, sizeof d->label, name);
     d->named = false;
     atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);

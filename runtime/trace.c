@@ -46,6 +46,7 @@
 #include "runtime/alloc.h"
 #include "runtime/internal.h"
 #include "runtime/trace.h"
+#include "runtime/utf8.h"
 
 enum { NAME_LEN = 39, DEFAULT_CHUNKS = 1024 };
 
@@ -224,19 +225,6 @@ static void publish(struct weft__trace_buf *b)
     atomic_store_explicit(&b->count, ++b->n, memory_order_release);
 }
 
-/* Copy at most NAME_LEN - 1 bytes of src, cut on a UTF-8 character boundary. */
-static void copy_name(char *dst, const char *src)
-{
-    size_t n = src != NULL ? strnlen(src, NAME_LEN) : 0;
-    if (n == NAME_LEN) {
-        n = NAME_LEN - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-            n--; /* src[n] continues a character that would be cut */
-    }
-    memcpy(dst, src != NULL ? src : "", n);
-    dst[n] = '\0';
-}
-
 static void append(struct weft__trace *tr, struct weft__trace_buf *b, enum weft__trace_kind kind,
                    const char *name, weft_time ts, weft_time dur, int code, int arg)
 {
@@ -248,7 +236,7 @@ static void append(struct weft__trace *tr, struct weft__trace_buf *b, enum weft_
     e->code = code;
     e->arg = arg;
     e->kind = (uint8_t)kind;
-    copy_name(e->name, name);
+    weft__utf8_copy(e->name, NAME_LEN, name);
     publish(b);
 }
 
@@ -278,7 +266,7 @@ void weft__trace_run_task(struct weft__thread *thr, struct weft_task *t)
     uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
     /* the name now: the task's cleanup may free it, and t is recycled */
     char name[NAME_LEN];
-    copy_name(name, task_name(t, kind));
+    weft__utf8_copy(name, NAME_LEN, task_name(t, kind));
     weft_time begin = weft_now();
     int rc = weft__run_task_body(thr, t);
     weft_time end = weft_now();
