@@ -215,7 +215,8 @@ static void trace_cancel(weft_runtime *rt, struct weft__group *g, int reason,
     struct weft__thread *thr = weft__self_thread;
     bool inside = thr != NULL && (thr == g->owner_thread ||
                                   (thr->current != NULL && thr->current->group == g));
-    const char *name = by != WEFT__BY_CALL || inside ? g->name : NULL;
+    bool outside_call = by == WEFT__BY_CALL || by == WEFT__BY_SCOPE_CALL;
+    const char *name = !outside_call || inside ? g->name : NULL;
     weft__trace_emit(rt, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
 }
 
@@ -247,10 +248,12 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
          * weft_group_cancel is promised that tasks starting after it
          * returns see the flag, so it pushes down too: the word it read
          * set, then its own barrier and scan, is the Dekker pair above.
+         * weft_scope_cancel promises the same of groups begun below.
          * Failures and deadlines promise nothing of the kind: they skip it. */
         uint32_t r = weft__cancel_reason_of(expect);
         /* acquire: pairs with the winner's release once its push-down is done */
-        if (by == WEFT__BY_CALL && weft__cancel_gen(expect) == gen && r != 0 &&
+        if ((by == WEFT__BY_CALL || by == WEFT__BY_SCOPE_CALL) &&
+            weft__cancel_gen(expect) == gen && r != 0 &&
             r != WEFT__GROUP_DEAD &&
             atomic_load_explicit(&g->pushed_gen, memory_order_acquire) != gen)
             push_down(rt, g, gen);

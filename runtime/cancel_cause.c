@@ -73,6 +73,9 @@ static void own_text(struct weft__group *g, int by, int reason, char *buf, size_
     case WEFT__BY_FAILURE:
         snprintf(buf, size, "a task failed");
         return;
+    case WEFT__BY_SCOPE_CALL:
+        snprintf(buf, size, "by weft_scope_cancel");
+        return;
     case WEFT__BY_SHUTDOWN:
         snprintf(buf, size, "by weft_runtime_destroy");
         return;

@@ -66,6 +66,9 @@ struct weft__cancel_cb {
 _Static_assert(sizeof(struct weft__cancel_cb) <= sizeof(weft_cancel_cb), "fits weft_cancel_cb");
 
 enum { CB_IDLE = 0, CB_REGISTERED = 1, CB_RUNNING = 2, CB_STATUS = 3 };
+/* A link (weft__cancel_cb_link): when its group ends it moves up to the
+ * group's live parent instead of being forgotten. Kept across status changes. */
+enum { CB_CARRIED = 4, CB_BITS = 7 };
 
 /* The callbacks this thread is running, innermost first: a callback may
  * cancel a group, which may run other callbacks nested on this stack. */
@@ -90,7 +93,7 @@ static struct weft__cancel_cb *impl(weft_cancel_cb *cb)
 
 static struct weft__group *group_of(uintptr_t gs)
 {
-    return (struct weft__group *)(gs & ~(uintptr_t)CB_STATUS);
+    return (struct weft__group *)(gs & ~(uintptr_t)CB_BITS);
 }
 
 static unsigned status_of(struct weft__cancel_cb *c)
@@ -100,7 +103,9 @@ static unsigned status_of(struct weft__cancel_cb *c)
 
 static void set(struct weft__cancel_cb *c, struct weft__group *g, unsigned status)
 {
-    atomic_store_explicit(&c->group_status, (uintptr_t)g | status, memory_order_relaxed);
+    uintptr_t carried = atomic_load_explicit(&c->group_status, memory_order_relaxed) & CB_CARRIED;
+    atomic_store_explicit(&c->group_status, (uintptr_t)g | carried | status,
+                          memory_order_relaxed);
 }
 
 static weft_runtime *runtime_of(struct weft__group *g)
@@ -200,7 +205,8 @@ static bool live_locked(weft_runtime *rt, weft_task *self, struct weft__cancel_c
     }
 }
 
-int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), void *arg)
+static int on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), void *arg,
+                     uintptr_t carried)
 {
     struct weft__cancel_cb *c = impl(cbp);
     if (c == NULL)
@@ -221,6 +227,7 @@ int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), 
     c->fn = fn;
     c->arg = arg;
     c->next = NULL;
+    atomic_store_explicit(&c->group_status, carried, memory_order_relaxed);
     struct weft__group *g = self->group;
     if (g->owner_thread == NULL) {
         set(c, NULL, CB_IDLE); /* a root's scope is never cancelled */
@@ -240,6 +247,26 @@ int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), 
     set(c, g, CB_REGISTERED);
     pthread_mutex_unlock(&rt->cb_lock);
     return 0;
+}
+
+int weft_on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg), void *arg)
+{
+    return on_cancel(self, cbp, fn, arg, 0);
+}
+
+int weft__cancel_cb_link(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *arg), void *arg)
+{
+    return on_cancel(self, cb, fn, arg, CB_CARRIED);
+}
+
+int weft__cancel_cb_reason(weft_cancel_cb *cbp)
+{
+    struct weft__group *g =
+        group_of(atomic_load_explicit(&impl(cbp)->group_status, memory_order_relaxed));
+    if (g == NULL)
+        return ECANCELED;
+    uint32_t r = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_acquire));
+    return r == ETIMEDOUT ? ETIMEDOUT : ECANCELED;
 }
 
 /* Under cb_lock: take c off g's list. */
@@ -318,12 +345,49 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t g
     }
 }
 
+/* Where g's links go when g ends: its parent, when that one's life is the
+ * one g began under and no shield stands between; else NULL. The parent
+ * is live: g's owner runs below it. */
+static struct weft__group *carry_target(struct weft__group *g)
+{
+    struct weft__group *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
+    uint64_t up = atomic_load_explicit(&g->up, memory_order_relaxed);
+    if (p == NULL || p->owner_thread == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
+        return NULL; /* none, a root's never-cancelled scope, or a shield */
+    uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
+    uint32_t r = weft__cancel_reason_of(pw);
+    return weft__cancel_gen(pw) == weft__group_parent_gen(up) && r != WEFT__GROUP_DEAD ? p : NULL;
+}
+
 void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g)
 {
+    struct weft__group *p = NULL;
+    bool moved = false;
     pthread_mutex_lock(&rt->cb_lock);
     struct weft__cancel_cb *c = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
     atomic_store_explicit(&g->callbacks, NULL, memory_order_relaxed);
-    for (; c != NULL; c = c->next)
-        set(c, NULL, CB_IDLE);
+    if (c != NULL)
+        p = carry_target(g);
+    for (struct weft__cancel_cb *next; c != NULL; c = next) {
+        next = c->next;
+        bool carried = (atomic_load_explicit(&c->group_status, memory_order_relaxed) &
+                        CB_CARRIED) != 0;
+        if (!carried || p == NULL) {
+            set(c, NULL, CB_IDLE);
+            continue;
+        }
+        /* a released job keeps its link upward: registered on p as
+         * weft_on_cancel would register it, the lock ordering it against
+         * p's cancellers */
+        c->next = atomic_load_explicit(&p->callbacks, memory_order_relaxed);
+        atomic_store_explicit(&p->callbacks, c, memory_order_relaxed);
+        p->end_work |= WEFT__END_CALLBACKS;
+        set(c, p, CB_REGISTERED);
+        moved = true;
+    }
+    uint64_t pw = p != NULL ? atomic_load_explicit(&p->cancel, memory_order_acquire) : 0;
     pthread_mutex_unlock(&rt->cb_lock);
+    /* p's cancel may have drained its list before: run what moved now */
+    if (moved && weft__cancel_reason_of(pw) != 0)
+        weft__cancel_cb_run_all(rt, p, weft__cancel_gen(pw));
 }

@@ -213,22 +213,32 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
     return rc;
 }
 
+int weft__scope_state_begin(struct weft__thread *thr, struct weft_task *mark,
+                            struct weft__group *ps, unsigned flags, const char *name,
+                            weft_time own_deadline, struct weft__group **out)
+{
+    if (thr->group_free == NULL && !weft__group_pool_grow(thr))
+        return ENOMEM;
+    struct weft__group *s = thr->group_free;
+    state_start(thr, s, mark, ps, flags, name, own_deadline);
+    int rc = arm_own_deadline(thr, s, own_deadline);
+    if (rc != 0) {
+        weft__group_release(thr, s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
 /* A task's own scope is joined by nobody: its owner is this mark, which no
  * task is, so weft__group_find_open never takes it for an unjoined group. */
 static struct weft_task scope_owner;
 
 void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
 {
-    if (thr->group_free == NULL && !weft__group_pool_grow(thr)) {
-        t->kind = (t->kind & ~(uint32_t)WEFT__TASK_KIND_MASK) | WEFT__TASK_GROUP_UNSCOPED;
-        return;
-    }
-    struct weft__group *s = thr->group_free;
-    weft_time deadline = t->deadline;
-    state_start(thr, s, &scope_owner, t->group, 0, t->name, deadline);
-    int rc = arm_own_deadline(thr, s, deadline);
+    struct weft__group *s;
+    int rc = weft__scope_state_begin(thr, &scope_owner, t->group, 0, t->name, t->deadline, &s);
     if (rc != 0) {
-        weft__group_release(thr, s);
         t->kind = (t->kind & ~(uint32_t)WEFT__TASK_KIND_MASK) | WEFT__TASK_GROUP_UNSCOPED;
         /* the timer's thread could not start: the task reports EAGAIN, as
          * a spawn reports it, rather than an ENOMEM that did not happen */

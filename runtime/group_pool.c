@@ -70,6 +70,17 @@ struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct
     return NULL;
 }
 
+bool weft__group_open_below(struct weft__thread *thr, const struct weft_task *t,
+                            const struct weft__group *ps)
+{
+    for (struct weft__group_chunk *c = weft__group_pool_first(thr); c != NULL; c = c->next)
+        for (size_t i = 0; i < CHUNK_GROUPS; i++)
+            if (atomic_load_explicit(&c->groups[i].owner, memory_order_relaxed) == t &&
+                atomic_load_explicit(&c->groups[i].parent, memory_order_relaxed) == ps)
+                return true;
+    return false;
+}
+
 void weft__group_pool_destroy(struct weft__thread *thr)
 {
     for (struct weft__group_chunk *c = weft__group_pool_first(thr), *next; c != NULL; c = next) {

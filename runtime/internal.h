@@ -433,6 +433,9 @@ static inline void weft__group_release(struct weft__thread *thr, struct weft__gr
 }
 /* The first group of thr's pool still owned by t (initialised, not joined), or NULL. */
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t);
+/* Whether t owns an open group of thr's pool whose parent is ps. */
+bool weft__group_open_below(struct weft__thread *thr, const struct weft_task *t,
+                            const struct weft__group *ps);
 /* Walking every state of thr's pool from any thread (cancel scans): chunks
  * are only ever added, and states are type-stable. */
 #define WEFT__GROUP_CHUNK_STATES 31
@@ -528,6 +531,15 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
  * deadline (group.c). Without memory, or without the timer's thread, it runs
  * in its group's scope, and becomes WEFT__TASK_GROUP_UNSCOPED. */
 void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t);
+/* A state of thr's pool begins a life as a scope that no task joins (a
+ * task's own deadline, weft_scope_enter) under ps, owned by `mark`, its own
+ * deadline armed: 0, or ENOMEM / the timer's error (nothing begun). */
+int weft__scope_state_begin(struct weft__thread *thr, struct weft_task *mark,
+                            struct weft__group *ps, unsigned flags, const char *name,
+                            weft_time own_deadline, struct weft__group **out);
+/* t returned inside scopes it entered (weft_scope_enter) and never exited:
+ * end them, innermost first, pointing t at its group again (scope.c). */
+void weft__scope_unwind(struct weft__thread *thr, struct weft_task *t);
 /* Its function returned rc: end the scope, point t at its group again;
  * returns rc, or ETIMEDOUT for ECANCELED when its own deadline stopped it. */
 int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc);
@@ -678,7 +690,8 @@ enum weft__cancel_by {
     WEFT__BY_FAILURE,  /* fail-fast: a task of g failed */
     WEFT__BY_DEADLINE, /* g's deadline passed (its fire, or at init) */
     WEFT__BY_ANCESTOR, /* a cancelled ancestor's, pushed down (cancel.c, group init) */
-    WEFT__BY_SHUTDOWN  /* destroy, of a detached task's scope, whose name is its record's copy */
+    WEFT__BY_SHUTDOWN, /* destroy, of a detached task's scope, whose name is its record's copy */
+    WEFT__BY_SCOPE_CALL /* weft_scope_cancel, from any thread */
 };
 /* The record a join hands out when g's life (word w, its reason set) ended
  * cancelled without a failure of its own: why it was cancelled, naming the
@@ -708,7 +721,15 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t g
 /* weft_on_cancel_remove for a callback registered in rt, safe even after
  * its group forgot it and the group's memory was freed. */
 void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cb);
-/* g ends (join): drop callbacks left registered, so a later life never runs them. */
+/* weft_on_cancel for a link of something that may outlive self's scope (a
+ * blocking job): when that scope ends, the link moves up to its live parent
+ * (unless a shield stands between), so the job keeps inheriting cancels. */
+int weft__cancel_cb_link(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *arg), void *arg);
+/* From a callback's fn: ETIMEDOUT when the scope whose cancel runs it
+ * was cancelled with ETIMEDOUT, else ECANCELED. */
+int weft__cancel_cb_reason(weft_cancel_cb *cb);
+/* g ends (join): drop callbacks left registered, so a later life never runs
+ * them; links (weft__cancel_cb_link) move up instead. */
 void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g);
 /* After the last task of g ended: detach what g's life registered (callbacks
  * left behind), then back to the pool. */

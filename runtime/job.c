@@ -74,9 +74,7 @@ void weft__job_cancel(struct weft_job *job, int reason)
 static void parent_cancelled(void *arg)
 {
     struct weft_job *job = arg;
-    uint32_t r = weft__cancel_reason_of(
-        atomic_load_explicit(&job->parent_scope->cancel, memory_order_acquire));
-    weft__job_cancel(job, r == ETIMEDOUT ? ETIMEDOUT : ECANCELED);
+    weft__job_cancel(job, weft__cancel_cb_reason(&job->parent_cb));
 }
 
 static void deadline_fired(struct weft__timer_entry *e)
@@ -134,7 +132,6 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
         .kind = WEFT__TASK_JOB,
     };
     job->rt = rt;
-    job->parent_scope = parent->group;
     job->armed = false;
     job->refs = 2; /* the handle, the run */
     job->released = job->observed = job->reported = job->gave_up = job->excused = false;
@@ -146,7 +143,8 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
 /* Link the job to its parent's cancellation and arm its deadline. */
 static int link_scope(struct weft_job *job, weft_task *parent)
 {
-    weft_on_cancel(parent, &job->parent_cb, parent_cancelled, job); /* may cancel at once */
+    /* may cancel at once; moves up when parent's scope ends before the job */
+    weft__cancel_cb_link(parent, &job->parent_cb, parent_cancelled, job);
     weft_time deadline = job->scope.deadline;
     if (deadline == WEFT_NEVER)
         return 0;

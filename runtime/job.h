@@ -4,8 +4,9 @@
  * A job is its own cancel scope: `scope` is a group state that no pool
  * holds, so weft_cancelled, weft_deadline and weft_on_cancel work on the
  * job's self (`task`, whose group is `scope`) exactly as on a CPU task's.
- * The parent's cancellation reaches it through a callback registered on the
- * parent's scope (`parent_cb`), its deadline through an entry of the
+ * The parent's cancellation reaches it through a link registered on the
+ * parent's scope (`parent_cb`), which moves up to the enclosing scope when
+ * that one ends first (a released job), its deadline through an entry of the
  * runtime's timer, and nothing else walks it.
  *
  * References: the handle holds one until weft_job_release, the job's run
@@ -27,8 +28,8 @@ struct weft_job {
     struct weft__group scope; /* cache-line aligned: first */
     struct weft_task task;    /* the job's self */
     weft_runtime *rt;
-    struct weft__group *parent_scope; /* for the reason its cancel passes on */
-    weft_cancel_cb parent_cb;         /* registered on parent_scope */
+    /* a link on the parent's scope, moving up as scopes end (cancel_cb.c) */
+    weft_cancel_cb parent_cb;
     struct weft__timer_entry timer;   /* its deadline (`armed`) */
     bool armed;
     /* under the pool's lock */

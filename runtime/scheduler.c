@@ -135,10 +135,11 @@ static struct weft_task *next_task(struct weft__thread *thr)
 }
 
 /*
- * t returned without joining every group it initialised: a misuse that must
- * not lose work nor let weft_run return early. Their states are in thr's
- * pool, not in t's dead frame, so join them here; t then fails with EINVAL
- * (unless it failed already) so the mistake reaches whoever joins t.
+ * t returned without joining every group it initialised, or inside a scope
+ * it entered: a misuse that must not lose work nor let weft_run return
+ * early. Their states are in thr's pool, not in t's dead frame, so join the
+ * groups here, then end the scopes; t then fails with EINVAL (unless it
+ * failed already) so the mistake reaches whoever joins t.
  */
 static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, int rc)
 {
@@ -152,6 +153,7 @@ static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, 
         }
         weft__group_end(thr, g);
     }
+    weft__scope_unwind(thr, t);
     t->open_groups = 0;
     return rc != 0 ? rc : EINVAL;
 }

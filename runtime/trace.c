@@ -391,6 +391,7 @@ static const char *const cancel_by[] = {
     [WEFT__BY_DEADLINE] = "deadline",
     [WEFT__BY_ANCESTOR] = "ancestor",
     [WEFT__BY_SHUTDOWN] = "shutdown",
+    [WEFT__BY_SCOPE_CALL] = "weft_scope_cancel",
 };
 
 /* What an event's name is: its own, or one that says more than the kind. */

@@ -54,6 +54,7 @@ int main(void)
     srunner_add_suite(sr, deque_stress_suite());
     srunner_add_suite(sr, scheduler_suite());
     srunner_add_suite(sr, cancel_suite());
+    srunner_add_suite(sr, scope_suite());
     srunner_add_suite(sr, timer_suite());
     srunner_add_suite(sr, join_park_suite());
     srunner_add_suite(sr, join_nest_suite());

@@ -31,6 +31,7 @@ Suite *retry_suite(void);
 Suite *trace_suite(void);
 Suite *faults_suite(void);
 Suite *random_trees_suite(void);
+Suite *scope_suite(void);
 
 /* A runtime with `workers` workers and `stack_size` bytes of worker stack (0:
  * the default); asserts it was created (test thread only). */

@@ -114,6 +114,29 @@ WEFT_API weft_time weft_deadline(const weft_task *self);
  * A timed wait: meanwhile a spare thread takes the worker's place. */
 WEFT_API int weft_sleep(weft_task *self, weft_time until);
 
+/* ---- Cancel scopes inside a task (weft_scope_enter(3)) ------------------ */
+
+#define WEFT_SCOPE_WORDS 8
+typedef struct weft_scope {
+    uint64_t opaque_[WEFT_SCOPE_WORDS];
+} weft_scope; /* caller-allocated, e.g. on the stack of the task that enters it */
+typedef struct weft_scope_opts {
+    unsigned flags;     /* WEFT_SHIELD: the enclosing cancellation and deadline do not apply */
+    weft_time deadline; /* 0 or WEFT_NEVER: none; in the past: cancelled at once */
+    const char *name;   /* names it in cancel records and the trace */
+} weft_scope_opts;
+
+/* Until weft_scope_exit, self's cancellation, deadline, timed waits and
+ * the groups, jobs and retries it begins see scope s (o may be NULL).
+ * EINVAL for NULLs, unknown flags or self not running here; ENOMEM, EAGAIN. */
+WEFT_API int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o);
+/* Leaves s, self's innermost scope, whose groups were joined: 0, or
+ * ETIMEDOUT / ECANCELED when s's own deadline / weft_scope_cancel ended it.
+ * EINVAL otherwise (s stays entered). */
+WEFT_API int weft_scope_exit(weft_task *self, weft_scope *s);
+/* Cancels s with ECANCELED, from any thread; no effect once s was exited. */
+WEFT_API void weft_scope_cancel(weft_scope *s);
+
 /* ---- Cancellation callbacks ---------------------------------------------- */
 
 typedef struct weft_cancel_cb {
@@ -271,8 +294,8 @@ typedef struct weft_job weft_job; /* opaque: the handle of one blocking job */
  * job_self works with the task calls (weft_cancelled, weft_deadline,
  * weft_on_cancel, weft_fail, weft_sleep, weft_spawn_blocking), not with
  * groups: a job wanting CPU parallelism calls weft_run. The job inherits parent's
- * cancellation while parent's scope lives, and its effective deadline
- * (min'd with o->deadline) for good; when that passes it is cancelled with
+ * cancellation (from the enclosing scope once parent's scope ended, up to a
+ * shield), and its effective deadline (min'd with o->deadline) for good; when that passes it is cancelled with
  * ETIMEDOUT. o may be NULL; o->cleanup(arg) runs once after fn returned.
  * *job receives the handle: wait for it and/or release it. 0; EINVAL for
  * NULLs or a parent not running on this thread; ENOMEM; ESHUTDOWN once
