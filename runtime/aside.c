@@ -80,7 +80,8 @@ bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
     struct weft__aside *a = &thr->slot->aside;
     /* read before t is visible: a thief may run it and end its group */
     struct weft__thread *owner =
-        WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK) ? t->group->owner_thread : NULL;
+        WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK) ? weft__group_of(t->scope)->owner_thread
+                                                            : NULL;
     pthread_mutex_lock(&a->lock);
     size_t n = atomic_load_explicit(&a->count, memory_order_relaxed);
     if (n == a->cap && !grow_locked(a)) {
@@ -126,8 +127,8 @@ struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *nee
     } else if (n != 0) {
         /* newest first: a group's tasks were set aside after the outer ones */
         for (size_t i = n; i-- > 0;) {
-            /* queued, not started: t->group is its group */
-            if (a->buf[(a->head + i) & (a->cap - 1)]->group == need) {
+            /* queued, not started: its scope is its group's */
+            if (weft__task_of_group(a->buf[(a->head + i) & (a->cap - 1)], need)) {
                 t = remove_locked(a, i, n);
                 break;
             }
@@ -162,7 +163,7 @@ bool weft__aside_holds(weft_runtime *rt, struct weft__group *g)
         size_t k = atomic_load_explicit(&a->count, memory_order_relaxed);
         bool found = false;
         for (size_t j = 0; j < k && !found; j++)
-            found = a->buf[(a->head + j) & (a->cap - 1)]->group == g;
+            found = weft__task_of_group(a->buf[(a->head + j) & (a->cap - 1)], g);
         pthread_mutex_unlock(&a->lock);
         if (found)
             return true;

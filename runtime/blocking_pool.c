@@ -57,7 +57,6 @@ void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
     bp->idle = idle;
     bp->shutdown_timeout = shutdown_timeout;
     bp->stack_size = stack_size;
-    rt->jobs_owner.rt = rt;
 }
 
 void weft__blocking_fini(weft_runtime *rt)
@@ -88,6 +87,11 @@ static bool last_user_locked(struct weft__blocking *bp)
     return bp->abandoned && bp->threads == 0 && bp->jobs_held == 0;
 }
 
+static weft_runtime *runtime_of(struct weft__blocking *bp)
+{
+    return (weft_runtime *)(void *)((char *)bp - offsetof(weft_runtime, blocking));
+}
+
 struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
 {
     if (bp->free_head == NULL) {
@@ -100,7 +104,7 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
         for (size_t i = 0; i < JOBS_PER_CHUNK; i++) {
             struct weft_job *j = &c->jobs[i];
             /* a pooled scope reads as dead, as a pooled group state does */
-            atomic_init(&j->scope.cancel, (uint64_t)WEFT__GROUP_DEAD);
+            weft__scope_init_pooled(&j->scope, runtime_of(bp), NULL);
             append(&bp->free_head, &bp->free_tail, j);
         }
     }
@@ -113,7 +117,7 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
     return job;
 }
 
-bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__group *g)
+bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__scope *g)
 {
     struct weft__blocking *bp = &rt->blocking;
     bool found = false;

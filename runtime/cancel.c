@@ -1,40 +1,42 @@
 /*
- * Cancellation: one word per group, read in O(1), pushed down the tree.
+ * Cancellation: one word per scope, read in O(1), pushed down the tree.
  *
- * What is guaranteed. weft_cancelled(self) is two loads (the task's group,
- * the group's cancel word), at any depth. Cancelling a group cancels every
- * live group below it (except shielded ones and what is below them), and
- * every group initialised below it afterwards; a task sees its group's
- * word, so a task that starts after weft_group_cancel returned sees the flag.
+ * What is guaranteed. weft_cancelled(self) is two loads (the task's scope,
+ * the scope's cancel word), at any depth. Cancelling a scope (a group's, a
+ * task's own, an entered one) cancels every live scope below it (except
+ * shielded ones and what is below them), and every scope begun below it
+ * afterwards; a task sees its scope's word, so a task that starts after
+ * weft_group_cancel returned sees the flag.
  *
- * How. A group state (group_pool.c) carries `cancel` = gen << 32 | reason and
- * a link to its parent's state (with the parent's gen). Children are not
- * listed anywhere: keeping a list would cost every group init a shared
- * atomic RMW. Instead a canceller
+ * How. A scope (internal.h; its memory in a thread's chunks: group_pool.c,
+ * scope_pool.c) carries `cancel` = gen << 32 | reason and a link to its
+ * parent (with the parent's gen). Children are not listed anywhere: keeping
+ * a list would cost every group init a shared atomic RMW (measured:
+ * bench/RESULTS.md, "child lists vs scans"). Instead a canceller
  *   1. CASes the word from (gen, 0) to (gen, reason): one winner per life;
  *   2. issues a barrier on every running thread (membarrier, as park.c);
- *   3. if any group was initialised under that life (children_gen == gen),
- *      scans every thread's pool of states (type-stable memory, so reading
- *      a recycled state is safe) and cancels each live state with a
- *      cancelled ancestor; passes repeat, with a barrier between, until one
- *      changes nothing.
- * Group init, on its side, publishes its word (and stores the parent's
- * gen into the parent's children_gen, every init, even when an earlier
- * child of that life did: the canceller must read this init's own store,
+ *   3. if any scope began under that life (children_gen == gen), scans
+ *      every thread's chunks of scopes (type-stable memory, so reading a
+ *      recycled one is safe) and cancels each live scope with a cancelled
+ *      ancestor; passes repeat, with a barrier between, until one changes
+ *      nothing.
+ * A scope's begin (weft__scope_begin), on its side, publishes its word (and
+ * stores the parent's gen into the parent's children_gen, every begin, even
+ * when an earlier child of that life did: the canceller must read this init's own store,
  * which needs no multi-copy atomicity) and only then reads its parent's
  * word, with a compiler barrier between (weft__cancel_init_barrier). That
- * is an asymmetric Dekker pair with step 2: either the init sees the parent
+ * is an asymmetric Dekker pair with step 2: either the begin sees the parent
  * cancelled and inherits it, or the scan after the barrier sees the new
- * live state. A state that a pass itself cancels is covered by the next
+ * live scope. A state that a pass itself cancels is covered by the next
  * pass, after the next barrier. children_gen is never reset: a value left
  * by an earlier life can only equal a later gen after 2^32 lives, and then
  * costs a needless scan, never a missed one; a canceller whose life ended
- * meanwhile may skip the scan, and rightly: that life's tasks joined
- * every group below it before it ended.
+ * meanwhile may skip the scan, and rightly: that life's tasks ended
+ * every scope below it before it ended.
  *
  * Walk-ups are memoised per pass (scan_epoch), so a pass costs O(states)
  * even under a 10^4-deep chain. A state's fields are read seqlock-style: its
- * word before and after (weft__group_release stores DEAD; the next life
+ * word before and after (weft__scope_release_word stores DEAD; the next life
  * stores its links, `parent` and `up` = parent's gen and flags, with
  * release, read here with acquire), so a torn view of
  * a state being recycled is never acted on; a CAS on the word against the gen
@@ -44,7 +46,8 @@
  * group clear. A walk up stops with "no cancelled ancestor" only at a
  * shield, at the top, at a state this pass already judged so, or where a
  * read fails; read_link fails only for a life that ended (DEAD, or a later
- * gen). A group's tasks join the groups they open before its life ends, so
+ * gen). A scope's tasks end the scopes they begin (join their groups, exit
+ * their entered scopes) before its life ends, so
  * every state the walk came up through has ended as well, and the walk
  * down, which re-reads each word from the bottom, marks none of them. A
  * word that changed within its life, a cancel setting its reason between
@@ -79,20 +82,20 @@ void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg)
 /* A consistent view of a live state's upward link. */
 struct link {
     uint64_t word; /* the state's word */
-    struct weft__group *parent;
+    struct weft__scope *parent;
     uint32_t parent_gen;
     bool shielded;
 };
 
 /* The links of g, whose word w was live when read_link loaded it. */
-static bool read_live_link(struct weft__group *g, struct link *l, uint64_t w)
+static bool read_live_link(struct weft__scope *g, struct link *l, uint64_t w)
 {
     for (;;) {
         l->word = w;
         /* acquire: a link stored by a later life brings its DEAD word along */
         l->parent = atomic_load_explicit(&g->parent, memory_order_acquire);
         uint64_t up = atomic_load_explicit(&g->up, memory_order_acquire);
-        l->parent_gen = weft__group_parent_gen(up);
+        l->parent_gen = weft__scope_parent_gen(up);
         l->shielded = ((up >> 32) & WEFT_SHIELD) != 0;
         weft__race_pass(&link_race, g);
         /* acquire: the next try's first load */
@@ -109,7 +112,7 @@ static bool read_live_link(struct weft__group *g, struct link *l, uint64_t w)
 
 /* False only when g's life ended (pooled, or a later life began) before or
  * during the read. A word that a cancel changed meanwhile is read again. */
-static inline bool read_link(struct weft__group *g, struct link *l)
+static inline bool read_link(struct weft__scope *g, struct link *l)
 {
     /* acquire: the links this life stored before its word */
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
@@ -118,7 +121,7 @@ static inline bool read_link(struct weft__group *g, struct link *l)
 }
 
 /* The live parent behind l, or NULL (none, shielded, or the link is stale). */
-static struct weft__group *parent_of(const struct link *l)
+static struct weft__scope *parent_of(const struct link *l)
 {
     if (l->parent == NULL || l->shielded)
         return NULL;
@@ -131,12 +134,12 @@ static struct weft__group *parent_of(const struct link *l)
  * path below it) or known not to be (then mark the path). True if it
  * cancelled anything.
  */
-static bool settle(weft_runtime *rt, struct weft__group *g)
+static bool settle(weft_runtime *rt, struct weft__scope *g)
 {
     uint64_t epoch = rt->scan_epoch;
     struct link l;
     uint32_t reason = 0;
-    for (struct weft__group *x = g;;) {
+    for (struct weft__scope *x = g;;) {
         if (x->scan_epoch == epoch || !read_link(x, &l))
             break;
         if ((reason = weft__cancel_reason_of(l.word)) != 0)
@@ -150,7 +153,7 @@ static bool settle(weft_runtime *rt, struct weft__group *g)
      * another parent or shielded) is not the one the walk up judged, and
      * must not get that walk's reason. Same word, same life, same links. */
     bool changed = false;
-    for (struct weft__group *x = g; x != NULL;) {
+    for (struct weft__scope *x = g; x != NULL;) {
         if (x->scan_epoch == epoch || !read_link(x, &l) ||
             weft__cancel_reason_of(l.word) != 0 || l.word != x->scan_word)
             break;
@@ -176,10 +179,10 @@ static bool scan_pass(weft_runtime *rt)
     rt->scan_epoch++;
     unsigned n = weft__nthreads(rt);
     for (unsigned i = 0; i < n; i++)
-        for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
-             c = weft__group_pool_next(c))
-            for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++)
-                changed |= settle(rt, weft__group_pool_at(c, k));
+        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]); c != NULL;
+             c = c->next)
+            for (size_t k = 0; k < c->count; k++)
+                changed |= settle(rt, weft__scope_chunk_at(c, k));
     return changed;
 }
 
@@ -195,10 +198,10 @@ static void run_callbacks_below(weft_runtime *rt)
     pthread_mutex_unlock(&rt->cb_lock);
     unsigned n = weft__nthreads(rt);
     for (unsigned i = 0; i < n; i++)
-        for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
-             c = weft__group_pool_next(c))
-            for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++) {
-                struct weft__group *x = weft__group_pool_at(c, k);
+        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]); c != NULL;
+             c = c->next)
+            for (size_t k = 0; k < c->count; k++) {
+                struct weft__scope *x = weft__scope_chunk_at(c, k);
                 uint64_t w = atomic_load_explicit(&x->cancel, memory_order_acquire);
                 uint32_t r = weft__cancel_reason_of(w);
                 if (r != 0 && r != WEFT__GROUP_DEAD &&
@@ -209,19 +212,19 @@ static void run_callbacks_below(weft_runtime *rt)
 
 /* The trace's cancel instant: g's name only when it cannot change under us
  * (see weft__cancel_by). */
-static void trace_cancel(weft_runtime *rt, struct weft__group *g, int reason,
+static void trace_cancel(weft_runtime *rt, struct weft__scope *g, int reason,
                          enum weft__cancel_by by)
 {
     struct weft__thread *thr = weft__self_thread;
-    bool inside = thr != NULL && (thr == g->owner_thread ||
-                                  (thr->current != NULL && thr->current->group == g));
+    bool inside = thr != NULL && (thr == g->home ||
+                                  (thr->current != NULL && thr->current->scope == g));
     bool outside_call = by == WEFT__BY_CALL || by == WEFT__BY_SCOPE_CALL;
     const char *name = !outside_call || inside ? g->name : NULL;
     weft__trace_emit(rt, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
 }
 
 /* Steps 2 and 3 for g's life gen, whose word is cancelled. */
-static void push_down(weft_runtime *rt, struct weft__group *g, uint32_t gen)
+static void push_down(weft_runtime *rt, struct weft__scope *g, uint32_t gen)
 {
     weft__full_barrier_everywhere(rt);
     if (atomic_load_explicit(&g->children_gen, memory_order_relaxed) != gen)
@@ -237,10 +240,10 @@ static void push_down(weft_runtime *rt, struct weft__group *g, uint32_t gen)
         run_callbacks_below(rt);
 }
 
-bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by)
+bool weft__cancel(struct weft__scope *g, uint32_t gen, int reason, enum weft__cancel_by by)
 {
     uint64_t expect = (uint64_t)gen << 32;
-    weft_runtime *rt = g->owner_thread->rt;
+    weft_runtime *rt = g->rt;
     if (!atomic_compare_exchange_strong_explicit(&g->cancel, &expect, expect | (uint32_t)reason,
                                                  memory_order_seq_cst, memory_order_relaxed)) {
         /* Another cancel of this life won and may still be pushing it down
@@ -272,7 +275,7 @@ bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__ca
 
 void weft__cancel_at_deadline(weft_task *self)
 {
-    struct weft__group *g = self->group;
+    struct weft__scope *g = self->scope;
     weft_time d = g->deadline;
     if (d == WEFT_NEVER || weft_now() < d)
         return;
@@ -281,21 +284,21 @@ void weft__cancel_at_deadline(weft_task *self)
      * that scope (cancel_cause.c). Its ancestors are live: self runs below
      * them. */
     for (;;) {
-        struct weft__group *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
+        struct weft__scope *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
         uint64_t up = atomic_load_explicit(&g->up, memory_order_relaxed);
         if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0 || p->deadline != d)
             break;
         g = p;
     }
-    struct weft__group *owner = g;
+    struct weft__scope *owner = g;
     uint64_t ow = atomic_load_explicit(&owner->cancel, memory_order_relaxed);
     if (weft__cancel_reason_of(ow) == 0)
         weft__cancel(owner, weft__cancel_gen(ow), ETIMEDOUT, WEFT__BY_DEADLINE);
-    if (owner == self->group)
+    if (owner == self->scope)
         return;
     /* another cancel of the owner (its timer's) may still be on its way
-     * down: do its part for self's group, noted as the ancestor's */
-    g = self->group;
+     * down: do its part for self's scope, noted as the ancestor's */
+    g = self->scope;
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (weft__cancel_reason_of(w) == 0)
         weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_ANCESTOR);
@@ -304,7 +307,7 @@ void weft__cancel_at_deadline(weft_task *self)
 bool weft_cancelled(const weft_task *self)
 {
     return self != NULL &&
-           weft__cancel_reason_of(atomic_load_explicit(&self->group->cancel,
+           weft__cancel_reason_of(atomic_load_explicit(&self->scope->cancel,
                                                        memory_order_relaxed)) != 0;
 }
 
@@ -313,10 +316,10 @@ int weft_cancel_reason(const weft_task *self)
     if (self == NULL)
         return 0;
     return (int)weft__cancel_reason_of(
-        atomic_load_explicit(&self->group->cancel, memory_order_relaxed));
+        atomic_load_explicit(&self->scope->cancel, memory_order_relaxed));
 }
 
 weft_time weft_deadline(const weft_task *self)
 {
-    return self != NULL ? self->group->deadline : WEFT_NEVER;
+    return self != NULL ? self->scope->deadline : WEFT_NEVER;
 }

@@ -44,14 +44,14 @@ static struct weft_error *record(int code, const char *group, const char *fmt, .
 }
 
 /* who cancelled g's life `gen` (its note), or -1 while not known */
-static int by_of(struct weft__group *g, uint32_t gen)
+static int by_of(struct weft__scope *g, uint32_t gen)
 {
     uint64_t note = atomic_load_explicit(&g->cancel_note, memory_order_relaxed);
     return (uint32_t)(note >> 32) == gen ? (int)(uint32_t)note - 1 : -1;
 }
 
 /* "deadline exceeded", and how long after the group began when it knows */
-static void deadline_text(struct weft__group *g, char *buf, size_t size)
+static void deadline_text(struct weft__scope *g, char *buf, size_t size)
 {
     if (g->started != 0 && g->deadline != WEFT_NEVER && g->deadline >= g->started)
         snprintf(buf, size, "deadline exceeded, %.3f ms after it started",
@@ -61,7 +61,7 @@ static void deadline_text(struct weft__group *g, char *buf, size_t size)
 }
 
 /* The reason of a life whose note is `by` (not an ancestor's). */
-static void own_text(struct weft__group *g, int by, int reason, char *buf, size_t size)
+static void own_text(struct weft__scope *g, int by, int reason, char *buf, size_t size)
 {
     switch (by) {
     case WEFT__BY_DEADLINE:
@@ -87,7 +87,7 @@ static void own_text(struct weft__group *g, int by, int reason, char *buf, size_
     }
 }
 
-weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w)
+weft_errors *weft__cancel_record(struct weft__scope *g, uint64_t w)
 {
     int reason = (int)weft__cancel_reason_of(w);
     int by = by_of(g, weft__cancel_gen(w));
@@ -100,14 +100,14 @@ weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w)
     }
     /* up the parent links to the cancel that began it: each is live, since
      * g's owner runs below it; a shield ends the inheritance */
-    struct weft__group *a = g;
+    struct weft__scope *a = g;
     int aby = -1, areason = 0;
     for (int hops = 0; hops < MAX_HOPS; hops++) {
         uint64_t up = atomic_load_explicit(&a->up, memory_order_relaxed);
-        struct weft__group *p = atomic_load_explicit(&a->parent, memory_order_relaxed);
+        struct weft__scope *p = atomic_load_explicit(&a->parent, memory_order_relaxed);
         if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
             break;
-        uint32_t pgen = weft__group_parent_gen(up);
+        uint32_t pgen = weft__scope_parent_gen(up);
         uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
         uint32_t pr = weft__cancel_reason_of(pw);
         if (weft__cancel_gen(pw) != pgen || pr == 0 || pr == WEFT__GROUP_DEAD)

@@ -4,13 +4,13 @@
  * (close a fd, signal a condvar) when its work is no longer wanted.
  *
  * A callback lives in the caller's weft_cancel_cb (no allocation) and, while
- * registered, in a list of its group state. One mutex per runtime guards
+ * registered, in a list of its scope. One mutex per runtime guards
  * every list and every callback's status; callbacks are rare, and the lock
  * is never held while one runs, so a callback may register, remove or
  * cancel anything.
  *
- * Who runs a callback: whoever cancels its group (cancel.c calls
- * weft__cancel_cb_run_all for every state it cancelled), or the registrar
+ * Who runs a callback: whoever cancels its scope (cancel.c calls
+ * weft__cancel_cb_run_all for every scope it cancelled), or the registrar
  * itself when the scope is already cancelled. A registrar checks the word
  * under the lock; a canceller CASes the word before it takes the lock; so a
  * callback is either seen by the canceller's drain or runs at registration,
@@ -23,7 +23,7 @@
  *
  * Registering a callback that is still registered or running returns
  * EBUSY and touches nothing (issue 17, hole 4): before, it rewrote the
- * callback's link, which cut the rest of its group's list off (other
+ * callback's link, which cut the rest of its scope's list off (other
  * tasks' callbacks, a blocking job's link to its parent among them), or
  * made it run twice at once. The status word cannot simply be trusted:
  * a weft_cancel_cb is usually an uninitialised stack variable, and its
@@ -31,11 +31,10 @@
  * runtime's own records, under the lock, without dereferencing what it
  * points to first: running only if it is on rt->cb_running (the callbacks
  * run now, linked through `next`, which a running callback does not use
- * otherwise); registered only if its group pointer is a group state of
- * rt (the registrar's scope, a state of a worker's pool, a job's scope:
- * all type-stable memory) and it is on that state's list. Limits: a
+ * otherwise); registered only if its scope pointer is a scope of rt (the
+ * registrar's, one of a worker's chunks, a job's: all type-stable memory) and it is on that state's list. Limits: a
  * callback live in another runtime is not recognised, nor, from a thread
- * that is not one of rt's workers, one registered on a pooled group state
+ * that is not one of rt's workers, one registered on a pooled scope
  * (destroy may be freeing those pools under an abandoned job). Lock
  * order: cb_lock, then the blocking pool's lock (the job scope check).
  */
@@ -51,23 +50,23 @@
 #include "runtime/job.h"
 
 /* The public struct's four words: status lives in the low bits of the
- * group pointer (states are cache-line aligned). The group stays set from
- * registration until its group forgets it (the group's end), so remove can
- * find the runtime's lock; a state is type-stable while the workers live
- * and its owner thread never changes, so that is safe. A forgotten
- * callback points at no group: a blocking job may remove its link to a
- * parent's scope after destroy freed every group state (job.c). */
+ * scope pointer (scopes are cache-line aligned). The scope stays set from
+ * registration until it forgets the callback (its end), so remove can find
+ * the runtime's lock; a scope is type-stable while the workers live and
+ * its runtime never changes, so that is safe. A forgotten callback points
+ * at no scope: a blocking job may remove its link to a parent's scope
+ * after destroy freed every pooled scope (job.c). */
 struct weft__cancel_cb {
     void (*fn)(void *arg);
     void *arg;
     struct weft__cancel_cb *next;
-    _Atomic uintptr_t group_status; /* status written under cb_lock */
+    _Atomic uintptr_t scope_status; /* status written under cb_lock */
 };
 _Static_assert(sizeof(struct weft__cancel_cb) <= sizeof(weft_cancel_cb), "fits weft_cancel_cb");
 
 enum { CB_IDLE = 0, CB_REGISTERED = 1, CB_RUNNING = 2, CB_STATUS = 3 };
-/* A link (weft__cancel_cb_link): when its group ends it moves up to the
- * group's live parent instead of being forgotten. Kept across status changes. */
+/* A link (weft__cancel_cb_link): when its scope ends it moves up to the
+ * scope's live parent instead of being forgotten. Kept across status changes. */
 enum { CB_CARRIED = 4, CB_BITS = 7 };
 
 /* The callbacks this thread is running, innermost first: a callback may
@@ -91,29 +90,29 @@ static struct weft__cancel_cb *impl(weft_cancel_cb *cb)
     return (struct weft__cancel_cb *)(void *)cb;
 }
 
-static struct weft__group *group_of(uintptr_t gs)
+static struct weft__scope *scope_of(uintptr_t gs)
 {
-    return (struct weft__group *)(gs & ~(uintptr_t)CB_BITS);
+    return (struct weft__scope *)(gs & ~(uintptr_t)CB_BITS);
 }
 
 static unsigned status_of(struct weft__cancel_cb *c)
 {
-    return (unsigned)(atomic_load_explicit(&c->group_status, memory_order_relaxed) & CB_STATUS);
+    return (unsigned)(atomic_load_explicit(&c->scope_status, memory_order_relaxed) & CB_STATUS);
 }
 
-static void set(struct weft__cancel_cb *c, struct weft__group *g, unsigned status)
+static void set(struct weft__cancel_cb *c, struct weft__scope *g, unsigned status)
 {
-    uintptr_t carried = atomic_load_explicit(&c->group_status, memory_order_relaxed) & CB_CARRIED;
-    atomic_store_explicit(&c->group_status, (uintptr_t)g | carried | status,
+    uintptr_t carried = atomic_load_explicit(&c->scope_status, memory_order_relaxed) & CB_CARRIED;
+    atomic_store_explicit(&c->scope_status, (uintptr_t)g | carried | status,
                           memory_order_relaxed);
 }
 
-static weft_runtime *runtime_of(struct weft__group *g)
+static weft_runtime *runtime_of(struct weft__scope *g)
 {
-    return g->owner_thread->rt;
+    return g->rt;
 }
 
-static bool is_cancelled(struct weft__group *g)
+static bool is_cancelled(struct weft__scope *g)
 {
     uint32_t r = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_acquire));
     return r != 0 && r != WEFT__GROUP_DEAD;
@@ -128,7 +127,7 @@ static bool listed(struct weft__cancel_cb *head, struct weft__cancel_cb *c)
 }
 
 /* Under cb_lock: mark c (off any group's list) running, on rt's list. */
-static void set_running_locked(weft_runtime *rt, struct weft__group *g, struct weft__cancel_cb *c)
+static void set_running_locked(weft_runtime *rt, struct weft__scope *g, struct weft__cancel_cb *c)
 {
     set(c, g, CB_RUNNING);
     c->next = rt->cb_running;
@@ -136,7 +135,7 @@ static void set_running_locked(weft_runtime *rt, struct weft__group *g, struct w
 }
 
 /* c was marked running under the lock: run it, then mark it done. */
-static void run_one(weft_runtime *rt, struct weft__group *g, struct weft__cancel_cb *c)
+static void run_one(weft_runtime *rt, struct weft__scope *g, struct weft__cancel_cb *c)
 {
     struct running frame = {c, running_here};
     running_here = &frame;
@@ -158,8 +157,8 @@ static void run_one(weft_runtime *rt, struct weft__group *g, struct weft__cancel
 static weft_runtime *registrar_runtime(weft_task *self)
 {
     if (self != NULL) {
-        struct weft__group *g = self->group;
-        if (g->owner_thread != NULL)
+        struct weft__scope *g = self->scope;
+        if (g->rt != NULL)
             return runtime_of(g);
         /* only a runtime's never-cancelled scope has no owner thread */
         return (weft_runtime *)(void *)((char *)g - offsetof(weft_runtime, never_cancelled));
@@ -169,20 +168,20 @@ static weft_runtime *registrar_runtime(weft_task *self)
     return weft__self_job != NULL ? weft__self_job->rt : NULL;
 }
 
-/* Whether g, read from a callback's status word, is a group state of rt,
+/* Whether g, read from a callback's status word, is a scope of rt,
  * found without dereferencing it (the header comment). */
-static bool is_state_of(weft_runtime *rt, weft_task *self, struct weft__group *g)
+static bool is_state_of(weft_runtime *rt, weft_task *self, struct weft__scope *g)
 {
-    if (self != NULL && g == self->group)
+    if (self != NULL && g == self->scope)
         return true;
     struct weft__thread *me = weft__self_thread;
     if (me != NULL && me->rt == rt) { /* the workers live: their pools too */
         unsigned n = weft__nthreads(rt);
         for (unsigned i = 0; i < n; i++)
-            for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]);
-                 c != NULL; c = weft__group_pool_next(c))
-                for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++)
-                    if (weft__group_pool_at(c, k) == g)
+            for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]);
+                 c != NULL; c = c->next)
+                for (size_t k = 0; k < c->count; k++)
+                    if (weft__scope_chunk_at(c, k) == g)
                         return true;
     }
     return weft__blocking_is_job_scope(rt, g);
@@ -191,12 +190,12 @@ static bool is_state_of(weft_runtime *rt, weft_task *self, struct weft__group *g
 /* Under rt's cb_lock: c is registered or running in rt. */
 static bool live_locked(weft_runtime *rt, weft_task *self, struct weft__cancel_cb *c)
 {
-    uintptr_t gs = atomic_load_explicit(&c->group_status, memory_order_relaxed);
+    uintptr_t gs = atomic_load_explicit(&c->scope_status, memory_order_relaxed);
     switch (gs & CB_STATUS) {
     case CB_RUNNING:
         return listed(rt->cb_running, c);
     case CB_REGISTERED: {
-        struct weft__group *g = group_of(gs);
+        struct weft__scope *g = scope_of(gs);
         return is_state_of(rt, self, g) &&
                listed(atomic_load_explicit(&g->callbacks, memory_order_relaxed), c);
     }
@@ -227,9 +226,9 @@ static int on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg)
     c->fn = fn;
     c->arg = arg;
     c->next = NULL;
-    atomic_store_explicit(&c->group_status, carried, memory_order_relaxed);
-    struct weft__group *g = self->group;
-    if (g->owner_thread == NULL) {
+    atomic_store_explicit(&c->scope_status, carried, memory_order_relaxed);
+    struct weft__scope *g = self->scope;
+    if (g->rt == NULL) {
         set(c, NULL, CB_IDLE); /* a root's scope is never cancelled */
         pthread_mutex_unlock(&rt->cb_lock);
         return 0;
@@ -261,8 +260,8 @@ int weft__cancel_cb_link(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *a
 
 int weft__cancel_cb_reason(weft_cancel_cb *cbp)
 {
-    struct weft__group *g =
-        group_of(atomic_load_explicit(&impl(cbp)->group_status, memory_order_relaxed));
+    struct weft__scope *g =
+        scope_of(atomic_load_explicit(&impl(cbp)->scope_status, memory_order_relaxed));
     if (g == NULL)
         return ECANCELED;
     uint32_t r = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_acquire));
@@ -270,7 +269,7 @@ int weft__cancel_cb_reason(weft_cancel_cb *cbp)
 }
 
 /* Under cb_lock: take c off g's list. */
-static void unlink_locked(struct weft__group *g, struct weft__cancel_cb *c)
+static void unlink_locked(struct weft__scope *g, struct weft__cancel_cb *c)
 {
     struct weft__cancel_cb *head = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
     if (head == c) {
@@ -287,8 +286,8 @@ static void unlink_locked(struct weft__group *g, struct weft__cancel_cb *c)
 /* Under rt's cb_lock. */
 static void remove_locked(weft_runtime *rt, struct weft__cancel_cb *c)
 {
-    struct weft__group *g =
-        group_of(atomic_load_explicit(&c->group_status, memory_order_relaxed));
+    struct weft__scope *g =
+        scope_of(atomic_load_explicit(&c->scope_status, memory_order_relaxed));
     if (g == NULL)
         return; /* never registered, or forgotten */
     if (status_of(c) == CB_REGISTERED) {
@@ -305,8 +304,8 @@ void weft_on_cancel_remove(weft_cancel_cb *cbp)
     struct weft__cancel_cb *c = impl(cbp);
     if (c == NULL)
         return;
-    struct weft__group *g =
-        group_of(atomic_load_explicit(&c->group_status, memory_order_relaxed));
+    struct weft__scope *g =
+        scope_of(atomic_load_explicit(&c->scope_status, memory_order_relaxed));
     if (g == NULL)
         return; /* never registered anywhere, or forgotten */
     weft_runtime *rt = runtime_of(g);
@@ -322,7 +321,7 @@ void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cbp)
     pthread_mutex_unlock(&rt->cb_lock);
 }
 
-void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen)
+void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *g, uint32_t gen)
 {
     for (;;) {
         pthread_mutex_lock(&rt->cb_lock);
@@ -348,20 +347,20 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t g
 /* Where g's links go when g ends: its parent, when that one's life is the
  * one g began under and no shield stands between; else NULL. The parent
  * is live: g's owner runs below it. */
-static struct weft__group *carry_target(struct weft__group *g)
+static struct weft__scope *carry_target(struct weft__scope *g)
 {
-    struct weft__group *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
+    struct weft__scope *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
     uint64_t up = atomic_load_explicit(&g->up, memory_order_relaxed);
-    if (p == NULL || p->owner_thread == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
+    if (p == NULL || p->rt == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
         return NULL; /* none, a root's never-cancelled scope, or a shield */
     uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
     uint32_t r = weft__cancel_reason_of(pw);
-    return weft__cancel_gen(pw) == weft__group_parent_gen(up) && r != WEFT__GROUP_DEAD ? p : NULL;
+    return weft__cancel_gen(pw) == weft__scope_parent_gen(up) && r != WEFT__GROUP_DEAD ? p : NULL;
 }
 
-void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g)
+void weft__cancel_cb_forget(weft_runtime *rt, struct weft__scope *g)
 {
-    struct weft__group *p = NULL;
+    struct weft__scope *p = NULL;
     bool moved = false;
     pthread_mutex_lock(&rt->cb_lock);
     struct weft__cancel_cb *c = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
@@ -370,7 +369,7 @@ void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g)
         p = carry_target(g);
     for (struct weft__cancel_cb *next; c != NULL; c = next) {
         next = c->next;
-        bool carried = (atomic_load_explicit(&c->group_status, memory_order_relaxed) &
+        bool carried = (atomic_load_explicit(&c->scope_status, memory_order_relaxed) &
                         CB_CARRIED) != 0;
         if (!carried || p == NULL) {
             set(c, NULL, CB_IDLE);

@@ -1,13 +1,13 @@
 /*
  * Detached tasks: weft_spawn_detached(_ex), and their end at destroy.
  *
- * A detached task runs in a cancel scope of its own: the group state in its
- * record (struct weft__detached), which no pool holds and nobody joins. So
- * destroy cancels it as it would a group: cancel.c pushes the cancel down to
- * every group the task initialised, and runs its weft_on_cancel callbacks
- * (those of the blocking jobs it spawned among them). A deadline given at
- * spawn is that state's own, armed in the runtime's timer as a group's is
- * (group_deadline.c): when it passes, the task's subtree is cancelled with
+ * A detached task runs in a cancel scope of its own: the scope in its
+ * record (struct weft__detached), which no pool holds. So destroy cancels
+ * it as it would a group: cancel.c pushes the cancel down to every group
+ * the task initialised, and runs its weft_on_cancel callbacks (those of
+ * the blocking jobs it spawned among them). A deadline given at spawn is
+ * that scope's own, armed in the runtime's timer as a group's is
+ * (scope_deadline.c): when it passes, the task's subtree is cancelled with
  * ETIMEDOUT, and an ECANCELED the task then returns counts as ETIMEDOUT,
  * as for a task of weft_spawn_ex.
  *
@@ -15,9 +15,9 @@
  * scope (group.c): a queued detached task is its descriptor alone, 64
  * bytes, and only running ones hold the 448 of a record. Its descriptor
  * runs start() below, which takes the record and then calls the task's
- * function, kept meanwhile where its group pointer goes (internal.h).
+ * function, kept meanwhile where its scope pointer goes (internal.h).
  * Records come from a pool of the runtime under life_lock, in chunks kept
- * until the runtime's memory goes: type-stable, like group states, so a
+ * until the runtime's memory goes: type-stable, like pooled scopes, so a
  * cancel of a record's life that comes after its task ended is refused by
  * the generation in the word, never a write to freed memory.
  *
@@ -51,7 +51,7 @@
 enum { LABEL_SIZE = 64, RECORDS_PER_CHUNK = 8 };
 
 struct weft__detached {
-    struct weft__group scope; /* first: the task's group, cache-line aligned */
+    struct weft__scope scope; /* first: the task's scope, cache-line aligned */
     struct weft__detached *prev, *next; /* the live list; `next`: the free list */
     struct weft__detached *doomed_next; /* destroy's copy of the live list */
     uint32_t doomed_gen;                /* the life destroy cancels */
@@ -66,23 +66,15 @@ struct weft__detached_chunk {
     struct weft__detached records[RECORDS_PER_CHUNK];
 };
 
-static struct weft__detached *record_of(weft_runtime *rt, struct weft__group *scope)
+static struct weft__detached *record_of(weft_runtime *rt, struct weft__scope *scope)
 {
     return scope != &rt->detached_fallback ? (struct weft__detached *)(void *)scope : NULL;
 }
 
-/* A scope no pool holds, in its first life or pooled (gen 0, DEAD). */
-static void scope_init(weft_runtime *rt, struct weft__group *s, uint64_t word)
-{
-    s->owner_thread = &rt->jobs_owner; /* set once: cancels find rt there */
-    s->deadline = WEFT_NEVER;
-    atomic_init(&s->cancel, word);
-    atomic_init(&s->owner, weft__group_pooled_owner(s)); /* nobody joins it */
-}
-
 void weft__detached_init(weft_runtime *rt)
 {
-    scope_init(rt, &rt->detached_fallback, (uint64_t)1 << 32); /* gen 1, live */
+    weft__scope_init_pooled(&rt->detached_fallback, rt, NULL);
+    weft__scope_begin_unparented(&rt->detached_fallback, NULL, WEFT_NEVER); /* gen 1, live */
 }
 
 /* Under life_lock: a record out of the pool, NULL without memory. */
@@ -97,7 +89,7 @@ static struct weft__detached *take_locked(weft_runtime *rt)
         rt->detached_chunks = c;
         for (size_t i = 0; i < RECORDS_PER_CHUNK; i++) {
             struct weft__detached *d = &c->records[i];
-            scope_init(rt, &d->scope, WEFT__GROUP_DEAD);
+            weft__scope_init_pooled(&d->scope, rt, NULL);
             d->next = rt->detached_free;
             rt->detached_free = d;
         }
@@ -113,26 +105,15 @@ static struct weft__detached *take_locked(weft_runtime *rt)
 static uint32_t begin_locked(weft_runtime *rt, struct weft__detached *d, const char *name,
                              weft_time deadline)
 {
-    struct weft__group *s = &d->scope;
     weft__utf8_copy(d->label, sizeof d->label, name);
     d->named = false;
-    atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
-    atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);
-    atomic_store_explicit(&s->callbacks, NULL, memory_order_relaxed);
-    s->deadline = deadline;
-    s->name = name != NULL ? d->label : NULL;
-    s->end_work = 0;
-    /* pooled, the word is (gen, DEAD), and DEAD is all ones: + 1 is (gen + 1, 0) */
-    uint64_t word = atomic_load_explicit(&s->cancel, memory_order_relaxed) + 1;
-    /* release: a cancel scan that reads this word, walking up from a group
-     * the task initialised, sees the links above (cancel.c's seqlock) */
-    atomic_store_explicit(&s->cancel, word, memory_order_release);
+    uint32_t gen = weft__scope_begin_unparented(&d->scope, name != NULL ? d->label : NULL, deadline);
     d->prev = NULL;
     d->next = rt->detached_list;
     if (d->next != NULL)
         d->next->prev = d;
     rt->detached_list = d;
-    return weft__cancel_gen(word);
+    return gen;
 }
 
 /* One task fewer for destroy to wait for: its record back to the pool, or
@@ -168,13 +149,13 @@ static void count_ended(weft_runtime *rt, struct weft__detached *d, bool in_fall
 
 /* The scope's own deadline (ahead or past, not WEFT_NEVER): cancelled now
  * when it passed, else armed. 0, or the timer's ENOMEM. */
-static int start_deadline(weft_runtime *rt, struct weft__group *s, uint32_t gen)
+static int start_deadline(weft_runtime *rt, struct weft__scope *s, uint32_t gen)
 {
     if (s->deadline <= weft_now()) {
         weft__cancel(s, gen, ETIMEDOUT, WEFT__BY_DEADLINE);
         return 0;
     }
-    return weft__deadline_arm(rt, s, gen); /* the spawn started the timer's thread */
+    return weft__deadline_arm_own(rt, s, s->deadline); /* the spawn started the timer's thread */
 }
 
 /*
@@ -190,7 +171,7 @@ static int start_deadline(weft_runtime *rt, struct weft__group *s, uint32_t gen)
 static int start(weft_task *self, void *arg)
 {
     weft_runtime *rt = weft__self_thread->rt;
-    weft_fn fn = self->detached_fn; /* before the group pointer takes its place */
+    weft_fn fn = self->detached_fn; /* before the scope pointer takes its place */
     weft_time deadline = self->deadline; /* before weft_fail may take its place */
     pthread_mutex_lock(&rt->life_lock);
     struct weft__detached *d = take_locked(rt);
@@ -199,8 +180,8 @@ static int start(weft_task *self, void *arg)
         rt->detached_fallback_users++;
     bool shutting_down = atomic_load_explicit(&rt->shutting_down, memory_order_relaxed);
     pthread_mutex_unlock(&rt->life_lock);
-    struct weft__group *s = d != NULL ? &d->scope : &rt->detached_fallback;
-    self->group = s;
+    struct weft__scope *s = d != NULL ? &d->scope : &rt->detached_fallback;
+    self->scope = s;
     if (d == NULL)
         gen = weft__cancel_gen(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     if (deadline != WEFT_NEVER && (d == NULL || start_deadline(rt, s, gen) != 0))
@@ -255,20 +236,14 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
 int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     weft_runtime *rt = thr->rt;
-    struct weft__group *s = t->group;
+    struct weft__scope *s = t->scope;
     struct weft__detached *d = record_of(rt, s);
     /* nothing calls into its own scope from now on: its deadline is
      * disarmed (returns when a fire is not running), callbacks it left
      * registered are dropped, as a group's end drops them. (The fallback
      * scope is shared: its tasks must remove theirs, as the API asks.) */
-    if (d != NULL) {
-        if (s->end_work & WEFT__END_TIMER)
-            weft__deadline_disarm(rt, s);
-        if ((s->end_work & WEFT__END_CALLBACKS) &&
-            atomic_load_explicit(&s->callbacks, memory_order_relaxed) != NULL)
-            weft__cancel_cb_forget(rt, s);
-        s->end_work = 0;
-    }
+    if (d != NULL)
+        weft__scope_end_work(rt, s);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     /* stopped by its own deadline: a timeout, as weft__task_scope_end says */
     if (rc == ECANCELED && reason == ETIMEDOUT)
@@ -307,7 +282,7 @@ void weft__detached_cancel_all(weft_runtime *rt)
      * record on the copy may end and start another life meanwhile: the
      * cancel of the life copied is refused then, and the new one cancels
      * itself at its start, as does a task that enters the fallback later. */
-    struct weft__group *fallback = &rt->detached_fallback;
+    struct weft__scope *fallback = &rt->detached_fallback;
     if (fallback_used)
         weft__cancel(fallback,
                      weft__cancel_gen(atomic_load_explicit(&fallback->cancel, memory_order_relaxed)),

@@ -100,7 +100,7 @@ static struct weft__group *live_state(const struct handle *h)
     if ((uint32_t)key != GROUP_LIVE)
         return NULL;
     struct weft__group *g = h->state;
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_acquire);
+    uint64_t w = atomic_load_explicit(&g->scope.cancel, memory_order_acquire);
     return weft__cancel_gen(w) == gen_of(key) && weft__cancel_reason_of(w) != WEFT__GROUP_DEAD &&
                    is_original(h)
                ? g
@@ -109,51 +109,16 @@ static struct weft__group *live_state(const struct handle *h)
 
 /* Start a life of g, from thr's pool, under the scope ps: owned by `owner`
  * (the task that will join it). Returns its gen << 32 (its word before
- * any cancel). Inlined so that the plain init (no options) folds
- * the deadline and shield work away. */
+ * any cancel). */
 static inline __attribute__((always_inline)) uint64_t
 state_start(struct weft__thread *thr, struct weft__group *g, weft_task *owner,
-            struct weft__group *ps, unsigned flags, const char *name, weft_time own_deadline)
+            struct weft__scope *ps, unsigned flags, const char *name, weft_time own_deadline)
 {
-    /* ps's life cannot end during this init: the running task (or the TIMED
-     * task whose scope this is) belongs to it, so its gen read now is the
-     * gen read after the barrier below, and a cancel of that life is the
-     * only change the second read can see */
-    uint32_t pgen = weft__cancel_gen(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
-    bool shielded = (flags & WEFT_SHIELD) != 0;
-    weft_time inherited = shielded ? WEFT_NEVER : ps->deadline;
-
     thr->group_free = g->next_free;
-    /* pooled, the word is (gen, DEAD) (no cancel's CAS matches a DEAD word),
-     * and DEAD is all ones: + 1 is (gen + 1, 0) */
-    uint64_t word = atomic_load_explicit(&g->cancel, memory_order_relaxed) + 1;
-    /* release (free on x86): each is ordered after the DEAD word the last
-     * release stored, which a scanner's seqlock read relies on (cancel.c) */
+    /* release (free on x86): ordered after the DEAD word the last release
+     * stored, as the scope's links are (weft__scope_begin) */
     atomic_store_explicit(&g->owner, owner, memory_order_release);
-    atomic_store_explicit(&g->parent, ps, memory_order_release);
-    atomic_store_explicit(&g->up, weft__group_up(pgen, flags), memory_order_release);
-    g->deadline = own_deadline < inherited ? own_deadline : inherited;
-    g->started = own_deadline != WEFT_NEVER ? weft_now() : 0;
-    g->name = name;
-    /* release: a scanner that reads this word sees the fields above */
-    atomic_store_explicit(&g->cancel, word, memory_order_release);
-    /* every child stores it, though the first of a life stored the same
-     * value: the canceller's read after its barrier must see a store of
-     * this init's own, the Dekker pair's write (cancel.c). Skipping the
-     * store when an earlier child's was seen relied on multi-copy atomicity
-     * (issue 17, hole 4); the store costs fib nothing measurable
-     * (bench/RESULTS.md) */
-    atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
-    /* publish, then read the parent's word: pairs with a canceller's barrier */
-    weft__cancel_init_barrier(thr);
-    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
-    if (WEFT__UNLIKELY(reason != 0) && !shielded &&
-        atomic_compare_exchange_strong_explicit(&g->cancel, &(uint64_t){word}, word | reason,
-                                                memory_order_relaxed, memory_order_relaxed))
-        weft__cancel_note(g, weft__cancel_gen(word), WEFT__BY_ANCESTOR);
-    if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
-        weft__cancel(g, weft__cancel_gen(word), ETIMEDOUT, WEFT__BY_DEADLINE); /* in the past: at once */
-    return word;
+    return weft__scope_begin(thr, &g->scope, ps, flags, name, own_deadline);
 }
 
 /* Fill g and h for the running task `parent` on thr. */
@@ -161,25 +126,12 @@ static inline __attribute__((always_inline)) void
 group_start(struct weft__thread *thr, struct weft__group *g, struct handle *h, weft_task *parent,
             unsigned flags, const char *name, weft_time own_deadline)
 {
-    uint64_t word = state_start(thr, g, parent, parent->group, flags, name, own_deadline);
+    uint64_t word = state_start(thr, g, parent, parent->scope, flags, name, own_deadline);
     atomic_store_explicit(&h->key, word | GROUP_LIVE, memory_order_relaxed);
     h->state = g;
     h->owner_thread = (flags & WEFT_STREAM) == 0 ? thr : (struct weft__thread *)(void *)h;
     h->self = h;
     parent->open_groups++;
-}
-
-/* g just started with its own deadline: when that is the effective one and
- * still ahead, the timer fires it (an inherited one comes from the ancestor
- * that armed it). 0, or the timer's error. */
-static int arm_own_deadline(struct weft__thread *thr, struct weft__group *g,
-                            weft_time own_deadline)
-{
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (own_deadline == WEFT_NEVER || g->deadline != own_deadline ||
-        weft__cancel_reason_of(w) != 0)
-        return 0;
-    return weft__deadline_arm(thr->rt, g, weft__cancel_gen(w));
 }
 
 /* Init with options, or into an empty pool: out of the plain init's way. */
@@ -202,42 +154,21 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
     struct weft__group *g = thr->group_free;
     group_start(thr, g, h, parent, flags, name, own_deadline);
     if (flags & WEFT_STREAM)
-        g->end_work |= WEFT__END_STREAM;
-    int rc = arm_own_deadline(thr, g, own_deadline);
+        g->scope.end_work |= WEFT__END_STREAM;
+    int rc = weft__deadline_arm_own(thr->rt, &g->scope, own_deadline);
     if (rc != 0) { /* nothing was spawned yet: undo the init */
         atomic_store_explicit(&h->key, 0, memory_order_relaxed);
         parent->open_groups--;
-        g->end_work = 0; /* STREAM: nothing to drain */
+        g->scope.end_work = 0; /* STREAM: nothing to drain */
         weft__group_release(thr, g);
     }
     return rc;
 }
 
-int weft__scope_state_begin(struct weft__thread *thr, struct weft_task *mark,
-                            struct weft__group *ps, unsigned flags, const char *name,
-                            weft_time own_deadline, struct weft__group **out)
-{
-    if (thr->group_free == NULL && !weft__group_pool_grow(thr))
-        return ENOMEM;
-    struct weft__group *s = thr->group_free;
-    state_start(thr, s, mark, ps, flags, name, own_deadline);
-    int rc = arm_own_deadline(thr, s, own_deadline);
-    if (rc != 0) {
-        weft__group_release(thr, s);
-        return rc;
-    }
-    *out = s;
-    return 0;
-}
-
-/* A task's own scope is joined by nobody: its owner is this mark, which no
- * task is, so weft__group_find_open never takes it for an unjoined group. */
-static struct weft_task scope_owner;
-
 void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
 {
-    struct weft__group *s;
-    int rc = weft__scope_state_begin(thr, &scope_owner, t->group, 0, t->name, t->deadline, &s);
+    struct weft__scope *s;
+    int rc = weft__scope_open(thr, t->scope, 0, t->name, t->deadline, &s);
     if (rc != 0) {
         t->kind = (t->kind & ~(uint32_t)WEFT__TASK_KIND_MASK) | WEFT__TASK_GROUP_UNSCOPED;
         /* the timer's thread could not start: the task reports EAGAIN, as
@@ -246,21 +177,21 @@ void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
             t->kind |= WEFT__TASK_NO_TIMER_THREAD;
         return;
     }
-    t->group = s;
+    t->scope = s;
 }
 
 int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc)
 {
-    struct weft__group *s = t->group;
-    struct weft__group *g = atomic_load_explicit(&s->parent, memory_order_relaxed);
+    struct weft__scope *s = t->scope;
+    struct weft__scope *g = atomic_load_explicit(&s->parent, memory_order_relaxed);
     uint32_t own = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     uint32_t above = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
     /* stopped by its own deadline: a timeout, as asyncio's wait_for reports
      * one, not a cancellation its group would ignore */
     if (rc == ECANCELED && own == ETIMEDOUT && above == 0)
         rc = ETIMEDOUT;
-    weft__group_end(thr, s);
-    t->group = g;
+    weft__scope_close(thr, s);
+    t->scope = g;
     return rc;
 }
 
@@ -285,7 +216,7 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     struct weft__thread *thr = weft__self_thread;
     weft_runtime *rt = g->owner_thread->rt;
     /* a deadline no tighter than the group's adds nothing: no scope */
-    bool timed = o != NULL && o->deadline != 0 && o->deadline < g->deadline;
+    bool timed = o != NULL && o->deadline != 0 && o->deadline < g->scope.deadline;
     bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL || timed);
     uint32_t kind = timed ? WEFT__TASK_GROUP_TIMED
                           : has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP;
@@ -294,7 +225,7 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     struct weft_task *t = weft__task_new(rt, thr, fn, arg, kind);
     if (t == NULL)
         return ENOMEM;
-    t->group = g;
+    t->scope = &g->scope;
     if (has_opts) {
         t->name = o->name;
         t->cleanup = o->cleanup;
@@ -345,7 +276,7 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
         if (WEFT__LIKELY(t != NULL)) {
             struct weft__group *g = h->state;
             struct weft_task *next = t->next; /* before the push: a thief may take t */
-            t->group = g;
+            t->scope = &g->scope;
             t->kind = WEFT__TASK_GROUP;
             t->open_groups = 0;
             t->fn = fn;
@@ -370,15 +301,15 @@ int weft_spawn_ex(weft_group *gp, weft_fn fn, void *arg, const weft_spawn_opts *
 
 void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error *rec)
 {
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&g->scope.cancel, memory_order_relaxed);
     /* g's deadline passed but the timer has not cancelled g yet: a task's
      * ETIMEDOUT (a timed wait that ended at that deadline) is the reason g
      * is about to stop for. Cancel g now, as the timer would (its fire is
      * then a no-op), so the task is excused and its siblings see ETIMEDOUT,
      * not the ECANCELED of a fail-fast. */
     if (WEFT__UNLIKELY(rc == ETIMEDOUT) && weft__cancel_reason_of(w) == 0 &&
-        g->deadline != WEFT_NEVER && weft_now() >= g->deadline)
-        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
+        g->scope.deadline != WEFT_NEVER && weft_now() >= g->scope.deadline)
+        weft__cancel(&g->scope, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_DEADLINE);
     if (weft__group_excuses(g, rc)) {
         weft__error_free(rec);
         return; /* it stopped because it was cancelled: not a failure */
@@ -393,7 +324,7 @@ void weft__group_record_failure(struct weft__group *g, int rc, struct weft_error
     atomic_compare_exchange_strong_explicit(&g->first_error, &none, rc, memory_order_relaxed,
                                             memory_order_relaxed);
     if ((weft__group_flags(g) & WEFT_COLLECT) == 0)
-        weft__cancel(g, weft__cancel_gen(w), ECANCELED, WEFT__BY_FAILURE); /* fail-fast */
+        weft__cancel(&g->scope, weft__cancel_gen(w), ECANCELED, WEFT__BY_FAILURE); /* fail-fast */
 }
 
 void weft_group_cancel(weft_group *gp)
@@ -403,7 +334,7 @@ void weft_group_cancel(weft_group *gp)
         return;
     uint64_t key = key_of(h);
     if ((uint32_t)key == GROUP_LIVE && is_original(h))
-        weft__cancel(h->state, gen_of(key), ECANCELED, WEFT__BY_CALL); /* no-op once it ended */
+        weft__cancel(&h->state->scope, gen_of(key), ECANCELED, WEFT__BY_CALL); /* no-op once it ended */
 }
 
 void weft__group_remote_done(struct weft__group *g)
@@ -480,8 +411,8 @@ static inline __attribute__((always_inline)) void wait_all(struct weft__thread *
     while (!finished(g)) {
         struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
         if (WEFT__LIKELY(t != NULL)) {
-            /* not started: t->group is its group */
-            if (WEFT__LIKELY(t->group == g))
+            /* not started: t->scope is its group's */
+            if (WEFT__LIKELY(t->scope == &g->scope))
                 weft__run_task(thr, t);
             else
                 run_other(thr, t);
@@ -512,15 +443,9 @@ struct weft__group *weft__group_of_owner(weft_group *gp, struct weft__thread *th
 
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 {
-    unsigned work = g->end_work;
-    if (work & WEFT__END_STREAM)
+    if (g->scope.end_work & WEFT__END_STREAM)
         weft__stream_drain(thr, g); /* completions nobody took */
-    if (work & WEFT__END_TIMER)
-        weft__deadline_disarm(thr->rt, g);
-    if ((work & WEFT__END_CALLBACKS) &&
-        atomic_load_explicit(&g->callbacks, memory_order_relaxed) != NULL)
-        weft__cancel_cb_forget(thr->rt, g);
-    g->end_work = 0;
+    weft__scope_end_work(thr->rt, &g->scope);
     weft__group_release(thr, g);
 }
 
@@ -558,7 +483,7 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     /* live_state without its DEAD test: a pooled state's owner is the
      * state's own address (weft__group_pooled_owner), which no task's is,
      * so the owner test fails for it even when no task runs (self NULL) */
-    if (WEFT__UNLIKELY(weft__cancel_gen(atomic_load_explicit(&g->cancel, memory_order_relaxed)) !=
+    if (WEFT__UNLIKELY(weft__cancel_gen(atomic_load_explicit(&g->scope.cancel, memory_order_relaxed)) !=
                            gen_of(key) ||
                        atomic_load_explicit(&g->owner, memory_order_relaxed) != self ||
                        !is_original(h)))
@@ -567,15 +492,15 @@ int weft_group_join(weft_group *gp, weft_errors **errs)
     atomic_store_explicit(&h->key, GROUP_JOINED, memory_order_relaxed);
     thr->current->open_groups--; /* the owner: run_task restored it */
     int rc = atomic_load_explicit(&g->first_error, memory_order_relaxed);
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&g->scope.cancel, memory_order_relaxed);
     if (WEFT__UNLIKELY(rc != 0)) {
         rc = hand_out_errors(g, self, errs, rc);
     } else { /* no failure: a cancel from above, outside or a deadline says why it ended */
         rc = (int)weft__cancel_reason_of(w);
         if (errs != NULL)
-            *errs = rc != 0 ? weft__cancel_record(g, w) : NULL;
+            *errs = rc != 0 ? weft__cancel_record(&g->scope, w) : NULL;
     }
-    if (WEFT__UNLIKELY(g->end_work != 0))
+    if (WEFT__UNLIKELY(g->scope.end_work != 0))
         weft__group_end_slow(thr, g);
     else
         weft__group_release_word(thr, g, w);

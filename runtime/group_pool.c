@@ -18,75 +18,62 @@
 #include "runtime/alloc.h"
 #include "runtime/internal.h"
 
-/* 31 states of 2 lines: just under 4 KiB a chunk */
-#define CHUNK_GROUPS WEFT__GROUP_CHUNK_STATES
+/* 31 states of 5 lines: just under 10 KiB a chunk */
+enum { CHUNK_GROUPS = WEFT__GROUP_CHUNK_STATES };
 
-struct weft__group_chunk {
-    struct weft__group_chunk *next;
+struct group_chunk {
+    struct weft__scope_chunk head; /* listed for cancel scans: a state begins with its scope */
     struct weft__group groups[CHUNK_GROUPS];
 };
 
 bool weft__group_pool_grow(struct weft__thread *thr)
 {
-    struct weft__group_chunk *c = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *c);
+    struct group_chunk *c = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *c);
     if (c == NULL)
         return false;
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < CHUNK_GROUPS; i++) {
         struct weft__group *g = &c->groups[i];
+        weft__scope_init_pooled(&g->scope, thr->rt, thr);
         g->owner_thread = thr;
-        atomic_init(&g->cancel, WEFT__GROUP_DEAD); /* gen 0, pooled */
         atomic_init(&g->owner, weft__group_pooled_owner(g));
         g->next_free = i + 1 < CHUNK_GROUPS ? &c->groups[i + 1] : thr->group_free;
     }
     thr->group_free = &c->groups[0];
-    c->next = atomic_load_explicit(&thr->group_chunks, memory_order_relaxed);
-    /* release: a scanner that finds the chunk sees its states' DEAD words */
-    atomic_store_explicit(&thr->group_chunks, c, memory_order_release);
+    c->head.stride = sizeof c->groups[0];
+    c->head.count = CHUNK_GROUPS;
+    c->head.first = (unsigned char *)c->groups;
+    weft__scope_chunk_list(thr, &c->head);
     return true;
 }
 
-struct weft__group_chunk *weft__group_pool_first(struct weft__thread *thr)
-{
-    return atomic_load_explicit(&thr->group_chunks, memory_order_acquire);
-}
+_Static_assert(sizeof(struct weft__group) != sizeof(struct weft__scope),
+               "a chunk's stride tells group states from scopes of their own");
 
-struct weft__group_chunk *weft__group_pool_next(struct weft__group_chunk *c)
+/* A group of thr's pool owned by t, under ps unless ps is NULL. */
+static struct weft__group *find_owned(struct weft__thread *thr, const struct weft_task *t,
+                                      const struct weft__scope *ps)
 {
-    return c->next;
-}
-
-struct weft__group *weft__group_pool_at(struct weft__group_chunk *c, size_t i)
-{
-    return &c->groups[i];
+    for (struct weft__scope_chunk *c = weft__scope_chunks_first(thr); c != NULL; c = c->next) {
+        if (c->stride != sizeof(struct weft__group))
+            continue;
+        for (size_t i = 0; i < c->count; i++) {
+            struct weft__group *g = weft__group_of(weft__scope_chunk_at(c, i));
+            if (atomic_load_explicit(&g->owner, memory_order_relaxed) == t &&
+                (ps == NULL || atomic_load_explicit(&g->scope.parent, memory_order_relaxed) == ps))
+                return g;
+        }
+    }
+    return NULL;
 }
 
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t)
 {
-    for (struct weft__group_chunk *c = weft__group_pool_first(thr); c != NULL; c = c->next)
-        for (size_t i = 0; i < CHUNK_GROUPS; i++)
-            if (atomic_load_explicit(&c->groups[i].owner, memory_order_relaxed) == t)
-                return &c->groups[i];
-    return NULL;
+    return find_owned(thr, t, NULL);
 }
 
 bool weft__group_open_below(struct weft__thread *thr, const struct weft_task *t,
-                            const struct weft__group *ps)
+                            const struct weft__scope *ps)
 {
-    for (struct weft__group_chunk *c = weft__group_pool_first(thr); c != NULL; c = c->next)
-        for (size_t i = 0; i < CHUNK_GROUPS; i++)
-            if (atomic_load_explicit(&c->groups[i].owner, memory_order_relaxed) == t &&
-                atomic_load_explicit(&c->groups[i].parent, memory_order_relaxed) == ps)
-                return true;
-    return false;
-}
-
-void weft__group_pool_destroy(struct weft__thread *thr)
-{
-    for (struct weft__group_chunk *c = weft__group_pool_first(thr), *next; c != NULL; c = next) {
-        next = c->next;
-        weft__free(c);
-    }
-    atomic_store_explicit(&thr->group_chunks, NULL, memory_order_relaxed);
-    thr->group_free = NULL;
+    return find_owned(thr, t, ps) != NULL;
 }

@@ -41,8 +41,9 @@ static inline uint64_t weft__rng_next(uint64_t *s)
 
 struct weft__slot;
 struct weft__thread;
+struct weft__scope;
 struct weft__group;
-struct weft__group_chunk;
+struct weft__scope_chunk;
 struct weft__cancel_cb;
 
 /* Single-writer counter: plain increment on x86, yet readable from any thread. */
@@ -86,10 +87,13 @@ struct weft_task {
     weft_fn fn;
     void *arg;
     union {
-        /* its group; for roots the runtime's never-cancelled scope, for a
-         * detached task, once started, the scope of its record (detached.c):
-         * weft_cancelled reads this pointer, then the state's cancel word */
-        struct weft__group *group;
+        /* the scope it runs in: its group's (weft__group_of), from its start
+         * a scope of its own while it has its own deadline or is inside
+         * weft_scope_enter, for roots the runtime's never-cancelled scope,
+         * for a detached task, once started, the scope of its record
+         * (detached.c): weft_cancelled reads this pointer, then the
+         * scope's cancel word */
+        struct weft__scope *scope;
         /* WEFT__TASK_DETACHED, from spawn to start: the task's function,
          * `fn` being detached.c's start, which makes its scope */
         weft_fn detached_fn;
@@ -174,9 +178,11 @@ struct weft__thread {
     bool searching; /* counted in rt->n_searching */
     struct weft__thread *idle_next;
     unsigned local_runs; /* tasks run since the last look at the injection queue */
-    /* group states this thread's tasks initialise (group_pool.c) */
+    /* group states and scopes this thread's tasks begin (group_pool.c,
+     * scope_pool.c), from chunks listed for cancel scans */
     struct weft__group *group_free;
-    _Atomic(struct weft__group_chunk *) group_chunks; /* read by cancel scans */
+    struct weft__scope *scope_free;
+    _Atomic(struct weft__scope_chunk *) scope_chunks;
     /* slot hand-off (slots.c), under rt->slot_lock */
     struct weft__thread *spare_next; /* rt->spares: parked without a slot */
     struct weft__slot *lent;         /* the slot it gave up for a timed wait */
@@ -195,51 +201,80 @@ struct weft__inject {
 };
 
 /*
- * A group's state. It lives in a pool of the owner's thread, not in the
- * caller's weft_group (which only holds a handle to it): tasks point at their
- * group, and a task that returns without joining its group must not leave
- * them pointing into a dead stack frame. Pool memory is type-stable (freed
- * only at destroy), so a late reader of a recycled state reads junk, never
- * unmapped memory. Counters are split by writer (see group.c).
+ * A cancel scope: the cancel word, the link to the enclosing scope, the
+ * effective deadline, the weft_on_cancel callbacks, the deadline's timer
+ * entry and a name. Every task runs in one (t->scope): a group's tasks in
+ * their group's (a group has a scope, its first member), a task with its
+ * own deadline or inside weft_scope_enter in a scope of its own, a blocking
+ * job or a detached task in one of its job or record, roots in the
+ * runtime's never-cancelled one. cancel.c pushes cancels down the parent
+ * links; the scopes it scans live in type-stable pools (group_pool.c,
+ * scope_pool.c), so a late reader of a recycled one reads junk, never
+ * unmapped memory.
+ *
+ * Line 0 is what every init, task and join reads; the rest is cold.
  */
-struct weft__group {
-    /* read by every thread whose task is in the group: written once a life */
-    struct weft__thread *owner_thread; /* the pool's thread, set once */
+struct weft__scope {
     /* gen << 32 | reason: reason 0 while live and not cancelled, ECANCELED
      * or ETIMEDOUT once cancelled, WEFT__GROUP_DEAD while pooled. gen is
-     * bumped at every init; it tells a stale handle or parent link. */
-    _Atomic uint64_t cancel;
-    _Atomic(struct weft__group *) parent; /* its scope's parent, NULL for none */
+     * bumped at every begin; it tells a stale handle or parent link. */
+    alignas(WEFT__CACHE_LINE) _Atomic uint64_t cancel;
+    _Atomic(struct weft__scope *) parent; /* NULL for none */
     /* the parent's gen in the low half, the WEFT_* flags in the high half:
-     * the upward link takes one store (weft__group_up) */
+     * the upward link takes one store (weft__scope_up) */
     _Atomic uint64_t up;
     weft_time deadline; /* effective: min(own, parent's unless shielded) */
     weft_time started;  /* with a deadline of its own: when this life began, else 0 */
-    /* the gen of the last life of this state below which a group was
-     * initialised: a cancel of life G scans only if it reads G (cancel.c) */
+    /* the gen of the last life of this scope below which a scope began:
+     * a cancel of life G scans only if it reads G (cancel.c) */
     _Atomic uint32_t children_gen;
+    /* what ending this life must undo (WEFT__END_*), or 0, the common case,
+     * for which a join tests this one byte. Set during the life: TIMER by
+     * the begin, before any task, and STREAM by a group's init; CALLBACKS
+     * by weft_on_cancel, from any task in the scope, under rt->cb_lock.
+     * Read and cleared at the end, after every task completed. Plain, not
+     * atomic: each of those accesses happens-before the next (spawn, the
+     * lock, completion), so no two race. */
+    uint8_t end_work;
+    /* weft_on_cancel callbacks of its tasks, under rt->cb_lock (cancel_cb.c) */
+    _Atomic(struct weft__cancel_cb *) callbacks;
+    const char *name;
+    /* cold: set once, or written by cancellers and the timer */
+    weft_runtime *rt; /* NULL only for a runtime's never-cancelled scope */
+    /* the thread whose pool holds it (it ends every life), NULL for none */
+    const struct weft__thread *home;
     /* the gen of the last life whose cancel was pushed down all the way:
      * a weft_group_cancel that lost the race to it need not redo that */
     _Atomic uint32_t pushed_gen;
-    /* weft_on_cancel callbacks of its tasks, under rt->cb_lock (cancel_cb.c) */
-    _Atomic(struct weft__cancel_cb *) callbacks;
-    /* the owner's line: others read only `owner` and `name` */
+    uint32_t timer_gen; /* the life its timer entry cancels */
+    /* who cancelled a life: its gen << 32 | weft__cancel_by + 1, stored by
+     * the cancel that won, after its CAS; a note of another gen (a late
+     * store of an earlier life's winner) tells nothing (cancel_cause.c) */
+    _Atomic uint64_t cancel_note;
+    uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
+    uint64_t scan_word;  /* the same: the word its walk up saw (settle) */
+    struct weft__scope *next_free; /* a pooled scope of its own: its thread's free list */
+    struct weft__timer_entry timer; /* scope_deadline.c; only with a deadline of its own */
+};
+_Static_assert(offsetof(struct weft__scope, rt) == WEFT__CACHE_LINE,
+               "what inits, tasks and joins read fills line 0, the rest is apart");
+
+/*
+ * A group's state. It lives in a pool of the owner's thread, not in the
+ * caller's weft_group (which only holds a handle to it): tasks point at their
+ * group's scope, and a task that returns without joining its group must not
+ * leave them pointing into a dead stack frame. Counters are split by writer
+ * (see group.c).
+ */
+struct weft__group {
+    struct weft__scope scope; /* first: a task's scope is its group's */
+    /* the owner's line: others read only `owner` and `owner_thread` */
     alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) owner; /* pooled: weft__group_pooled_owner */
-    const char *name;
-    struct weft__group *next_free; /* the thread's free list */
+    struct weft__thread *owner_thread; /* the pool's thread, set once */
+    struct weft__group *next_free;     /* the thread's free list */
     int64_t local; /* owner's thread only: its spawns minus its completions */
     /* WEFT_STREAM: completions handed out next, oldest first (owner only) */
     struct weft_task *stream_head, *stream_tail;
-    uint64_t scan_epoch; /* cancel.c's scanner only, under rt->cancel_lock */
-    uint64_t scan_word;  /* the same: the word its walk up saw (settle) */
-    /* what ending this life must undo (WEFT__END_*), or 0, the common case,
-     * for which a join tests this one byte. Set during the life: TIMER by
-     * the owner's init, before any task, and STREAM too (completions not
-     * handed out are freed); CALLBACKS by weft_on_cancel, from any task of
-     * the group, under rt->cb_lock. Read and cleared at the end, after every
-     * task completed. Plain, not atomic: each of those accesses happens-
-     * before the next (spawn, the lock, completion), so no two race. */
-    uint8_t end_work;
     /* written by other threads. The counters are never reset: the group is
      * finished when local + spawned_remote == done_remote, which holds at
      * every reuse since it held at the join that released the state. */
@@ -252,14 +287,20 @@ struct weft__group {
     _Atomic uint64_t errors_lost;
     /* WEFT_STREAM: ended tasks, newest first (group_wait.c) */
     _Atomic(struct weft_task *) completed;
-    uint32_t timer_gen;      /* the life its timer entry cancels */
-    /* who cancelled a life: its gen << 32 | weft__cancel_by + 1, stored by
-     * the cancel that won, after its CAS; a note of another gen (a late
-     * store of an earlier life's winner) tells nothing (cancel_cause.c) */
-    _Atomic uint64_t cancel_note;
     _Atomic(struct weft__slot *) thief; /* a hint only: may be a former life's */
-    struct weft__timer_entry timer; /* group_deadline.c; only groups with their own deadline */
 };
+
+/* A queued task (not started) of group g (NULL: none): its scope is g's. */
+static inline bool weft__task_of_group(const struct weft_task *t, const struct weft__group *g)
+{
+    return g != NULL && t->scope == &g->scope;
+}
+
+/* The group whose scope s is (s must be a group's). */
+static inline struct weft__group *weft__group_of(struct weft__scope *s)
+{
+    return (struct weft__group *)(void *)s;
+}
 
 #define WEFT__GROUP_DEAD 0xffffffffu
 static inline uint32_t weft__cancel_gen(uint64_t word)
@@ -272,17 +313,21 @@ static inline uint32_t weft__cancel_reason_of(uint64_t word)
 }
 _Static_assert(WEFT__GROUP_DEAD == UINT32_MAX,
                "a pooled word + 1 is the next life's word: (gen + 1) << 32 | 0");
-static inline uint64_t weft__group_up(uint32_t parent_gen, unsigned flags)
+static inline uint64_t weft__scope_up(uint32_t parent_gen, unsigned flags)
 {
     return (uint64_t)flags << 32 | parent_gen;
 }
-static inline uint32_t weft__group_parent_gen(uint64_t up)
+static inline uint32_t weft__scope_parent_gen(uint64_t up)
 {
     return (uint32_t)up;
 }
+static inline unsigned weft__scope_flags(const struct weft__scope *s)
+{
+    return (unsigned)(atomic_load_explicit(&s->up, memory_order_relaxed) >> 32);
+}
 static inline unsigned weft__group_flags(const struct weft__group *g)
 {
-    return (unsigned)(atomic_load_explicit(&g->up, memory_order_relaxed) >> 32);
+    return weft__scope_flags(&g->scope);
 }
 
 struct weft_runtime {
@@ -324,7 +369,7 @@ struct weft_runtime {
     struct weft__detached_chunk *detached_chunks; /* freed with the runtime */
     /* the scope of a detached task that started without memory for a
      * record, and how many run in it: cancelled by destroy as records are */
-    struct weft__group detached_fallback;
+    struct weft__scope detached_fallback;
     unsigned detached_fallback_users;
     /* destroy returned while detached tasks still ran: the last of them
      * stops the workers, and the last thread to leave frees the runtime
@@ -337,11 +382,11 @@ struct weft_runtime {
     /* cancellation (cancel.c) */
     pthread_mutex_t cancel_lock; /* one propagation scan at a time */
     uint64_t scan_epoch;
-    struct weft__group never_cancelled; /* the scope of roots */
+    struct weft__scope never_cancelled; /* the scope of roots */
     pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
     pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
     struct weft__cancel_cb *cb_running; /* callbacks running now, under cb_lock */
-    /* deadlines (group_deadline.c): the timer thread starts at first use */
+    /* deadlines (scope_deadline.c): the timer thread starts at first use */
     _Atomic(struct weft__timer *) timer;
     pthread_mutex_t timer_lock;
     /* slot hand-off (slots.c) */
@@ -352,10 +397,6 @@ struct weft_runtime {
     atomic_bool rebalance; /* R > workers: threads between tasks give up slots */
     /* the blocking pool (blocking_pool.c, job.c) */
     struct weft__blocking blocking;
-    /* owner_thread of the scopes no pool holds, every job's and every
-     * detached task's: only its rt is set (cancel.c and cancel_cb.c find
-     * the runtime through it) */
-    struct weft__thread jobs_owner;
 };
 
 /* Slots (and threads) started so far; stealers and scans cover them all. */
@@ -399,9 +440,52 @@ static inline void weft__task_free(struct weft__slot *mine, struct weft_task *t)
 }
 void weft__slot_pool_destroy(struct weft__slot *slot);
 
+/* ---- scope memory and lives (scope_pool.c, scope_deadline.c) ---- */
+
+/* Internal flag in a scope's `up` (beside WEFT_SHIELD and a group's flags):
+ * entered by weft_scope_enter (scope.c). */
+enum { WEFT__SCOPE_ENTERED = 1u << 30 };
+/* States that begin with a scope, in memory kept until destroy: `count` of
+ * `stride` bytes from `first`. Each thread lists its chunks (its groups' and
+ * its own scopes') for cancel scans, which read any state at any time. */
+struct weft__scope_chunk {
+    struct weft__scope_chunk *next;
+    size_t stride, count;
+    unsigned char *first;
+};
+static inline struct weft__scope *weft__scope_chunk_at(const struct weft__scope_chunk *c,
+                                                       size_t i)
+{
+    return (struct weft__scope *)(void *)(c->first + i * c->stride);
+}
+/* A scope's memory, once: pooled (gen 0, DEAD), of rt, ended by `home`. */
+void weft__scope_init_pooled(struct weft__scope *s, weft_runtime *rt,
+                             const struct weft__thread *home);
+/* List c (its states initialised) on thr: scans see its states from now. */
+void weft__scope_chunk_list(struct weft__thread *thr, struct weft__scope_chunk *c);
+/* The chunks listed on thr, newest first (any thread). */
+struct weft__scope_chunk *weft__scope_chunks_first(const struct weft__thread *thr);
+/* Free thr's chunks (destroy, after the thread ended). */
+void weft__scope_chunks_free(struct weft__thread *thr);
+/* A life of s ends, w being its word, read after its last task ended:
+ * only its gen is used, which nobody but the thread ending it changes (a
+ * late cancel may still set the reason, which DEAD overwrites either way). */
+static inline void weft__scope_release_word(struct weft__scope *s, uint64_t w)
+{
+    /* seqlock: the next life stores its links with release (weft__scope_begin),
+     * so a scanner (cancel.c) that read this life's word and then a link of
+     * the next life re-reads the word and sees DEAD or later */
+    atomic_store_explicit(&s->cancel, (w & ~(uint64_t)UINT32_MAX) | WEFT__GROUP_DEAD,
+                          memory_order_relaxed);
+}
+/* What s's life registered (its timer entry, callbacks left behind: links
+ * move up) is undone; its end_work is cleared (the caller's bits too). */
+void weft__scope_end_work(weft_runtime *rt, struct weft__scope *s);
+
 /* ---- groups (group.c, group_pool.c) ---- */
 
-/* Adds a chunk of states to thr's pool; false: ENOMEM. */
+/* Adds a chunk of WEFT__GROUP_CHUNK_STATES states to thr's pool; false: ENOMEM. */
+enum { WEFT__GROUP_CHUNK_STATES = 31 };
 bool weft__group_pool_grow(struct weft__thread *thr);
 /* A pooled state's owner: the state's own address, never dereferenced. No
  * task is there, and unlike NULL it never equals a thread's current task
@@ -410,18 +494,11 @@ static inline struct weft_task *weft__group_pooled_owner(struct weft__group *g)
 {
     return (struct weft_task *)(void *)g;
 }
-/* Back to the pool of thr, the thread that allocated it. w is g's word, read
- * by the caller after g's last task ended: only its gen is used, which no
- * thread but the owner's changes (a late cancel may still change the
- * reason, which DEAD overwrites either way). */
+/* Back to the pool of thr, the thread that allocated it; w is g's word. */
 static inline void weft__group_release_word(struct weft__thread *thr, struct weft__group *g,
                                             uint64_t w)
 {
-    /* seqlock: the next life stores its links with release (group.c), so a
-     * scanner (cancel.c) that read this life's word and then a link of the
-     * next life re-reads the word and sees DEAD or later */
-    atomic_store_explicit(&g->cancel, (w & ~(uint64_t)UINT32_MAX) | WEFT__GROUP_DEAD,
-                          memory_order_relaxed);
+    weft__scope_release_word(&g->scope, w);
     atomic_store_explicit(&g->owner, weft__group_pooled_owner(g), memory_order_relaxed);
     g->next_free = thr->group_free;
     thr->group_free = g;
@@ -429,21 +506,14 @@ static inline void weft__group_release_word(struct weft__thread *thr, struct wef
 /* The same, reading the word. */
 static inline void weft__group_release(struct weft__thread *thr, struct weft__group *g)
 {
-    weft__group_release_word(thr, g, atomic_load_explicit(&g->cancel, memory_order_relaxed));
+    weft__group_release_word(thr, g,
+                             atomic_load_explicit(&g->scope.cancel, memory_order_relaxed));
 }
 /* The first group of thr's pool still owned by t (initialised, not joined), or NULL. */
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t);
 /* Whether t owns an open group of thr's pool whose parent is ps. */
 bool weft__group_open_below(struct weft__thread *thr, const struct weft_task *t,
-                            const struct weft__group *ps);
-/* Walking every state of thr's pool from any thread (cancel scans): chunks
- * are only ever added, and states are type-stable. */
-#define WEFT__GROUP_CHUNK_STATES 31
-struct weft__group_chunk *weft__group_pool_first(struct weft__thread *thr);
-struct weft__group_chunk *weft__group_pool_next(struct weft__group_chunk *c);
-struct weft__group *weft__group_pool_at(struct weft__group_chunk *c, size_t i);
-/* Free thr's pool (destroy, after the thread ended). */
-void weft__group_pool_destroy(struct weft__thread *thr);
+                            const struct weft__scope *ps);
 /* Help run tasks on thr until every task of g ended (g's owner's thread). */
 void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
 /* Every task of g ended. */
@@ -467,12 +537,16 @@ struct weft_task *weft__stream_pop(struct weft__group *g);
 /* g ends: free the completions nobody asked for (owner's thread). */
 void weft__stream_drain(struct weft__thread *thr, struct weft__group *g);
 
-/* Whether rc != 0 from a task of g only says that g was cancelled (the
- * task returned ECANCELED or g's reason): then it is no failure. */
+/* Whether rc != 0 from a task in s only says that s was cancelled (the
+ * task returned ECANCELED or s's reason): then it is no failure. */
+static inline bool weft__scope_excuses(struct weft__scope *s, int rc)
+{
+    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
+    return reason != 0 && (rc == ECANCELED || rc == (int)reason);
+}
 static inline bool weft__group_excuses(struct weft__group *g, int rc)
 {
-    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&g->cancel, memory_order_relaxed));
-    return reason != 0 && (rc == ECANCELED || rc == (int)reason);
+    return weft__scope_excuses(&g->scope, rc);
 }
 /* A task of g returned rc != 0: list its record `rec` (NULL: make one
  * without a name), keep the earliest code, and cancel g unless it collects.
@@ -531,12 +605,13 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
  * deadline (group.c). Without memory, or without the timer's thread, it runs
  * in its group's scope, and becomes WEFT__TASK_GROUP_UNSCOPED. */
 void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t);
-/* A state of thr's pool begins a life as a scope that no task joins (a
- * task's own deadline, weft_scope_enter) under ps, owned by `mark`, its own
- * deadline armed: 0, or ENOMEM / the timer's error (nothing begun). */
-int weft__scope_state_begin(struct weft__thread *thr, struct weft_task *mark,
-                            struct weft__group *ps, unsigned flags, const char *name,
-                            weft_time own_deadline, struct weft__group **out);
+/* A scope of thr's pool begins a life under ps, its own deadline armed (a
+ * task's own deadline, weft_scope_enter): 0, or ENOMEM / the timer's error
+ * (nothing begun) (scope_pool.c). */
+int weft__scope_open(struct weft__thread *thr, struct weft__scope *ps, unsigned flags,
+                     const char *name, weft_time own_deadline, struct weft__scope **out);
+/* Its life ends (its tasks and groups ended): back to thr's pool. */
+void weft__scope_close(struct weft__thread *thr, struct weft__scope *s);
 /* t returned inside scopes it entered (weft_scope_enter) and never exited:
  * end them, innermost first, pointing t at its group again (scope.c). */
 void weft__scope_unwind(struct weft__thread *thr, struct weft_task *t);
@@ -559,7 +634,7 @@ static inline int weft__run_task_body(struct weft__thread *thr, struct weft_task
     if (WEFT__UNLIKELY((t->kind | t->open_groups | (uint32_t)rc) != 0))
         return weft__run_task_tail(thr, t, rc);
     /* free first: once completion is signalled the group may be gone */
-    struct weft__group *g = t->group;
+    struct weft__group *g = weft__group_of(t->scope);
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);
     weft__task_free(slot, t);
@@ -697,16 +772,16 @@ enum weft__cancel_by {
  * cancelled without a failure of its own: why it was cancelled, naming the
  * group, or the ancestor whose cancel reached it, and that one's reason
  * (cancel_cause.c). NULL without memory. */
-weft_errors *weft__cancel_record(struct weft__group *g, uint64_t w);
-/* The winner of the cancel of g's life `gen` says who it was. */
-static inline void weft__cancel_note(struct weft__group *g, uint32_t gen, enum weft__cancel_by by)
+weft_errors *weft__cancel_record(struct weft__scope *s, uint64_t w);
+/* The winner of the cancel of s's life `gen` says who it was. */
+static inline void weft__cancel_note(struct weft__scope *s, uint32_t gen, enum weft__cancel_by by)
 {
-    atomic_store_explicit(&g->cancel_note, (uint64_t)gen << 32 | ((uint32_t)by + 1),
+    atomic_store_explicit(&s->cancel_note, (uint64_t)gen << 32 | ((uint32_t)by + 1),
                           memory_order_relaxed);
 }
-/* Cancel g's life `gen` with `reason` and every group below it. False when it
+/* Cancel s's life `gen` with `reason` and every scope below it. False when it
  * was cancelled already, or that life ended. Not from a signal handler. */
-bool weft__cancel(struct weft__group *g, uint32_t gen, int reason, enum weft__cancel_by by);
+bool weft__cancel(struct weft__scope *s, uint32_t gen, int reason, enum weft__cancel_by by);
 /* A timed wait of self (running) returns ETIMEDOUT: when self's effective
  * deadline has passed, cancel its scope with ETIMEDOUT now, as the timer is
  * about to, so the flag is up before the wait returns (a task that then
@@ -716,8 +791,8 @@ void weft__cancel_at_deadline(weft_task *self);
  * links calls fn(arg, state) between those loads and the re-read of the
  * state's word that validates them; NULL disarms. */
 void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg);
-/* Run the callbacks of g (cancelled) that are still registered (cancel_cb.c). */
-void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__group *g, uint32_t gen);
+/* Run the callbacks of s (cancelled) that are still registered (cancel_cb.c). */
+void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *s, uint32_t gen);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after
  * its group forgot it and the group's memory was freed. */
 void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cb);
@@ -728,30 +803,32 @@ int weft__cancel_cb_link(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *a
 /* From a callback's fn: ETIMEDOUT when the scope whose cancel runs it
  * was cancelled with ETIMEDOUT, else ECANCELED. */
 int weft__cancel_cb_reason(weft_cancel_cb *cb);
-/* g ends (join): drop callbacks left registered, so a later life never runs
+/* s ends: drop callbacks left registered, so a later life never runs
  * them; links (weft__cancel_cb_link) move up instead. */
-void weft__cancel_cb_forget(weft_runtime *rt, struct weft__group *g);
+void weft__cancel_cb_forget(weft_runtime *rt, struct weft__scope *s);
 /* After the last task of g ended: detach what g's life registered (callbacks
  * left behind), then back to the pool. */
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g);
-/* Deadlines (group_deadline.c): arm g's own deadline in the runtime's timer,
- * which cancels that life with ETIMEDOUT; 0 or ENOMEM / thread errors. */
-int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen);
+/* Deadlines (scope_deadline.c): when s just began with its own deadline
+ * and that is its effective one, still ahead, arm it in the runtime's timer,
+ * which cancels that life with ETIMEDOUT (an inherited one comes from the
+ * ancestor that armed it); 0 or ENOMEM / thread errors. */
+int weft__deadline_arm_own(weft_runtime *rt, struct weft__scope *s, weft_time own_deadline);
 /* The runtime's timer, started at first use: 0, or ENOMEM / thread errors. */
 int weft__timer_of(weft_runtime *rt, struct weft__timer **out);
 /* Disarm it; returns when its fire is not running. */
-void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g);
+void weft__deadline_disarm(weft_runtime *rt, struct weft__scope *s);
 /* Stop the timer thread (destroy). */
 void weft__deadline_stop(weft_runtime *rt);
 enum { WEFT__END_TIMER = 1, WEFT__END_CALLBACKS = 2, WEFT__END_STREAM = 4 };
 static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
-    if (WEFT__UNLIKELY(g->end_work != 0))
+    if (WEFT__UNLIKELY(g->scope.end_work != 0))
         weft__group_end_slow(thr, g);
     else
         weft__group_release(thr, g);
 }
-/* For group init: orders the new state's publication before the read of its
+/* For a scope's begin: orders its publication before the read of its
  * parent's word, against a canceller's barrier (see cancel.c). */
 static inline void weft__cancel_init_barrier(struct weft__thread *thr)
 {
@@ -760,6 +837,55 @@ static inline void weft__cancel_init_barrier(struct weft__thread *thr)
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the canceller pays */
 }
+
+/* Begin a life of s, pooled (DEAD) on thr, under ps, whose life cannot end
+ * meanwhile (the running task is in it). Returns its gen << 32, its word
+ * before any cancel. Inlined so that the plain group init (no options)
+ * folds the deadline and shield work away. */
+static inline __attribute__((always_inline)) uint64_t
+weft__scope_begin(struct weft__thread *thr, struct weft__scope *s, struct weft__scope *ps,
+                  unsigned flags, const char *name, weft_time own_deadline)
+{
+    /* ps's gen read now is the gen read after the barrier below, and a
+     * cancel of that life is the only change the second read can see */
+    uint32_t pgen = weft__cancel_gen(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
+    bool shielded = (flags & WEFT_SHIELD) != 0;
+    weft_time inherited = shielded ? WEFT_NEVER : ps->deadline;
+    /* pooled, the word is (gen, DEAD) (no cancel's CAS matches a DEAD word),
+     * and DEAD is all ones: + 1 is (gen + 1, 0) */
+    uint64_t word = atomic_load_explicit(&s->cancel, memory_order_relaxed) + 1;
+    /* release (free on x86): each is ordered after the DEAD word the last
+     * release stored, which a scanner's seqlock read relies on (cancel.c) */
+    atomic_store_explicit(&s->parent, ps, memory_order_release);
+    atomic_store_explicit(&s->up, weft__scope_up(pgen, flags), memory_order_release);
+    s->deadline = own_deadline < inherited ? own_deadline : inherited;
+    s->started = own_deadline != WEFT_NEVER ? weft_now() : 0;
+    s->name = name;
+    /* release: a scanner that reads this word sees the fields above */
+    atomic_store_explicit(&s->cancel, word, memory_order_release);
+    /* every child stores it, though the first of a life stored the same
+     * value: the canceller's read after its barrier must see a store of
+     * this begin's own, the Dekker pair's write (cancel.c). Skipping the
+     * store when an earlier child's was seen relied on multi-copy atomicity
+     * (issue 17, hole 4); the store costs fib nothing measurable
+     * (bench/RESULTS.md) */
+    atomic_store_explicit(&ps->children_gen, pgen, memory_order_relaxed);
+    /* publish, then read the parent's word: pairs with a canceller's barrier */
+    weft__cancel_init_barrier(thr);
+    uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&ps->cancel, memory_order_relaxed));
+    if (WEFT__UNLIKELY(reason != 0) && !shielded &&
+        atomic_compare_exchange_strong_explicit(&s->cancel, &(uint64_t){word}, word | reason,
+                                                memory_order_relaxed, memory_order_relaxed))
+        weft__cancel_note(s, weft__cancel_gen(word), WEFT__BY_ANCESTOR);
+    if (WEFT__UNLIKELY(own_deadline != WEFT_NEVER) && own_deadline <= weft_now())
+        weft__cancel(s, weft__cancel_gen(word), ETIMEDOUT, WEFT__BY_DEADLINE); /* in the past: at once */
+    return word;
+}
+/* Begin a life of s, a scope no pool holds (a blocking job's, a detached
+ * task's record's), with no parent: it is linked to its parent's cancel
+ * through a callback, if at all. Returns the life's gen. */
+uint32_t weft__scope_begin_unparented(struct weft__scope *s, const char *name,
+                                      weft_time deadline);
 
 /* ---- timed waits (timed_wait.c) ---- */
 /* A wait shorter than this keeps the slot: a hand-off costs a few us and a

@@ -56,7 +56,7 @@ static bool handle_ok(struct weft_job *job, const char *fn)
 
 void weft__job_cancel(struct weft_job *job, int reason)
 {
-    struct weft__group *s = &job->scope;
+    struct weft__scope *s = &job->scope;
     uint64_t word = atomic_load_explicit(&s->cancel, memory_order_relaxed);
     do {
         if (weft__cancel_reason_of(word) != 0)
@@ -109,22 +109,13 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
     weft_time deadline = weft_deadline(parent);
     if (o != NULL && o->deadline != 0 && o->deadline < deadline)
         deadline = o->deadline;
-    struct weft__group *s = &job->scope;
-    if (s->owner_thread != &rt->jobs_owner) /* set once: callback removers read it */
-        s->owner_thread = &rt->jobs_owner;
-    atomic_store_explicit(&s->parent, NULL, memory_order_relaxed);
-    atomic_store_explicit(&s->up, weft__group_up(0, 0), memory_order_relaxed);
-    atomic_store_explicit(&s->callbacks, NULL, memory_order_relaxed);
-    s->deadline = deadline;
-    s->name = o != NULL ? o->name : NULL;
-    s->end_work = 0;
-    uint32_t gen = weft__cancel_gen(atomic_load_explicit(&s->cancel, memory_order_relaxed)) + 1;
-    atomic_store_explicit(&s->cancel, (uint64_t)gen << 32, memory_order_relaxed);
+    struct weft__scope *s = &job->scope;
+    weft__scope_begin_unparented(s, o != NULL ? o->name : NULL, deadline);
 
     job->task = (struct weft_task){
         .fn = fn,
         .arg = arg,
-        .group = s,
+        .scope = s,
         .home = NULL,
         .next = NULL,
         .name = o != NULL ? o->name : NULL,
@@ -208,7 +199,7 @@ int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spa
 void weft__job_run(struct weft_job *job, bool stopping)
 {
     weft_runtime *rt = job->rt;
-    struct weft__group *s = &job->scope;
+    struct weft__scope *s = &job->scope;
     /* started late: it still runs once, seeing its cancellation at once */
     if (stopping)
         weft__job_cancel(job, ECANCELED);

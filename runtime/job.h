@@ -1,9 +1,9 @@
 /*
  * A blocking job (internal; job.c, blocking_pool.c).
  *
- * A job is its own cancel scope: `scope` is a group state that no pool
+ * A job is its own cancel scope: `scope` is a scope that no pool
  * holds, so weft_cancelled, weft_deadline and weft_on_cancel work on the
- * job's self (`task`, whose group is `scope`) exactly as on a CPU task's.
+ * job's self (`task`, whose scope is `scope`) exactly as on a CPU task's.
  * The parent's cancellation reaches it through a link registered on the
  * parent's scope (`parent_cb`), which moves up to the enclosing scope when
  * that one ends first (a released job), its deadline through an entry of the
@@ -25,7 +25,7 @@ enum weft__job_state { WEFT__JOB_FREE, WEFT__JOB_QUEUED, WEFT__JOB_RUNNING, WEFT
 struct weft__job_waiter; /* job.c */
 
 struct weft_job {
-    struct weft__group scope; /* cache-line aligned: first */
+    struct weft__scope scope; /* cache-line aligned: first */
     struct weft_task task;    /* the job's self */
     weft_runtime *rt;
     /* a link on the parent's scope, moving up as scopes end (cancel_cb.c) */
@@ -74,6 +74,6 @@ void weft__blocking_job_ended_locked(struct weft__blocking *bp, struct weft_job 
 int weft__blocking_submit(weft_runtime *rt, struct weft_job *job);
 /* Whether g is the scope of one of rt's jobs (its memory: type-stable).
  * Takes the pool's lock (cancel_cb.c calls it under rt->cb_lock). */
-bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__group *g);
+bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__scope *g);
 
 #endif

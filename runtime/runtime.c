@@ -66,7 +66,7 @@ static bool all_joined(weft_runtime *rt, unsigned n)
 static void free_workers(weft_runtime *rt, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        weft__group_pool_destroy(&rt->threads[i]);
+        weft__scope_chunks_free(&rt->threads[i]);
         weft__slot_delete(rt->slots[i]);
     }
     weft__free(rt->slots);
@@ -225,10 +225,10 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_mutex_init(&rt->slot_lock, NULL);
     pthread_cond_init(&rt->cb_done, NULL);
     rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
-    rt->never_cancelled.owner_thread = NULL;
+    rt->never_cancelled.rt = NULL; /* marks it: nothing cancels it, callbacks never run */
     weft__blocking_init(rt, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
                         set.stack_size);
-    weft__detached_init(rt); /* after the blocking pool's: it sets jobs_owner */
+    weft__detached_init(rt);
     weft__park_init(rt);
 
     /* spare threads and their slots are added on demand (slots.c): room for

@@ -63,9 +63,9 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
             count_steal(thr, victim);
-            /* not started: t->group is its group */
+            /* not started: t->scope is its group's */
             if (WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK))
-                weft__group_note_thief(t->group, mine);
+                weft__group_note_thief(weft__group_of(t->scope), mine);
             return t;
         }
         if (st == WEFT__STEAL_EMPTY)
@@ -109,8 +109,8 @@ struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
     while ((t = weft__deque_pop_owner(&mine->deque)) != NULL) {
-        /* not started: t->group is its group */
-        if (room || t->group == need || !weft__aside_put(thr, t))
+        /* not started: t->scope is its group's */
+        if (room || weft__task_of_group(t, need) || !weft__aside_put(thr, t))
             return t;
     }
     if (!room)
@@ -176,7 +176,7 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
     struct weft_error *rec = NULL;
     if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0)) {
         /* a task that merely stopped for its group's cancel needs no record */
-        bool excused = in_group && rc != 0 && weft__group_excuses(t->group, rc);
+        bool excused = in_group && rc != 0 && weft__scope_excuses(t->scope, rc);
         rec = weft__task_failure(t, name, excused ? 0 : rc);
     }
     if (in_group && kind != WEFT__TASK_GROUP && t->cleanup != NULL)
@@ -184,7 +184,7 @@ int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
 
     /* copy what completion needs, then free first: once completion is
      * signalled the group, or the whole runtime, may be gone */
-    struct weft__group *g = t->group;
+    struct weft__group *g = in_group ? weft__group_of(t->scope) : NULL;
     struct weft__run_wait *run = kind == WEFT__TASK_ROOT ? t->run : NULL;
     struct weft__slot *slot = thr->slot;
     weft__count(&slot->stats.tasks_run);

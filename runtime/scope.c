@@ -2,9 +2,9 @@
  * Cancel scopes inside a task: weft_scope_enter / _exit / _cancel, after
  * Trio's CancelScope and asyncio's `async with timeout()`.
  *
- * A scope is a state of the running thread's pool, begun under the task's
- * current scope and owned by a mark that no task is (so no join and no
- * search for abandoned groups takes it). Entering points the task at it;
+ * A scope is one of the running thread's pool (scope_pool.c), begun under
+ * the task's current scope and flagged WEFT__SCOPE_ENTERED. Entering points
+ * the task at it;
  * everything that reads the task's scope (weft_cancelled, deadlines, timed
  * waits, callbacks, groups and jobs begun meanwhile) then sees it, and
  * cancel.c's propagation reaches it like any state below a cancelled one.
@@ -31,7 +31,7 @@ struct handle {
     /* SCOPE_LIVE | the state's gen << 32, in one store; atomic: a cancel
      * from another thread reads it while the owner exits */
     _Atomic uint64_t key;
-    _Atomic(struct weft__group *) state;
+    _Atomic(struct weft__scope *) state;
     weft_task *task; /* the task that entered it */
     const struct handle *self; /* its own address: a copy's is not */
     weft_time own_deadline;    /* the deadline of its options (WEFT_NEVER: none) */
@@ -40,17 +40,14 @@ struct handle {
 _Static_assert(sizeof(struct handle) <= sizeof(weft_scope), "the handle fits weft_scope");
 _Static_assert(_Alignof(struct handle) <= _Alignof(weft_scope), "weft_scope alignment");
 
-/* The owner of every entered scope's state. */
-static struct weft_task scope_mark;
-
 static struct handle *handle_of(weft_scope *s)
 {
     return (struct handle *)(void *)s;
 }
 
-static bool entered_by(const struct weft__group *g)
+static bool entered(const struct weft__scope *s)
 {
-    return atomic_load_explicit(&g->owner, memory_order_relaxed) == &scope_mark;
+    return (weft__scope_flags(s) & WEFT__SCOPE_ENTERED) != 0;
 }
 
 int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
@@ -62,13 +59,13 @@ int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
     if ((flags & ~(unsigned)WEFT_SHIELD) != 0)
         return EINVAL;
     weft_time own = o != NULL && o->deadline != 0 ? o->deadline : WEFT_NEVER;
-    struct weft__group *g;
-    int rc = weft__scope_state_begin(thr, &scope_mark, self->group, flags,
-                                     o != NULL ? o->name : NULL, own, &g);
+    struct weft__scope *g;
+    int rc = weft__scope_open(thr, self->scope, flags | WEFT__SCOPE_ENTERED,
+                              o != NULL ? o->name : NULL, own, &g);
     if (rc != 0)
         return rc;
     struct handle *h = handle_of(s);
-    self->group = g;
+    self->scope = g;
     self->open_groups++; /* the task's end looks for what it left open */
     h->task = self;
     h->self = h;
@@ -84,7 +81,7 @@ int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
 
 /* Who cancelled g's life `gen`: the winner of its word notes that right
  * after its CAS, so the note is at most that store away. */
-static int cancelled_by(struct weft__group *g, uint32_t gen)
+static int cancelled_by(struct weft__scope *g, uint32_t gen)
 {
     for (;;) {
         uint64_t note = atomic_load_explicit(&g->cancel_note, memory_order_relaxed);
@@ -96,7 +93,7 @@ static int cancelled_by(struct weft__group *g, uint32_t gen)
 
 /* What exit reports for g's life in word w (Trio's cancelled_caught): its
  * own deadline or a weft_scope_cancel of it, not an enclosing cancel. */
-static int caught(struct weft__group *g, uint64_t w, weft_time own)
+static int caught(struct weft__scope *g, uint64_t w, weft_time own)
 {
     uint32_t reason = weft__cancel_reason_of(w);
     if (reason == 0)
@@ -114,11 +111,11 @@ static int caught(struct weft__group *g, uint64_t w, weft_time own)
 }
 
 /* End g, an entered scope of t: t is back in g's parent. */
-static void leave(struct weft__thread *thr, struct weft_task *t, struct weft__group *g)
+static void leave(struct weft__thread *thr, struct weft_task *t, struct weft__scope *g)
 {
-    t->group = atomic_load_explicit(&g->parent, memory_order_relaxed);
+    t->scope = atomic_load_explicit(&g->parent, memory_order_relaxed);
     t->open_groups--;
-    weft__group_end(thr, g);
+    weft__scope_close(thr, g);
 }
 
 int weft_scope_exit(weft_task *self, weft_scope *s)
@@ -128,8 +125,8 @@ int weft_scope_exit(weft_task *self, weft_scope *s)
     if (self == NULL || h == NULL || thr == NULL || thr->current != self)
         return EINVAL;
     uint64_t key = atomic_load_explicit(&h->key, memory_order_relaxed);
-    struct weft__group *g = atomic_load_explicit(&h->state, memory_order_relaxed);
-    if ((uint32_t)key != SCOPE_LIVE || h->self != h || h->task != self || self->group != g)
+    struct weft__scope *g = atomic_load_explicit(&h->state, memory_order_relaxed);
+    if ((uint32_t)key != SCOPE_LIVE || h->self != h || h->task != self || self->scope != g)
         return EINVAL; /* not entered, exited, a copy, another task's, or not innermost */
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (weft__cancel_gen(w) != (uint32_t)(key >> 32))
@@ -158,6 +155,6 @@ void weft_scope_cancel(weft_scope *s)
 
 void weft__scope_unwind(struct weft__thread *thr, struct weft_task *t)
 {
-    while (entered_by(t->group))
-        leave(thr, t, t->group);
+    while (entered(t->scope))
+        leave(thr, t, t->scope);
 }

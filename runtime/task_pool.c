@@ -72,7 +72,7 @@ struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, wef
         return NULL;
     t->fn = fn;
     t->arg = arg;
-    t->group = &rt->never_cancelled; /* a group spawn sets its own */
+    t->scope = &rt->never_cancelled; /* a group spawn sets its own */
     t->name = NULL;
     t->cleanup = NULL;
     t->kind = kind;

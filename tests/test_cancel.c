@@ -1355,10 +1355,10 @@ static long scan_position(weft_runtime *rt, const struct weft__group *g)
 {
     long pos = 0;
     for (unsigned i = 0; i < weft__nthreads(rt); i++)
-        for (struct weft__group_chunk *c = weft__group_pool_first(&rt->threads[i]); c != NULL;
-             c = weft__group_pool_next(c))
-            for (size_t k = 0; k < WEFT__GROUP_CHUNK_STATES; k++, pos++)
-                if (weft__group_pool_at(c, k) == g)
+        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]); c != NULL;
+             c = c->next)
+            for (size_t k = 0; k < c->count; k++, pos++)
+                if (weft__scope_chunk_at(c, k) == &g->scope)
                     return pos;
     return -1;
 }
@@ -1388,12 +1388,13 @@ static void tear_read_of_b(void *arg, const void *state)
     const void *last = n->last_read;
     n->last_read = state;
     if (state != n->b_state || last != n->x_state || atomic_load(&n->torn) ||
-        weft__cancel_reason_of(atomic_load(&n->b_state->cancel)) != 0)
+        weft__cancel_reason_of(atomic_load(&n->b_state->scope.cancel)) != 0)
         return;
     atomic_store(&n->torn, 1);
     atomic_store(&n->inner_now, 1);
     weft_time end = weft_after(5 * WEFT_SEC);
-    while (weft__cancel_reason_of(atomic_load(&n->b_state->cancel)) == 0 && weft_now() < end)
+    while (weft__cancel_reason_of(atomic_load(&n->b_state->scope.cancel)) == 0 &&
+           weft_now() < end)
         sched_yield();
 }
 

@@ -1,8 +1,8 @@
 /*
- * Group deadlines: a group with a deadline of its own (tighter than the one
+ * Scope deadlines: a scope with a deadline of its own (tighter than the one
  * it inherits) arms an entry of the runtime's timer (timer.c); when it fires,
- * that life of the group is cancelled with ETIMEDOUT, which cancel.c pushes
- * down to everything below. A group that only inherits a deadline arms
+ * that life of the scope is cancelled with ETIMEDOUT, which cancel.c pushes
+ * down to everything below. A scope that only inherits a deadline arms
  * nothing: the ancestor that armed it cancels it. Nothing polls the clock.
  *
  * The timer thread starts at the first armed deadline, so a program that
@@ -18,11 +18,11 @@
 
 static void deadline_fired(struct weft__timer_entry *e)
 {
-    struct weft__group *g =
-        (struct weft__group *)(void *)((char *)e - offsetof(struct weft__group, timer));
-    /* a no-op if that life was cancelled already; the join that ends the
-     * life disarms first, so the state is not recycled under this call */
-    weft__cancel(g, g->timer_gen, ETIMEDOUT, WEFT__BY_DEADLINE);
+    struct weft__scope *s =
+        (struct weft__scope *)(void *)((char *)e - offsetof(struct weft__scope, timer));
+    /* a no-op if that life was cancelled already; the end of the life
+     * disarms first, so the scope is not recycled under this call */
+    weft__cancel(s, s->timer_gen, ETIMEDOUT, WEFT__BY_DEADLINE);
 }
 
 int weft__timer_of(weft_runtime *rt, struct weft__timer **out)
@@ -40,24 +40,28 @@ int weft__timer_of(weft_runtime *rt, struct weft__timer **out)
     return rc;
 }
 
-int weft__deadline_arm(weft_runtime *rt, struct weft__group *g, uint32_t gen)
+int weft__deadline_arm_own(weft_runtime *rt, struct weft__scope *s, weft_time own_deadline)
 {
+    uint64_t w = atomic_load_explicit(&s->cancel, memory_order_relaxed);
+    if (own_deadline == WEFT_NEVER || s->deadline != own_deadline ||
+        weft__cancel_reason_of(w) != 0)
+        return 0;
     struct weft__timer *t;
     int rc = weft__timer_of(rt, &t);
     if (rc != 0)
         return rc;
-    g->timer_gen = gen;
-    g->timer.deadline = g->deadline;
-    g->timer.fire = deadline_fired;
-    if ((rc = weft__timer_add(t, &g->timer)) != 0)
+    s->timer_gen = weft__cancel_gen(w);
+    s->timer.deadline = s->deadline;
+    s->timer.fire = deadline_fired;
+    if ((rc = weft__timer_add(t, &s->timer)) != 0)
         return rc;
-    g->end_work |= WEFT__END_TIMER;
+    s->end_work |= WEFT__END_TIMER;
     return 0;
 }
 
-void weft__deadline_disarm(weft_runtime *rt, struct weft__group *g)
+void weft__deadline_disarm(weft_runtime *rt, struct weft__scope *s)
 {
-    weft__timer_remove(atomic_load_explicit(&rt->timer, memory_order_acquire), &g->timer);
+    weft__timer_remove(atomic_load_explicit(&rt->timer, memory_order_acquire), &s->timer);
 }
 
 void weft__deadline_stop(weft_runtime *rt)
