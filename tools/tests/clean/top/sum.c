@@ -1,0 +1,3 @@
+#include "top/top.h"
+
+int top_sum(void) { return left_value() + right_value(); }

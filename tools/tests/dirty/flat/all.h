@@ -1,0 +1,2 @@
+/* a header everyone used to include; the layers remove it */
+int right_value(void);

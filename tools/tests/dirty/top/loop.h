@@ -1,0 +1,4 @@
+#ifndef LOOP_H
+#define LOOP_H
+#include "top/top.h"
+#endif
