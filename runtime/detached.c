@@ -233,8 +233,10 @@ int weft_spawn_detached(weft_runtime *rt, weft_fn fn, void *arg)
     return weft_spawn_detached_ex(rt, fn, arg, NULL);
 }
 
-int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
+static int detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
 {
+    if (WEFT__UNLIKELY(t->open_groups != 0))
+        rc = weft__task_join_abandoned(thr, t, rc);
     weft_runtime *rt = thr->rt;
     struct weft__scope *s = t->scope;
     struct weft__detached *d = record_of(rt, s);
@@ -265,6 +267,8 @@ int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
     count_ended(rt, d, d == NULL);
     return rc;
 }
+
+const struct weft__task_kind_ops weft__detached_task_kind = {.end = detached_end};
 
 void weft__detached_cancel_all(weft_runtime *rt)
 {

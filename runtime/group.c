@@ -165,7 +165,10 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
     return rc;
 }
 
-void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
+/* A TIMED task starts (its kind's start): its own scope under its group's,
+ * with its deadline. Without memory, or without the timer's thread, it
+ * runs in its group's scope, and becomes WEFT__TASK_GROUP_UNSCOPED. */
+static void task_scope_begin(struct weft__thread *thr, struct weft_task *t)
 {
     struct weft__scope *s;
     int rc = weft__scope_open(thr, t->scope, 0, t->name, t->deadline, &s);
@@ -180,7 +183,9 @@ void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t)
     t->scope = s;
 }
 
-int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc)
+/* Its function returned rc: end the scope, point t at its group again;
+ * returns rc, or ETIMEDOUT for ECANCELED when its own deadline stopped it. */
+static int task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     struct weft__scope *s = t->scope;
     struct weft__scope *g = atomic_load_explicit(&s->parent, memory_order_relaxed);
@@ -193,6 +198,74 @@ int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc)
     weft__scope_close(thr, s);
     t->scope = g;
     return rc;
+}
+
+int weft__task_join_abandoned(struct weft__thread *thr, struct weft_task *t, int rc)
+{
+    /* a misuse that must not lose work nor let weft_run return early: the
+     * groups' states are in thr's pool, not in t's dead frame, so join them
+     * here, then end its scopes; t then fails with EINVAL (unless it failed
+     * already) so the mistake reaches whoever joins t */
+    struct weft__group *g;
+    while ((g = weft__group_find_open(thr, t)) != NULL) {
+        weft__group_wait_all(thr, g);
+        if (atomic_load_explicit(&g->first_error, memory_order_relaxed) != 0) {
+            atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
+            int earliest;
+            weft__task_keep_cause(t, weft__group_take_errors(g, &earliest)); /* nothing lost */
+        }
+        weft__group_end(thr, g);
+    }
+    weft__scope_unwind(thr, t);
+    t->open_groups = 0;
+    return rc != 0 ? rc : EINVAL;
+}
+
+/* The end of a task of a group that did not take the fast path (options,
+ * a failure, a deadline of its own, groups left open, a stream). */
+static int task_end(struct weft__thread *thr, struct weft_task *t, int rc)
+{
+    uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
+    const char *name = kind != WEFT__TASK_GROUP ? t->name : NULL;
+    /* its children may use arg: join them before the cleanup frees it */
+    if (WEFT__UNLIKELY(t->open_groups != 0))
+        rc = weft__task_join_abandoned(thr, t, rc);
+    if (kind == WEFT__TASK_GROUP_TIMED)
+        rc = task_scope_end(thr, t, rc);
+    else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0) /* it ran without its deadline: say so */
+        rc = (t->kind & WEFT__TASK_NO_TIMER_THREAD) ? EAGAIN : ENOMEM;
+    /* before the cleanup, which may free the name */
+    struct weft_error *rec = NULL;
+    if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0)) {
+        /* a task that merely stopped for its group's cancel needs no record */
+        bool excused = rc != 0 && weft__scope_excuses(t->scope, rc);
+        rec = weft__task_failure(t, name, excused ? 0 : rc);
+    }
+    if (kind != WEFT__TASK_GROUP && t->cleanup != NULL)
+        t->cleanup(t->arg);
+
+    /* copy what completion needs, then free first: once completion is
+     * signalled the group may be gone */
+    struct weft__group *g = weft__group_of(t->scope);
+    struct weft__slot *slot = thr->slot;
+    weft__count(&slot->stats.tasks_run);
+    if (WEFT__UNLIKELY(t->kind & WEFT__TASK_STREAM)) {
+        /* weft_group_next hands it out, then frees it; g lives until the
+         * completion below, so nothing reads t after the push */
+        t->status = rc;
+        weft__stream_push(g, t);
+    } else {
+        weft__task_free(slot, t);
+    }
+    weft__group_task_done(g, thr, rc, rec);
+    return rc;
+}
+
+const struct weft__task_kind_ops weft__group_task_kind = {.start = task_scope_begin, .end = task_end};
+
+int weft__group_run_traced(struct weft__thread *thr, struct weft_task *t)
+{
+    return weft__group_run_body(thr, t);
 }
 
 int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
@@ -218,7 +291,7 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     /* a deadline no tighter than the group's adds nothing: no scope */
     bool timed = o != NULL && o->deadline != 0 && o->deadline < g->scope.deadline;
     bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL || timed);
-    uint32_t kind = timed ? WEFT__TASK_GROUP_TIMED
+    uint32_t kind = timed ? WEFT__TASK_GROUP_TIMED | WEFT__TASK_STARTS
                           : has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP;
     if (weft__group_flags(g) & WEFT_STREAM)
         kind |= WEFT__TASK_STREAM;
@@ -377,7 +450,7 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
             thr, g, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
         if (t != NULL) {
             weft__searching_end(thr);
-            weft__run_task(thr, t);
+            weft__group_run(thr, t);
             return;
         }
         if (finished(g))
@@ -402,7 +475,7 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
 static __attribute__((noinline)) void run_other(struct weft__thread *thr, struct weft_task *t)
 {
     if (weft__stack_room(thr) || !weft__aside_put(thr, t))
-        weft__run_task(thr, t);
+        weft__group_run(thr, t);
 }
 
 static inline __attribute__((always_inline)) void wait_all(struct weft__thread *thr,
@@ -413,7 +486,7 @@ static inline __attribute__((always_inline)) void wait_all(struct weft__thread *
         if (WEFT__LIKELY(t != NULL)) {
             /* not started: t->scope is its group's */
             if (WEFT__LIKELY(t->scope == &g->scope))
-                weft__run_task(thr, t);
+                weft__group_run(thr, t);
             else
                 run_other(thr, t);
         } else {

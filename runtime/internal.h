@@ -77,6 +77,10 @@ enum { WEFT__TASK_NO_TIMER_THREAD = 1u << 10 };
 /* Or'ed into kind by a WEFT__TASK_DETACHED task's start when no memory was
  * left for its deadline: it runs without, and ends with ENOMEM. */
 enum { WEFT__TASK_DEADLINE_LOST = 1u << 11 };
+/* Or'ed into kind at spawn: its kind's start runs before fn (a TIMED task's scope). */
+enum { WEFT__TASK_STARTS = 1u << 12 };
+enum { WEFT__TASK_KINDS = WEFT__TASK_JOB + 1 };
+struct weft__task_kind_ops;
 
 struct weft__run_wait; /* runtime.c */
 struct weft__detached; /* detached.c */
@@ -190,7 +194,7 @@ struct weft__thread {
 };
 _Static_assert(offsetof(struct weft__thread, trace) / WEFT__CACHE_LINE ==
                    offsetof(struct weft__thread, current) / WEFT__CACHE_LINE,
-               "the trace test reads the line weft__run_task writes");
+               "the trace test reads the line a run of a task writes");
 
 /* The injection queue: tasks from non-worker threads (inject.c). */
 struct weft__inject {
@@ -345,6 +349,8 @@ struct weft_runtime {
     void *on_unhandled_arg;
 
     struct weft__inject inject;
+    /* what each kind of task does around its function (weft__task_kind) */
+    const struct weft__task_kind_ops *kinds[WEFT__TASK_KINDS];
 
     /* idle protocol (park.c) */
     _Atomic unsigned n_idle;      /* threads in the idle list */
@@ -560,6 +566,13 @@ static inline void weft__group_note_thief(struct weft__group *g, struct weft__sl
     atomic_store_explicit(&g->thief, thief, memory_order_relaxed);
 }
 
+/* The end of the tasks of groups (every WEFT__TASK_IN_GROUP kind), and
+ * their start (a TIMED task's scope) (group.c). */
+extern const struct weft__task_kind_ops weft__group_task_kind;
+/* t returned without joining every group it initialised, or inside a scope
+ * it entered: join and end them; returns rc, or EINVAL if rc was 0. */
+int weft__task_join_abandoned(struct weft__thread *thr, struct weft_task *t, int rc);
+
 /* A task of group g ended with rc on thread thr; rec: its failure's record
  * (NULL: none made yet), freed or listed. */
 static inline void weft__group_task_done(struct weft__group *g, struct weft__thread *thr, int rc,
@@ -597,14 +610,6 @@ int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t
 int weft__inject_push(weft_runtime *rt, struct weft_task *t);
 struct weft_task *weft__inject_pop(weft_runtime *rt);
 void weft__inject_destroy(weft_runtime *rt);
-/* The rare endings of run_task: options, roots, detached tasks, diagnostics.
- * Returns the task's final status. */
-int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc);
-
-/* A TIMED task starts: give it its own scope under its group, with its
- * deadline (group.c). Without memory, or without the timer's thread, it runs
- * in its group's scope, and becomes WEFT__TASK_GROUP_UNSCOPED. */
-void weft__task_scope_begin(struct weft__thread *thr, struct weft_task *t);
 /* A scope of thr's pool begins a life under ps, its own deadline armed (a
  * task's own deadline, weft_scope_enter): 0, or ENOMEM / the timer's error
  * (nothing begun) (scope_pool.c). */
@@ -615,24 +620,57 @@ void weft__scope_close(struct weft__thread *thr, struct weft__scope *s);
 /* t returned inside scopes it entered (weft_scope_enter) and never exited:
  * end them, innermost first, pointing t at its group again (scope.c). */
 void weft__scope_unwind(struct weft__thread *thr, struct weft_task *t);
-/* Its function returned rc: end the scope, point t at its group again;
- * returns rc, or ETIMEDOUT for ECANCELED when its own deadline stopped it. */
-int weft__task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc);
 
-/* Runs t to completion on this thread and signals whoever waits for it;
- * returns its final status (for the trace). */
-static inline int weft__run_task_body(struct weft__thread *thr, struct weft_task *t)
+/* What a kind of task does around its function: defined by the layer that
+ * makes such tasks (group.c, runtime.c, detached.c) and listed by the
+ * runtime at create (rt->kinds), so the scheduler runs frames and knows no
+ * kind. */
+struct weft__task_kind_ops {
+    /* before fn, for a task spawned with WEFT__TASK_STARTS */
+    void (*start)(struct weft__thread *thr, struct weft_task *t);
+    /* after fn returned rc: the task's end, which frees t and tells whoever
+     * waits for it; returns the task's final status */
+    int (*end)(struct weft__thread *thr, struct weft_task *t, int rc);
+};
+static inline const struct weft__task_kind_ops *weft__task_kind_of(const struct weft__thread *thr,
+                                                               const struct weft_task *t)
+{
+    return thr->rt->kinds[t->kind & WEFT__TASK_KIND_MASK];
+}
+/* Call t's function on thr, its kind's start first, thr->current set to
+ * t meanwhile; returns what fn returned. */
+static inline int weft__frame_call(struct weft__thread *thr, struct weft_task *t)
 {
     struct weft_task *outer = thr->current;
     thr->current = t;
-    /* the kind's low byte: a STREAM task may be TIMED too (a byte compare) */
-    if (WEFT__UNLIKELY((t->kind & WEFT__TASK_KIND_MASK) == WEFT__TASK_GROUP_TIMED))
-        weft__task_scope_begin(thr, t);
+    if (WEFT__UNLIKELY(t->kind & WEFT__TASK_STARTS))
+        weft__task_kind_of(thr, t)->start(thr, t);
     int rc = t->fn(t, t->arg);
     thr->current = outer;
-    /* a failure too takes the tail: its record names t's arg */
+    return rc;
+}
+/* Runs t to its end on thr: its function, then its kind's end; returns its
+ * final status (scheduler.c). */
+int weft__frame_run_body(struct weft__thread *thr, struct weft_task *t);
+/* The same, through trace.c when thr is traced: one branch when not. */
+static inline void weft__frame_run(struct weft__thread *thr, struct weft_task *t)
+{
+    if (WEFT__UNLIKELY(thr->trace != NULL)) {
+        weft__trace_run_task(thr, t, weft__frame_run_body);
+        return;
+    }
+    weft__frame_run_body(thr, t);
+}
+
+/* A join runs t, popped from its deque: a plain task of a group (no
+ * options, no failure, every group joined) ends inline, the fork-join fast
+ * path; any other through its kind's end. Returns its final status. */
+static inline int weft__group_run_body(struct weft__thread *thr, struct weft_task *t)
+{
+    int rc = weft__frame_call(thr, t);
+    /* a failure too takes the kind's end: its record names t's arg */
     if (WEFT__UNLIKELY((t->kind | t->open_groups | (uint32_t)rc) != 0))
-        return weft__run_task_tail(thr, t, rc);
+        return weft__task_kind_of(thr, t)->end(thr, t, rc);
     /* free first: once completion is signalled the group may be gone */
     struct weft__group *g = weft__group_of(t->scope);
     struct weft__slot *slot = thr->slot;
@@ -641,16 +679,15 @@ static inline int weft__run_task_body(struct weft__thread *thr, struct weft_task
     weft__group_task_done(g, thr, 0, NULL);
     return 0;
 }
-
-/* Runs t to completion on this thread and signals whoever waits for it.
- * Traced, the run goes through trace.c: one branch here when untraced. */
-static inline void weft__run_task(struct weft__thread *thr, struct weft_task *t)
+/* The same out of line, for the trace (group.c). */
+int weft__group_run_traced(struct weft__thread *thr, struct weft_task *t);
+static inline void weft__group_run(struct weft__thread *thr, struct weft_task *t)
 {
     if (WEFT__UNLIKELY(thr->trace != NULL)) {
-        weft__trace_run_task(thr, t);
+        weft__trace_run_task(thr, t, weft__group_run_traced);
         return;
     }
-    weft__run_task_body(thr, t);
+    weft__group_run_body(thr, t);
 }
 
 /* ---- aside lists (aside.c) ---- */
@@ -928,8 +965,6 @@ void weft__slot_delete(struct weft__slot *s);
 void weft__spares_wake_all(weft_runtime *rt);
 
 /* ---- runtime (runtime.c) ---- */
-/* A root task ended with rc; rec: its failure's record or NULL (taken). */
-void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec);
 /* Destroy gave up on detached tasks and the last one ended (on any thread):
  * stop the workers; the last thread to leave, the caller included, joins the
  * others and frees the runtime. */
@@ -941,9 +976,9 @@ void weft__worker_exit(weft_runtime *rt);
 /* ---- detached tasks (detached.c) ---- */
 /* At create, before any thread: the fallback scope begins its life. */
 void weft__detached_init(weft_runtime *rt);
-/* Its function returned rc on thr (its groups joined): end its scope, run
- * its cleanup, report a failure, count it ended. Returns its final status. */
-int weft__detached_end(struct weft__thread *thr, struct weft_task *t, int rc);
+/* The end of a detached task: its groups joined, its scope ended, its
+ * cleanup run, a failure reported, counted ended (detached.c). */
+extern const struct weft__task_kind_ops weft__detached_task_kind;
 /* Destroy (shutting_down set): cancel every detached task running with
  * ECANCELED: its flag, its callbacks, the groups below it. One that starts
  * from now on cancels itself. */

@@ -188,6 +188,8 @@ static void teardown(weft_runtime *rt)
     weft__runtime_free(rt);
 }
 
+static const struct weft__task_kind_ops root_kind; /* weft_run's tasks, below */
+
 weft_runtime *weft_runtime_create(const weft_config *cfg)
 {
     struct weft__settings set;
@@ -212,6 +214,11 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         rt->on_unhandled_arg = cfg->on_unhandled_arg;
     }
     pthread_mutex_init(&rt->inject.lock, NULL);
+    for (unsigned k = WEFT__TASK_GROUP; k <= WEFT__TASK_GROUP_UNSCOPED; k++)
+        rt->kinds[k] = &weft__group_task_kind;
+    rt->kinds[WEFT__TASK_ROOT] = &root_kind;
+    rt->kinds[WEFT__TASK_DETACHED] = &weft__detached_task_kind;
+    rt->kinds[WEFT__TASK_JOB] = NULL; /* a job's self never runs on a worker */
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_condattr_t monotonic;
@@ -375,7 +382,7 @@ static void run_wait_release(struct weft__run_wait *w)
     }
 }
 
-void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec)
+static void root_done(struct weft__run_wait *w, int rc, struct weft_error *rec)
 {
     pthread_mutex_lock(&w->lock);
     w->done = true;
@@ -385,6 +392,26 @@ void weft__root_done(struct weft__run_wait *w, int rc, struct weft_error *rec)
     pthread_mutex_unlock(&w->lock);
     run_wait_release(w);
 }
+
+/* A root task's end: its groups joined, its failure recorded, whoever
+ * waits in weft_run told. */
+static int root_end(struct weft__thread *thr, struct weft_task *t, int rc)
+{
+    if (WEFT__UNLIKELY(t->open_groups != 0))
+        rc = weft__task_join_abandoned(thr, t, rc);
+    struct weft_error *rec = NULL;
+    if (rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0)
+        rec = weft__task_failure(t, NULL, rc);
+    /* free first: once told, the runtime may be destroyed */
+    struct weft__run_wait *run = t->run;
+    struct weft__slot *slot = thr->slot;
+    weft__count(&slot->stats.tasks_run);
+    weft__task_free(slot, t);
+    root_done(run, rc, rec);
+    return rc;
+}
+
+static const struct weft__task_kind_ops root_kind = {.end = root_end};
 
 /* Count one more weft_run of rt unless destroy began. */
 static bool admit(weft_runtime *rt, _Atomic uint64_t *users)

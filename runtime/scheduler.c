@@ -134,74 +134,10 @@ static struct weft_task *next_task(struct weft__thread *thr)
     return weft__find_work(thr, NULL, NULL, true);
 }
 
-/*
- * t returned without joining every group it initialised, or inside a scope
- * it entered: a misuse that must not lose work nor let weft_run return
- * early. Their states are in thr's pool, not in t's dead frame, so join the
- * groups here, then end the scopes; t then fails with EINVAL (unless it
- * failed already) so the mistake reaches whoever joins t.
- */
-static int join_abandoned_groups(struct weft__thread *thr, struct weft_task *t, int rc)
+int weft__frame_run_body(struct weft__thread *thr, struct weft_task *t)
 {
-    struct weft__group *g;
-    while ((g = weft__group_find_open(thr, t)) != NULL) {
-        weft__group_wait_all(thr, g);
-        if (atomic_load_explicit(&g->first_error, memory_order_relaxed) != 0) {
-            atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
-            int earliest;
-            weft__task_keep_cause(t, weft__group_take_errors(g, &earliest)); /* nothing lost */
-        }
-        weft__group_end(thr, g);
-    }
-    weft__scope_unwind(thr, t);
-    t->open_groups = 0;
-    return rc != 0 ? rc : EINVAL;
-}
-
-int weft__run_task_tail(struct weft__thread *thr, struct weft_task *t, int rc)
-{
-    uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
-    bool in_group = WEFT__TASK_IN_GROUP(kind);
-    const char *name = in_group && kind != WEFT__TASK_GROUP ? t->name : NULL;
-    /* its children may use arg: join them before the cleanup frees it */
-    if (WEFT__UNLIKELY(t->open_groups != 0))
-        rc = join_abandoned_groups(thr, t, rc);
-    if (kind == WEFT__TASK_DETACHED)
-        return weft__detached_end(thr, t, rc);
-    if (kind == WEFT__TASK_GROUP_TIMED)
-        rc = weft__task_scope_end(thr, t, rc);
-    else if (kind == WEFT__TASK_GROUP_UNSCOPED && rc == 0) /* it ran without its deadline: say so */
-        rc = (t->kind & WEFT__TASK_NO_TIMER_THREAD) ? EAGAIN : ENOMEM;
-    /* before the cleanup, which may free the name */
-    struct weft_error *rec = NULL;
-    if (WEFT__UNLIKELY(rc != 0 || (t->kind & WEFT__TASK_FAILED) != 0)) {
-        /* a task that merely stopped for its group's cancel needs no record */
-        bool excused = in_group && rc != 0 && weft__scope_excuses(t->scope, rc);
-        rec = weft__task_failure(t, name, excused ? 0 : rc);
-    }
-    if (in_group && kind != WEFT__TASK_GROUP && t->cleanup != NULL)
-        t->cleanup(t->arg);
-
-    /* copy what completion needs, then free first: once completion is
-     * signalled the group, or the whole runtime, may be gone */
-    struct weft__group *g = in_group ? weft__group_of(t->scope) : NULL;
-    struct weft__run_wait *run = kind == WEFT__TASK_ROOT ? t->run : NULL;
-    struct weft__slot *slot = thr->slot;
-    weft__count(&slot->stats.tasks_run);
-    if (WEFT__UNLIKELY(t->kind & WEFT__TASK_STREAM)) {
-        /* weft_group_next hands it out, then frees it; g lives until the
-         * completion below, so nothing reads t after the push */
-        t->status = rc;
-        weft__stream_push(g, t);
-    } else {
-        weft__task_free(slot, t);
-    }
-
-    if (in_group)
-        weft__group_task_done(g, thr, rc, rec);
-    else
-        weft__root_done(run, rc, rec);
-    return rc;
+    int rc = weft__frame_call(thr, t);
+    return weft__task_kind_of(thr, t)->end(thr, t, rc);
 }
 
 static bool stopping(void *arg)
@@ -262,7 +198,7 @@ void *weft__worker_main(void *arg)
         }
         if (t != NULL) {
             weft__searching_end(thr);
-            weft__run_task(thr, t);
+            weft__frame_run(thr, t);
             continue;
         }
         if (stopping(rt) && !weft__work_visible(rt))

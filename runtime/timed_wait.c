@@ -58,7 +58,7 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
         if (helps) {
             struct weft_task *t = weft__find_work(thr, need, NULL, weft__stack_room(thr));
             if (t != NULL) {
-                weft__run_task(thr, t);
+                weft__frame_run(thr, t);
                 if (ready(arg) || weft_cancelled(self))
                     break;
                 continue;

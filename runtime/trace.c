@@ -259,7 +259,8 @@ static const char *task_name(const struct weft_task *t, uint32_t kind)
     return named ? t->name : NULL;
 }
 
-void weft__trace_run_task(struct weft__thread *thr, struct weft_task *t)
+void weft__trace_run_task(struct weft__thread *thr, struct weft_task *t,
+                          int (*body)(struct weft__thread *thr, struct weft_task *t))
 {
     struct weft__trace_buf *b = thr->trace;
     struct weft__trace *tr = thr->rt->trace;
@@ -268,7 +269,7 @@ void weft__trace_run_task(struct weft__thread *thr, struct weft_task *t)
     char name[NAME_LEN];
     weft__utf8_copy(name, NAME_LEN, task_name(t, kind));
     weft_time begin = weft_now();
-    int rc = weft__run_task_body(thr, t);
+    int rc = body(thr, t);
     weft_time end = weft_now();
     append(tr, b, WEFT__TR_TASK, name, begin, end - begin, rc, (int)kind);
 }

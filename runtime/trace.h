@@ -4,7 +4,7 @@
  *
  * Off (rt->trace == NULL, every worker's thr->trace == NULL) the hot paths
  * pay one predicted-not-taken branch on thr->trace, which sits on the line
- * weft__run_task writes anyway (thr->current): no call, no atomic, no
+ * a run of a task writes anyway (thr->current): no call, no atomic, no
  * allocation. On, every thread appends to a buffer of its own.
  */
 #ifndef WEFT_RUNTIME_TRACE_H
@@ -50,8 +50,9 @@ void weft__trace_free(weft_runtime *rt);
 /* Worker thread `index` starts: its buffer (NULL when untraced or no memory). */
 struct weft__trace_buf *weft__trace_worker_buf(weft_runtime *rt, unsigned index);
 
-/* The traced twin of weft__run_task (internal.h). */
-void weft__trace_run_task(struct weft__thread *thr, struct weft_task *t);
+/* The traced twin of a run of t: body(thr, t), its duration and status. */
+void weft__trace_run_task(struct weft__thread *thr, struct weft_task *t,
+                          int (*body)(struct weft__thread *thr, struct weft_task *t));
 /* The traced futex sleep of a parking thread (`kind`: PARK, PARK_JOIN or
  * SPARE_IDLE): weft__futex_wait(&thr->wake_seq, seq) and its duration. */
 void weft__trace_park(struct weft__thread *thr, enum weft__trace_kind kind, uint32_t seq);
