@@ -220,7 +220,7 @@ static void trace_cancel(weft_runtime *rt, struct weft__scope *g, int reason,
                                   (thr->current != NULL && thr->current->scope == g));
     bool outside_call = by == WEFT__BY_CALL || by == WEFT__BY_SCOPE_CALL;
     const char *name = !outside_call || inside ? g->name : NULL;
-    weft__trace_emit(rt, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
+    weft__trace_emit(rt->trace_log, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
 }
 
 /* Steps 2 and 3 for g's life gen, whose word is cancelled. */
@@ -263,7 +263,7 @@ bool weft__cancel(struct weft__scope *g, uint32_t gen, int reason, enum weft__ca
         return false;
     }
     weft__cancel_note(g, gen, by);
-    if (rt->trace != NULL)
+    if (rt->trace_log != NULL)
         trace_cancel(rt, g, reason, by);
     weft__cancel_cb_run_all(rt, g, gen);
     push_down(rt, g, gen);

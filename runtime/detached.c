@@ -268,7 +268,13 @@ static int detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
     return rc;
 }
 
-const struct weft__task_kind_ops weft__detached_task_kind = {.end = detached_end};
+static const char *detached_name(const struct weft_task *t)
+{
+    return t->name;
+}
+
+const struct weft__task_kind_ops weft__detached_task_kind = {.end = detached_end,
+                                                              .name = detached_name};
 
 void weft__detached_cancel_all(weft_runtime *rt)
 {

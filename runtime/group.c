@@ -261,7 +261,14 @@ static int task_end(struct weft__thread *thr, struct weft_task *t, int rc)
     return rc;
 }
 
-const struct weft__task_kind_ops weft__group_task_kind = {.start = task_scope_begin, .end = task_end};
+/* A plain weft_spawn's task has no name; the others may. */
+static const char *task_name(const struct weft_task *t)
+{
+    return (t->kind & WEFT__TASK_KIND_MASK) != WEFT__TASK_GROUP ? t->name : NULL;
+}
+
+const struct weft__task_kind_ops weft__group_task_kind = {
+    .start = task_scope_begin, .end = task_end, .name = task_name};
 
 int weft__group_run_traced(struct weft__thread *thr, struct weft_task *t)
 {

@@ -24,7 +24,7 @@
 #include "deque/deque.h"
 #include "runtime/blocking.h"
 #include "runtime/timer.h"
-#include "runtime/trace.h"
+#include "runtime/trace_log.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -345,6 +345,7 @@ struct weft_runtime {
     size_t stack_size;
     bool print_stats;
     struct weft__trace *trace; /* WEFT_TRACE (trace.c); NULL: untraced */
+    struct weft__trace_log *trace_log; /* its log, which every layer records into */
     void (*on_unhandled)(const struct weft_error *err, void *arg);
     void *on_unhandled_arg;
 
@@ -631,6 +632,8 @@ struct weft__task_kind_ops {
     /* after fn returned rc: the task's end, which frees t and tells whoever
      * waits for it; returns the task's final status */
     int (*end)(struct weft__thread *thr, struct weft_task *t, int rc);
+    /* the name it was spawned with, for the trace (NULL: none) */
+    const char *(*name)(const struct weft_task *t);
 };
 static inline const struct weft__task_kind_ops *weft__task_kind_of(const struct weft__thread *thr,
                                                                const struct weft_task *t)
@@ -652,11 +655,15 @@ static inline int weft__frame_call(struct weft__thread *thr, struct weft_task *t
 /* Runs t to its end on thr: its function, then its kind's end; returns its
  * final status (scheduler.c). */
 int weft__frame_run_body(struct weft__thread *thr, struct weft_task *t);
-/* The same, through trace.c when thr is traced: one branch when not. */
+/* The traced twin of a run of t: body(thr, t), recorded as a task event
+ * with its duration, status and name (scheduler.c). */
+void weft__frame_run_traced(struct weft__thread *thr, struct weft_task *t,
+                            int (*body)(struct weft__thread *thr, struct weft_task *t));
+/* The same as weft__frame_run_body, traced when thr is: one branch when not. */
 static inline void weft__frame_run(struct weft__thread *thr, struct weft_task *t)
 {
     if (WEFT__UNLIKELY(thr->trace != NULL)) {
-        weft__trace_run_task(thr, t, weft__frame_run_body);
+        weft__frame_run_traced(thr, t, weft__frame_run_body);
         return;
     }
     weft__frame_run_body(thr, t);
@@ -684,7 +691,7 @@ int weft__group_run_traced(struct weft__thread *thr, struct weft_task *t);
 static inline void weft__group_run(struct weft__thread *thr, struct weft_task *t)
 {
     if (WEFT__UNLIKELY(thr->trace != NULL)) {
-        weft__trace_run_task(thr, t, weft__group_run_traced);
+        weft__frame_run_traced(thr, t, weft__group_run_traced);
         return;
     }
     weft__group_run_body(thr, t);
@@ -766,6 +773,9 @@ static inline void weft__notify_work(weft_runtime *rt)
         weft__wake_one(rt);
 }
 void weft__wake_all(weft_runtime *rt);
+/* The traced futex sleep of a parking thread (`kind`: PARK, PARK_JOIN or
+ * SPARE_IDLE): weft__futex_wait(&thr->wake_seq, seq) and its duration. */
+void weft__park_traced(struct weft__thread *thr, enum weft__trace_kind kind, uint32_t seq);
 /* Sleep while *word == expected (spurious returns: callers re-check); wake one. */
 void weft__futex_wait(_Atomic uint32_t *word, uint32_t expected);
 /* The same, until `until` (absolute, weft_now's clock) at the latest. */

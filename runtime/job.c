@@ -65,8 +65,8 @@ void weft__job_cancel(struct weft_job *job, int reason)
     } while (!atomic_compare_exchange_weak_explicit(&s->cancel, &word, word | (uint32_t)reason,
                                                     memory_order_seq_cst, memory_order_relaxed));
     /* no name: a handle's cancel may race with the cleanup that frees it */
-    if (job->rt->trace != NULL)
-        weft__trace_emit(job->rt, WEFT__TR_JOB_CANCEL, NULL, weft_now(), -1, reason, 0);
+    if (job->rt->trace_log != NULL)
+        weft__trace_emit(job->rt->trace_log, WEFT__TR_JOB_CANCEL, NULL, weft_now(), -1, reason, 0);
     weft__cancel_cb_run_all(job->rt, s, weft__cancel_gen(word));
 }
 
@@ -206,11 +206,11 @@ void weft__job_run(struct weft_job *job, bool stopping)
     else if (s->deadline != WEFT_NEVER && weft_now() >= s->deadline)
         weft__job_cancel(job, ETIMEDOUT);
     weft__self_job = job;
-    weft_time begin = rt->trace != NULL ? weft_now() : 0;
+    weft_time begin = rt->trace_log != NULL ? weft_now() : 0;
     int rc = job->task.fn(&job->task, job->task.arg);
     weft__self_job = NULL;
-    if (rt->trace != NULL) /* before the cleanup, which may free the name */
-        weft__trace_emit(rt, WEFT__TR_JOB, job->task.name, begin, weft_now() - begin, rc, 0);
+    if (rt->trace_log != NULL) /* before the cleanup, which may free the name */
+        weft__trace_emit(rt->trace_log, WEFT__TR_JOB, job->task.name, begin, weft_now() - begin, rc, 0);
 
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     /* a job that ran into its deadline (a sleep to it returns ETIMEDOUT)
@@ -340,9 +340,9 @@ int weft_job_wait(weft_job *job, weft_time deadline)
     }
     weft_runtime *rt = job->rt;
     /* while this wait's reference holds rt */
-    if (rt->trace != NULL && rc != 0 &&
+    if (rt->trace_log != NULL && rc != 0 &&
         atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE)
-        weft__trace_emit(rt, WEFT__TR_JOB_GAVE_UP, NULL, weft_now(), -1, rc, 0);
+        weft__trace_emit(rt->trace_log, WEFT__TR_JOB_GAVE_UP, NULL, weft_now(), -1, rc, 0);
     bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
     pthread_mutex_unlock(&bp->lock);
     if (cause != NULL)

@@ -383,7 +383,7 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
         if (thr->slot != NULL)
             weft__count(&thr->slot->stats.parks);
         if (WEFT__UNLIKELY(thr->trace != NULL))
-            weft__trace_park(thr, joining ? WEFT__TR_PARK_JOIN : WEFT__TR_PARK, seq);
+            weft__park_traced(thr, joining ? WEFT__TR_PARK_JOIN : WEFT__TR_PARK, seq);
         else
             weft__futex_wait(&thr->wake_seq, seq);
     }
@@ -411,7 +411,7 @@ static void park_unlisted(struct weft__thread *thr, bool (*ready)(void *arg), vo
     if (!ready(arg)) {
         weft__count(&thr->slot->stats.parks);
         if (WEFT__UNLIKELY(thr->trace != NULL))
-            weft__trace_park(thr, WEFT__TR_PARK_JOIN, seq);
+            weft__park_traced(thr, WEFT__TR_PARK_JOIN, seq);
         else
             weft__futex_wait(&thr->wake_seq, seq);
     }
@@ -430,4 +430,12 @@ void weft__park_joiner(struct weft__thread *thr, bool may_steal, bool (*ready)(v
         park_listed(thr, true, ready, arg);
     else
         park_unlisted(thr, ready, arg);
+}
+
+void weft__park_traced(struct weft__thread *thr, enum weft__trace_kind kind, uint32_t seq)
+{
+    weft_time begin = weft_now();
+    weft__futex_wait(&thr->wake_seq, seq);
+    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, begin, weft_now() - begin, 0,
+                       0);
 }

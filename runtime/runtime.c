@@ -14,6 +14,7 @@
 #include "runtime/errors.h"
 #include "runtime/internal.h"
 #include "runtime/job.h"
+#include "runtime/trace.h"
 
 enum { INITIAL_DEQUE_CAPACITY = 256 };
 
@@ -208,7 +209,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     rt->max_threads = set.workers + WEFT__SPARE_MAX;
     rt->stack_size = set.stack_size;
     rt->print_stats = set.print_stats;
-    weft__trace_open(rt, set.trace_path); /* before any thread, which reads rt->trace */
+    weft__trace_open(rt, set.trace_path); /* before any thread, which reads rt->trace_log */
     if (cfg != NULL) {
         rt->on_unhandled = cfg->on_unhandled;
         rt->on_unhandled_arg = cfg->on_unhandled_arg;

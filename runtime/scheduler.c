@@ -25,10 +25,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 #include "runtime/alloc.h"
 #include "runtime/backoff.h"
 #include "runtime/internal.h"
+#include "runtime/utf8.h"
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
 
@@ -50,7 +52,8 @@ static void count_steal(struct weft__thread *thr, struct weft__slot *victim)
 {
     weft__count(&thr->slot->stats.steals);
     if (WEFT__UNLIKELY(thr->trace != NULL))
-        weft__trace_emit(thr->rt, WEFT__TR_STEAL, NULL, weft_now(), -1, 0, (int)victim->id);
+        weft__trace_append(thr->rt->trace_log, thr->trace, WEFT__TR_STEAL, NULL, weft_now(), -1, 0,
+                           (int)victim->id);
 }
 
 static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim)
@@ -134,6 +137,20 @@ static struct weft_task *next_task(struct weft__thread *thr)
     return weft__find_work(thr, NULL, NULL, true);
 }
 
+void weft__frame_run_traced(struct weft__thread *thr, struct weft_task *t,
+                            int (*body)(struct weft__thread *thr, struct weft_task *t))
+{
+    const struct weft__task_kind_ops *k = weft__task_kind_of(thr, t);
+    int kind = (int)(t->kind & WEFT__TASK_KIND_MASK);
+    /* the name now: the task's cleanup may free it, and t is recycled */
+    char name[WEFT__TRACE_NAME_LEN];
+    weft__utf8_copy(name, sizeof name, k->name != NULL ? k->name(t) : NULL);
+    weft_time begin = weft_now();
+    int rc = body(thr, t);
+    weft__trace_append(thr->rt->trace_log, thr->trace, WEFT__TR_TASK, name, begin,
+                       weft_now() - begin, rc, kind);
+}
+
 int weft__frame_run_body(struct weft__thread *thr, struct weft_task *t)
 {
     int rc = weft__frame_call(thr, t);
@@ -148,14 +165,17 @@ static bool stopping(void *arg)
 
 static void trace_slot(struct weft__thread *thr, enum weft__trace_kind kind)
 {
-    weft__trace_emit(thr->rt, kind, NULL, weft_now(), -1, 0, (int)thr->slot->id);
+    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, weft_now(), -1, 0,
+                       (int)thr->slot->id);
 }
 
 /* Traced: this thread's buffer; a spare says which slot it starts with. */
 static void trace_start(struct weft__thread *thr)
 {
     unsigned index = (unsigned)(thr - thr->rt->threads);
-    thr->trace = weft__trace_worker_buf(thr->rt, index);
+    char name[16];
+    snprintf(name, sizeof name, "weft-w%u", index & 0xffffu); /* as slots.c names it */
+    thr->trace = weft__trace_thread_buf(thr->rt->trace_log, (int)index + 1, name);
     if (thr->trace != NULL && index >= thr->rt->workers)
         trace_slot(thr, WEFT__TR_TAKE);
 }
@@ -170,7 +190,7 @@ void *weft__worker_main(void *arg)
      * the program's own recursion (the frame, not a local: see
      * weft__stack_room) */
     thr->stack_lo = (uintptr_t)__builtin_frame_address(0) - rt->stack_size / 2;
-    if (WEFT__UNLIKELY(rt->trace != NULL))
+    if (WEFT__UNLIKELY(rt->trace_log != NULL))
         trace_start(thr);
 
     for (;;) {

@@ -182,7 +182,7 @@ bool weft__slot_lend(struct weft__thread *thr)
     if (woken != NULL)
         wake_spare(woken);
     if (thr->trace != NULL)
-        weft__trace_emit(rt, WEFT__TR_LEND, NULL, weft_now(), -1, 0, (int)mine->id);
+        weft__trace_emit(rt->trace_log, WEFT__TR_LEND, NULL, weft_now(), -1, 0, (int)mine->id);
     /* queued tasks in a slot nobody holds: thieves must go and look, since
      * the owner that would have popped them is gone */
     if (stranded && atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0)
@@ -204,7 +204,7 @@ void weft__slot_reclaim(struct weft__thread *thr)
     update_rebalance(rt);
     pthread_mutex_unlock(&rt->slot_lock);
     if (thr->trace != NULL)
-        weft__trace_emit(rt, WEFT__TR_RECLAIM, NULL, weft_now(), -1, 0, (int)s->id);
+        weft__trace_emit(rt->trace_log, WEFT__TR_RECLAIM, NULL, weft_now(), -1, 0, (int)s->id);
 }
 
 bool weft__slot_rebalance(struct weft__thread *thr)
@@ -249,7 +249,7 @@ bool weft__spare_wait(struct weft__thread *thr)
         if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
             return false;
         if (thr->trace != NULL)
-            weft__trace_park(thr, WEFT__TR_SPARE_IDLE, seq);
+            weft__park_traced(thr, WEFT__TR_SPARE_IDLE, seq);
         else
             weft__futex_wait(&thr->wake_seq, seq);
     }

@@ -99,7 +99,7 @@ static int timed_wait(struct weft__thread *thr, weft_task *self, weft_time until
     weft_time begin = thr->trace != NULL ? weft_now() : 0;
     int rc = wait_for(thr, self, until, ready, arg, need);
     if (thr->trace != NULL)
-        weft__trace_emit(thr->rt, WEFT__TR_WAIT, NULL, begin, weft_now() - begin, rc, 0);
+        weft__trace_emit(thr->rt->trace_log, WEFT__TR_WAIT, NULL, begin, weft_now() - begin, rc, 0);
     return rc;
 }
 
