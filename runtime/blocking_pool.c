@@ -34,6 +34,7 @@ __thread weft_runtime *weft__blocking_self __attribute__((tls_model("initial-exe
 
 struct weft__job_chunk {
     struct weft__job_chunk *next;
+    struct weft__scope_chunk scopes; /* its jobs' scopes, listed on rt for callbacks' checks */
     struct weft_job jobs[JOBS_PER_CHUNK];
 };
 
@@ -107,6 +108,10 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
             weft__scope_init_pooled(&j->scope, runtime_of(bp), NULL);
             append(&bp->free_head, &bp->free_tail, j);
         }
+        c->scopes.stride = sizeof c->jobs[0];
+        c->scopes.count = JOBS_PER_CHUNK;
+        c->scopes.first = (unsigned char *)&c->jobs[0].scope;
+        weft__scope_chunk_list_loose(runtime_of(bp), &c->scopes);
     }
     struct weft_job *job = bp->free_head;
     bp->free_head = job->next;
@@ -115,18 +120,6 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
     job->next = NULL;
     bp->jobs_held++;
     return job;
-}
-
-bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__scope *g)
-{
-    struct weft__blocking *bp = &rt->blocking;
-    bool found = false;
-    pthread_mutex_lock(&bp->lock);
-    for (struct weft__job_chunk *c = bp->chunks; c != NULL && !found; c = c->next)
-        for (size_t i = 0; i < JOBS_PER_CHUNK; i++)
-            found |= &c->jobs[i].scope == g;
-    pthread_mutex_unlock(&bp->lock);
-    return found;
 }
 
 bool weft__job_put_locked(struct weft__blocking *bp, struct weft_job *job)
@@ -205,7 +198,7 @@ static void *blocking_main(void *arg)
     pthread_mutex_unlock(&bp->lock);
     /* nothing of rt is touched past the unlock, unless this was its last user */
     if (last)
-        weft__runtime_free(rt);
+        rt->free_runtime(rt);
     return NULL;
 }
 
@@ -352,7 +345,7 @@ void weft__blocking_report_unobserved(weft_runtime *rt)
         struct weft_error *rec = j->rec; /* a wait meanwhile may have taken it */
         j->rec = NULL;
         pthread_mutex_unlock(&bp->lock);
-        weft__unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
+        rt->unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
         pthread_mutex_lock(&bp->lock);
         if (--j->refs == 0)
             weft__job_put_locked(bp, j); /* not abandoned yet: never the last user */

@@ -32,11 +32,12 @@
  * points to first: running only if it is on rt->cb_running (the callbacks
  * run now, linked through `next`, which a running callback does not use
  * otherwise); registered only if its scope pointer is a scope of rt (the
- * registrar's, one of a worker's chunks, a job's: all type-stable memory) and it is on that state's list. Limits: a
- * callback live in another runtime is not recognised, nor, from a thread
- * that is not one of rt's workers, one registered on a pooled scope
- * (destroy may be freeing those pools under an abandoned job). Lock
- * order: cb_lock, then the blocking pool's lock (the job scope check).
+ * registrar's, one of a worker's chunks, a job's: all type-stable memory,
+ * found by weft__scope_is_of without a lock) and it is on that scope's
+ * list. Limits: a callback live in another runtime is not recognised,
+ * nor, from a thread that is not one of rt's workers, one registered on a
+ * pooled scope (destroy may be freeing those pools under an abandoned
+ * job).
  */
 #include "config.h"
 
@@ -47,7 +48,6 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
-#include "runtime/job.h"
 
 /* The public struct's four words: status lives in the low bits of the
  * scope pointer (scopes are cache-line aligned). The scope stays set from
@@ -165,7 +165,27 @@ static weft_runtime *registrar_runtime(weft_task *self)
     }
     if (weft__self_thread != NULL)
         return weft__self_thread->rt;
-    return weft__self_job != NULL ? weft__self_job->rt : NULL;
+    return weft__job_runtime;
+}
+
+static bool in_chunks(struct weft__scope_chunk *c, const struct weft__scope *s)
+{
+    for (; c != NULL; c = c->next)
+        for (size_t i = 0; i < c->count; i++)
+            if (weft__scope_chunk_at(c, i) == s)
+                return true;
+    return false;
+}
+
+bool weft__scope_is_of(weft_runtime *rt, const struct weft__scope *s, bool workers_live)
+{
+    if (workers_live) {
+        unsigned n = weft__nthreads(rt);
+        for (unsigned i = 0; i < n; i++)
+            if (in_chunks(weft__scope_chunks_first(&rt->threads[i]), s))
+                return true;
+    }
+    return in_chunks(atomic_load_explicit(&rt->loose_scope_chunks, memory_order_acquire), s);
 }
 
 /* Whether g, read from a callback's status word, is a scope of rt,
@@ -175,16 +195,7 @@ static bool is_state_of(weft_runtime *rt, weft_task *self, struct weft__scope *g
     if (self != NULL && g == self->scope)
         return true;
     struct weft__thread *me = weft__self_thread;
-    if (me != NULL && me->rt == rt) { /* the workers live: their pools too */
-        unsigned n = weft__nthreads(rt);
-        for (unsigned i = 0; i < n; i++)
-            for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]);
-                 c != NULL; c = c->next)
-                for (size_t k = 0; k < c->count; k++)
-                    if (weft__scope_chunk_at(c, k) == g)
-                        return true;
-    }
-    return weft__blocking_is_job_scope(rt, g);
+    return weft__scope_is_of(rt, g, me != NULL && me->rt == rt); /* on a worker: they live */
 }
 
 /* Under rt's cb_lock: c is registered or running in rt. */

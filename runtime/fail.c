@@ -14,7 +14,6 @@
 
 #include "runtime/errors.h"
 #include "runtime/internal.h"
-#include "runtime/job.h"
 
 /* The name given at spawn, or NULL. */
 static const char *task_name(const struct weft_task *t)
@@ -43,13 +42,15 @@ static void set_pending(struct weft_task *t, struct weft_error *rec)
     t->kind |= WEFT__TASK_FAILED;
 }
 
+__thread struct weft_task *weft__job_task __attribute__((tls_model("initial-exec")));
+__thread weft_runtime *weft__job_runtime __attribute__((tls_model("initial-exec")));
+
 struct weft_task *weft__task_running(weft_task *self)
 {
     struct weft__thread *thr = weft__self_thread;
     if (self != NULL && thr != NULL && thr->current == self)
         return self;
-    struct weft_job *job = weft__self_job;
-    return self != NULL && job != NULL && &job->task == self ? self : NULL;
+    return self != NULL && weft__job_task == self ? self : NULL;
 }
 
 static int fail(weft_task *self, weft_errors *cause, int code, const char *fmt, va_list ap)

@@ -50,30 +50,17 @@ bool weft__group_pool_grow(struct weft__thread *thr)
 _Static_assert(sizeof(struct weft__group) != sizeof(struct weft__scope),
                "a chunk's stride tells group states from scopes of their own");
 
-/* A group of thr's pool owned by t, under ps unless ps is NULL. */
-static struct weft__group *find_owned(struct weft__thread *thr, const struct weft_task *t,
-                                      const struct weft__scope *ps)
+/* A group of thr's pool owned by t (initialised, not joined). */
+struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t)
 {
     for (struct weft__scope_chunk *c = weft__scope_chunks_first(thr); c != NULL; c = c->next) {
         if (c->stride != sizeof(struct weft__group))
-            continue;
+            continue; /* scopes of their own have no owner */
         for (size_t i = 0; i < c->count; i++) {
             struct weft__group *g = weft__group_of(weft__scope_chunk_at(c, i));
-            if (atomic_load_explicit(&g->owner, memory_order_relaxed) == t &&
-                (ps == NULL || atomic_load_explicit(&g->scope.parent, memory_order_relaxed) == ps))
+            if (atomic_load_explicit(&g->owner, memory_order_relaxed) == t)
                 return g;
         }
     }
     return NULL;
-}
-
-struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t)
-{
-    return find_owned(thr, t, NULL);
-}
-
-bool weft__group_open_below(struct weft__thread *thr, const struct weft_task *t,
-                            const struct weft__scope *ps)
-{
-    return find_owned(thr, t, ps) != NULL;
 }

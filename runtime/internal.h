@@ -350,8 +350,16 @@ struct weft_runtime {
     void *on_unhandled_arg;
 
     struct weft__inject inject;
-    /* what each kind of task does around its function (weft__task_kind) */
+    /* what each kind of task does around its function (weft__task_kind_ops) */
     const struct weft__task_kind_ops *kinds[WEFT__TASK_KINDS];
+    /* upcalls the runtime (runtime.c) installs at create for the layers
+     * below it, which may not call up: a worker thread left its loop; the
+     * last user of an abandoned runtime frees it (weft__runtime_free); a
+     * failure nobody can observe is reported (weft__unhandled) */
+    void (*worker_exit)(weft_runtime *rt);
+    void (*free_runtime)(weft_runtime *rt);
+    void (*unhandled)(weft_runtime *rt, const char *what, const char *name, int rc,
+                      struct weft_error *rec);
 
     /* idle protocol (park.c) */
     _Atomic unsigned n_idle;      /* threads in the idle list */
@@ -387,6 +395,7 @@ struct weft_runtime {
     _Atomic uint64_t unhandled_errors;
 
     /* cancellation (cancel.c) */
+    _Atomic(struct weft__scope_chunk *) loose_scope_chunks; /* weft__scope_chunk_list_loose */
     pthread_mutex_t cancel_lock; /* one propagation scan at a time */
     uint64_t scan_epoch;
     struct weft__scope never_cancelled; /* the scope of roots */
@@ -470,8 +479,21 @@ void weft__scope_init_pooled(struct weft__scope *s, weft_runtime *rt,
                              const struct weft__thread *home);
 /* List c (its states initialised) on thr: scans see its states from now. */
 void weft__scope_chunk_list(struct weft__thread *thr, struct weft__scope_chunk *c);
+/* List c on rt, not on a thread: scopes that cancel scans never visit
+ * (they have no parent: a blocking job's), known as rt's all the same. */
+void weft__scope_chunk_list_loose(weft_runtime *rt, struct weft__scope_chunk *c);
+/* Whether s is a scope of rt: of a thread's chunks (only while rt's
+ * workers live: call it from one of them) or a loose chunk (cancel_cb.c). */
+bool weft__scope_is_of(weft_runtime *rt, const struct weft__scope *s, bool workers_live);
 /* The chunks listed on thr, newest first (any thread). */
-struct weft__scope_chunk *weft__scope_chunks_first(const struct weft__thread *thr);
+static inline struct weft__scope_chunk *weft__scope_chunks_first(const struct weft__thread *thr)
+{
+    /* acquire: the states of a chunk listed with release are initialised */
+    return atomic_load_explicit(&thr->scope_chunks, memory_order_acquire);
+}
+/* Whether a scope of thr's chunks lives (begun, not ended) under s: a
+ * group or scope that thr's task began inside s and did not end. */
+bool weft__scope_has_live_child(const struct weft__thread *thr, const struct weft__scope *s);
 /* Free thr's chunks (destroy, after the thread ended). */
 void weft__scope_chunks_free(struct weft__thread *thr);
 /* A life of s ends, w being its word, read after its last task ended:
@@ -518,9 +540,6 @@ static inline void weft__group_release(struct weft__thread *thr, struct weft__gr
 }
 /* The first group of thr's pool still owned by t (initialised, not joined), or NULL. */
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t);
-/* Whether t owns an open group of thr's pool whose parent is ps. */
-bool weft__group_open_below(struct weft__thread *thr, const struct weft_task *t,
-                            const struct weft__scope *ps);
 /* Help run tasks on thr until every task of g ended (g's owner's thread). */
 void weft__group_wait_all(struct weft__thread *thr, struct weft__group *g);
 /* Every task of g ended. */
@@ -1045,6 +1064,11 @@ struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int
 /* self when it is the task running on this thread (a CPU task or a blocking
  * job's self), else NULL. */
 struct weft_task *weft__task_running(weft_task *self);
+/* On a blocking thread while a job's function runs: the job's self and its
+ * runtime (set by job.c), for the task calls that work on a job's self;
+ * NULL elsewhere (fail.c). */
+extern __thread struct weft_task *weft__job_task __attribute__((tls_model("initial-exec")));
+extern __thread weft_runtime *weft__job_runtime __attribute__((tls_model("initial-exec")));
 /* Takes t's pending record (NULL if none) off t, untouched: t has none after. */
 struct weft_error *weft__task_take_pending(struct weft_task *t);
 /* rec (if not NULL) becomes t's pending record, as weft_fail makes it: an

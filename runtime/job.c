@@ -189,7 +189,7 @@ int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spa
         bool last = weft__job_put_locked(bp, job);
         pthread_mutex_unlock(&bp->lock);
         if (last)
-            weft__runtime_free(rt);
+            rt->free_runtime(rt);
         return rc;
     }
     *out = job;
@@ -206,9 +206,13 @@ void weft__job_run(struct weft_job *job, bool stopping)
     else if (s->deadline != WEFT_NEVER && weft_now() >= s->deadline)
         weft__job_cancel(job, ETIMEDOUT);
     weft__self_job = job;
+    weft__job_task = &job->task;
+    weft__job_runtime = rt;
     weft_time begin = rt->trace_log != NULL ? weft_now() : 0;
     int rc = job->task.fn(&job->task, job->task.arg);
     weft__self_job = NULL;
+    weft__job_task = NULL;
+    weft__job_runtime = NULL;
     if (rt->trace_log != NULL) /* before the cleanup, which may free the name */
         weft__trace_emit(rt->trace_log, WEFT__TR_JOB, job->task.name, begin, weft_now() - begin, rc, 0);
 
@@ -248,7 +252,7 @@ void weft__job_run(struct weft_job *job, bool stopping)
         weft__job_put_locked(bp, job); /* never the last user: this thread still counts */
     pthread_mutex_unlock(&bp->lock);
     if (report)
-        weft__unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
+        rt->unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
 }
 
 static bool job_ended(void *arg)
@@ -348,7 +352,7 @@ int weft_job_wait(weft_job *job, weft_time deadline)
     if (cause != NULL)
         weft__task_keep_cause(self, weft__errors_of(cause));
     if (last)
-        weft__runtime_free(rt);
+        rt->free_runtime(rt);
     return rc;
 }
 
@@ -367,7 +371,7 @@ static void job_unref(struct weft_job *job)
     bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
     pthread_mutex_unlock(&bp->lock);
     if (last)
-        weft__runtime_free(rt);
+        rt->free_runtime(rt);
 }
 
 void weft_job_cancel(weft_job *job)
@@ -412,6 +416,6 @@ void weft_job_release(weft_job *job)
     pthread_mutex_unlock(&bp->lock);
     if (report)
         /* the handle's ref holds rt; the name may be freed (cleanup ran) */
-        weft__unhandled(rt, "blocking job", NULL, rc, lost);
+        rt->unhandled(rt, "blocking job", NULL, rc, lost);
     job_unref(job);
 }

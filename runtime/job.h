@@ -72,8 +72,5 @@ void weft__blocking_job_ended_locked(struct weft__blocking *bp, struct weft_job 
 /* Queue job and see that a thread runs it: 0; ESHUTDOWN; EAGAIN when no
  * thread exists and none could be started (job then not queued). */
 int weft__blocking_submit(weft_runtime *rt, struct weft_job *job);
-/* Whether g is the scope of one of rt's jobs (its memory: type-stable).
- * Takes the pool's lock (cancel_cb.c calls it under rt->cb_lock). */
-bool weft__blocking_is_job_scope(weft_runtime *rt, const struct weft__scope *g);
 
 #endif

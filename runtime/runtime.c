@@ -16,7 +16,6 @@
 #include "runtime/job.h"
 #include "runtime/trace.h"
 
-enum { INITIAL_DEQUE_CAPACITY = 256 };
 
 /* What weft_run's caller waits on; shared with the root task, freed by the last of the two. */
 struct weft__run_wait {
@@ -27,33 +26,6 @@ struct weft__run_wait {
     struct weft_error *rec; /* the root's failure */
     int refs;
 };
-
-void weft__slot_delete(struct weft__slot *s)
-{
-    if (s == NULL)
-        return;
-    weft__deque_destroy(&s->deque);
-    weft__aside_fini(&s->aside);
-    weft__slot_pool_destroy(s);
-    weft__free(s);
-}
-
-struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id)
-{
-    struct weft__slot *s = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    memset(s, 0, sizeof *s);
-    if (weft__deque_init(&s->deque, INITIAL_DEQUE_CAPACITY) != 0) {
-        weft__free(s);
-        return NULL;
-    }
-    s->id = id;
-    s->rt = rt;
-    atomic_init(&s->remote_free, NULL);
-    weft__aside_init(&s->aside);
-    return s;
-}
 
 static bool all_joined(weft_runtime *rt, unsigned n)
 {
@@ -154,7 +126,9 @@ void weft__workers_stop_abandoned(weft_runtime *rt)
     leave_abandoned(rt);
 }
 
-void weft__worker_exit(weft_runtime *rt)
+/* A worker thread of rt left its loop (rt->stopping): nothing, unless rt
+ * was abandoned; then it may be the last, which frees rt. */
+static void worker_exit(weft_runtime *rt)
 {
     /* relaxed: it left its loop after an acquire load of `stopping`, stored
      * after this flag (life_lock orders the two stores) */
@@ -220,6 +194,9 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     rt->kinds[WEFT__TASK_ROOT] = &root_kind;
     rt->kinds[WEFT__TASK_DETACHED] = &weft__detached_task_kind;
     rt->kinds[WEFT__TASK_JOB] = NULL; /* a job's self never runs on a worker */
+    rt->worker_exit = worker_exit;
+    rt->free_runtime = weft__runtime_free;
+    rt->unhandled = weft__unhandled;
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_condattr_t monotonic;

@@ -227,6 +227,16 @@ void *weft__worker_main(void *arg)
     }
     weft__searching_end(thr);
     weft__self_thread = NULL;
-    weft__worker_exit(rt); /* last: an abandoned runtime may be freed there */
+    rt->worker_exit(rt); /* last: an abandoned runtime may be freed there */
     return NULL;
+}
+
+int weft__thread_launch(weft_runtime *rt, unsigned i)
+{
+    char name[16];
+    snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
+    struct weft__thread *thr = &rt->threads[i];
+    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, weft__worker_main, thr);
+    thr->started = rc == 0;
+    return rc;
 }

@@ -132,7 +132,7 @@ int weft_scope_exit(weft_task *self, weft_scope *s)
     if (weft__cancel_gen(w) != (uint32_t)(key >> 32))
         return EINVAL;
     /* a group begun inside and not joined would outlive its parent scope */
-    if (self->open_groups != h->open_at_enter && weft__group_open_below(thr, self, g))
+    if (self->open_groups != h->open_at_enter && weft__scope_has_live_child(thr, g))
         return EINVAL;
     int rc = caught(g, w, h->own_deadline);
     atomic_store_explicit(&h->key, SCOPE_EXITED, memory_order_relaxed);

@@ -38,9 +38,25 @@ void weft__scope_chunk_list(struct weft__thread *thr, struct weft__scope_chunk *
     atomic_store_explicit(&thr->scope_chunks, c, memory_order_release);
 }
 
-struct weft__scope_chunk *weft__scope_chunks_first(const struct weft__thread *thr)
+void weft__scope_chunk_list_loose(weft_runtime *rt, struct weft__scope_chunk *c)
 {
-    return atomic_load_explicit(&thr->scope_chunks, memory_order_acquire);
+    c->next = atomic_load_explicit(&rt->loose_scope_chunks, memory_order_relaxed);
+    /* release: a reader that finds the chunk sees its scopes initialised */
+    atomic_store_explicit(&rt->loose_scope_chunks, c, memory_order_release);
+}
+
+bool weft__scope_has_live_child(const struct weft__thread *thr, const struct weft__scope *s)
+{
+    for (struct weft__scope_chunk *c = weft__scope_chunks_first(thr); c != NULL; c = c->next)
+        for (size_t i = 0; i < c->count; i++) {
+            struct weft__scope *x = weft__scope_chunk_at(c, i);
+            /* a pooled scope's parent is a former life's: only live ones count */
+            uint64_t w = atomic_load_explicit(&x->cancel, memory_order_relaxed);
+            if (weft__cancel_reason_of(w) != WEFT__GROUP_DEAD &&
+                atomic_load_explicit(&x->parent, memory_order_relaxed) == s)
+                return true;
+        }
+    return false;
 }
 
 void weft__scope_chunks_free(struct weft__thread *thr)

@@ -43,7 +43,37 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "runtime/internal.h"
+
+enum { INITIAL_DEQUE_CAPACITY = 256 };
+
+void weft__slot_delete(struct weft__slot *s)
+{
+    if (s == NULL)
+        return;
+    weft__deque_destroy(&s->deque);
+    weft__aside_fini(&s->aside);
+    weft__slot_pool_destroy(s);
+    weft__free(s);
+}
+
+struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id)
+{
+    struct weft__slot *s = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    memset(s, 0, sizeof *s);
+    if (weft__deque_init(&s->deque, INITIAL_DEQUE_CAPACITY) != 0) {
+        weft__free(s);
+        return NULL;
+    }
+    s->id = id;
+    s->rt = rt;
+    atomic_init(&s->remote_free, NULL);
+    weft__aside_init(&s->aside);
+    return s;
+}
 
 static bool is_base(weft_runtime *rt, const struct weft__slot *s)
 {
@@ -261,14 +291,4 @@ void weft__spares_wake_all(weft_runtime *rt)
     for (struct weft__thread *sp = rt->spares; sp != NULL; sp = sp->spare_next)
         wake_spare(sp);
     pthread_mutex_unlock(&rt->slot_lock);
-}
-
-int weft__thread_launch(weft_runtime *rt, unsigned i)
-{
-    char name[16];
-    snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
-    struct weft__thread *thr = &rt->threads[i];
-    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, weft__worker_main, thr);
-    thr->started = rc == 0;
-    return rc;
 }
