@@ -23,11 +23,20 @@
 struct weft_job;
 struct weft__job_chunk;
 
+/* What the pool does with a job (job.c gives them at init): run it on a
+ * blocking thread (`stopping`: destroy began, it starts cancelled), and
+ * cancel it with a reason (destroy). */
+struct weft__job_ops {
+    void (*run)(struct weft_job *job, bool stopping);
+    void (*cancel)(struct weft_job *job, int reason);
+};
+
 /* Everything under `lock`. */
 struct weft__blocking {
     pthread_mutex_t lock;
     pthread_cond_t work;  /* idle threads wait for a queued job (CLOCK_MONOTONIC) */
     pthread_cond_t ended; /* a thread exited or gave up starting: destroy waits */
+    const struct weft__job_ops *ops;
     /* settings */
     unsigned max;
     weft_time idle, shutdown_timeout;

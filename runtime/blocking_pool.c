@@ -43,10 +43,11 @@ static struct timespec to_timespec(weft_time t)
     return (struct timespec){.tv_sec = t / WEFT_SEC, .tv_nsec = t % WEFT_SEC};
 }
 
-void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
-                         weft_time shutdown_timeout, size_t stack_size)
+void weft__blocking_init(weft_runtime *rt, const struct weft__job_ops *ops, unsigned max,
+                         weft_time idle, weft_time shutdown_timeout, size_t stack_size)
 {
     struct weft__blocking *bp = &rt->blocking;
+    bp->ops = ops;
     pthread_mutex_init(&bp->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -189,7 +190,7 @@ static void *blocking_main(void *arg)
         atomic_store_explicit(&job->state, WEFT__JOB_RUNNING, memory_order_relaxed);
         bool stopping = bp->stopping;
         pthread_mutex_unlock(&bp->lock);
-        weft__job_run(job, stopping); /* takes the lock to publish the end */
+        bp->ops->run(job, stopping); /* takes the lock to publish the end */
         pthread_mutex_lock(&bp->lock);
     }
     bp->threads--;
@@ -298,7 +299,7 @@ void weft__blocking_cancel_all(weft_runtime *rt)
     pthread_mutex_unlock(&bp->lock);
     /* queued jobs start cancelled (blocking_main reads `stopping`) */
     for (struct weft_job *j = cancel; j != NULL; j = j->cancel_next)
-        weft__job_cancel(j, ECANCELED); /* flag and callbacks, outside the lock */
+        bp->ops->cancel(j, ECANCELED); /* flag and callbacks, outside the lock */
     pthread_mutex_lock(&bp->lock);
     for (struct weft_job *j = cancel, *next; j != NULL; j = next) {
         next = j->cancel_next;

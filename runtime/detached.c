@@ -144,7 +144,7 @@ static void count_ended(weft_runtime *rt, struct weft__detached *d, bool in_fall
     bool stop = last && atomic_load_explicit(&rt->workers_abandoned, memory_order_relaxed);
     pthread_mutex_unlock(&rt->life_lock);
     if (stop)
-        weft__workers_stop_abandoned(rt);
+        rt->stop_abandoned(rt);
 }
 
 /* The scope's own deadline (ahead or past, not WEFT_NEVER): cancelled now

@@ -10,7 +10,10 @@
  * owner reads done_remote (acquire) before spawned_remote:
  * a task that spawned into the group counted that spawn before its own
  * completion, so a completion seen implies its spawns are seen. In fib every
- * task is popped back by its owner, and a spawn + join costs no atomic RMW.
+ * task is popped back by its owner, and the counting costs no atomic RMW:
+ * what a spawn + join pays in atomics is the deque's (the owner's pop
+ * stores bottom with seq_cst, an xchg on x86, and the pop of the last item
+ * CASes top; deque/deque.h).
  *
  * The caller's weft_group holds only a handle: the state is in the owner
  * thread's pool (group_pool.c), and the handle's generation tells a stale

@@ -360,6 +360,9 @@ struct weft_runtime {
     void (*free_runtime)(weft_runtime *rt);
     void (*unhandled)(weft_runtime *rt, const char *what, const char *name, int rc,
                       struct weft_error *rec);
+    /* the last detached task of an abandoned runtime ended: stop the
+     * workers (detached.c calls it, runtime.c calls detached.c) */
+    void (*stop_abandoned)(weft_runtime *rt);
 
     /* idle protocol (park.c) */
     _Atomic unsigned n_idle;      /* threads in the idle list */
@@ -994,10 +997,6 @@ void weft__slot_delete(struct weft__slot *s);
 void weft__spares_wake_all(weft_runtime *rt);
 
 /* ---- runtime (runtime.c) ---- */
-/* Destroy gave up on detached tasks and the last one ended (on any thread):
- * stop the workers; the last thread to leave, the caller included, joins the
- * others and frees the runtime. */
-void weft__workers_stop_abandoned(weft_runtime *rt);
 /* A worker thread of rt left its loop (rt->stopping): nothing, unless rt
  * was abandoned; then it may be the last, which frees rt. */
 void weft__worker_exit(weft_runtime *rt);
@@ -1039,8 +1038,9 @@ void weft__runtime_free(weft_runtime *rt);
 extern _Atomic unsigned long weft__runtimes_freed;
 
 /* ---- blocking pool (blocking_pool.c) ---- */
-void weft__blocking_init(weft_runtime *rt, unsigned max, weft_time idle,
-                         weft_time shutdown_timeout, size_t stack_size);
+/* ops: what the pool does with a job (weft__job_ops, job.c). */
+void weft__blocking_init(weft_runtime *rt, const struct weft__job_ops *ops, unsigned max,
+                         weft_time idle, weft_time shutdown_timeout, size_t stack_size);
 /* Destroy: refuse new jobs, cancel the running ones (flag and callbacks);
  * queued ones start cancelled. */
 void weft__blocking_cancel_all(weft_runtime *rt);

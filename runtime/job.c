@@ -196,7 +196,7 @@ int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spa
     return 0;
 }
 
-void weft__job_run(struct weft_job *job, bool stopping)
+static void job_run(struct weft_job *job, bool stopping)
 {
     weft_runtime *rt = job->rt;
     struct weft__scope *s = &job->scope;
@@ -254,6 +254,8 @@ void weft__job_run(struct weft_job *job, bool stopping)
     if (report)
         rt->unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
 }
+
+const struct weft__job_ops weft__job_ops = {.run = job_run, .cancel = weft__job_cancel};
 
 static bool job_ended(void *arg)
 {

@@ -56,9 +56,10 @@ extern __thread struct weft_job *weft__self_job __attribute__((tls_model("initia
 
 /* Cancel the job's scope with reason (no-op once cancelled): its callbacks run. */
 void weft__job_cancel(struct weft_job *job, int reason);
-/* On a blocking thread, the job taken off the queue (counted running): run
- * it and publish its end. `stopping`: destroy began, it starts cancelled. */
-void weft__job_run(struct weft_job *job, bool stopping);
+/* What the pool does with a job: on a blocking thread, the job taken off
+ * the queue (counted running) runs and its end is published; destroy
+ * cancels running jobs (weft__job_cancel). */
+extern const struct weft__job_ops weft__job_ops;
 
 /* ---- the pool (blocking_pool.c) ---- */
 /* A job from the pool's memory, state FREE, counted in jobs_held; NULL:

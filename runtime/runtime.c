@@ -108,7 +108,10 @@ static void leave_abandoned(weft_runtime *rt)
         weft__runtime_free(rt);
 }
 
-void weft__workers_stop_abandoned(weft_runtime *rt)
+/* Destroy gave up on detached tasks and the last one ended (on any thread):
+ * stop the workers; the last thread to leave, the caller included, joins
+ * the others and frees the runtime. */
+static void workers_stop_abandoned(weft_runtime *rt)
 {
     unsigned started = 0;
     pthread_mutex_lock(&rt->slot_lock); /* spares start under it */
@@ -197,6 +200,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     rt->worker_exit = worker_exit;
     rt->free_runtime = weft__runtime_free;
     rt->unhandled = weft__unhandled;
+    rt->stop_abandoned = workers_stop_abandoned;
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_condattr_t monotonic;
@@ -211,7 +215,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     pthread_cond_init(&rt->cb_done, NULL);
     rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
     rt->never_cancelled.rt = NULL; /* marks it: nothing cancels it, callbacks never run */
-    weft__blocking_init(rt, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
+    weft__blocking_init(rt, &weft__job_ops, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
                         set.stack_size);
     weft__detached_init(rt);
     weft__park_init(rt);

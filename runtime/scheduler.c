@@ -1,6 +1,7 @@
 /*
- * Workers: where a thread finds its next task, how it runs one, and the
- * worker loop (find, spin, park).
+ * Where a thread finds its next task, and how it runs one (the worker
+ * loop, which searches, spins and parks, is in slots.c with the slots it
+ * holds).
  *
  * Order of search: the thread's own deque (LIFO: the freshest, cache-warm
  * task), its aside list, then stealing (FIFO: the oldest, usually biggest,
@@ -34,7 +35,7 @@
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
 
-enum { INJECT_EVERY = 61, STEAL_RETRIES = 4 };
+enum { STEAL_RETRIES = 4 };
 
 int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t)
 {
@@ -125,18 +126,6 @@ struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *
     return weft__inject_pop(thr->rt);
 }
 
-/* The worker loop's search: like find_work, but fair to the injection queue. */
-static struct weft_task *next_task(struct weft__thread *thr)
-{
-    if (++thr->local_runs >= INJECT_EVERY) {
-        thr->local_runs = 0;
-        struct weft_task *t = weft__inject_pop(thr->rt);
-        if (t != NULL)
-            return t;
-    }
-    return weft__find_work(thr, NULL, NULL, true);
-}
-
 void weft__frame_run_traced(struct weft__thread *thr, struct weft_task *t,
                             int (*body)(struct weft__thread *thr, struct weft_task *t))
 {
@@ -155,88 +144,4 @@ int weft__frame_run_body(struct weft__thread *thr, struct weft_task *t)
 {
     int rc = weft__frame_call(thr, t);
     return weft__task_kind_of(thr, t)->end(thr, t, rc);
-}
-
-static bool stopping(void *arg)
-{
-    weft_runtime *rt = arg;
-    return atomic_load_explicit(&rt->stopping, memory_order_acquire);
-}
-
-static void trace_slot(struct weft__thread *thr, enum weft__trace_kind kind)
-{
-    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, weft_now(), -1, 0,
-                       (int)thr->slot->id);
-}
-
-/* Traced: this thread's buffer; a spare says which slot it starts with. */
-static void trace_start(struct weft__thread *thr)
-{
-    unsigned index = (unsigned)(thr - thr->rt->threads);
-    char name[16];
-    snprintf(name, sizeof name, "weft-w%u", index & 0xffffu); /* as slots.c names it */
-    thr->trace = weft__trace_thread_buf(thr->rt->trace_log, (int)index + 1, name);
-    if (thr->trace != NULL && index >= thr->rt->workers)
-        trace_slot(thr, WEFT__TR_TAKE);
-}
-
-void *weft__worker_main(void *arg)
-{
-    struct weft__thread *thr = arg;
-    weft_runtime *rt = thr->rt;
-    weft__park_thread_start(thr);
-    weft__self_thread = thr;
-    /* helping while joining nests tasks on this stack: keep half of it for
-     * the program's own recursion (the frame, not a local: see
-     * weft__stack_room) */
-    thr->stack_lo = (uintptr_t)__builtin_frame_address(0) - rt->stack_size / 2;
-    if (WEFT__UNLIKELY(rt->trace_log != NULL))
-        trace_start(thr);
-
-    for (;;) {
-        struct weft__slot *slot = thr->slot;
-        if (WEFT__UNLIKELY(slot->id >= rt->workers ||
-                           atomic_load_explicit(&rt->rebalance, memory_order_relaxed)) &&
-            weft__deque_size(&slot->deque) == 0 && weft__aside_empty(slot)) {
-            if (weft__slot_rebalance(thr)) {
-                /* a thread woken by wake_one comes here counted as searching:
-                 * a spare must drop that, or spawners would wake nobody */
-                weft__searching_end(thr);
-                if (!weft__spare_wait(thr))
-                    break;
-                if (WEFT__UNLIKELY(thr->trace != NULL))
-                    trace_slot(thr, WEFT__TR_TAKE);
-            }
-        }
-        struct weft_task *t = next_task(thr);
-        if (t == NULL) {
-            weft__searching_begin(thr);
-            weft__backoff b;
-            weft__backoff_init(&b);
-            while (t == NULL && weft__backoff_wait(&b))
-                t = weft__find_work(thr, NULL, NULL, true);
-        }
-        if (t != NULL) {
-            weft__searching_end(thr);
-            weft__frame_run(thr, t);
-            continue;
-        }
-        if (stopping(rt) && !weft__work_visible(rt))
-            break;
-        weft__park(thr, stopping, rt);
-    }
-    weft__searching_end(thr);
-    weft__self_thread = NULL;
-    rt->worker_exit(rt); /* last: an abandoned runtime may be freed there */
-    return NULL;
-}
-
-int weft__thread_launch(weft_runtime *rt, unsigned i)
-{
-    char name[16];
-    snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
-    struct weft__thread *thr = &rt->threads[i];
-    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, weft__worker_main, thr);
-    thr->started = rc == 0;
-    return rc;
 }

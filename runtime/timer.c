@@ -1,7 +1,10 @@
 /*
  * The deadline timer: one thread, a binary min-heap of intrusive entries, a
- * mutex, and two condition variables. Cancelling groups whose deadline passed
- * is its first user; waking sleeping tasks and retry back-offs come later.
+ * mutex, and two condition variables. Its one user is scope_deadline.c:
+ * each entry cancels a scope whose own deadline passed (a group's, a
+ * task's, an entered scope's, a job's, a detached task's). Timed waits
+ * (sleeps, retry back-offs) sleep on their own futex until their end and
+ * are woken early by that cancel.
  *
  * What it guarantees
  *   - An entry fires at most once per add, on the timer thread, never before
