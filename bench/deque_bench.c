@@ -16,7 +16,7 @@
 #include <weft/weft.h>
 
 #include "deque/deque.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 #define ITEM(i) ((void *)(uintptr_t)((i) + 1))
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "deque/deque.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 static weft__deque_buf *buf_new(size_t capacity)
 {

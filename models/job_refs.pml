@@ -1,5 +1,5 @@
 /*
- * job_refs.pml: the references of a blocking job (runtime/job.c, job.h,
+ * job_refs.pml: the references of a blocking job (job/job.c, job.h,
  * blocking_pool.c): the handle's, the run's, one per waiter while it waits,
  * one per weft_job_cancel while it cancels outside the lock, and recycling
  * into the pool's free list (weft__job_put_locked) on the last.

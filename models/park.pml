@@ -1,5 +1,5 @@
 /*
- * park.pml: the idle protocol of runtime/park.c (and its light side,
+ * park.pml: the idle protocol of sched/park.c (and its light side,
  * weft__wake_wanted in runtime/internal.h), plus the unlisted joiner's park
  * against the group finisher's wake (park.c park_unlisted, group.c
  * weft__group_remote_done).

@@ -44,9 +44,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
-#include "runtime/utf8.h"
+#include "base/utf8.h"
 
 enum { LABEL_SIZE = 64, RECORDS_PER_CHUNK = 8 };
 

@@ -22,9 +22,9 @@
 #include <weft/weft.h>
 
 #include "deque/deque.h"
-#include "runtime/blocking.h"
-#include "runtime/timer.h"
-#include "runtime/trace_log.h"
+#include "job/blocking.h"
+#include "timer/timer.h"
+#include "base/trace_log.h"
 
 #define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -856,7 +856,7 @@ bool weft__cancel(struct weft__scope *s, uint32_t gen, int reason, enum weft__ca
  * about to, so the flag is up before the wait returns (a task that then
  * polls weft_cancelled must not run on past its deadline). */
 void weft__cancel_at_deadline(weft_task *self);
-/* Tests only (runtime/race_point.h): every cancel scan's read of a state's
+/* Tests only (base/race_point.h): every cancel scan's read of a state's
  * links calls fn(arg, state) between those loads and the re-read of the
  * state's word that validates them; NULL disarms. */
 void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg);

@@ -77,7 +77,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
 
 /* Each split halves what is left of a range below 2^64 indices. */

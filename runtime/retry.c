@@ -26,7 +26,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
 
 #define DEFAULT_ATTEMPTS 3u

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/alloc.h"
-#include "runtime/errors.h"
+#include "base/alloc.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
-#include "runtime/job.h"
+#include "job/job.h"
 #include "runtime/trace.h"
 
 

@@ -32,11 +32,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 #include "runtime/trace.h"
-#include "runtime/trace_log.h"
-#include "runtime/utf8.h"
+#include "base/trace_log.h"
+#include "base/utf8.h"
 
 /* The trace: its log, and the file it becomes at destroy. */
 struct weft__trace {

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
 
 static void print_line(const char *what, const weft_error *e)

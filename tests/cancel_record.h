@@ -1,6 +1,6 @@
 /*
  * The record a join hands out when its group ended cancelled with no
- * failure of its own (runtime/cancel_cause.c): the one rule the tests, the
+ * failure of its own (scope/cancel_cause.c): the one rule the tests, the
  * random trees' oracle, the fuzzer and the soak share for telling it from a
  * task's failure. Public API only.
  */

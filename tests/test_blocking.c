@@ -19,7 +19,7 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
-#include "runtime/job.h"
+#include "job/job.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"
 

@@ -21,7 +21,7 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
-#include "runtime/timer.h"
+#include "timer/timer.h"
 #include "tests/suites.h"
 
 enum { LEAD_NS = 50 * WEFT_MSEC, STALL_NS = 150 * WEFT_MSEC, TRIALS = 20 };

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "deque/deque.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "tests/suites.h"
 
 /* Items are non-NULL pointers; encode small integers as 1-based pointers. */

@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "deque/deque.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "tests/suites.h"
 
 enum { THIEVES = 3, ROUND_ITEMS = 4096, MAX_RETIRED = 64 };

@@ -22,7 +22,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"

@@ -50,7 +50,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 #include "tests/suites.h"
 

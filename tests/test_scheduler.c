@@ -12,7 +12,7 @@
 #include <weft/weft.h>
 
 #include "bench/kernels_weft.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 #include "tests/suites.h"
 

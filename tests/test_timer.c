@@ -13,9 +13,9 @@
 
 #include <weft/weft.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
-#include "runtime/timer.h"
+#include "timer/timer.h"
 #include "tests/suites.h"
 
 /* A fire later than this is a bug, not load. Loaded 2-core runs have shown the

@@ -19,7 +19,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/trace_log.h"
+#include "base/trace_log.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"
 

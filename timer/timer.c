@@ -57,9 +57,9 @@
 
 #include <weft/weft.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
-#include "runtime/timer.h"
+#include "timer/timer.h"
 
 enum {
     INITIAL_CAPACITY = 16,

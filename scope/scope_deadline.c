@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "runtime/internal.h"
-#include "runtime/timer.h"
+#include "timer/timer.h"
 
 static void deadline_fired(struct weft__timer_entry *e)
 {

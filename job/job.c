@@ -20,9 +20,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
-#include "runtime/job.h"
+#include "job/job.h"
 
 __thread struct weft_job *weft__self_job __attribute__((tls_model("initial-exec")));
 

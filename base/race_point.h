@@ -1,7 +1,7 @@
 /*
  * A race point: a place in a protocol where a test may hold up the thread
  * that passes it, so that another thread's step lands in a window that is
- * otherwise a few instructions wide. runtime/fault_point.h makes calls fail;
+ * otherwise a few instructions wide. base/fault_point.h makes calls fail;
  * this only runs a function the test supplies, which may wait for the other
  * thread and then returns. cancel.c has one (weft__cancel_race_arm).
  *

@@ -21,9 +21,9 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "runtime/alloc.h"
-#include "runtime/trace_log.h"
-#include "runtime/utf8.h"
+#include "base/alloc.h"
+#include "base/trace_log.h"
+#include "base/utf8.h"
 
 enum { DEFAULT_CHUNKS = 1024 };
 

@@ -36,7 +36,7 @@
  */
 #include "config.h"
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 
 enum { INITIAL_CAPACITY = 64 };

@@ -115,7 +115,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/fault_point.h"
+#include "base/fault_point.h"
 #include "runtime/internal.h"
 
 /* How long after membarrier was turned off a heavy side waits before it

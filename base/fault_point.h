@@ -1,7 +1,7 @@
 /*
  * A fault-injection point: a process-wide counter of calls, of which the
  * ones numbered from..until since the last arming fail (from 0: none).
- * runtime/alloc.c has one for allocations, runtime/thread.c one for thread
+ * base/alloc.c has one for allocations, base/thread.c one for thread
  * creations; the tests walk them (tests/test_faults.c).
  *
  * Relaxed, as tests arm a point before starting the workload, and the

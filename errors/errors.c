@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
-#include "runtime/errors.h"
+#include "base/alloc.h"
+#include "errors/errors.h"
 
 /* ---- the reserve: records for when malloc fails ---- */
 

@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <stddef.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 
 enum { CHUNK_BYTES = 4096, RETURN_BATCH = 32 };

@@ -70,7 +70,7 @@
 #include <weft/weft.h>
 
 #include "runtime/internal.h"
-#include "runtime/race_point.h"
+#include "base/race_point.h"
 
 static struct weft__race_point link_race; /* in read_link: tests widen its window */
 

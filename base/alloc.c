@@ -5,8 +5,8 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "runtime/alloc.h"
-#include "runtime/fault_point.h"
+#include "base/alloc.h"
+#include "base/fault_point.h"
 
 static struct weft__fault_point allocs;
 

@@ -43,8 +43,8 @@
 #include <errno.h>
 #include <stddef.h>
 
-#include "runtime/backoff.h"
-#include "runtime/errors.h"
+#include "base/backoff.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
 
 enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "join" */ };

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 
 #ifndef HAVE_STRERRORNAME_NP
 /* The codes a task runtime's users meet most; others print as numbers. */

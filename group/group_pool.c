@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 
 /* 31 states of 5 lines: just under 10 KiB a chunk */

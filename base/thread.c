@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "runtime/fault_point.h"
+#include "base/fault_point.h"
 #include "runtime/internal.h"
 
 static struct weft__fault_point starts; /* fault_point.h */

@@ -45,8 +45,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
-#include "runtime/backoff.h"
+#include "base/alloc.h"
+#include "base/backoff.h"
 #include "runtime/internal.h"
 
 enum { INITIAL_DEQUE_CAPACITY = 256 };

@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
 
 /* The name given at spawn, or NULL. */

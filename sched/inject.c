@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 
 enum { INITIAL_CAPACITY = 64 };

@@ -27,7 +27,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "runtime/errors.h"
+#include "errors/errors.h"
 #include "runtime/internal.h"
 
 enum { MAX_HOPS = 1024 }; /* a cycle cannot happen; the bound is belt and braces */

@@ -28,10 +28,10 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "runtime/alloc.h"
-#include "runtime/backoff.h"
+#include "base/alloc.h"
+#include "base/backoff.h"
 #include "runtime/internal.h"
-#include "runtime/utf8.h"
+#include "base/utf8.h"
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
 

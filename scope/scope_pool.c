@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/internal.h"
 
 enum { CHUNK_SCOPES = 31 };
