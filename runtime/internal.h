@@ -950,6 +950,26 @@ weft__scope_begin(struct weft__thread *thr, struct weft__scope *s, struct weft__
         weft__cancel(s, weft__cancel_gen(word), ETIMEDOUT, WEFT__BY_DEADLINE); /* in the past: at once */
     return word;
 }
+/* The scope s inherits from: its parent, when s is not shielded and the
+ * parent is still in the life s began under, else NULL; *word (if not
+ * NULL) gets the parent's word. The one walk up for callers below s, whose
+ * ancestors are live (a scan, which is not, reads links as cancel.c does). */
+static inline struct weft__scope *weft__scope_enclosing(const struct weft__scope *s,
+                                                        uint64_t *word)
+{
+    struct weft__scope *p = atomic_load_explicit(&s->parent, memory_order_relaxed);
+    uint64_t up = atomic_load_explicit(&s->up, memory_order_relaxed);
+    if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
+        return NULL;
+    /* acquire: what the parent's canceller wrote before its CAS (its note) */
+    uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
+    if (weft__cancel_gen(pw) != weft__scope_parent_gen(up) ||
+        weft__cancel_reason_of(pw) == WEFT__GROUP_DEAD)
+        return NULL;
+    if (word != NULL)
+        *word = pw;
+    return p;
+}
 /* Begin a life of s, a scope no pool holds (a blocking job's, a detached
  * task's record's), with no parent: it is linked to its parent's cancel
  * through a callback, if at all. Returns the life's gen. */

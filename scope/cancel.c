@@ -283,13 +283,8 @@ void weft__cancel_at_deadline(weft_task *self)
      * cancel reaches self's group from there, and the join records name
      * that scope (cancel_cause.c). Its ancestors are live: self runs below
      * them. */
-    for (;;) {
-        struct weft__scope *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
-        uint64_t up = atomic_load_explicit(&g->up, memory_order_relaxed);
-        if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0 || p->deadline != d)
-            break;
+    for (struct weft__scope *p; (p = weft__scope_enclosing(g, NULL)) != NULL && p->deadline == d;)
         g = p;
-    }
     struct weft__scope *owner = g;
     uint64_t ow = atomic_load_explicit(&owner->cancel, memory_order_relaxed);
     if (weft__cancel_reason_of(ow) == 0)

@@ -103,18 +103,13 @@ weft_errors *weft__cancel_record(struct weft__scope *g, uint64_t w)
     struct weft__scope *a = g;
     int aby = -1, areason = 0;
     for (int hops = 0; hops < MAX_HOPS; hops++) {
-        uint64_t up = atomic_load_explicit(&a->up, memory_order_relaxed);
-        struct weft__scope *p = atomic_load_explicit(&a->parent, memory_order_relaxed);
-        if (p == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
-            break;
-        uint32_t pgen = weft__scope_parent_gen(up);
-        uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
-        uint32_t pr = weft__cancel_reason_of(pw);
-        if (weft__cancel_gen(pw) != pgen || pr == 0 || pr == WEFT__GROUP_DEAD)
+        uint64_t pw;
+        struct weft__scope *p = weft__scope_enclosing(a, &pw);
+        if (p == NULL || weft__cancel_reason_of(pw) == 0)
             break;
         a = p;
-        areason = (int)pr;
-        if ((aby = by_of(p, pgen)) != WEFT__BY_ANCESTOR)
+        areason = (int)weft__cancel_reason_of(pw);
+        if ((aby = by_of(p, weft__cancel_gen(pw))) != WEFT__BY_ANCESTOR)
             break;
     }
     if (a == g) {

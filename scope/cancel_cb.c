@@ -360,13 +360,8 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *g, uint32_t g
  * is live: g's owner runs below it. */
 static struct weft__scope *carry_target(struct weft__scope *g)
 {
-    struct weft__scope *p = atomic_load_explicit(&g->parent, memory_order_relaxed);
-    uint64_t up = atomic_load_explicit(&g->up, memory_order_relaxed);
-    if (p == NULL || p->rt == NULL || ((up >> 32) & WEFT_SHIELD) != 0)
-        return NULL; /* none, a root's never-cancelled scope, or a shield */
-    uint64_t pw = atomic_load_explicit(&p->cancel, memory_order_acquire);
-    uint32_t r = weft__cancel_reason_of(pw);
-    return weft__cancel_gen(pw) == weft__scope_parent_gen(up) && r != WEFT__GROUP_DEAD ? p : NULL;
+    struct weft__scope *p = weft__scope_enclosing(g, NULL);
+    return p != NULL && p->rt != NULL ? p : NULL; /* not a root's never-cancelled scope */
 }
 
 void weft__cancel_cb_forget(weft_runtime *rt, struct weft__scope *g)
