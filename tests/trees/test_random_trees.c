@@ -23,7 +23,7 @@
 #include <weft/weft.h>
 
 #include "tests/suites.h"
-#include "tests/tree.h"
+#include "tests/trees/tree.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1

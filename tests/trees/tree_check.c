@@ -20,7 +20,7 @@
 #include <weft/weft.h>
 
 #include "tests/cancel_record.h"
-#include "tests/tree.h"
+#include "tests/trees/tree.h"
 
 struct oracle {
     const struct tree_run *r;

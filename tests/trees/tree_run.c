@@ -14,7 +14,7 @@
 #include <weft/weft.h>
 
 #include "tests/cancel_record.h"
-#include "tests/tree.h"
+#include "tests/trees/tree.h"
 
 void tree_message(char *buf, size_t len, unsigned id, int i)
 {
