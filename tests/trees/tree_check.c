@@ -1,6 +1,7 @@
 /*
- * The oracle of the randomized task trees (tree.h): what a run recorded,
- * held against what the API promises.
+ * The random trees' checker (tree.h): what a run recorded, described to
+ * the oracle of the contract (tests/oracle/contract.h), which holds it
+ * against the API's promises.
  *
  * Races make some outcomes open: whether a group was cancelled by the time
  * a child's ECANCELED or ETIMEDOUT was recorded decides whether that is a
@@ -8,7 +9,8 @@
  * at all (may_cancel); where one cannot, every non-zero code is a failure
  * that must be listed. A node's own code (TREE_CODE_BASE + i) and any code
  * it passes on other than a cancel's are never excused: they must be listed
- * exactly once, wherever the tree keeps them.
+ * exactly once, wherever the tree keeps them. The trees read no clock: a
+ * group that the plan lets be cancelled may have passed its deadline too.
  */
 #include "config.h"
 
@@ -19,20 +21,28 @@
 
 #include <weft/weft.h>
 
-#include "tests/cancel_record.h"
+#include "tests/oracle/contract.h"
 #include "tests/trees/tree.h"
 
-struct oracle {
+struct checker {
     const struct tree_run *r;
     const struct tree_plan *p;
     char *why;
     size_t len;
     int broken;
+    /* node c's entry in its parent's cause, and node i's cause: the records
+     * of its group (when its ending keeps them) and of its jobs whose
+     * failure a wait saw */
+    struct oracle_entry entry[TREE_MAX_NODES];
+    struct oracle_list cause[TREE_MAX_NODES];
+    char what[TREE_MAX_NODES][16];
+    char cause_what[TREE_MAX_NODES][24];
+    char message[TREE_MAX_NODES][48];
 };
 
-static int broke(struct oracle *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int broke(struct checker *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int broke(struct oracle *o, const char *fmt, ...)
+static int broke(struct checker *o, const char *fmt, ...)
 {
     if (!o->broken) { /* the first broken promise tells most */
         va_list ap;
@@ -44,14 +54,14 @@ static int broke(struct oracle *o, const char *fmt, ...)
     return 1;
 }
 
-static const struct tree_node *node(const struct oracle *o, int i)
+static int report(struct checker *o, const struct oracle_verdict *v)
 {
-    return &o->p->node[i];
+    return broke(o, "%s", v->why);
 }
 
-static bool is_cancel_code(int rc)
+static const struct tree_node *node(const struct checker *o, int i)
 {
-    return rc == ECANCELED || rc == ETIMEDOUT;
+    return &o->p->node[i];
 }
 
 /* A task that may have a scope of its own, where a cancel of that scope
@@ -63,7 +73,7 @@ static bool timed(const struct tree_node *n)
 }
 
 /* Can task child c record a failure in its group? From the plan alone. */
-static bool may_fail(const struct oracle *o, int c)
+static bool may_fail(const struct checker *o, int c)
 {
     const struct tree_node *n = node(o, c);
     switch (n->end) {
@@ -78,23 +88,11 @@ static bool may_fail(const struct oracle *o, int c)
     }
 }
 
-static bool may_cancel(const struct oracle *o, int i);
-
-/* Can the scope that task i runs in be cancelled? */
-static bool scope_may_cancel(const struct oracle *o, int i)
-{
-    if (node(o, i)->parent < 0)
-        return false;
-    return timed(node(o, i)) || may_cancel(o, node(o, i)->parent);
-}
-
-/* Can the group that task i opens be cancelled? */
-static bool may_cancel(const struct oracle *o, int i)
+/* Can something cancel the group that task i opens, itself? */
+static bool own_event(const struct checker *o, int i)
 {
     const struct tree_node *n = node(o, i);
     if (n->group_deadline_us != 0 || n->cancel_after >= 0 || o->p->outer_cancel == i)
-        return true;
-    if (!(n->flags & WEFT_SHIELD) && scope_may_cancel(o, i))
         return true;
     if (!(n->flags & WEFT_COLLECT))
         for (int c = n->first_child; c < n->first_child + n->children; c++)
@@ -103,44 +101,62 @@ static bool may_cancel(const struct oracle *o, int i)
     return false;
 }
 
-static weft_time min_time(weft_time a, weft_time b)
+/* The scopes from the group task i opens up to the root's; between two
+ * groups, the deadline scope a task may have of its own. */
+static size_t group_chain(const struct checker *o, int i, struct oracle_scope *chain)
 {
-    return a < b ? a : b;
+    size_t k = 0;
+    for (int x = i;; x = node(o, x)->parent) {
+        chain[k++] = (struct oracle_scope){own_event(o, x), (node(o, x)->flags & WEFT_SHIELD) != 0};
+        if (node(o, x)->parent < 0)
+            return k;
+        chain[k++] = (struct oracle_scope){timed(node(o, x)), false};
+    }
 }
 
-static weft_time expected_deadline(const struct oracle *o, int i)
+/* Can the group that task i opens be cancelled? */
+static bool may_cancel(const struct checker *o, int i)
+{
+    struct oracle_scope chain[2 * TREE_MAX_NODES];
+    return oracle_reaches(chain, group_chain(o, i, chain));
+}
+
+/* Can the scope that task i runs in be cancelled? */
+static bool scope_may_cancel(const struct checker *o, int i)
+{
+    if (node(o, i)->parent < 0)
+        return false;
+    struct oracle_scope chain[2 * TREE_MAX_NODES];
+    chain[0] = (struct oracle_scope){timed(node(o, i)), false};
+    return oracle_reaches(chain, 1 + group_chain(o, node(o, i)->parent, chain + 1));
+}
+
+static weft_time expected_deadline(const struct checker *o, int i)
 {
     const struct tree_node *n = node(o, i);
     const struct tree_seen *s = &o->r->seen[i];
     if (n->parent < 0)
-        return WEFT_NEVER;
+        return oracle_spawn_deadline(WEFT_NEVER, WEFT_NEVER); /* a root has none */
     const struct tree_seen *ps = &o->r->seen[n->parent];
-    if (n->role == TREE_JOB) /* the parent's, narrowed by its own */
-        return min_time(ps->deadline, s->spawn_deadline);
-    weft_time group = ps->group_deadline;
-    if (!(node(o, n->parent)->flags & WEFT_SHIELD))
-        group = min_time(group, ps->deadline);
-    return min_time(group, s->spawn_deadline);
+    if (n->role == TREE_JOB) /* its parent's, narrowed by its own */
+        return oracle_spawn_deadline(ps->deadline, s->spawn_deadline);
+    bool shield = (node(o, n->parent)->flags & WEFT_SHIELD) != 0;
+    return oracle_spawn_deadline(oracle_group_deadline(ps->group_deadline, shield, ps->deadline),
+                                 s->spawn_deadline);
 }
 
-/* Must task child c's failure be in its group's list? May it be? */
-static bool required_in_group(const struct oracle *o, int c)
-{
-    int rc = o->r->seen[c].rc;
-    return rc != 0 && (!is_cancel_code(rc) || !may_cancel(o, node(o, c)->parent));
-}
-
-/* A task without a scope reads its group's word, which only goes from
- * clear to set: a cancel it saw before returning was there when its code
- * was recorded, and excused a cancel's code. */
-static bool allowed_in_group(const struct oracle *o, int c)
+/* Task c's return, and what the plan allows of its group. A task without
+ * a scope reads its group's word, which only goes from clear to set: a
+ * cancel it saw before returning was there when its code was recorded. */
+static struct oracle_return return_of(const struct checker *o, int c)
 {
     const struct tree_seen *s = &o->r->seen[c];
-    if (s->rc == 0)
-        return false;
-    bool excused = !timed(node(o, c)) && s->reason_at_end != 0 &&
-                   (s->rc == ECANCELED || s->rc == s->reason_at_end);
-    return !excused;
+    return (struct oracle_return){.rc = s->rc,
+                                  .saw_cancel = s->reason_at_end != 0,
+                                  .reason = s->reason_at_end,
+                                  .cancel_possible = node(o, c)->parent >= 0 &&
+                                                     may_cancel(o, node(o, c)->parent),
+                                  .own_deadline = timed(node(o, c))};
 }
 
 static bool wrote_message(const struct tree_node *n)
@@ -148,250 +164,230 @@ static bool wrote_message(const struct tree_node *n)
     return n->end == TREE_END_FAIL || n->end == TREE_END_PASS;
 }
 
-/* Which child of i does rec describe? -1: none. */
-static int identify(const struct oracle *o, int i, const weft_error *rec)
+/* Its ending hands its group's records on as its failure's cause. */
+static bool group_kept(const struct tree_node *n)
 {
-    char msg[48];
-    for (int c = node(o, i)->first_child; c < node(o, i)->first_child + node(o, i)->children; c++) {
+    return n->end == TREE_END_FAIL || n->end == TREE_END_PASS || n->end == TREE_END_PASS_RAW;
+}
+
+/* Every node's entry in its parent's cause, and every node's cause. */
+static void describe(struct checker *o)
+{
+    for (int c = 0; c < o->p->count; c++) {
         const struct tree_node *n = node(o, c);
-        tree_message(msg, sizeof msg, o->r->id, c);
-        if ((n->role == TREE_JOB || wrote_message(n)) && strcmp(weft_error_message(rec), msg) == 0)
-            return c;
-        if (n->role == TREE_TASK && !wrote_message(n) && n->named &&
-            strcmp(weft_error_task(rec), o->r->seen[c].name) == 0)
-            return c;
-    }
-    return -1;
-}
-
-static int check_cause(struct oracle *o, int i, const weft_errors *cause);
-
-/* rec is the record of task c's failure. */
-static int check_record(struct oracle *o, int c, const weft_error *rec)
-{
-    const struct tree_node *n = node(o, c);
-    const struct tree_seen *s = &o->r->seen[c];
-    int code = weft_error_code(rec);
-    bool code_ok = code == s->rc || (timed(n) && s->rc == ECANCELED && code == ETIMEDOUT);
-    if (!code_ok)
-        return broke(o, "n%d returned %d but its record says %d", c, s->rc, code);
-    const char *want_name = n->named ? s->name : "";
-    if (strcmp(weft_error_task(rec), want_name) != 0)
-        return broke(o, "n%d's record is named '%s', not '%s'", c, weft_error_task(rec),
-                     want_name);
-    return check_cause(o, c, weft_error_cause(rec));
-}
-
-/* i's cause: the records of its group (when its ending keeps them) and
- * of its jobs whose failure a wait saw. */
-static int check_cause(struct oracle *o, int i, const weft_errors *cause)
-{
-    const struct tree_node *n = node(o, i);
-    if (weft_errors_lost(cause) != 0)
-        return broke(o, "n%d's cause lost %zu records", i, weft_errors_lost(cause));
-    bool group_kept = n->end == TREE_END_FAIL || n->end == TREE_END_PASS ||
-                      n->end == TREE_END_PASS_RAW;
-    bool seen_child[TREE_MAX_NODES] = {false};
-    bool seen_cancel = false;
-    for (size_t k = 0; k < weft_errors_count(cause); k++) {
-        const weft_error *rec = weft_errors_at(cause, k);
-        int c = identify(o, i, rec);
-        if (c < 0 && group_kept && !seen_cancel && o->r->seen[i].join_cancel_record &&
-            weft_test_is_cancel_record(rec)) {
-            seen_cancel = true; /* why i's group was cancelled */
-            continue;
-        }
-        if (c < 0)
-            return broke(o, "n%d's cause holds a record of no child: %d '%s' task '%s'", i,
-                         weft_error_code(rec), weft_error_message(rec), weft_error_task(rec));
-        if (seen_child[c])
-            return broke(o, "n%d's cause lists n%d twice", i, c);
-        seen_child[c] = true;
-        const struct tree_seen *cs = &o->r->seen[c];
-        if (node(o, c)->role == TREE_JOB) {
+        const struct tree_seen *s = &o->r->seen[c];
+        struct oracle_entry *e = &o->entry[c];
+        tree_message(o->message[c], sizeof o->message[c], o->r->id, c);
+        snprintf(o->what[c], sizeof o->what[c], "%sn%d", n->role == TREE_JOB ? "job " : "", c);
+        snprintf(o->cause_what[c], sizeof o->cause_what[c], "n%d's cause", c);
+        o->cause[c] = (struct oracle_list){
+            .what = o->cause_what[c],
+            .entry = &o->entry[n->first_child],
+            .n = (size_t)n->children,
+            /* why its group was cancelled, which a join that returns
+             * non-zero hands out when no task failed */
+            .cancel_record = group_kept(n) && s->join_cancel_record ? ORACLE_CANCEL_RECORD_ONCE
+                                                                     : ORACLE_NO_CANCEL_RECORD};
+        *e = (struct oracle_entry){.what = o->what[c], .name = n->named ? s->name : ""};
+        if (n->role == TREE_JOB) { /* in its parent's cause once a wait saw it fail */
             int own = TREE_CODE_BASE + c;
-            if (cs->job_wait_rc != own || weft_error_code(rec) != own ||
-                strcmp(weft_error_task(rec), cs->name) != 0)
-                return broke(o, "job n%d in n%d's cause with %d, named '%s'; its wait returned %d",
-                             c, i, weft_error_code(rec), weft_error_task(rec), cs->job_wait_rc);
+            bool seen = s->job_wait_rc == own;
+            e->listing = (struct oracle_listing){seen, seen, own, 0};
+            e->message = o->message[c];
             continue;
         }
-        if (!group_kept || !allowed_in_group(o, c))
-            return broke(o, "n%d's cause holds n%d (returned %d), which it must not", i, c, cs->rc);
-        if (check_record(o, c, rec))
-            return 1;
+        struct oracle_return ret = return_of(o, c);
+        e->listing = oracle_listing_of(&ret);
+        if (n->parent >= 0 && !group_kept(node(o, n->parent)))
+            e->listing.must = e->listing.may = false;
+        e->message = wrote_message(n) ? o->message[c] : NULL;
+        e->cause = ORACLE_CAUSE_LIST;
+        e->cause_list = &o->cause[c];
     }
-    for (int c = n->first_child; c < n->first_child + n->children; c++) {
-        if (seen_child[c])
-            continue;
-        const struct tree_seen *cs = &o->r->seen[c];
-        if (node(o, c)->role == TREE_JOB && cs->job_wait_rc == TREE_CODE_BASE + c)
-            return broke(o, "job n%d failed, its wait saw it, but n%d's cause lacks it", c, i);
-        if (node(o, c)->role == TREE_TASK && group_kept && required_in_group(o, c))
-            return broke(o, "n%d returned %d but n%d's cause lacks it", c, cs->rc, i);
-    }
-    return 0;
 }
 
 /* A STREAM group handed out each completion once, with the task's code. */
-static int check_stream(struct oracle *o, int i)
+static int check_stream(struct checker *o, int i)
 {
-    const struct tree_seen *s = &o->r->seen[i];
-    if (s->stream_end != ENOENT && s->stream_end != ECANCELED && s->stream_end != ETIMEDOUT)
-        return broke(o, "n%d's weft_group_next ended with %d", i, s->stream_end);
+    struct oracle_verdict v;
+    unsigned handed = 0, spawned = 0;
     for (int c = node(o, i)->first_child; c < node(o, i)->first_child + node(o, i)->children; c++) {
         const struct tree_seen *cs = &o->r->seen[c];
-        if (node(o, c)->role != TREE_TASK || cs->streamed == 0)
+        if (node(o, c)->role != TREE_TASK)
             continue;
-        if (cs->streamed > 1)
-            return broke(o, "n%d's completion was handed out %d times", c, cs->streamed);
-        bool timed_out = timed(node(o, c)) && cs->rc == ECANCELED && cs->stream_status == ETIMEDOUT;
-        if (cs->stream_status != cs->rc && !timed_out)
-            return broke(o, "n%d returned %d, weft_group_next said %d", c, cs->rc,
-                         cs->stream_status);
+        spawned += cs->spawned;
+        handed += (unsigned)cs->streamed;
+        if (cs->streamed == 0)
+            continue;
+        struct oracle_return ret = return_of(o, c);
+        struct oracle_completion done = {.what = o->what[c],
+                                         .mine = true,
+                                         .ended = true,
+                                         .times = cs->streamed,
+                                         .status = cs->stream_status,
+                                         .task = &ret};
+        if (oracle_check_completion(&done, &v))
+            return report(o, &v);
     }
-    if (s->stream_end == ENOENT)
-        for (int c = node(o, i)->first_child; c < node(o, i)->first_child + node(o, i)->children;
-             c++)
-            if (node(o, c)->role == TREE_TASK && o->r->seen[c].streamed != 1)
-                return broke(o, "weft_group_next said ENOENT before n%d's completion", c);
+    /* its caller, task i, stops waiting when its own scope is cancelled */
+    char what[32];
+    snprintf(what, sizeof what, "n%d's stream", i);
+    bool stop = scope_may_cancel(o, i);
+    if (oracle_check_stream_end(what, o->r->seen[i].stream_end, handed, spawned, stop, stop, &v))
+        return report(o, &v);
     return 0;
 }
 
 /* The join's code and count of i's group against what its children did. */
-static int check_join(struct oracle *o, int i)
+static int check_join(struct checker *o, int i)
 {
+    const struct tree_node *n = node(o, i);
     const struct tree_seen *s = &o->r->seen[i];
     if (!s->opened)
         return 0;
-    if ((node(o, i)->flags & WEFT_STREAM) && check_stream(o, i))
+    if ((n->flags & WEFT_STREAM) && check_stream(o, i))
         return 1;
-    size_t required = 0, allowed = 0;
-    for (int c = node(o, i)->first_child; c < node(o, i)->first_child + node(o, i)->children; c++) {
+    struct oracle_entry tasks[TREE_MAX_NODES];
+    size_t k = 0;
+    for (int c = n->first_child; c < n->first_child + n->children; c++) {
         if (node(o, c)->role != TREE_TASK)
             continue;
-        required += required_in_group(o, c);
-        allowed += allowed_in_group(o, c);
+        struct oracle_return ret = return_of(o, c);
+        tasks[k] = o->entry[c];
+        tasks[k++].listing = oracle_listing_of(&ret); /* the join lists it, kept or not */
     }
-    if (node(o, i)->end != TREE_END_PASS_RAW && (s->join_count < required || s->join_count > allowed))
-        return broke(o, "n%d's join listed %zu failures; between %zu and %zu were due", i,
-                     s->join_count, required, allowed);
-    if (required > 0 && s->join_rc == 0)
-        return broke(o, "n%d's join returned 0 after %zu failures", i, required);
-    if (s->join_rc != 0 && !is_cancel_code(s->join_rc) && allowed == 0)
-        return broke(o, "n%d's join returned %d with no failure below", i, s->join_rc);
-    if (allowed == 0 && s->join_rc != 0 && !may_cancel(o, i))
-        return broke(o, "n%d's join returned %d though nothing could cancel it", i, s->join_rc);
-    if (s->join_rc != 0 && node(o, i)->end != TREE_END_PASS_RAW && s->join_count == 0 &&
-        !s->join_cancel_record)
-        return broke(o, "n%d's join returned %d and handed out no record", i, s->join_rc);
-    if (s->join_count > 0 && s->join_rc != s->first_code) /* the earliest is the first listed */
-        return broke(o, "n%d's join returned %d, its first record says %d", i, s->join_rc,
-                     s->first_code);
-    /* the owner cancels before its join; the outer cancel may come after */
-    bool cancelled = node(o, i)->cancel_after >= 0 || s->outer_before_join ||
-                     node(o, i)->group_deadline_us < 0;
-    if (cancelled && s->join_rc == 0) /* a cancelled group never joins with 0 */
-        return broke(o, "n%d's group was cancelled, yet its join returned 0", i);
-    if (node(o, i)->group_wait_us != 0) {
-        int w = s->group_wait_rc;
-        if (w != 0 && w != ETIMEDOUT && w != ECANCELED)
-            return broke(o, "n%d's weft_group_wait returned %d", i, w);
-        if (s->unended_at_wait)
-            return broke(o, "n%d's weft_group_wait returned 0 before a task ended", i);
+    char what[32];
+    snprintf(what, sizeof what, "n%d's join", i);
+    struct oracle_list list = {.what = what, .entry = tasks, .n = k};
+    bool may = may_cancel(o, i);
+    struct oracle_join j = {
+        .what = what,
+        .rc = s->join_rc,
+        .tasks = &list,
+        /* the owner cancels before its join; the outer cancel may come after */
+        .cancelled = n->cancel_after >= 0 || s->outer_before_join || n->group_deadline_us < 0,
+        .ecanceled_possible = may,
+        .etimedout_possible = may,
+        .took = n->end != TREE_END_PASS_RAW, /* that one passes the code on, not the list */
+        .count = s->join_count,
+        .first_code = s->first_code,
+        .only_cancel_record = s->join_cancel_record,
+    };
+    struct oracle_verdict v;
+    if (oracle_check_join(&j, &v))
+        return report(o, &v);
+    if (n->group_wait_us != 0) {
+        snprintf(what, sizeof what, "n%d's weft_group_wait", i);
+        if (oracle_check_group_wait(what, s->group_wait_rc, s->unended_at_wait,
+                                    scope_may_cancel(o, i), true, &v))
+            return report(o, &v);
     }
     return 0;
 }
 
-static int check_node(struct oracle *o, unsigned i)
+static int check_node(struct checker *o, int i)
 {
-    const struct tree_node *n = node(o, (int)i);
+    const struct tree_node *n = node(o, i);
     const struct tree_seen *s = &o->r->seen[i];
+    struct oracle_verdict v;
     if (!s->spawned)
-        return broke(o, "n%u was not spawned: %d", i, s->spawn_rc);
+        return broke(o, "n%d was not spawned: %d", i, s->spawn_rc);
     if (n->role == TREE_JOB)
         return 0; /* it may still run: tree_check_jobs, after destroy */
-    if (tree_task_children(o->p, (int)i) > 0 && s->init_rc != 0)
-        return broke(o, "n%u's weft_group_init returned %d", i, s->init_rc);
-    int ran = atomic_load(&o->r->seen[i].ran);
-    if (ran != 1 || atomic_load(&o->r->seen[i].returned) != 1)
-        return broke(o, "task n%u ran %d times and returned %d times", i, ran,
-                     atomic_load(&o->r->seen[i].returned));
-    if (n->named && (atomic_load(&o->r->seen[i].cleanups) != 1 ||
-                     atomic_load(&o->r->seen[i].cleanups_early) != 0))
-        return broke(o, "n%u's cleanup ran %d times, %d before its function returned", i,
-                     atomic_load(&o->r->seen[i].cleanups),
-                     atomic_load(&o->r->seen[i].cleanups_early));
-    weft_time want = expected_deadline(o, (int)i);
-    if (s->deadline != want)
-        return broke(o, "n%u's deadline is %lld, not min(parent, own) = %lld", i,
-                     (long long)s->deadline, (long long)want);
-    return check_join(o, (int)i);
+    if (tree_task_children(o->p, i) > 0 && s->init_rc != 0)
+        return broke(o, "n%d's weft_group_init returned %d", i, s->init_rc);
+    struct oracle_runs runs = {.what = o->what[i],
+                               .spawned = 1,
+                               .runs = atomic_load(&s->ran),
+                               .returns = atomic_load(&s->returned),
+                               .cleanups = atomic_load(&s->cleanups),
+                               .cleanups_due = n->named,
+                               .cleanups_early = atomic_load(&s->cleanups_early)};
+    if (oracle_check_runs(&runs, &v) ||
+        oracle_check_deadline(o->what[i], s->deadline, expected_deadline(o, i), &v))
+        return report(o, &v);
+    return check_join(o, i);
 }
 
 int tree_check(const struct tree_run *r, unsigned workers, char *why, size_t len)
 {
-    struct oracle o = {r, r->plan, why, len, 0};
+    struct checker o = {.r = r, .p = r->plan, .why = why, .len = len};
+    describe(&o);
     for (int i = 0; i < r->plan->count; i++)
-        if (check_node(&o, (unsigned)i))
+        if (check_node(&o, i))
             return 1;
-    unsigned unaware = atomic_load(&r->unaware_after_cancel);
-    if (unaware > workers)
-        return broke(&o, "%u tasks began without seeing a cancel that had returned (workers %u)",
-                     unaware, workers);
-    if (r->root_rc != r->seen[0].rc)
-        return broke(&o, "weft_run returned %d, the root %d", r->root_rc, r->seen[0].rc);
-    if (r->root_rc == 0)
-        return r->errs == NULL ? 0 : broke(&o, "weft_run returned 0 with an error tree");
-    if (weft_errors_count(r->errs) != 1 || weft_errors_lost(r->errs) != 0)
-        return broke(&o, "weft_run's tree has %zu records (%zu lost), not the root's one",
-                     weft_errors_count(r->errs), weft_errors_lost(r->errs));
-    const weft_error *root = weft_errors_at(r->errs, 0);
-    char msg[48];
-    tree_message(msg, sizeof msg, r->id, 0);
-    if (strcmp(weft_error_message(root), msg) != 0)
-        return broke(&o, "the root's record says '%s'", weft_error_message(root));
-    return check_record(&o, 0, root);
+    struct oracle_verdict v;
+    char what[24];
+    snprintf(what, sizeof what, "tree %u", r->id);
+    if (oracle_check_late_starts(what, atomic_load(&r->unaware_after_cancel), workers, &v))
+        return report(&o, &v);
+    struct oracle_entry root = o.entry[0];
+    root.what = "the root";
+    root.listing = (struct oracle_listing){r->seen[0].rc != 0, r->seen[0].rc != 0, r->seen[0].rc, 0};
+    root.message = o.message[0];
+    if (oracle_check_run(r->root_rc, r->seen[0].rc, r->errs, &root, &v))
+        return report(&o, &v);
+    return 0;
 }
 
 /* Job j of tree r: did it run, clean up, see its deadline? */
-static int check_job(struct oracle *o, int j)
+static int check_job(struct checker *o, int j)
 {
     const struct tree_seen *s = &o->r->seen[j];
-    if (atomic_load(&s->ran) != 1 || atomic_load(&s->returned) != 1)
-        return broke(o, "tree %u: job n%d ran %d times", o->r->id, j, atomic_load(&s->ran));
-    if (atomic_load(&s->cleanups) != 1 || atomic_load(&s->cleanups_early) != 0)
-        return broke(o, "tree %u: job n%d's cleanup ran %d times, %d early", o->r->id, j,
-                     atomic_load(&s->cleanups), atomic_load(&s->cleanups_early));
-    weft_time want = expected_deadline(o, j);
-    if (s->deadline != want)
-        return broke(o, "tree %u: job n%d's deadline is %lld, not %lld", o->r->id, j,
-                     (long long)s->deadline, (long long)want);
+    char what[32];
+    snprintf(what, sizeof what, "tree %u: job n%d", o->r->id, j);
+    struct oracle_runs runs = {.what = what,
+                               .spawned = 1,
+                               .runs = atomic_load(&s->ran),
+                               .returns = atomic_load(&s->returned),
+                               .cleanups = atomic_load(&s->cleanups),
+                               .cleanups_due = 1,
+                               .cleanups_early = atomic_load(&s->cleanups_early)};
+    struct oracle_verdict v;
+    if (oracle_check_runs(&runs, &v) ||
+        oracle_check_deadline(what, s->deadline, expected_deadline(o, j), &v))
+        return report(o, &v);
     return 0;
 }
 
 /* Link k of r's detached chain: ran once if its spawn returned 0, else never,
  * with its child, outside every deadline. */
-static int check_link(struct oracle *o, int k)
+static int check_link(struct checker *o, int k)
 {
     const struct tree_link_seen *l = &o->r->link[k];
-    int ran = atomic_load(&l->ran);
     /* link 0 is spawned while weft_run runs; a later one may meet destroy */
     bool refused = k > 0 && l->spawn_rc == ESHUTDOWN;
     if (l->spawn_rc != 0 && !refused)
         return broke(o, "tree %u: detached link %d's spawn returned %d", o->r->id, k, l->spawn_rc);
-    if (ran != (l->spawn_rc == 0) || atomic_load(&l->returned) != ran)
-        return broke(o, "tree %u: detached link %d (spawn %d) ran %d times, returned %d", o->r->id,
-                     k, l->spawn_rc, ran, atomic_load(&l->returned));
-    if (ran == 0)
+    char what[48];
+    snprintf(what, sizeof what, "tree %u: detached link %d", o->r->id, k);
+    struct oracle_runs runs = {.what = what,
+                               .spawned = l->spawn_rc == 0,
+                               .runs = atomic_load(&l->ran),
+                               .returns = atomic_load(&l->returned),
+                               .cleanups = -1,
+                               .cleanups_early = -1};
+    struct oracle_verdict v;
+    if (oracle_check_runs(&runs, &v))
+        return report(o, &v);
+    if (runs.runs == 0)
         return 0;
-    if (l->init_rc != 0 || l->child_spawn_rc != 0 || atomic_load(&l->child_ran) != 1)
-        return broke(o, "tree %u: detached link %d: init %d, child spawned %d, ran %d times",
-                     o->r->id, k, l->init_rc, l->child_spawn_rc, atomic_load(&l->child_ran));
-    if (l->join_rc != 0 && l->join_rc != ECANCELED) /* ECANCELED: destroy cancelled it */
-        return broke(o, "tree %u: detached link %d's join returned %d", o->r->id, k, l->join_rc);
-    if (l->deadline != WEFT_NEVER)
-        return broke(o, "tree %u: detached link %d has a deadline", o->r->id, k);
+    if (l->init_rc != 0 || l->child_spawn_rc != 0)
+        return broke(o, "%s: init %d, child spawned %d", what, l->init_rc, l->child_spawn_rc);
+    char child[64];
+    snprintf(child, sizeof child, "%s's child", what);
+    struct oracle_runs child_runs = {.what = child,
+                                     .spawned = 1,
+                                     .runs = atomic_load(&l->child_ran),
+                                     .returns = -1,
+                                     .cleanups = -1,
+                                     .cleanups_early = -1};
+    /* nothing cancels a link but destroy; its child returns 0 */
+    struct oracle_join join = {.what = what, .rc = l->join_rc, .ecanceled_possible = true};
+    if (oracle_check_runs(&child_runs, &v) || oracle_check_join(&join, &v) ||
+        oracle_check_deadline(what, l->deadline, oracle_spawn_deadline(WEFT_NEVER, WEFT_NEVER),
+                              &v))
+        return report(o, &v);
     return 0;
 }
 
@@ -410,19 +406,38 @@ static bool link_failed(const struct tree_run *r, int k)
            (r->plan->chain_fails & (1u << k)) && atomic_load(&r->link[k].ran) == 1;
 }
 
+/* Report k of u: a due job's or link's failure, with its code? */
+static bool known_report(const struct tree_run *runs, size_t n, const struct tree_unhandled *u,
+                         int k)
+{
+    unsigned id;
+    int j;
+    bool is_link = false, parsed = sscanf(u->message[k], "tree %u node %d", &id, &j) == 2;
+    if (!parsed)
+        is_link = parsed = sscanf(u->message[k], "tree %u link %d", &id, &j) == 2;
+    id -= runs[0].id; /* unsigned: a smaller id wraps and fails the test below */
+    return parsed && id < n && j >= 0 &&
+           (is_link ? j < TREE_CHAIN_MAX && link_failed(&runs[id], j) &&
+                          u->code[k] == TREE_LINK_CODE + j
+                    : j < runs[id].plan->count && unobserved_failure(&runs[id], j) &&
+                          u->code[k] == TREE_CODE_BASE + j);
+}
+
 int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
                     const struct tree_unhandled *u, char *why, size_t len)
 {
-    struct oracle o = {NULL, NULL, why, len, 0};
+    struct checker o = {.why = why, .len = len};
+    struct oracle_verdict v;
     size_t due = 0;
     for (size_t k = 0; k < n; k++) {
         o.r = &runs[k];
         o.p = runs[k].plan;
         /* again: jobs may have begun after weft_run returned */
-        unsigned unaware = atomic_load(&runs[k].unaware_after_cancel);
-        if (unaware > workers)
-            return broke(&o, "tree %u: %u tasks and jobs began without seeing a cancel that "
-                             "had returned", runs[k].id, unaware);
+        char what[48];
+        snprintf(what, sizeof what, "tree %u, jobs included", runs[k].id);
+        if (oracle_check_late_starts(what, atomic_load(&runs[k].unaware_after_cancel), workers,
+                                     &v))
+            return report(&o, &v);
         for (int j = 0; j < o.p->count; j++) {
             if (o.p->node[j].role != TREE_JOB || !runs[k].seen[j].spawned)
                 continue;
@@ -447,27 +462,25 @@ int tree_check_jobs(const struct tree_run *runs, size_t n, unsigned workers,
     int count = atomic_load(&u->count);
     if (count > TREE_UNHANDLED_MAX)
         return broke(&o, "%d unhandled failures: more than this test keeps", count);
-    if ((size_t)count != due)
-        return broke(&o, "on_unhandled got %d failures; %zu jobs and links failed unseen", count,
-                     due);
-    for (int k = 0; k < count; k++) { /* each one is such a job's or link's, and once: count == due */
-        unsigned id;
-        int j;
-        bool is_link = false, parsed = sscanf(u->message[k], "tree %u node %d", &id, &j) == 2;
-        if (!parsed)
-            is_link = parsed = sscanf(u->message[k], "tree %u link %d", &id, &j) == 2;
-        id -= runs[0].id; /* unsigned: a smaller id wraps and fails the test below */
-        bool known = parsed && id < n && j >= 0 &&
-                     (is_link ? j < TREE_CHAIN_MAX && link_failed(&runs[id], j) &&
-                                 u->code[k] == TREE_LINK_CODE + j
-                           : j < runs[id].plan->count && unobserved_failure(&runs[id], j) &&
-                                 u->code[k] == TREE_CODE_BASE + j);
-        if (!known)
-            return broke(&o, "on_unhandled got %d '%s', which no unseen job failure nor "
-                             "detached link's is", u->code[k], u->message[k]);
-        for (int m = 0; m < k; m++)
-            if (strcmp(u->message[m], u->message[k]) == 0)
-                return broke(&o, "on_unhandled got '%s' twice", u->message[k]);
+    struct oracle_reports reports = {.due = due, .seen = (uint64_t)count, .final = true};
+    int first_odd = -1;
+    for (int k = 0; k < count; k++) {
+        bool known = known_report(runs, n, u, k), again = false;
+        for (int m = 0; m < k && known; m++)
+            again |= strcmp(u->message[m], u->message[k]) == 0;
+        reports.unknown += !known;
+        reports.repeated += again;
+        if ((!known || again) && first_odd < 0)
+            first_odd = k;
     }
+    char what[128];
+    if (first_odd >= 0)
+        snprintf(what, sizeof what, "on_unhandled (%d '%s' among them)", u->code[first_odd],
+                 u->message[first_odd]);
+    else
+        snprintf(what, sizeof what, "on_unhandled");
+    reports.what = what;
+    if (oracle_check_reports(&reports, &v))
+        return report(&o, &v);
     return 0;
 }
