@@ -43,7 +43,7 @@ void fz_op_pfor(struct fz_frame *f, struct fz_node *n)
     p->n = n->a % (FZ_PFOR_MAX + 1);
     p->grain = (n->b & 7u) + 1;
     p->fail_at = (n->b & 8) ? (size_t)(n->b >> 4) : SIZE_MAX;
-    p->expect_deadline = f->deadline;
+    p->expect_deadline = oracle_spawn_deadline(f->deadline, WEFT_NEVER); /* the caller's */
     struct pfor_ctx c = {.p = p, .begin = (size_t)(n->b >> 6), .end = (size_t)(n->b >> 6) + p->n};
     int rc = weft_parallel_for(f->self, c.begin, c.end, p->grain, pfor_body, &c);
     if (rc == EDOM) /* its one failing index's record is kept as self's cause */
@@ -51,26 +51,16 @@ void fz_op_pfor(struct fz_frame *f, struct fz_node *n)
     int bad = atomic_load(&p->bad_chunk);
     FZ_CHECK(bad == 0, "weft_parallel_for: %s", bad == 1 ? "a chunk out of range or under grain"
                                                          : "a chunk with the wrong deadline");
-    bool all = true, fail_ran = false;
-    for (size_t i = 0; i < p->n; i++) {
-        int k = atomic_load(&p->cover[i]);
-        FZ_CHECK(k <= 1, "weft_parallel_for: index %zu run %d times", i, k);
-        all &= k == 1;
-        fail_ran |= k == 1 && i == p->fail_at;
-    }
-    FZ_CHECK(rc == 0 || rc == EDOM || rc == ECANCELED || rc == ETIMEDOUT, "weft_parallel_for: %d",
-             rc);
-    if (rc == 0)
-        FZ_CHECK(all && p->fail_at >= p->n, "weft_parallel_for: 0, but %s",
-                 all ? "an index failed" : "an index was skipped");
-    if (fail_ran)
-        FZ_CHECK(rc == EDOM, "weft_parallel_for: %d, but its one failure was EDOM", rc);
-    if (rc == EDOM)
-        FZ_CHECK(fail_ran, "weft_parallel_for: EDOM, but no index failed");
-    if (rc == ECANCELED)
-        FZ_CHECK(fz_ecanceled_possible(f->scope), "weft_parallel_for: ECANCELED, nothing cancelled");
-    if (rc == ETIMEDOUT)
-        FZ_CHECK(weft_now() >= f->deadline, "weft_parallel_for: ETIMEDOUT before the deadline");
+    struct oracle_parallel_for pf = {.what = "weft_parallel_for",
+                                     .rc = rc,
+                                     .n = p->n,
+                                     .hits = p->cover,
+                                     .fail_at = p->fail_at,
+                                     .fail_code = EDOM,
+                                     .ecanceled_possible = fz_ecanceled_possible(f->scope),
+                                     .etimedout_possible = weft_now() >= f->deadline};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_parallel_for(&pf, &v), &v);
 }
 
 struct retry_ctx {
@@ -102,28 +92,20 @@ void fz_op_retry(struct fz_frame *f, const struct fz_node *n)
     struct retry_ctx c = {.fails = n->b % 5u};
     unsigned attempts = policy.attempts != 0 ? policy.attempts : 3;
     int rc = weft_retry_run(f->self, (n->a & 0x80) && n->b == 0 ? NULL : &policy, retry_fn, &c);
-    FZ_CHECK(c.calls <= attempts, "weft_retry_run: %u tries of %u", c.calls, attempts);
+    struct oracle_retry check = {.what = "weft_retry_run",
+                                 .rc = rc,
+                                 .attempts = attempts,
+                                 .fails = c.fails,
+                                 .calls = c.calls,
+                                 .fail_code = EIO,
+                                 .ecanceled_possible = fz_ecanceled_possible(f->scope),
+                                 /* it stops early when its next back-off would cross it */
+                                 .etimedout_possible = f->deadline != WEFT_NEVER};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_retry(&check, &v), &v);
     /* a failed retry leaves its last record pending on self, with the last
      * failure as cause when the deadline ended it: a weft_fail_from later
      * moves those causes over (weft_fail(3)) */
     if (rc != 0)
         f->kept_unknown = true;
-    switch (rc) {
-    case 0:
-        FZ_CHECK(c.calls == c.fails + 1, "weft_retry_run: 0 after %u tries, %u failing", c.calls,
-                 c.fails);
-        break;
-    case EIO:
-        FZ_CHECK(c.calls == attempts && c.fails >= attempts,
-                 "weft_retry_run: EIO after %u of %u tries, %u failing", c.calls, attempts, c.fails);
-        break;
-    case ECANCELED:
-        FZ_CHECK(fz_ecanceled_possible(f->scope), "weft_retry_run: ECANCELED, nothing cancelled");
-        break;
-    case ETIMEDOUT:
-        FZ_CHECK(f->deadline != WEFT_NEVER, "weft_retry_run: ETIMEDOUT with no deadline");
-        break;
-    default:
-        fz_violation("weft_retry_run: %d", rc);
-    }
 }

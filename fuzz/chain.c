@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <weft/weft.h>
@@ -38,9 +39,20 @@ static int link_main(weft_task *self, void *arg)
 {
     struct fz_link *l = arg;
     struct fz_chain *c = l->chain;
-    FZ_CHECK(atomic_fetch_add(&l->runs, 1) == 0, "chain %u: link %u ran twice", c->id, l->k);
-    FZ_CHECK(weft_deadline(self) == WEFT_NEVER, "chain %u: link %u has a deadline", c->id, l->k);
-    FZ_CHECK(!weft_cancelled(self), "chain %u: link %u cancelled", c->id, l->k);
+    char what[32];
+    snprintf(what, sizeof what, "chain %u: link %u", c->id, l->k);
+    struct oracle_runs runs = {.what = what, .spawned = 1, .runs = atomic_fetch_add(&l->runs, 1) + 1,
+                               .returns = -1, .cleanups = -1, .cleanups_early = -1};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_runs(&runs, &v), &v);
+    /* a detached task has no deadline, and nothing cancels it before destroy */
+    fz_verdict(oracle_check_deadline(what, weft_deadline(self),
+                                     oracle_spawn_deadline(WEFT_NEVER, WEFT_NEVER), &v),
+               &v);
+    bool cancelled = weft_cancelled(self);
+    fz_verdict(oracle_check_cancel_state(what, cancelled, weft_cancel_reason(self), false, false,
+                                         &v),
+               &v);
     weft_group g;
     int rc = weft_group_init(&g, self, NULL);
     FZ_CHECK(rc == 0, "chain %u: link %u: weft_group_init %d", c->id, l->k, rc);
@@ -49,9 +61,14 @@ static int link_main(weft_task *self, void *arg)
     if (l->k + 1 < c->n_links)
         spawn_link(c, l->k + 1);
     rc = weft_group_join(&g, NULL);
-    FZ_CHECK(rc == 0 && atomic_load(&l->child_runs) == 1,
-             "chain %u: link %u's join returned %d, its child ran %d times", c->id, l->k, rc,
-             atomic_load(&l->child_runs));
+    struct oracle_join join = {.what = what, .rc = rc}; /* its child returns 0 */
+    char child[48];
+    snprintf(child, sizeof child, "%s's child", what);
+    struct oracle_runs child_runs = {.what = child, .spawned = 1,
+                                     .runs = atomic_load(&l->child_runs), .returns = -1,
+                                     .cleanups = -1, .cleanups_early = -1};
+    fz_verdict(oracle_check_join(&join, &v), &v);
+    fz_verdict(oracle_check_runs(&child_runs, &v), &v);
     rc = link_fails(c, l->k)
              ? weft_fail(self, fz_fail_code((uint8_t)l->k), FZ_LINK_MESSAGE " %u.%u", c->id, l->k)
              : 0;
@@ -95,10 +112,19 @@ unsigned fz_check_chains(const struct fz_input *in)
             continue;
         for (unsigned k = 0; k < c->n_links; k++) {
             const struct fz_link *l = &c->links[k];
-            FZ_CHECK(l->spawn_rc == 0 && atomic_load(&l->runs) == 1 &&
-                         atomic_load(&l->child_runs) == 1,
-                     "chain %u: link %u spawned with %d, ran %d times, its child %d times", c->id,
-                     k, l->spawn_rc, atomic_load(&l->runs), atomic_load(&l->child_runs));
+            /* no destroy runs meanwhile: every link is spawned */
+            FZ_CHECK(l->spawn_rc == 0, "chain %u: link %u spawned with %d", c->id, k, l->spawn_rc);
+            char what[32], child[48];
+            snprintf(what, sizeof what, "chain %u: link %u", c->id, k);
+            snprintf(child, sizeof child, "%s's child", what);
+            struct oracle_runs runs = {.what = what, .spawned = 1, .runs = atomic_load(&l->runs),
+                                       .returns = -1, .cleanups = -1, .cleanups_early = -1};
+            struct oracle_runs child_runs = runs;
+            child_runs.what = child;
+            child_runs.runs = atomic_load(&l->child_runs);
+            struct oracle_verdict v;
+            fz_verdict(oracle_check_runs(&runs, &v), &v);
+            fz_verdict(oracle_check_runs(&child_runs, &v), &v);
             n += link_fails(c, k);
         }
     }

@@ -1,19 +1,16 @@
 /*
- * What the contract promises about a program's results, checked from the
- * records the interpreter kept. Only what API.md and the header promise is
- * asserted; where timing decides between outcomes, every outcome the
- * contract allows is accepted:
- *   - a join returns the earliest failure's code (the first one listed) when
- *     a task failed, else 0, ECANCELED or ETIMEDOUT; ECANCELED only when a
- *     cancel or a fail-fast failure happened in the group or above it (up to
- *     a shield), ETIMEDOUT only once the group's effective deadline passed
- *     (or a task's own deadline turned its ECANCELED into ETIMEDOUT);
- *   - a cancelled group, or one whose own deadline was already past, never
- *     joins with 0;
- *   - every deliberate failure (codes that are neither ECANCELED nor
- *     ETIMEDOUT, so no cancel excuses them) is listed exactly once, with its
- *     code, task name and message; nothing else is, but an ETIMEDOUT of a
- *     task whose own deadline stopped it.
+ * The fuzzer's checks: what the interpreter recorded, described to the
+ * oracle of the contract (tests/oracle/contract.h), which states the rules
+ * the random trees and the soak hold their runs against too. Where timing
+ * decides between outcomes the description says what was possible, so
+ * every outcome the contract allows is accepted:
+ *   - a cancel was possible once OP_CANCEL, OP_CANCEL_SCOPE, OP_OUTER_CANCEL
+ *     or a failure in a fail-fast group flagged the group (before it could
+ *     happen), here or above up to a shield;
+ *   - a deadline passed when the clock, read after the call, says so;
+ *   - a task that returned ECANCELED saw its flag (OP_CHECK_CANCEL);
+ *     any group might have been cancelled by then, so only deliberate
+ *     failures (codes that are never ECANCELED/ETIMEDOUT) must be listed.
  */
 #include "config.h"
 
@@ -24,7 +21,7 @@
 #include <string.h>
 
 #include "fuzz/fuzz.h"
-#include "tests/cancel_record.h"
+#include "tests/oracle/contract.h"
 
 void fz_violation(const char *fmt, ...)
 {
@@ -73,40 +70,43 @@ weft_time fz_wait_choice(uint8_t c)
     }
 }
 
+void fz_verdict(int broken, const struct oracle_verdict *v)
+{
+    if (broken)
+        fz_violation("%s", v->why);
+}
+
+/* g and the groups above it, each with whether `event` flagged it. */
+static size_t chain_of(const struct fz_group *g, bool cancel_returned, struct oracle_scope *chain)
+{
+    size_t k = 0;
+    for (; g != NULL && k < FZ_MAX_CHAIN; g = g->up)
+        chain[k++] = (struct oracle_scope){
+            cancel_returned ? atomic_load(&g->cancel_returned) : atomic_load(&g->ecanceled_source),
+            (g->flags & WEFT_SHIELD) != 0};
+    return k;
+}
+
 bool fz_ecanceled_possible(const struct fz_group *g)
 {
-    for (; g != NULL; g = g->up) {
-        if (atomic_load(&g->ecanceled_source))
-            return true;
-        if (g->flags & WEFT_SHIELD)
-            break;
-    }
-    return false;
+    struct oracle_scope chain[FZ_MAX_CHAIN];
+    return oracle_reaches(chain, chain_of(g, false, chain));
 }
 
 bool fz_cancel_returned(const struct fz_group *g)
 {
-    for (; g != NULL; g = g->up) {
-        if (atomic_load(&g->cancel_returned))
-            return true;
-        if (g->flags & WEFT_SHIELD)
-            break;
-    }
-    return false;
+    struct oracle_scope chain[FZ_MAX_CHAIN];
+    return oracle_reaches(chain, chain_of(g, true, chain));
 }
 
 void fz_check_cancel_state(weft_task *self, const struct fz_group *scope, weft_time deadline)
 {
     bool cancelled = weft_cancelled(self);
     int reason = weft_cancel_reason(self); /* read after: a cancel is sticky */
-    FZ_CHECK(reason == 0 || reason == ECANCELED || reason == ETIMEDOUT,
-             "weft_cancel_reason: %d", reason);
-    FZ_CHECK(!cancelled || reason != 0, "weft_cancelled is true but the reason is 0");
-    if (reason == ETIMEDOUT)
-        FZ_CHECK(weft_now() >= deadline, "cancelled with ETIMEDOUT %lld ns before the deadline",
-                 (long long)(deadline - weft_now()));
-    if (reason == ECANCELED)
-        FZ_CHECK(fz_ecanceled_possible(scope), "cancelled with ECANCELED, but nothing cancelled");
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_cancel_state("a task", cancelled, reason, fz_ecanceled_possible(scope),
+                                         weft_now() >= deadline, &v),
+               &v);
 }
 
 static const char *expected_name(const struct fz_task *t)
@@ -114,127 +114,97 @@ static const char *expected_name(const struct fz_task *t)
     return t->named ? t->name : "";
 }
 
-/* The kid a record stands for, or NULL. */
-static struct fz_task *match_record(struct fz_group *g, const weft_error *e, bool *matched)
+/* What kid t returned, and how its record must look. */
+struct kid_record {
+    char what[16], message[32];
+};
+
+static void describe_kid(const struct fz_task *t, struct kid_record *k, struct oracle_entry *e)
 {
-    int code = weft_error_code(e);
-    const char *task = weft_error_task(e);
-    for (unsigned i = 0; i < g->n_kids; i++) {
-        struct fz_task *t = g->kids[i];
-        if (matched[i] || strcmp(task, expected_name(t)) != 0)
-            continue;
+    snprintf(k->what, sizeof k->what, "task %u", t->id);
+    snprintf(k->message, sizeof k->message, "fz-fail %u", t->id);
+    /* its ECANCELED means it saw its flag (OP_CHECK_CANCEL); its group may
+     * have been cancelled by then whatever the program did */
+    struct oracle_return ret = {.rc = t->rc,
+                                .saw_cancel = t->rc == ECANCELED,
+                                .cancel_possible = true,
+                                .own_deadline = t->timed};
+    bool deliberate = fz_is_fail_code(t->rc);
+    *e = (struct oracle_entry){
+        .what = k->what,
+        .listing = oracle_listing_of(&ret),
         /* two unnamed tasks may fail with one code, and records come in
          * completion order: the message names the task */
-        char msg[32];
-        snprintf(msg, sizeof msg, "fz-fail %u", t->id);
-        bool deliberate = fz_is_fail_code(code) && code == t->rc &&
-                          strcmp(weft_error_message(e), msg) == 0;
-        bool own_timeout = code == ETIMEDOUT && t->timed && t->rc == ECANCELED;
-        if (deliberate || own_timeout) {
-            matched[i] = true;
-            return t;
-        }
+        .message = deliberate ? k->message : NULL,
+        .name = expected_name(t),
+    };
+    if (deliberate && t->explicit_cause) {
+        e->cause = t->cause_at_least ? ORACLE_CAUSE_AT_LEAST : ORACLE_CAUSE_COUNT;
+        e->cause_count = t->cause_count;
     }
-    return NULL;
-}
-
-static void check_tree(struct fz_group *g, int rc, const weft_errors *errs)
-{
-    bool matched[FZ_MAX_KIDS] = {false};
-    size_t n = weft_errors_count(errs);
-    FZ_CHECK(errs == NULL || n > 0, "an error tree with no failure (it should be NULL)");
-    FZ_CHECK(rc == 0 || n > 0, "join returned %d and handed out no record", rc);
-    if (weft_test_only_cancel_record(errs, rc)) { /* why it was cancelled: no task failed */
-        for (unsigned i = 0; i < g->n_kids; i++)
-            FZ_CHECK(!fz_is_fail_code(g->kids[i]->rc),
-                     "task %u failed with %d but the join listed only why it was cancelled",
-                     g->kids[i]->id, g->kids[i]->rc);
-        return;
-    }
-    FZ_CHECK(weft_errors_lost(errs) == 0, "failures lost with memory to spare");
-    if (n > 0)
-        FZ_CHECK(rc == weft_error_code(weft_errors_at(errs, 0)),
-                 "join returned %d but the earliest failure listed is %d", rc,
-                 weft_error_code(weft_errors_at(errs, 0)));
-    for (size_t i = 0; i < n; i++) {
-        const weft_error *e = weft_errors_at(errs, i);
-        struct fz_task *t = match_record(g, e, matched);
-        FZ_CHECK(t != NULL, "error record %zu (%d, task \"%s\") matches no task that failed", i,
-                 weft_error_code(e), weft_error_task(e));
-        if (!fz_is_fail_code(weft_error_code(e)))
-            continue;
-        char msg[32];
-        snprintf(msg, sizeof msg, "fz-fail %u", t->id);
-        FZ_CHECK(strcmp(weft_error_message(e), msg) == 0, "task %u's message is \"%s\"", t->id,
-                 weft_error_message(e));
-        if (t->explicit_cause) {
-            size_t listed = weft_errors_count(weft_error_cause(e));
-            FZ_CHECK(listed == t->cause_count || (t->cause_at_least && listed > t->cause_count),
-                     "task %u's cause lists %zu failures, not %s%zu", t->id, listed,
-                     t->cause_at_least ? "at least " : "", t->cause_count);
-        }
-    }
-    for (unsigned i = 0; i < g->n_kids; i++)
-        FZ_CHECK(matched[i] || !fz_is_fail_code(g->kids[i]->rc),
-                 "task %u failed with %d but is not in the error tree", g->kids[i]->id,
-                 g->kids[i]->rc);
 }
 
 void fz_check_join(struct fz_group *g, int rc, const weft_errors *errs, bool took_errs)
 {
     weft_time now = weft_now();
-    unsigned n_fail = 0, n_own_timeout = 0;
-    bool rc_is_a_failure = false;
+    struct oracle_verdict v;
+    struct kid_record names[FZ_MAX_KIDS];
+    struct oracle_entry kids[FZ_MAX_KIDS];
     for (unsigned i = 0; i < g->n_kids; i++) {
         struct fz_task *t = g->kids[i];
-        FZ_CHECK(atomic_load(&t->runs) == 1 && atomic_load(&t->done),
-                 "join returned before task %u ended (runs %d)", t->id, atomic_load(&t->runs));
-        FZ_CHECK(atomic_load(&t->cleanups) == (t->has_cleanup ? 1 : 0),
-                 "join returned with task %u's cleanup run %d times", t->id,
-                 atomic_load(&t->cleanups));
-        if (fz_is_fail_code(t->rc)) {
-            n_fail++;
-            rc_is_a_failure |= rc == t->rc;
-        }
-        if (t->timed && t->rc == ECANCELED)
-            n_own_timeout++;
+        describe_kid(t, &names[i], &kids[i]);
+        struct oracle_runs runs = {.what = names[i].what,
+                                   .spawned = 1,
+                                   .runs = atomic_load(&t->runs),
+                                   .returns = atomic_load(&t->done),
+                                   .cleanups = atomic_load(&t->cleanups),
+                                   .cleanups_due = t->has_cleanup,
+                                   .cleanups_early = -1}; /* cleanup_fn checks */
+        fz_verdict(oracle_check_runs(&runs, &v), &v);
     }
-    if (n_fail > 0) {
-        FZ_CHECK(rc_is_a_failure || (rc == ETIMEDOUT && n_own_timeout > 0),
-                 "join returned %d, the code of no task that failed", rc);
-    } else {
-        FZ_CHECK(rc == 0 || rc == ECANCELED || rc == ETIMEDOUT, "join returned %d", rc);
-        if (rc == ECANCELED)
-            FZ_CHECK(fz_ecanceled_possible(g), "join returned ECANCELED, but nothing cancelled");
-        if (rc == ETIMEDOUT)
-            FZ_CHECK(now >= g->eff_deadline || n_own_timeout > 0,
-                     "join returned ETIMEDOUT %lld ns before the group's deadline",
-                     (long long)(g->eff_deadline - now));
-    }
-    if (g->cancelled_by_owner || g->outer_before_join || g->born_cancelled)
-        FZ_CHECK(rc != 0, "a %s group joined with 0",
-                 g->born_cancelled ? "past-deadline" : "cancelled");
-    if (took_errs)
-        check_tree(g, rc, errs);
+    struct oracle_list list = {.what = "the join's list", .entry = kids, .n = g->n_kids};
+    struct oracle_join j = {
+        .what = "a join",
+        .rc = rc,
+        .tasks = &list,
+        .cancelled = g->cancelled_by_owner || g->outer_before_join || g->born_cancelled,
+        .ecanceled_possible = fz_ecanceled_possible(g),
+        .etimedout_possible = now >= g->eff_deadline,
+        .took = took_errs,
+        .errs_kept = true,
+        .errs = errs,
+    };
+    fz_verdict(oracle_check_join(&j, &v), &v);
 }
 
 void fz_check_input(const struct fz_input *in)
 {
+    struct oracle_verdict v;
     for (unsigned i = 0; i < in->n_nodes; i++) {
         const struct fz_node *n = &in->nodes[i];
+        char what[24];
         if (n->op == OP_SPAWN) {
             const struct fz_task *t = &n->u.task;
-            int runs = atomic_load(&t->runs), cleanups = atomic_load(&t->cleanups);
-            if (t->spawned)
-                FZ_CHECK(runs == 1 && cleanups == (t->has_cleanup ? 1 : 0),
-                         "task %u: ran %d times, cleanup %d times", t->id, runs, cleanups);
-            else
-                FZ_CHECK(runs == 0, "task %u was never spawned but ran", t->id);
+            snprintf(what, sizeof what, "task %u", t->id);
+            struct oracle_runs runs = {.what = what,
+                                       .spawned = t->spawned,
+                                       .runs = atomic_load(&t->runs),
+                                       .returns = -1,
+                                       .cleanups = atomic_load(&t->cleanups),
+                                       .cleanups_due = t->spawned && t->has_cleanup,
+                                       .cleanups_early = -1};
+            fz_verdict(oracle_check_runs(&runs, &v), &v);
         } else if (n->op == OP_JOB && n->u.job.spawned) {
             const struct fz_job *j = &n->u.job;
-            int runs = atomic_load(&j->runs), cleanups = atomic_load(&j->cleanups);
-            FZ_CHECK(runs == 1 && cleanups == 1, "job %u: ran %d times, cleanup %d times", j->id,
-                     runs, cleanups);
+            snprintf(what, sizeof what, "job %u", j->id);
+            struct oracle_runs runs = {.what = what,
+                                       .spawned = 1,
+                                       .runs = atomic_load(&j->runs),
+                                       .returns = -1,
+                                       .cleanups = atomic_load(&j->cleanups),
+                                       .cleanups_due = 1,
+                                       .cleanups_early = -1};
+            fz_verdict(oracle_check_runs(&runs, &v), &v);
         }
     }
 }

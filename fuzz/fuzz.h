@@ -1,7 +1,9 @@
 /*
  * The API fuzzer's shared types (fuzz/): the command language's decoded
  * program (program.c), what each command records while it runs (interp.c,
- * jobs.c, misuse.c) and the checks made from those records (expect.c).
+ * jobs.c, misuse.c) and the checks made from those records (expect.c, through
+ * the oracle of the contract shared with the random trees and the soak:
+ * tests/oracle/contract.h).
  *
  * A program is a tree: a SPAWN command carries its child's program. The
  * tree is decoded once, before anything runs, with hard bounds on its size,
@@ -20,6 +22,8 @@
 
 #include <weft/weft.h>
 
+#include "tests/oracle/contract.h"
+
 /* Bounds that keep one input to milliseconds. */
 enum {
     FZ_MAX_NODES = 96,   /* commands in the whole tree */
@@ -29,7 +33,8 @@ enum {
     FZ_MAX_OPEN = 3,     /* groups a task has open at once */
     FZ_MAX_JOBS = 2,     /* job handles a task holds at once */
     FZ_PFOR_MAX = 48,    /* parallel_for range */
-    FZ_CHAIN_MAX = 16    /* links of a detached chain */
+    FZ_CHAIN_MAX = 16,   /* links of a detached chain */
+    FZ_MAX_CHAIN = FZ_MAX_DEPTH + 2 /* groups from a task's up to the root's */
 };
 
 enum fz_op {
@@ -175,13 +180,15 @@ _Noreturn void fz_violation(const char *fmt, ...) __attribute__((format(printf, 
         if (!(cond))                                                                        \
             fz_violation(__VA_ARGS__);                                                      \
     } while (0)
+/* An oracle check that returned `broken` (contract.h): abort with its reason. */
+void fz_verdict(int broken, const struct oracle_verdict *v);
 /* Whether an ECANCELED can have reached g: a cancel or a fail-fast failure
  * in g or above it, up to the first shield. */
 bool fz_ecanceled_possible(const struct fz_group *g);
 /* Whether a weft_group_cancel of g or of a group above it, up to the first
  * shield, has returned. */
 bool fz_cancel_returned(const struct fz_group *g);
-/* The checks of a join that returned rc; errs is the tree when taken. */
+/* The oracle's checks of a join that returned rc; errs is the tree when taken. */
 void fz_check_join(struct fz_group *g, int rc, const weft_errors *errs, bool took_errs);
 /* A task's view of its own cancellation is consistent with what caused it. */
 void fz_check_cancel_state(weft_task *self, const struct fz_group *scope, weft_time deadline);

@@ -20,16 +20,10 @@
 
 _Atomic int fz_jobs_outstanding;
 
-static void check_timed_rc(struct fz_frame *f, int rc, weft_time until, const char *what)
+/* Whether the wait's limit, or the task's deadline, has passed. */
+static bool passed(const struct fz_frame *f, weft_time until)
 {
-    if (rc == ECANCELED)
-        FZ_CHECK(fz_ecanceled_possible(f->scope), "%s: ECANCELED with no cancel above", what);
-    if (rc == ETIMEDOUT) {
-        weft_time now = weft_now();
-        FZ_CHECK(now >= fz_min(until, f->deadline),
-                 "%s: ETIMEDOUT %lld ns before its deadline", what,
-                 (long long)(fz_min(until, f->deadline) - now));
-    }
+    return weft_now() >= fz_min(until, f->deadline);
 }
 
 static struct fz_open_group *top_group(struct fz_frame *f)
@@ -54,7 +48,7 @@ static void op_open(struct fz_frame *f, const struct fz_node *n)
     o->m.handle = &o->g;
     o->m.flags = flags;
     o->m.own_deadline = d == 0 ? WEFT_NEVER : d;
-    o->m.eff_deadline = fz_min(o->m.own_deadline, (flags & WEFT_SHIELD) ? WEFT_NEVER : f->deadline);
+    o->m.eff_deadline = oracle_group_deadline(d, (flags & WEFT_SHIELD) != 0, f->deadline);
     o->m.born_cancelled = o->m.own_deadline <= before;
     o->m.up = f->scope;
     f->n_open++;
@@ -63,7 +57,12 @@ static void op_open(struct fz_frame *f, const struct fz_node *n)
 static void cleanup_fn(void *arg)
 {
     struct fz_task *t = arg;
-    FZ_CHECK(atomic_load(&t->done), "task %u: cleanup before its function returned", t->id);
+    char what[16];
+    snprintf(what, sizeof what, "task %u", t->id);
+    struct oracle_runs runs = {.what = what, .spawned = 1, .runs = 1, .returns = -1,
+                               .cleanups = -1, .cleanups_early = !atomic_load(&t->done)};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_runs(&runs, &v), &v);
     atomic_fetch_add(&t->cleanups, 1);
 }
 
@@ -84,8 +83,7 @@ static void op_spawn(struct fz_frame *f, struct fz_node *n)
     bool plain = (n->a & 0x40) && !t->named && !t->has_cleanup && t->spawn_deadline == 0;
     /* a deadline no tighter than the group's adds nothing (no scope) */
     t->timed = t->spawn_deadline != 0 && t->spawn_deadline < o->m.eff_deadline;
-    t->expect_deadline =
-        fz_min(o->m.eff_deadline, t->spawn_deadline != 0 ? t->spawn_deadline : WEFT_NEVER);
+    t->expect_deadline = oracle_spawn_deadline(o->m.eff_deadline, t->spawn_deadline);
     t->group = &o->m;
     o->m.kids[o->m.n_kids++] = t;
     int rc;
@@ -174,10 +172,10 @@ static void op_sleep(struct fz_frame *f, const struct fz_node *n)
 {
     weft_time until = weft_after((int64_t)(n->a % 32) * 64 * WEFT_USEC);
     int rc = weft_sleep(f->self, until);
-    FZ_CHECK(rc == 0 || rc == ECANCELED || rc == ETIMEDOUT, "weft_sleep: %d", rc);
-    if (rc == 0)
-        FZ_CHECK(weft_now() >= until, "weft_sleep returned 0 early");
-    check_timed_rc(f, rc, until, "weft_sleep");
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_sleep("weft_sleep", rc, weft_now() >= until,
+                                  fz_ecanceled_possible(f->scope), passed(f, until), &v),
+               &v);
 }
 
 static void op_group_wait(struct fz_frame *f, const struct fz_node *n)
@@ -187,12 +185,13 @@ static void op_group_wait(struct fz_frame *f, const struct fz_node *n)
         return;
     weft_time until = fz_wait_choice(n->b);
     int rc = weft_group_wait(&o->g, until);
-    FZ_CHECK(rc == 0 || rc == ECANCELED || rc == ETIMEDOUT, "weft_group_wait: %d", rc);
-    if (rc == 0)
-        for (unsigned i = 0; i < o->m.n_kids; i++)
-            FZ_CHECK(atomic_load(&o->m.kids[i]->done), "weft_group_wait: 0 before task %u ended",
-                     o->m.kids[i]->id);
-    check_timed_rc(f, rc, until, "weft_group_wait");
+    bool unended = false;
+    for (unsigned i = 0; i < o->m.n_kids; i++)
+        unended |= !atomic_load(&o->m.kids[i]->done);
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_group_wait("weft_group_wait", rc, unended,
+                                       fz_ecanceled_possible(f->scope), passed(f, until), &v),
+               &v);
 }
 
 static void op_group_next(struct fz_frame *f, const struct fz_node *n)
@@ -208,39 +207,45 @@ static void op_group_next(struct fz_frame *f, const struct fz_node *n)
         FZ_CHECK(rc == EINVAL, "weft_group_next without WEFT_STREAM: %d, not EINVAL", rc);
         return;
     }
+    struct oracle_verdict v;
     for (unsigned i = 0; i <= (n->a & 3u); i++) {
         int rc = weft_group_next(&o->g, until, (n->a & 4) ? NULL : &arg, &status);
-        if (rc == ENOENT) {
-            FZ_CHECK(o->m.handed_out == o->m.n_kids, "weft_group_next: ENOENT with %u of %u out",
-                     o->m.handed_out, o->m.n_kids);
+        o->m.handed_out += rc == 0;
+        fz_verdict(oracle_check_stream_end("weft_group_next", rc, o->m.handed_out, o->m.n_kids,
+                                           fz_ecanceled_possible(f->scope), passed(f, until), &v),
+                   &v);
+        if (rc != 0)
             return;
-        }
-        if (rc != 0) {
-            FZ_CHECK(rc == ECANCELED || rc == ETIMEDOUT, "weft_group_next: %d", rc);
-            check_timed_rc(f, rc, until, "weft_group_next");
-            return;
-        }
-        o->m.handed_out++;
-        FZ_CHECK(o->m.handed_out <= o->m.n_kids, "weft_group_next: more completions than spawns");
         if (n->a & 4)
             continue;
         struct fz_task *t = arg;
         bool mine = false;
         for (unsigned k = 0; k < o->m.n_kids; k++)
             mine |= o->m.kids[k] == t;
-        FZ_CHECK(mine, "weft_group_next: an arg that is no task of this group");
-        FZ_CHECK(!t->streamed, "weft_group_next: task %u handed out twice", t->id);
+        struct oracle_return ret = {0};
+        char what[16] = "an arg";
+        if (mine) {
+            snprintf(what, sizeof what, "task %u", t->id);
+            ret = (struct oracle_return){.rc = t->rc, .own_deadline = t->timed};
+        }
+        struct oracle_completion c = {.what = what,
+                                      .mine = mine,
+                                      .ended = mine && atomic_load(&t->done),
+                                      .times = mine ? 1 + t->streamed : 0,
+                                      .status = status,
+                                      .task = &ret};
+        fz_verdict(oracle_check_completion(&c, &v), &v);
         t->streamed = true;
-        FZ_CHECK(atomic_load(&t->done), "weft_group_next: task %u not ended", t->id);
-        FZ_CHECK(status == t->rc || (t->timed && t->rc == ECANCELED && status == ETIMEDOUT),
-                 "weft_group_next: task %u returned %d, status %d", t->id, t->rc, status);
     }
 }
 
 static void cancel_cb_fn(void *arg)
 {
     struct fz_frame *f = arg;
-    FZ_CHECK(weft_cancelled(f->self), "a cancel callback ran in a scope not cancelled");
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_cancel_callback("weft_on_cancel", 1, false, weft_cancelled(f->self),
+                                            &v),
+               &v);
     atomic_fetch_add(&f->cb_calls, 1);
 }
 
@@ -252,8 +257,10 @@ static void op_on_cancel(struct fz_frame *f)
     atomic_store(&f->cb_calls, 0);
     int rc = weft_on_cancel(f->self, &f->cb, cancel_cb_fn, f);
     FZ_CHECK(rc == 0, "weft_on_cancel: %d", rc);
-    if (already)
-        FZ_CHECK(atomic_load(&f->cb_calls) == 1, "weft_on_cancel in a cancelled scope did not run it");
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_cancel_callback("weft_on_cancel", atomic_load(&f->cb_calls), already,
+                                            true, &v),
+               &v);
     f->cb_on = true;
 }
 
@@ -262,8 +269,10 @@ static void op_on_cancel_remove(struct fz_frame *f)
     if (!f->cb_on)
         return;
     weft_on_cancel_remove(&f->cb);
-    int calls = atomic_load(&f->cb_calls);
-    FZ_CHECK(calls <= 1, "a cancel callback ran %d times", calls);
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_cancel_callback("weft_on_cancel_remove", atomic_load(&f->cb_calls),
+                                            false, true, &v),
+               &v);
     f->cb_on = false;
 }
 
@@ -282,10 +291,12 @@ static void run_program(struct fz_frame *f, const struct fz_prog *p)
             fz_check_cancel_state(f->self, f->scope, f->deadline);
             f->stop = weft_cancelled(f->self);
             break;
-        case OP_DEADLINE:
-            FZ_CHECK(weft_deadline(f->self) == f->deadline, "weft_deadline: %lld, expected %lld",
-                     (long long)weft_deadline(f->self), (long long)f->deadline);
+        case OP_DEADLINE: {
+            struct oracle_verdict v;
+            fz_verdict(oracle_check_deadline("OP_DEADLINE", weft_deadline(f->self), f->deadline, &v),
+                       &v);
             break;
+        }
         case OP_JOB: fz_op_job(f, n); break;
         case OP_JOB_WAIT: fz_op_job_wait(f, n); break;
         case OP_JOB_CANCEL: fz_op_job_cancel(f, n); break;
@@ -349,19 +360,21 @@ int fz_task_main(weft_task *self, void *arg)
     /* read before the flag: a cancel that returned before this load shows
      * in the flag read after it (cancel.c's promise) */
     bool after_cancel = fz_cancel_returned(t->group);
-    FZ_CHECK(!after_cancel || weft_cancelled(self),
-             "task %u began after a cancel above it returned, but its flag is clear", t->id);
-    FZ_CHECK(atomic_fetch_add(&t->runs, 1) == 0, "task %u ran twice", t->id);
+    bool unaware = after_cancel && !weft_cancelled(self);
+    char what[16];
+    snprintf(what, sizeof what, "task %u", t->id);
+    struct oracle_runs runs = {.what = what, .spawned = 1, .runs = atomic_fetch_add(&t->runs, 1) + 1,
+                               .returns = -1, .cleanups = -1, .cleanups_early = -1};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_late_starts(what, unaware, 0, &v), &v);
+    fz_verdict(oracle_check_runs(&runs, &v), &v);
     struct fz_frame f;
     frame_init(&f, self);
     f.me = t;
     f.depth = t->depth;
     f.deadline = t->expect_deadline;
     f.scope = t->group;
-    FZ_CHECK(weft_deadline(self) == f.deadline,
-             "task %u: weft_deadline %lld, expected %lld (group %lld, spawn %lld)", t->id,
-             (long long)weft_deadline(self), (long long)f.deadline,
-             (long long)t->group->eff_deadline, (long long)t->spawn_deadline);
+    fz_verdict(oracle_check_deadline(what, weft_deadline(self), f.deadline, &v), &v);
     fz_check_cancel_state(self, f.scope, f.deadline);
     if (t->prog != NULL)
         run_program(&f, t->prog);
@@ -379,9 +392,13 @@ int fz_root_main(weft_task *self, void *arg)
     struct fz_input *in = arg;
     struct fz_frame f;
     frame_init(&f, self);
-    f.deadline = WEFT_NEVER;
-    FZ_CHECK(weft_deadline(self) == WEFT_NEVER, "a root task has a deadline");
-    FZ_CHECK(!weft_cancelled(self), "a root task starts cancelled");
+    f.deadline = oracle_spawn_deadline(WEFT_NEVER, WEFT_NEVER); /* a root has none */
+    struct oracle_verdict v;
+    bool cancelled = weft_cancelled(self);
+    fz_verdict(oracle_check_deadline("the root", weft_deadline(self), f.deadline, &v), &v);
+    fz_verdict(oracle_check_cancel_state("the root", cancelled, weft_cancel_reason(self), false,
+                                         false, &v),
+               &v);
     run_program(&f, in->top);
     return finish(&f);
 }

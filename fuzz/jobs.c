@@ -19,21 +19,26 @@ enum { JOB_OK, JOB_FAIL, JOB_STOP_IF_CANCELLED, JOB_SLEEP_RC, JOB_KINDS };
 static int job_main(weft_task *self, void *arg)
 {
     struct fz_job *j = arg;
-    FZ_CHECK(atomic_fetch_add(&j->runs, 1) == 0, "job %u ran twice", j->id);
+    char what[16];
+    snprintf(what, sizeof what, "job %u", j->id);
+    struct oracle_runs runs = {.what = what, .spawned = 1, .runs = atomic_fetch_add(&j->runs, 1) + 1,
+                               .returns = -1, .cleanups = -1, .cleanups_early = -1};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_runs(&runs, &v), &v);
     FZ_CHECK(weft_worker_id(self) == -1, "job %u runs on CPU worker %d", j->id,
              weft_worker_id(self));
-    FZ_CHECK(weft_deadline(self) == j->expect_deadline, "job %u: weft_deadline %lld, expected %lld",
-             j->id, (long long)weft_deadline(self), (long long)j->expect_deadline);
-    int reason = weft_cancel_reason(self);
-    if (reason == ETIMEDOUT)
-        FZ_CHECK(weft_now() >= j->expect_deadline, "job %u: ETIMEDOUT before its deadline", j->id);
+    fz_verdict(oracle_check_deadline(what, weft_deadline(self), j->expect_deadline, &v), &v);
+    /* anything may have cancelled it (weft_job_cancel, its spawner's scope) */
+    bool cancelled = weft_cancelled(self);
+    fz_verdict(oracle_check_cancel_state(what, cancelled, weft_cancel_reason(self), true,
+                                         weft_now() >= j->expect_deadline, &v),
+               &v);
     weft_time until = weft_after((int64_t)(j->param & 15) * 128 * WEFT_USEC);
     int slept = weft_sleep(self, until);
-    FZ_CHECK(slept == 0 || slept == ECANCELED || slept == ETIMEDOUT, "job %u: weft_sleep %d",
-             j->id, slept);
-    if (slept == ETIMEDOUT)
-        FZ_CHECK(weft_now() >= fz_min(until, j->expect_deadline),
-                 "job %u: weft_sleep ETIMEDOUT early", j->id);
+    weft_time now = weft_now();
+    fz_verdict(oracle_check_sleep(what, slept, now >= until, true,
+                                  now >= fz_min(until, j->expect_deadline), &v),
+               &v);
     int rc = 0;
     switch (j->kind) {
     case JOB_FAIL: rc = weft_fail(self, fz_fail_code(j->param), "fz-job %u", j->id); break;
@@ -49,7 +54,12 @@ static int job_main(weft_task *self, void *arg)
 static void job_cleanup(void *arg)
 {
     struct fz_job *j = arg;
-    FZ_CHECK(atomic_load(&j->done), "job %u: cleanup before its function returned", j->id);
+    char what[16];
+    snprintf(what, sizeof what, "job %u", j->id);
+    struct oracle_runs runs = {.what = what, .spawned = 1, .runs = 1, .returns = -1,
+                               .cleanups = -1, .cleanups_early = !atomic_load(&j->done)};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_runs(&runs, &v), &v);
     atomic_fetch_add(&j->cleanups, 1);
     atomic_fetch_sub(&fz_jobs_outstanding, 1); /* the last touch of j */
 }
@@ -69,7 +79,7 @@ void fz_op_job(struct fz_frame *f, struct fz_node *n)
     j->kind = (uint8_t)(n->a % JOB_KINDS);
     j->param = n->b;
     weft_time d = fz_deadline_choice((uint8_t)(n->a >> 2));
-    j->expect_deadline = fz_min(f->deadline, d != 0 ? d : WEFT_NEVER);
+    j->expect_deadline = oracle_spawn_deadline(f->deadline, d);
     weft_spawn_opts o = {.name = (n->a & 0x40) ? j->name : NULL,
                          .deadline = d,
                          .cleanup = job_cleanup};
@@ -99,22 +109,21 @@ void fz_op_job_wait(struct fz_frame *f, const struct fz_node *n)
     int rc = weft_job_wait(s->handle, until);
     bool done = atomic_load(&s->rec->done);
     int status = atomic_load(&s->rec->rc);
-    if (done && rc == status) { /* the job's own status */
-        if (fz_is_fail_code(status) && !s->cause_kept) {
-            s->cause_kept = true; /* its record became self's cause (weft_job_wait(3)) */
-            f->kept_causes++;
-        }
-        return;
+    weft_time now = weft_now();
+    struct oracle_job_wait w = {.what = s->rec->name,
+                                .rc = rc,
+                                .done = done,
+                                .status = status,
+                                .own_deadline_passed = now >= s->rec->expect_deadline,
+                                .cancel_possible = true,
+                                .ecanceled_possible = fz_ecanceled_possible(f->scope),
+                                .deadline_passed = now >= fz_min(until, f->deadline)};
+    struct oracle_verdict v;
+    fz_verdict(oracle_check_job_wait(&w, &v), &v);
+    if (done && rc == status && fz_is_fail_code(status) && !s->cause_kept) {
+        s->cause_kept = true; /* its record became self's cause (weft_job_wait(3)) */
+        f->kept_causes++;
     }
-    /* a job stopped by its own deadline ended timed out (as a task's scope) */
-    if (done && rc == ETIMEDOUT && status == ECANCELED && weft_now() >= s->rec->expect_deadline)
-        return;
-    FZ_CHECK(rc == ETIMEDOUT || rc == ECANCELED, "weft_job_wait: %d, the job returned %d%s", rc,
-             status, done ? "" : " (not yet)");
-    if (rc == ECANCELED)
-        FZ_CHECK(fz_ecanceled_possible(f->scope), "weft_job_wait: ECANCELED, nothing cancelled");
-    else
-        FZ_CHECK(weft_now() >= fz_min(until, f->deadline), "weft_job_wait: ETIMEDOUT early");
 }
 
 void fz_op_job_cancel(struct fz_frame *f, const struct fz_node *n)

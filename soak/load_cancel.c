@@ -5,6 +5,12 @@
  * blocking job calls weft_group_cancel) with sleepers one level down too.
  * Sleepers register cancel callbacks. No timing decides a verdict: a sleeper
  * sleeps up to SLEEP_BOUND, which only a lost cancel would reach.
+ *
+ * Each join is described to the oracle (tests/oracle/contract.h) from the
+ * plan: a sleeper returns the reason its group is cancelled for, having
+ * seen that cancel (check_sleeper holds what it did against that), so it
+ * is no failure; a group whose sleepers end only when it is cancelled is
+ * known cancelled.
  */
 #include "config.h"
 
@@ -13,7 +19,6 @@
 #include <time.h>
 
 #include "soak/soak.h"
-#include "tests/cancel_record.h"
 
 #define SLEEP_BOUND (30 * WEFT_SEC)
 
@@ -66,9 +71,39 @@ static void check_sleeper(struct sleeper *s, int want, const char *what)
                        s->reason, want, (long long)(s->t1 - s->t0) / 1000, cbs, s->cancelled_at_start);
     /* a callback may lose the race to its removal, but never runs twice, and
      * runs at once when registered in a scope already cancelled */
-    if (cbs > 1 || (want == 0 && cbs != 0) || (s->cancelled_at_start && cbs != 1))
-        soak_violation("%s: cancel callback ran %d times (cancelled at start: %d)", what, cbs,
-                       s->cancelled_at_start);
+    struct oracle_verdict v;
+    soak_check(oracle_check_cancel_callback(what, cbs, s->cancelled_at_start, want != 0, &v), &v);
+}
+
+/* A sleeper (or a task that ends like one) as planned: it returns `want`,
+ * the reason its group is cancelled for, after seeing that cancel. */
+static struct oracle_entry planned_stop(const char *what, int want)
+{
+    struct oracle_return ret = {.rc = want,
+                                .saw_cancel = want != 0,
+                                .reason = want,
+                                .deadline_passed = want == ETIMEDOUT,
+                                .cancel_possible = want != 0};
+    return (struct oracle_entry){.what = what, .listing = oracle_listing_of(&ret), .name = ""};
+}
+
+/* The join of a group whose tasks are described by e[0..n). */
+static void check_join(const char *what, int rc, const weft_errors *errs, bool took,
+                       const struct oracle_entry *e, unsigned n, bool cancelled,
+                       bool ecanceled_possible, bool etimedout_possible)
+{
+    struct oracle_list list = {.what = what, .entry = e, .n = n};
+    struct oracle_join join = {.what = what,
+                               .rc = rc,
+                               .tasks = &list,
+                               .cancelled = cancelled,
+                               .ecanceled_possible = ecanceled_possible,
+                               .etimedout_possible = etimedout_possible,
+                               .took = took,
+                               .errs_kept = took,
+                               .errs = errs};
+    struct oracle_verdict v;
+    soak_check(oracle_check_join(&join, &v), &v);
 }
 
 static int spawn_counted(weft_group *g, weft_fn fn, void *arg, const char *what)
@@ -151,10 +186,18 @@ int soak_failfast(weft_task *self, struct soak_round *r, uint64_t seed)
     }
     weft_errors *errs = NULL;
     rc = weft_group_join(&g, &errs);
-    size_t n = weft_errors_count(errs);
-    if (rc != EIO || n != 1 || weft_error_code(weft_errors_at(errs, 0)) != EIO ||
-        strcmp(weft_error_message(weft_errors_at(errs, 0)), "failfast") != 0)
-        soak_violation("fail-fast: join returned %d with %zu errors, expected EIO and 1", rc, n);
+    /* the failer's EIO, listed; the sleepers' and spinners' ECANCELED (or
+     * a spinner's 0), after the fail-fast cancel */
+    struct oracle_entry e[SOAK_SLEEPERS_MAX + 3];
+    struct oracle_return failed = {.rc = EIO};
+    e[0] = (struct oracle_entry){.what = "the failer",
+                                 .listing = oracle_listing_of(&failed),
+                                 .message = "failfast",
+                                 .name = ""};
+    for (unsigned i = 0; i < nsl + nsp; i++)
+        e[1 + i] = planned_stop(i < nsl ? "a fail-fast sleeper" : "a spinner", ECANCELED);
+    check_join("fail-fast: the join", rc, errs, true, e, 1 + nsl + nsp, failer_spawned, true,
+               false);
     weft_errors_free(errs);
     if (failer_spawned)
         soak_check_once(&f.runs, "failer");
@@ -170,7 +213,6 @@ int soak_failfast(weft_task *self, struct soak_round *r, uint64_t seed)
 struct shield_owner {
     atomic_int runs;
     struct sleeper sl[2];
-    int join_rc;
 };
 
 static int shield_owner_task(weft_task *self, void *arg)
@@ -186,7 +228,9 @@ static int shield_owner_task(weft_task *self, void *arg)
     }
     for (int i = 0; i < 2; i++)
         spawn_counted(&s, sleeper_task, &o->sl[i], "shield");
-    o->join_rc = weft_group_join(&s, NULL);
+    /* the deadline above does not reach in: its sleepers return 0 */
+    check_join("shield: the join", weft_group_join(&s, NULL), NULL, false, NULL, 0, false, false,
+               false);
     return 0;
 }
 
@@ -218,20 +262,19 @@ int soak_deadline_shield(weft_task *self, struct soak_round *r, uint64_t seed)
     }
     weft_errors *errs = NULL;
     rc = weft_group_join(&g, &errs);
+    bool passed = weft_now() >= deadline;
     /* tasks that returned the reason they were cancelled for are no errors:
      * the one record says the deadline ended the group */
-    if (rc != ETIMEDOUT || !weft_test_only_cancel_record(errs, ETIMEDOUT))
-        soak_violation("deadline: join returned %d with %zu records, expected ETIMEDOUT and "
-                       "only the deadline's", rc, weft_errors_count(errs));
+    struct oracle_entry e[SOAK_SLEEPERS_MAX + 1];
+    for (unsigned i = 0; i < nsl; i++)
+        e[i] = planned_stop("a deadline sleeper", ETIMEDOUT);
+    e[nsl] = planned_stop("the shield's owner", 0);
+    check_join("deadline: the join", rc, errs, true, e, nsl + 1, true, false, passed);
     weft_errors_free(errs);
-    if (weft_now() < deadline)
-        soak_violation("deadline: join returned before the deadline");
     for (unsigned i = 0; i < nsl; i++)
         check_sleeper(&sl[i], ETIMEDOUT, "deadline sleeper");
     if (shield_spawned) {
         soak_check_once(&so.runs, "shield owner");
-        if (so.join_rc != 0)
-            soak_violation("shield: join returned %d, expected 0", so.join_rc);
         for (int i = 0; i < 2; i++)
             check_sleeper(&so.sl[i], 0, "shielded sleeper");
     }
@@ -262,6 +305,12 @@ static int mid_task(weft_task *self, void *arg)
     for (unsigned i = 0; i < m->n; i++)
         spawn_counted(&inner, sleeper_task, &m->sl[i], "outside cancel");
     m->join_rc = weft_group_join(&inner, NULL);
+    /* the cancel from outside reaches its sleepers, one level down */
+    struct oracle_entry e[SOAK_SLEEPERS_MAX];
+    for (unsigned i = 0; i < m->n; i++)
+        e[i] = planned_stop("a nested sleeper", ECANCELED);
+    check_join("outside cancel: the nested join", m->join_rc, NULL, false, e, m->n, m->n > 0, true,
+               false);
     return m->join_rc;
 }
 
@@ -313,26 +362,29 @@ int soak_outside_cancel(weft_task *self, struct soak_round *r, uint64_t seed)
     }
     weft_errors *errs = NULL;
     rc = weft_group_join(&g, &errs);
-    if (rc != ECANCELED || !weft_test_only_cancel_record(errs, ECANCELED))
-        soak_violation("outside cancel: join returned %d with %zu records, expected ECANCELED and "
-                       "only the cancel's", rc, weft_errors_count(errs));
+    struct oracle_entry e[SOAK_SLEEPERS_MAX + 1];
+    for (unsigned i = 0; i < nsl - deep; i++)
+        e[i] = planned_stop("an outside-cancel sleeper", ECANCELED);
+    e[nsl - deep] = planned_stop("the nested group's owner", ECANCELED); /* its join's code */
+    check_join("outside cancel: the join", rc, errs, true, e, nsl - deep + (deep != 0), true, true,
+               false);
     weft_errors_free(errs);
     if (job != NULL) {
         /* g stays alive until the job that cancels it ended */
         rc = weft_job_wait(job, weft_after(SLEEP_BOUND));
-        if (rc != 0)
-            soak_violation("outside cancel: the canceller job's wait returned %d", rc);
+        /* it returns 0; SLEEP_BOUND is no deadline but a hang's bound */
+        struct oracle_job_wait w = {.what = "outside cancel: the canceller job",
+                                    .rc = rc,
+                                    .done = weft_job_done(job)};
+        struct oracle_verdict v;
+        soak_check(oracle_check_job_wait(&w, &v), &v);
         weft_job_release(job);
         atomic_fetch_add_explicit(&soak_totals.jobs_ran, 1, memory_order_relaxed);
         soak_check_once(&c.runs, "canceller job");
     }
     for (unsigned i = 0; i < nsl; i++)
         check_sleeper(&sl[i], ECANCELED, "outside-cancel sleeper");
-    if (mid_spawned) {
+    if (mid_spawned)
         soak_check_once(&m.runs, "mid");
-        if (m.join_rc != ECANCELED)
-            soak_violation("outside cancel: the nested join returned %d, expected ECANCELED",
-                           m.join_rc);
-    }
     return 0;
 }

@@ -27,19 +27,22 @@ void soak_on_unhandled(const weft_error *err, void *arg)
 {
     (void)arg;
     unsigned long long id;
+    struct oracle_verdict v;
     if (sscanf(weft_error_message(err), SOAK_UNHANDLED_FMT, &id) != 1) {
         atomic_fetch_add_explicit(&soak_totals.unhandled_foreign, 1, memory_order_relaxed);
-        soak_violation("on_unhandled: a failure the load did not plan: task \"%s\", code %d: %s",
-                       weft_error_task(err), weft_error_code(err), weft_error_message(err));
+        struct oracle_reports r = {.what = "on_unhandled", .unknown = 1};
+        if (oracle_check_reports(&r, &v))
+            soak_violation("%s: task \"%s\", code %d: %s", v.why, weft_error_task(err),
+                           weft_error_code(err), weft_error_message(err));
         return;
     }
     atomic_fetch_add_explicit(&soak_totals.unhandled_seen_sum, soak_mix(id), memory_order_relaxed);
-    uint64_t seen = atomic_fetch_add_explicit(&soak_totals.unhandled_seen, 1,
-                                              memory_order_relaxed) + 1;
-    uint64_t expected = atomic_load_explicit(&soak_totals.unhandled_expected, memory_order_acquire);
-    if (seen > expected)
-        soak_violation("on_unhandled: %llu reports, only %llu failures expected so far (id %llu)",
-                       (unsigned long long)seen, (unsigned long long)expected, id);
+    struct oracle_reports r = {
+        .what = "on_unhandled",
+        .seen = atomic_fetch_add_explicit(&soak_totals.unhandled_seen, 1, memory_order_relaxed) + 1,
+        .due = atomic_load_explicit(&soak_totals.unhandled_expected, memory_order_acquire)};
+    if (oracle_check_reports(&r, &v))
+        soak_violation("%s (id %llu)", v.why, id);
 }
 
 struct detached {
@@ -77,8 +80,10 @@ static int detached_task(weft_task *self, void *arg)
             else
                 soak_count_spawn(false);
         }
-        if ((rc = weft_group_join(&g, NULL)) != 0)
-            soak_violation("detached: join returned %d", rc);
+        /* nothing cancels it, and its leaves return 0 */
+        struct oracle_join join = {.what = "detached: the join", .rc = weft_group_join(&g, NULL)};
+        struct oracle_verdict v;
+        soak_check(oracle_check_join(&join, &v), &v);
         for (unsigned i = 0; i < d.leaves; i++)
             soak_check_once(&leaves[i].runs, "detached task's leaf");
     } else {

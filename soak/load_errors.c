@@ -2,6 +2,8 @@
  * Error-tree load: a COLLECT group where several tasks fail (one of them with
  * a nested COLLECT group as its cause), checked failure by failure; and a
  * STREAM group drained with weft_group_next while it is still being filled.
+ * Nothing cancels these groups: each item's planned code is the failure the
+ * oracle's list rule must find listed once (tests/oracle/contract.h).
  */
 #include "config.h"
 
@@ -24,8 +26,36 @@ struct item {
     bool sleeps;
     bool nested;   /* fails with an inner COLLECT group's errors as cause */
     unsigned inner_failures;
-    atomic_int seen; /* times weft_group_next or the error tree listed it */
+    atomic_int seen; /* times weft_group_next handed it out */
+    char message[16]; /* its failure's: "collect <index>" */
 };
+
+/* What a join of items must list: each planned failure, with its message,
+ * task name and causes (an inner group's failures for the nested one). */
+static void describe_items(const struct item *items, unsigned n, const char *name,
+                           struct oracle_entry *e)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct oracle_return ret = {.rc = items[i].plan}; /* nothing cancels it */
+        e[i] = (struct oracle_entry){.what = items[i].message,
+                                     .listing = oracle_listing_of(&ret),
+                                     .message = items[i].message,
+                                     .name = name,
+                                     .cause = ORACLE_CAUSE_COUNT,
+                                     .cause_count = items[i].nested ? items[i].inner_failures : 0};
+    }
+}
+
+/* A join in a scope nothing cancels, of tasks described by e. */
+static void check_join(const char *what, int rc, const weft_errors *errs,
+                       const struct oracle_entry *e, unsigned n)
+{
+    struct oracle_list list = {.what = what, .entry = e, .n = n};
+    struct oracle_join join = {
+        .what = what, .rc = rc, .tasks = &list, .took = true, .errs_kept = true, .errs = errs};
+    struct oracle_verdict v;
+    soak_check(oracle_check_join(&join, &v), &v);
+}
 
 static int leaf_fail(weft_task *self, void *arg)
 {
@@ -40,9 +70,12 @@ static int item_task(weft_task *self, void *arg)
     soak_count_ran();
     soak_ran_once(&it->runs, "error-tree item");
     if (it->sleeps) {
-        int rc = weft_sleep(self, weft_after(it->work * WEFT_USEC));
-        if (rc != 0)
-            soak_violation("collect/stream: a sleep in an uncancelled group returned %d", rc);
+        weft_time until = weft_after(it->work * WEFT_USEC);
+        int rc = weft_sleep(self, until);
+        struct oracle_verdict v;
+        soak_check(oracle_check_sleep("collect/stream: a sleep in an uncancelled group", rc,
+                                      weft_now() >= until, false, false, &v),
+                   &v);
     } else {
         uint64_t x = it->index;
         for (unsigned k = 0; k < it->work; k++)
@@ -57,25 +90,29 @@ static int item_task(weft_task *self, void *arg)
             return rc;
         }
         unsigned spawned = 0;
-        for (unsigned i = 0; i < it->inner_failures; i++) {
-            if ((rc = weft_spawn(&inner, leaf_fail, (void *)(uintptr_t)i)) != 0)
+        char messages[4][16];
+        struct oracle_entry leaves[4];
+        for (unsigned i = 0; i < it->inner_failures && i < 4; i++) {
+            if ((rc = weft_spawn(&inner, leaf_fail, (void *)(uintptr_t)i)) != 0) {
                 soak_violation("collect: inner weft_spawn: %d", rc);
-            else {
-                soak_count_spawn(false);
-                spawned++;
+                continue;
             }
+            soak_count_spawn(false);
+            snprintf(messages[spawned], sizeof messages[spawned], "inner %u", i);
+            struct oracle_return ret = {.rc = codes[i % 4]};
+            leaves[spawned] = (struct oracle_entry){.what = messages[spawned],
+                                                    .listing = oracle_listing_of(&ret),
+                                                    .message = messages[spawned],
+                                                    .name = ""};
+            spawned++;
         }
         weft_errors *cause = NULL;
         rc = weft_group_join(&inner, &cause);
-        /* the earliest failure's code: completion order, not spawn order */
-        int first = spawned != 0 ? weft_error_code(weft_errors_at(cause, 0)) : 0;
-        if (weft_errors_count(cause) != spawned || rc != first)
-            soak_violation("collect: inner join returned %d with %zu errors, expected %d and %u", rc,
-                           weft_errors_count(cause), first, spawned);
-        return weft_fail_from(self, cause, it->plan, "collect %u", it->index);
+        check_join("collect: the inner join", rc, cause, leaves, spawned);
+        return weft_fail_from(self, cause, it->plan, "%s", it->message);
     }
     if (it->plan != 0)
-        return weft_fail(self, it->plan, "collect %u", it->index);
+        return weft_fail(self, it->plan, "%s", it->message);
     return 0;
 }
 
@@ -86,35 +123,12 @@ static void plan_items(struct item *items, unsigned n, uint64_t *seed, unsigned 
     for (unsigned i = 0; i < n; i++) {
         struct item *it = &items[i];
         it->index = i;
+        snprintf(it->message, sizeof it->message, "collect %u", i);
         it->plan = soak_between(seed, 0, 3) == 0 ? codes[soak_between(seed, 0, 3)] : 0;
         it->sleeps = sleepers < max_sleepers && soak_between(seed, 0, 5) == 0;
         sleepers += it->sleeps;
         it->work = it->sleeps ? soak_between(seed, 0, 200) : soak_between(seed, 0, 3000);
     }
-}
-
-/* Each failure of errs must be a planned one, listed once; returns how many. */
-static size_t check_tree(const weft_errors *errs, struct item *items, unsigned n, const char *what)
-{
-    size_t count = weft_errors_count(errs);
-    if (weft_errors_lost(errs) != 0)
-        soak_violation("%s: %zu failures lost", what, weft_errors_lost(errs));
-    for (size_t k = 0; k < count; k++) {
-        const weft_error *e = weft_errors_at(errs, k);
-        unsigned i;
-        if (sscanf(weft_error_message(e), "collect %u", &i) != 1 || i >= n) {
-            soak_violation("%s: unexpected failure \"%s\"", what, weft_error_message(e));
-            continue;
-        }
-        if (atomic_fetch_add(&items[i].seen, 1) != 0 || items[i].plan != weft_error_code(e))
-            soak_violation("%s: item %u listed again or with code %d (planned %d)", what, i,
-                           weft_error_code(e), items[i].plan);
-        size_t inner = weft_errors_count(weft_error_cause(e));
-        if (inner != (items[i].nested ? items[i].inner_failures : 0))
-            soak_violation("%s: item %u has %zu nested failures, expected %u", what, i, inner,
-                           items[i].nested ? items[i].inner_failures : 0);
-    }
-    return count;
 }
 
 int soak_collect(weft_task *self, struct soak_round *r, uint64_t seed)
@@ -133,7 +147,6 @@ int soak_collect(weft_task *self, struct soak_round *r, uint64_t seed)
         soak_violation("collect: weft_group_init: %d", rc);
         return rc;
     }
-    unsigned planned = 0;
     weft_spawn_opts o = {.name = "collect"};
     for (unsigned i = 0; i < n; i++) {
         if ((rc = weft_spawn_ex(&g, item_task, &items[i], &o)) != 0) {
@@ -142,15 +155,12 @@ int soak_collect(weft_task *self, struct soak_round *r, uint64_t seed)
             continue;
         }
         soak_count_spawn(false);
-        planned += items[i].plan != 0;
     }
     weft_errors *errs = NULL;
     rc = weft_group_join(&g, &errs);
-    size_t count = check_tree(errs, items, n, "collect");
-    int first = count != 0 ? weft_error_code(weft_errors_at(errs, 0)) : 0;
-    if (count != planned || rc != first)
-        soak_violation("collect: join returned %d with %zu errors, expected %d and %u", rc, count,
-                       first, planned);
+    struct oracle_entry e[COLLECT_MAX];
+    describe_items(items, n, "collect", e);
+    check_join("collect: the join", rc, errs, e, n);
     weft_errors_free(errs);
     for (unsigned i = 0; i < n; i++)
         soak_check_once(&items[i].runs, "collect item");
@@ -161,25 +171,32 @@ int soak_collect(weft_task *self, struct soak_round *r, uint64_t seed)
 
 #define STREAM_MAX 24
 
-/* Takes completions until ENOENT (or `stop` of them); counts what it saw. */
-static unsigned drain(weft_group *g, struct item *items, unsigned stop)
+/* Takes completions until the stream ends (or `stop` of them) after `taken`
+ * of `spawned`; returns how many it took. NEXT_BOUND is no deadline: only a
+ * lost completion could reach it, so its ETIMEDOUT is a violation. */
+static unsigned drain(weft_group *g, struct item *items, unsigned n, unsigned stop, unsigned taken,
+                      unsigned spawned)
 {
-    unsigned taken = 0;
-    while (taken < stop) {
+    struct oracle_verdict v;
+    for (unsigned k = 0; k < stop; k++) {
         void *arg = NULL;
         int status = -1;
         int rc = weft_group_next(g, weft_after(NEXT_BOUND), &arg, &status);
-        if (rc == ENOENT)
+        soak_check(oracle_check_stream_end("stream", rc, taken + (rc == 0), spawned, false, false,
+                                           &v),
+                   &v);
+        if (rc != 0)
             break;
-        if (rc != 0) {
-            soak_violation("stream: weft_group_next returned %d", rc);
-            break;
-        }
         struct item *it = arg;
-        if (it < items || it >= items + STREAM_MAX || atomic_fetch_add(&it->seen, 1) != 0 ||
-            status != it->plan)
-            soak_violation("stream: a completion handed out twice, or status %d (planned %d)",
-                           status, it->plan);
+        bool mine = it >= items && it < items + n;
+        struct oracle_return ret = {.rc = mine ? it->plan : 0};
+        struct oracle_completion c = {.what = mine ? it->message : "an arg",
+                                      .mine = mine,
+                                      .ended = true,
+                                      .times = mine ? atomic_fetch_add(&it->seen, 1) + 1 : 0,
+                                      .status = status,
+                                      .task = &ret};
+        soak_check(oracle_check_completion(&c, &v), &v);
         taken++;
     }
     return taken;
@@ -199,10 +216,10 @@ int soak_stream(weft_task *self, struct soak_round *r, uint64_t seed)
         return rc;
     }
     /* half now, a few taken, then the rest: ENOENT only when all are out */
-    unsigned half = n / 2, spawned = 0, planned = 0, taken = 0;
+    unsigned half = n / 2, spawned = 0, taken = 0;
     for (unsigned i = 0; i < n; i++) {
         if (i == half)
-            taken += drain(&g, items, soak_between(&seed, 0, half));
+            taken = drain(&g, items, n, soak_between(&seed, 0, half), taken, spawned);
         if ((rc = weft_spawn(&g, item_task, &items[i])) != 0) {
             soak_violation("stream: weft_spawn: %d", rc);
             items[i].plan = 0;
@@ -210,16 +227,13 @@ int soak_stream(weft_task *self, struct soak_round *r, uint64_t seed)
         }
         soak_count_spawn(false);
         spawned++;
-        planned += items[i].plan != 0;
     }
-    taken += drain(&g, items, STREAM_MAX + 1);
-    if (taken != spawned)
-        soak_violation("stream: %u completions handed out, %u tasks spawned", taken, spawned);
+    drain(&g, items, n, STREAM_MAX + 1, taken, spawned); /* to ENOENT: all handed out */
     weft_errors *errs = NULL;
     rc = weft_group_join(&g, &errs);
-    size_t count = weft_errors_count(errs);
-    if (count != planned || (rc != 0) != (planned != 0))
-        soak_violation("stream: join returned %d with %zu errors, expected %u", rc, count, planned);
+    struct oracle_entry e[STREAM_MAX];
+    describe_items(items, n, "", e);
+    check_join("stream: the join", rc, errs, e, n);
     weft_errors_free(errs);
     for (unsigned i = 0; i < n; i++)
         soak_check_once(&items[i].runs, "stream item");

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,8 +64,14 @@ static void sleepy_cleanup(void *arg)
 {
     struct sleepy *j = arg;
     struct soak_round *r = j->r;
-    if (atomic_load(&j->runs) != 1)
-        soak_violation("blocking job: cleanup after %d runs", atomic_load(&j->runs));
+    struct oracle_runs runs = {.what = "a blocking job, at its cleanup",
+                               .spawned = 1,
+                               .runs = atomic_load(&j->runs),
+                               .returns = -1,
+                               .cleanups = -1,
+                               .cleanups_early = -1};
+    struct oracle_verdict v;
+    soak_check(oracle_check_runs(&runs, &v), &v);
     free(j);
     job_ended(r);
 }
@@ -100,7 +107,15 @@ int soak_jobs(weft_task *self, struct soak_round *r, uint64_t seed)
     for (unsigned i = 0; i < n; i++) {
         if (jobs[i] == NULL)
             continue;
-        int rc = weft_job_wait(jobs[i], weft_after(soak_between(&seed, 0, 2000) * WEFT_USEC));
+        weft_time until = weft_after(soak_between(&seed, 0, 2000) * WEFT_USEC);
+        int rc = weft_job_wait(jobs[i], until);
+        struct oracle_job_wait w = {.what = "jobs",
+                                    .rc = rc,
+                                    .done = weft_job_done(jobs[i]),
+                                    .status = plan[i],
+                                    .deadline_passed = weft_now() >= until};
+        struct oracle_verdict v;
+        soak_check(oracle_check_job_wait(&w, &v), &v);
         if (rc == ETIMEDOUT) {
             /* given up on: a failure nobody saw goes to on_unhandled */
             if (plan[i] != 0)
@@ -108,8 +123,6 @@ int soak_jobs(weft_task *self, struct soak_round *r, uint64_t seed)
             if (!weft_job_done(jobs[i]))
                 atomic_fetch_add_explicit(&soak_totals.jobs_released_running, 1,
                                           memory_order_relaxed);
-        } else if (rc != plan[i]) {
-            soak_violation("jobs: wait returned %d, the job returns %d", rc, plan[i]);
         }
         weft_job_release(jobs[i]);
     }
@@ -207,11 +220,16 @@ int soak_job_cancel_cb(weft_task *self, struct soak_round *r, uint64_t seed)
     }
     count_job();
     if (!release_early) {
-        /* its ECANCELED, from its own deadline, reaches the waiter as ETIMEDOUT */
+        /* its ECANCELED, from its own deadline (nothing else cancels it),
+         * reaches the waiter as ETIMEDOUT; WAIT_BOUND is a hang's bound */
         rc = weft_job_wait(job, weft_after(WAIT_BOUND));
-        if (rc != ETIMEDOUT || !weft_job_done(job))
-            soak_violation("piped job: wait returned %d (done %d), expected ETIMEDOUT at its deadline",
-                           rc, weft_job_done(job));
+        struct oracle_job_wait w = {.what = "piped job",
+                                    .rc = rc,
+                                    .done = weft_job_done(job),
+                                    .status = ECANCELED,
+                                    .own_deadline_passed = weft_now() >= o.deadline};
+        struct oracle_verdict v;
+        soak_check(oracle_check_job_wait(&w, &v), &v);
     } else if (!weft_job_done(job)) {
         atomic_fetch_add_explicit(&soak_totals.jobs_released_running, 1, memory_order_relaxed);
     }
@@ -247,14 +265,19 @@ static void retry_once(weft_task *self, struct retry_case *c)
     c->rc = weft_retry_run(self, &c->policy, flaky, &c->t);
 }
 
+/* Nothing cancels it and it has no deadline: it returns 0 or EAGAIN. */
 static void check_retry(const struct retry_case *c)
 {
-    unsigned a = c->policy.attempts;
-    bool ok = c->t.fail_first < a ? c->rc == 0 && c->t.calls == c->t.fail_first + 1
-                                  : c->rc == EAGAIN && c->t.calls == a;
-    if (!ok)
-        soak_violation("retry: %u attempts, failing %u times: returned %d after %u calls (reason before %d, worker %d)", a,
-                       c->t.fail_first, c->rc, c->t.calls, c->pre_cancelled, c->worker);
+    char what[64];
+    snprintf(what, sizeof what, "retry (reason before %d, worker %d)", c->pre_cancelled, c->worker);
+    struct oracle_retry check = {.what = what,
+                                 .rc = c->rc,
+                                 .attempts = c->policy.attempts,
+                                 .fails = c->t.fail_first,
+                                 .calls = c->t.calls,
+                                 .fail_code = EAGAIN};
+    struct oracle_verdict v;
+    soak_check(oracle_check_retry(&check, &v), &v);
 }
 
 static int retry_job(weft_task *self, void *arg)
@@ -285,8 +308,10 @@ int soak_retry(weft_task *self, struct soak_round *r, uint64_t seed)
             return 0;
         }
         atomic_fetch_add_explicit(&soak_totals.jobs_spawned, 1, memory_order_relaxed);
-        if ((rc = weft_job_wait(job, weft_after(WAIT_BOUND))) != 0)
-            soak_violation("retry: the job's wait returned %d", rc);
+        rc = weft_job_wait(job, weft_after(WAIT_BOUND));
+        struct oracle_job_wait w = {.what = "retry: the job", .rc = rc, .done = weft_job_done(job)};
+        struct oracle_verdict v;
+        soak_check(oracle_check_job_wait(&w, &v), &v);
         weft_job_release(job);
     }
     check_retry(&c);

@@ -101,8 +101,15 @@ static int root_task(weft_task *self, void *arg)
     }
     weft_errors *errs = NULL;
     rc = weft_group_join(&g, &errs);
-    if (rc != 0 || errs != NULL) {
-        soak_violation("round: a scenario failed (%d):", rc);
+    /* a scenario returns 0 (it reports what broke itself) */
+    struct oracle_join join = {.what = "round: the join of the scenarios",
+                               .rc = rc,
+                               .took = true,
+                               .errs_kept = true,
+                               .errs = errs};
+    struct oracle_verdict v;
+    if (oracle_check_join(&join, &v)) {
+        soak_violation("%s:", v.why);
         weft_errors_print(errs, stderr);
     }
     weft_errors_free(errs);
@@ -119,9 +126,11 @@ int soak_round_run(weft_runtime *rt, struct soak_round *r)
     soak_count_spawn(false);
     weft_errors *errs = NULL;
     int rc = weft_run(rt, root_task, r, &errs);
-    if (rc != 0 || errs != NULL) {
-        soak_violation("round %u/%llu (seed %llu): weft_run returned %d", r->driver,
-                       (unsigned long long)r->index, (unsigned long long)r->seed, rc);
+    struct oracle_entry root = {.what = "the round's root"}; /* it returns 0 */
+    struct oracle_verdict v;
+    if (oracle_check_run(rc, 0, errs, &root, &v)) {
+        soak_violation("round %u/%llu (seed %llu): %s", r->driver, (unsigned long long)r->index,
+                       (unsigned long long)r->seed, v.why);
         weft_errors_print(errs, stderr);
     }
     weft_errors_free(errs);

@@ -51,6 +51,12 @@ void soak_violation(const char *fmt, ...)
     va_end(ap);
 }
 
+void soak_check(int broken, const struct oracle_verdict *v)
+{
+    if (broken)
+        soak_violation("%s", v->why);
+}
+
 uint64_t soak_violations(void)
 {
     return atomic_load(&violations);
@@ -68,16 +74,26 @@ uint64_t soak_next_id(void)
 
 void soak_ran_once(atomic_int *runs, const char *what)
 {
-    int before = atomic_fetch_add_explicit(runs, 1, memory_order_relaxed);
-    if (before != 0)
-        soak_violation("%s ran %d times", what, before + 1);
+    struct oracle_runs r = {.what = what,
+                            .spawned = 1,
+                            .runs = atomic_fetch_add_explicit(runs, 1, memory_order_relaxed) + 1,
+                            .returns = -1,
+                            .cleanups = -1,
+                            .cleanups_early = -1};
+    struct oracle_verdict v;
+    soak_check(oracle_check_runs(&r, &v), &v);
 }
 
 void soak_check_once(atomic_int *runs, const char *what)
 {
-    int n = atomic_load_explicit(runs, memory_order_relaxed);
-    if (n != 1)
-        soak_violation("%s ran %d times after its join, expected once", what, n);
+    struct oracle_runs r = {.what = what,
+                            .spawned = 1,
+                            .runs = atomic_load_explicit(runs, memory_order_relaxed),
+                            .returns = -1,
+                            .cleanups = -1,
+                            .cleanups_early = -1};
+    struct oracle_verdict v;
+    soak_check(oracle_check_runs(&r, &v), &v);
 }
 
 /* ---- drivers ---- */
@@ -152,30 +168,45 @@ static void sleep_until(weft_time t)
 
 /* ---- the end ---- */
 
-static void check_equal(const char *what, uint64_t got, uint64_t want)
-{
-    if (got != want)
-        soak_violation("%s: %llu, expected %llu", what, (unsigned long long)got,
-                       (unsigned long long)want);
-}
-
 static uint64_t load(atomic_uint_fast64_t *a)
 {
     return atomic_load(a);
 }
 
+/* Every task, job and detached task ran once, each cleanup ran, every
+ * unhandled failure was reported once, over the whole run. */
 static void check_totals(void)
 {
     struct soak_totals *t = &soak_totals;
-    check_equal("tasks that ran vs spawned", load(&t->tasks_ran), load(&t->tasks_spawned));
-    check_equal("cleanups that ran vs expected", load(&t->cleanups), load(&t->cleanups_expected));
-    check_equal("blocking jobs that ran vs spawned", load(&t->jobs_ran), load(&t->jobs_spawned));
-    check_equal("detached tasks that ran vs spawned", load(&t->detached_ran),
-                load(&t->detached_spawned));
-    check_equal("unhandled failures reported vs expected", load(&t->unhandled_seen),
-                load(&t->unhandled_expected));
-    check_equal("hash sum of the unhandled ids reported vs expected", load(&t->unhandled_seen_sum),
-                load(&t->unhandled_expected_sum));
+    struct oracle_verdict v;
+    struct oracle_runs all = {.returns = -1, .cleanups = -1, .cleanups_early = -1};
+    all.what = "all tasks";
+    all.spawned = (long long)load(&t->tasks_spawned);
+    all.runs = (long long)load(&t->tasks_ran);
+    soak_check(oracle_check_runs(&all, &v), &v);
+    all.what = "all blocking jobs";
+    all.spawned = (long long)load(&t->jobs_spawned);
+    all.runs = (long long)load(&t->jobs_ran);
+    soak_check(oracle_check_runs(&all, &v), &v);
+    all.what = "all detached tasks";
+    all.spawned = (long long)load(&t->detached_spawned);
+    all.runs = (long long)load(&t->detached_ran);
+    soak_check(oracle_check_runs(&all, &v), &v);
+    /* the cleanups of tasks and jobs together (their runs are counted above) */
+    all = (struct oracle_runs){.what = "all tasks and jobs",
+                               .returns = -1,
+                               .cleanups = (long long)load(&t->cleanups),
+                               .cleanups_due = (long long)load(&t->cleanups_expected),
+                               .cleanups_early = -1};
+    soak_check(oracle_check_runs(&all, &v), &v);
+    struct oracle_reports reports = {.what = "on_unhandled",
+                                     .due = load(&t->unhandled_expected),
+                                     .seen = load(&t->unhandled_seen),
+                                     .final = true,
+                                     .summed = true,
+                                     .due_sum = load(&t->unhandled_expected_sum),
+                                     .seen_sum = load(&t->unhandled_seen_sum)};
+    soak_check(oracle_check_reports(&reports, &v), &v);
 }
 
 /* Threads that ended may linger in /proc for a moment: poll a while. */

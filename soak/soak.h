@@ -16,6 +16,11 @@
  *   verdict.c       the flatness rule over the samples
  *   report.c        the table and the CSV file
  *
+ * The rules of the contract the loads hold their results against (join codes,
+ * error lists, exactly-once, unhandled reports, ...) are the oracle's
+ * (tests/oracle/contract.h), shared with the random trees and the fuzzer;
+ * each load describes what it planned and saw.
+ *
  * Only the public API (<weft/weft.h>) is used: the program links libweft.la.
  */
 #ifndef SOAK_SOAK_H
@@ -28,6 +33,8 @@
 #include <stdio.h>
 
 #include <weft/weft.h>
+
+#include "tests/oracle/contract.h"
 
 /* The load's shape. These bound the timed waits in flight (hence the spare
  * threads), the blocking jobs, and the memory a round holds. */
@@ -93,6 +100,8 @@ int soak_options_parse(struct soak_options *o, int argc, char **argv);
  * exit 1 and asks every driver to stop. Any thread. */
 void soak_violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t soak_violations(void);
+/* An oracle check that returned `broken`: a violation with its reason. */
+void soak_check(int broken, const struct oracle_verdict *v);
 bool soak_stopping(void);
 
 /* A fresh id for a failure that must reach on_unhandled exactly once. */

@@ -14,7 +14,8 @@
 #include <weft/weft.h>
 
 #include "tests/cancel_record.h"
-#include "tests/tree.h"
+#include "tests/oracle/contract.h"
+#include "tests/trees/tree.h"
 
 void tree_message(char *buf, size_t len, unsigned id, int i)
 {
@@ -29,20 +30,19 @@ void tree_link_message(char *buf, size_t len, unsigned id, int k)
 /* Was a weft_group_cancel above node i (a group it is in, up to the first
  * shield) done before now? A job is in its parent's scope, not in the
  * group its parent opened. seq_cst: read before the flag, so a cancel that
- * returned before this load must show in the flag read after it. */
+ * returned before these loads must show in the flag read after them. */
 static bool cancelled_above(const struct tree_run *r, int i)
 {
     const struct tree_plan *p = r->plan;
+    struct oracle_scope chain[TREE_MAX_NODES];
+    size_t k = 0;
     int x = p->node[i].role == TREE_JOB ? p->node[i].parent : i;
-    while (p->node[x].parent >= 0) {
+    for (; p->node[x].parent >= 0; x = p->node[x].parent) {
         int up = p->node[x].parent;
-        if (atomic_load(&r->seen[up].cancel_done))
-            return true;
-        if (p->node[up].flags & WEFT_SHIELD)
-            return false;
-        x = up;
+        chain[k++] = (struct oracle_scope){atomic_load(&r->seen[up].cancel_done) != 0,
+                                           (p->node[up].flags & WEFT_SHIELD) != 0};
     }
-    return false;
+    return oracle_reaches(chain, k);
 }
 
 static void note_start(struct tree_run *r, int i, weft_task *self)

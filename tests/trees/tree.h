@@ -7,7 +7,8 @@
  * tasks from one node, and have a second thread cancel one node's group
  * while a fail-fast group below it fails. tree_gen.c draws plans from a seed;
  * tree_run.c runs one on weft and records what every node saw; tree_check.c
- * holds those records and the error tree against the API's promises:
+ * describes those records and the error tree to the oracle of the contract
+ * (tests/oracle/contract.h), which holds them against the API's promises:
  * exactly-once, cleanup once, effective deadlines, every failure listed once
  * and nothing else, cancels seen by every task that began after them.
  */

@@ -1,13 +1,14 @@
 /*
  * Randomized task trees (tree.h): thousands of seeded trees with random
  * fan-out, depth, failures, cancels, deadlines, shields and blocking jobs,
- * detached chains and cancels from a second thread, each checked by the
- * oracle in tree_check.c. Trees run in batches, one runtime per batch (1,
- * 2 or 3 workers in turn; every other batch has two program threads
- * calling weft_run at once); after a batch's destroy, its jobs, detached
- * chains and their unhandled failures are checked, and in ASan builds
- * LeakSanitizer is asked for leaks at once (with CK_FORK=no, a leak left by
- * an earlier suite of the same process shows up here too).
+ * detached chains and cancels from a second thread, each described by
+ * tree_check.c to the oracle of the contract (tests/oracle/). Trees run in
+ * batches, one runtime per batch (1, 2 or 3 workers in turn; every other
+ * batch has two program threads calling weft_run at once); after a
+ * batch's destroy, its jobs, detached chains and their unhandled failures
+ * are checked, and in ASan builds LeakSanitizer is asked for leaks at once
+ * (with CK_FORK=no, a leak left by an earlier suite of the same process
+ * shows up here too).
  *
  * Environment: WEFT_TEST_SEED replays a run (the seed is printed);
  * WEFT_TREES sets how many trees (default 2000, 500 in sanitizer builds);
@@ -23,7 +24,7 @@
 #include <weft/weft.h>
 
 #include "tests/suites.h"
-#include "tests/tree.h"
+#include "tests/trees/tree.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
