@@ -272,17 +272,19 @@ _Static_assert(offsetof(struct weft__scope, rt) == WEFT__CACHE_LINE,
  */
 struct weft__group {
     struct weft__scope scope; /* first: a task's scope is its group's */
-    /* the owner's line: others read only `owner` and `owner_thread` */
+    /* the owner's line: others read only `owner` */
     alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) owner; /* pooled: weft__group_pooled_owner */
-    struct weft__thread *owner_thread; /* the pool's thread, set once */
-    struct weft__group *next_free;     /* the thread's free list */
+    struct weft__group *next_free; /* the thread's free list */
     int64_t local; /* owner's thread only: its spawns minus its completions */
     /* WEFT_STREAM: completions handed out next, oldest first (owner only) */
     struct weft_task *stream_head, *stream_tail;
     /* written by other threads. The counters are never reset: the group is
      * finished when local + spawned_remote == done_remote, which holds at
-     * every reuse since it held at the join that released the state. */
-    alignas(WEFT__CACHE_LINE) _Atomic int64_t spawned_remote;
+     * every reuse since it held at the join that released the state.
+     * owner_thread, set once, sits here: every completion reads it, a
+     * remote one next to its RMW, and the owner reads this line anyway */
+    alignas(WEFT__CACHE_LINE) struct weft__thread *owner_thread; /* the pool's thread */
+    _Atomic int64_t spawned_remote;
     _Atomic int64_t done_remote;
     _Atomic int first_error; /* reset by the join that reads it */
     /* the failures' records, newest first (errors.h), and the failures that
