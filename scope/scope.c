@@ -33,7 +33,9 @@ struct handle {
     _Atomic uint64_t key;
     _Atomic(struct weft__scope *) state;
     weft_task *task; /* the task that entered it */
-    const struct handle *self; /* its own address: a copy's is not */
+    /* its own address: a copy's is not; atomic: a cancel from another
+     * thread reads it while the task enters the same storage again */
+    _Atomic(const struct handle *) self;
     weft_time own_deadline;    /* the deadline of its options (WEFT_NEVER: none) */
     uint32_t open_at_enter;    /* task->open_groups once entered */
 };
@@ -68,7 +70,7 @@ int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
     self->scope = g;
     self->open_groups++; /* the task's end looks for what it left open */
     h->task = self;
-    h->self = h;
+    atomic_store_explicit(&h->self, h, memory_order_relaxed);
     h->own_deadline = own;
     h->open_at_enter = self->open_groups;
     atomic_store_explicit(&h->state, g, memory_order_relaxed);
@@ -126,7 +128,8 @@ int weft_scope_exit(weft_task *self, weft_scope *s)
         return EINVAL;
     uint64_t key = atomic_load_explicit(&h->key, memory_order_relaxed);
     struct weft__scope *g = atomic_load_explicit(&h->state, memory_order_relaxed);
-    if ((uint32_t)key != SCOPE_LIVE || h->self != h || h->task != self || self->scope != g)
+    if ((uint32_t)key != SCOPE_LIVE || atomic_load_explicit(&h->self, memory_order_relaxed) != h ||
+        h->task != self || self->scope != g)
         return EINVAL; /* not entered, exited, a copy, another task's, or not innermost */
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (weft__cancel_gen(w) != (uint32_t)(key >> 32))
@@ -146,7 +149,7 @@ void weft_scope_cancel(weft_scope *s)
     if (h == NULL)
         return;
     uint64_t key = atomic_load_explicit(&h->key, memory_order_acquire);
-    if ((uint32_t)key != SCOPE_LIVE || h->self != h)
+    if ((uint32_t)key != SCOPE_LIVE || atomic_load_explicit(&h->self, memory_order_relaxed) != h)
         return;
     /* a no-op once that life ended: its state is type-stable pool memory */
     weft__cancel(atomic_load_explicit(&h->state, memory_order_relaxed), (uint32_t)(key >> 32),

@@ -583,6 +583,72 @@ START_TEST(test_released_job_is_cancelled_by_an_ancestor_after_its_scope_ended)
 }
 END_TEST
 
+/* ---- weft_scope_cancel from another thread racing with exit and re-entry ---- */
+
+enum { RACE_LIVES = 3000 };
+
+struct race {
+    weft_scope sc; /* entered again and again: the canceller aims at whatever life it holds */
+    atomic_int done;
+    int bad_exit, leaked, cancelled_lives, child_rc_bad;
+};
+
+static int note_child(weft_task *self, void *p)
+{
+    (void)p;
+    return weft_cancelled(self) ? ECANCELED : 0;
+}
+
+static int enter_exit_loop(weft_task *self, void *p)
+{
+    struct race *r = p;
+    for (int i = 0; i < RACE_LIVES; i++) {
+        if (weft_scope_enter(self, &r->sc, NULL) != 0) {
+            r->bad_exit++;
+            break;
+        }
+        weft_group g;
+        weft_group_init(&g, self, NULL);
+        weft_spawn(&g, note_child, NULL);
+        int jrc = weft_group_join(&g, NULL);
+        int rc = weft_scope_exit(self, &r->sc);
+        if (rc == ECANCELED)
+            r->cancelled_lives++;
+        else if (rc != 0)
+            r->bad_exit++;
+        if (jrc != 0 && jrc != ECANCELED)
+            r->child_rc_bad++;
+        if (weft_cancelled(self)) /* a cancel of a scope never reaches the one around it */
+            r->leaked++;
+    }
+    atomic_store(&r->done, 1);
+    return 0;
+}
+
+static void *cancel_loop(void *p)
+{
+    struct race *r = p;
+    while (!atomic_load(&r->done))
+        weft_scope_cancel(&r->sc);
+    return NULL;
+}
+
+START_TEST(test_scope_cancel_racing_with_exit_cancels_one_life_or_none)
+{
+    struct race r;
+    memset(&r, 0, sizeof r);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, cancel_loop, &r), 0);
+    int rc = run(2, enter_exit_loop, &r);
+    atomic_store(&r.done, 1);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(r.bad_exit, 0);
+    ck_assert_int_eq(r.child_rc_bad, 0);
+    ck_assert_int_eq(r.leaked, 0);
+}
+END_TEST
+
 Suite *scope_suite(void)
 {
     Suite *s = suite_create("scope");
@@ -600,6 +666,7 @@ Suite *scope_suite(void)
     tcase_add_test(tc, test_retry_inside_a_scope_stops_at_the_scope_deadline);
     tcase_add_test(tc, test_job_spawned_inside_a_scope_keeps_its_deadline_after_exit);
     tcase_add_test(tc, test_released_job_is_cancelled_by_an_ancestor_after_its_scope_ended);
+    tcase_add_test(tc, test_scope_cancel_racing_with_exit_cancels_one_life_or_none);
     suite_add_tcase(s, tc);
     return s;
 }
