@@ -589,7 +589,7 @@ enum { RACE_LIVES = 3000 };
 
 struct race {
     weft_scope sc; /* entered again and again: the canceller aims at whatever life it holds */
-    atomic_int done;
+    atomic_int done, stopped;
     int bad_exit, leaked, cancelled_lives, child_rc_bad;
 };
 
@@ -622,6 +622,10 @@ static int enter_exit_loop(weft_task *self, void *p)
             r->leaked++;
     }
     atomic_store(&r->done, 1);
+    /* no call into the runtime may overlap its destroy: wait for the last cancel */
+    weft_time end = weft_after(BUDGET);
+    while (!atomic_load(&r->stopped) && weft_now() < end)
+        sched_yield();
     return 0;
 }
 
@@ -630,6 +634,7 @@ static void *cancel_loop(void *p)
     struct race *r = p;
     while (!atomic_load(&r->done))
         weft_scope_cancel(&r->sc);
+    atomic_store(&r->stopped, 1);
     return NULL;
 }
 
@@ -640,7 +645,6 @@ START_TEST(test_scope_cancel_racing_with_exit_cancels_one_life_or_none)
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, cancel_loop, &r), 0);
     int rc = run(2, enter_exit_loop, &r);
-    atomic_store(&r.done, 1);
     pthread_join(t, NULL);
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(r.bad_exit, 0);
