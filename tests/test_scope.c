@@ -33,13 +33,19 @@ static int run(unsigned workers, weft_fn fn, void *arg)
 
 /* ---- weft_scope_cancel: the task, its groups, exit's report ---- */
 
-static int spin_until_cancelled(weft_task *self, void *arg)
+/* Spin until self is cancelled (or the budget): the reason seen, or 0. */
+static int wait_cancelled(weft_task *self)
 {
-    (void)arg;
     weft_time end = weft_after(BUDGET);
     while (!weft_cancelled(self) && weft_now() < end)
         sched_yield();
     return weft_cancel_reason(self);
+}
+
+static int spin_until_cancelled(weft_task *self, void *arg)
+{
+    (void)arg;
+    return wait_cancelled(self);
 }
 
 static int cancel_own_scope(weft_task *self, void *p)
@@ -216,9 +222,7 @@ static int inside_cancelled_group(weft_task *self, void *p)
 {
     struct outer_cancel *c = p;
     atomic_store(&c->started, 1);
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
+    wait_cancelled(self);
     weft_scope sc;
     weft_scope_enter(self, &sc, NULL);
     c->plain_cancelled = weft_cancelled(self);
@@ -465,10 +469,7 @@ static int job_body(weft_task *self, void *p)
 {
     struct job_in *j = p;
     j->job_deadline = weft_deadline(self);
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
-    return weft_cancel_reason(self);
+    return wait_cancelled(self);
 }
 
 static int job_in_scope(weft_task *self, void *p)
@@ -511,10 +512,7 @@ static int carried_job(weft_task *self, void *p)
 {
     struct carried *c = p;
     atomic_store(&c->job_started, 1);
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
-    atomic_store(&c->job_reason, weft_cancel_reason(self));
+    atomic_store(&c->job_reason, wait_cancelled(self));
     atomic_store(&c->job_done, 1);
     return 0;
 }
@@ -547,9 +545,7 @@ static int carrier(weft_task *self, void *p)
         rc = weft_group_join(&b, NULL);
     }
     atomic_store(&c->inner_done, 1);
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
+    wait_cancelled(self);
     return rc != 0 ? rc : ECANCELED;
 }
 
