@@ -185,6 +185,14 @@ static void wake_spare(struct weft__thread *sp)
     weft__futex_wake(&sp->wake_seq);
 }
 
+/* Traced (thr->trace set): a slot event of thr's, naming the slot. */
+static void trace_slot(struct weft__thread *thr, enum weft__trace_kind kind,
+                       const struct weft__slot *slot)
+{
+    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, weft_now(), -1, 0,
+                       (int)slot->id);
+}
+
 bool weft__slot_lend(struct weft__thread *thr)
 {
     weft_runtime *rt = thr->rt;
@@ -215,7 +223,7 @@ bool weft__slot_lend(struct weft__thread *thr)
     if (woken != NULL)
         wake_spare(woken);
     if (thr->trace != NULL)
-        weft__trace_emit(rt->trace_log, WEFT__TR_LEND, NULL, weft_now(), -1, 0, (int)mine->id);
+        trace_slot(thr, WEFT__TR_LEND, mine);
     /* queued tasks in a slot nobody holds: thieves must go and look, since
      * the owner that would have popped them is gone */
     if (stranded && atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0)
@@ -237,7 +245,7 @@ void weft__slot_reclaim(struct weft__thread *thr)
     update_rebalance(rt);
     pthread_mutex_unlock(&rt->slot_lock);
     if (thr->trace != NULL)
-        weft__trace_emit(rt->trace_log, WEFT__TR_RECLAIM, NULL, weft_now(), -1, 0, (int)s->id);
+        trace_slot(thr, WEFT__TR_RECLAIM, s);
 }
 
 bool weft__slot_rebalance(struct weft__thread *thr)
@@ -321,10 +329,10 @@ static bool stopping(void *arg)
     return atomic_load_explicit(&rt->stopping, memory_order_acquire);
 }
 
-static void trace_slot(struct weft__thread *thr, enum weft__trace_kind kind)
+/* Worker thread i's name, its OS thread's and its trace track's: fits 15 chars. */
+static void worker_name(char name[16], unsigned i)
 {
-    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, weft_now(), -1, 0,
-                       (int)thr->slot->id);
+    snprintf(name, 16, "weft-w%u", i & 0xffffu);
 }
 
 /* Traced: this thread's buffer; a spare says which slot it starts with. */
@@ -332,13 +340,13 @@ static void trace_start(struct weft__thread *thr)
 {
     unsigned index = (unsigned)(thr - thr->rt->threads);
     char name[16];
-    snprintf(name, sizeof name, "weft-w%u", index & 0xffffu); /* as slots.c names it */
+    worker_name(name, index);
     thr->trace = weft__trace_thread_buf(thr->rt->trace_log, (int)index + 1, name);
     if (thr->trace != NULL && index >= thr->rt->workers)
-        trace_slot(thr, WEFT__TR_TAKE);
+        trace_slot(thr, WEFT__TR_TAKE, thr->slot);
 }
 
-void *weft__worker_main(void *arg)
+static void *worker_main(void *arg)
 {
     struct weft__thread *thr = arg;
     weft_runtime *rt = thr->rt;
@@ -363,7 +371,7 @@ void *weft__worker_main(void *arg)
                 if (!weft__spare_wait(thr))
                     break;
                 if (WEFT__UNLIKELY(thr->trace != NULL))
-                    trace_slot(thr, WEFT__TR_TAKE);
+                    trace_slot(thr, WEFT__TR_TAKE, thr->slot);
             }
         }
         struct weft_task *t = next_task(thr);
@@ -392,9 +400,9 @@ void *weft__worker_main(void *arg)
 int weft__thread_launch(weft_runtime *rt, unsigned i)
 {
     char name[16];
-    snprintf(name, sizeof name, "weft-w%u", i & 0xffffu); /* fits 15 chars */
+    worker_name(name, i);
     struct weft__thread *thr = &rt->threads[i];
-    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, weft__worker_main, thr);
+    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, worker_main, thr);
     thr->started = rc == 0;
     return rc;
 }
