@@ -192,7 +192,7 @@ end_sleep:
     unlock()                                          /* park.c:267 */
 }
 
-/* scheduler.c:207 weft__worker_main's loop (no rebalance, no stop) */
+/* slots.c worker_main's loop (scheduler.c:207 when the model was written) (no rebalance, no stop) */
 proctype worker(byte me)
 {
     byte t, old, seq;

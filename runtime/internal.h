@@ -612,7 +612,6 @@ static inline void weft__group_task_done(struct weft__group *g, struct weft__thr
 }
 
 /* ---- scheduler (scheduler.c) ---- */
-void *weft__worker_main(void *arg);
 /* Whether the running frame of thr may nest a task it does not need (a
  * stolen one, or one of another group): its stack is above the line that
  * keeps half of the worker's stack for the program's own recursion. */
@@ -1017,11 +1016,6 @@ struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id);
 void weft__slot_delete(struct weft__slot *s);
 /* Destroy: wake every spare so it sees rt->stopping. */
 void weft__spares_wake_all(weft_runtime *rt);
-
-/* ---- runtime (runtime.c) ---- */
-/* A worker thread of rt left its loop (rt->stopping): nothing, unless rt
- * was abandoned; then it may be the last, which frees rt. */
-void weft__worker_exit(weft_runtime *rt);
 
 /* ---- detached tasks (detached.c) ---- */
 /* At create, before any thread: the fallback scope begins its life. */
