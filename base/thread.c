@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "base/fault_point.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
 
 static struct weft__fault_point starts; /* fault_point.h */
 

@@ -46,7 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WEFT__CACHE_LINE 64
+#include "base/base.h"
 
 typedef struct weft__deque_buf weft__deque_buf;
 

@@ -24,20 +24,9 @@
 #include "deque/deque.h"
 #include "job/blocking.h"
 #include "timer/timer.h"
+#include "base/base.h"
+#include "base/thread.h"
 #include "base/trace_log.h"
-
-#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
-#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
-
-/* xorshift64: the runtime's one pseudo-random step (steal victims, retry
- * jitter); *s must not be 0. */
-static inline uint64_t weft__rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 struct weft__slot;
 struct weft__thread;
@@ -45,14 +34,6 @@ struct weft__scope;
 struct weft__group;
 struct weft__scope_chunk;
 struct weft__cancel_cb;
-
-/* Single-writer counter: plain increment on x86, yet readable from any thread. */
-typedef _Atomic uint64_t weft__counter;
-static inline void weft__count(weft__counter *c)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
 
 enum weft__task_kind {
     WEFT__TASK_GROUP = 0,   /* spawned into a group, no options: the fast path */
@@ -741,27 +722,6 @@ static inline bool weft__aside_empty(struct weft__slot *s)
 }
 
 /* ---- idle protocol (park.c) ---- */
-#if defined(__SANITIZE_THREAD__)
-#define WEFT__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define WEFT__TSAN 1
-#endif
-#endif
-
-/* A full (store-load) barrier. ThreadSanitizer does not model standalone
- * fences (gcc refuses them), so its builds use a seq_cst RMW, which is a full
- * barrier on every target TSan supports. */
-static inline void weft__full_fence(void)
-{
-#ifdef WEFT__TSAN
-    static _Atomic int fence_word;
-    atomic_fetch_add_explicit(&fence_word, 0, memory_order_seq_cst);
-#else
-    atomic_thread_fence(memory_order_seq_cst);
-#endif
-}
-
 void weft__park_init(weft_runtime *rt);
 /* A starting thread takes its copy of rt->use_membarrier (worker_main). */
 void weft__park_thread_start(struct weft__thread *thr);
@@ -1112,15 +1072,5 @@ struct weft__settings {
     weft_time blocking_idle, shutdown_timeout;
 };
 int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out);
-/* pthread_create with async signals blocked, a name, a stack size (thread.c).
- * Tests can make creations fail with EAGAIN, counted from the call that arms:
- * the Nth and every later one (weft__thread_fail_from), or the Nth only
- * (weft__thread_fail_nth); 0 disarms. weft__thread_calls: creations
- * attempted since the last arming. */
-int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
-                       void *(*fn)(void *), void *arg);
-void weft__thread_fail_from(unsigned long n);
-void weft__thread_fail_nth(unsigned long n);
-unsigned long weft__thread_calls(void);
 
 #endif

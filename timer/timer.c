@@ -58,7 +58,7 @@
 #include <weft/weft.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
 #include "timer/timer.h"
 
 enum {
