@@ -158,7 +158,7 @@ static __attribute__((noinline)) int init_slow(struct weft__thread *thr, struct 
     group_start(thr, g, h, parent, flags, name, own_deadline);
     if (flags & WEFT_STREAM)
         g->scope.end_work |= WEFT__END_STREAM;
-    int rc = weft__deadline_arm_own(thr->rt, &g->scope, own_deadline);
+    int rc = weft__deadline_arm_own(weft__scopes_of(thr->sched), &g->scope, own_deadline);
     if (rc != 0) { /* nothing was spawned yet: undo the init */
         atomic_store_explicit(&h->key, 0, memory_order_relaxed);
         parent->open_groups--;
@@ -297,7 +297,7 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     if (g == NULL || fn == NULL)
         return EINVAL;
     struct weft__thread *thr = weft__self_thread;
-    weft_runtime *rt = g->owner_thread->rt;
+    struct weft__sched *sched = g->owner_thread->sched;
     /* a deadline no tighter than the group's adds nothing: no scope */
     bool timed = o != NULL && o->deadline != 0 && o->deadline < g->scope.deadline;
     bool has_opts = o != NULL && (o->name != NULL || o->cleanup != NULL || timed);
@@ -305,7 +305,7 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
                           : has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP;
     if (weft__group_flags(g) & WEFT_STREAM)
         kind |= WEFT__TASK_STREAM;
-    struct weft_task *t = weft__task_new(rt, thr, fn, arg, kind);
+    struct weft_task *t = weft__task_new(sched, thr, fn, arg, kind);
     if (t == NULL)
         return ENOMEM;
     t->scope = &g->scope;
@@ -315,14 +315,14 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     }
     if (timed)
         t->deadline = o->deadline;
-    bool on_worker = t->home != NULL; /* pooled: thr holds a slot of rt */
+    bool on_worker = t->home != NULL; /* pooled: thr holds a slot of sched */
     bool mine = thr == g->owner_thread;
     /* count before the task can run: its completion must not overtake its spawn */
     if (mine)
         g->local++;
     else
         atomic_fetch_add_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-    if (!on_worker ? weft__inject_push(rt, t) != 0
+    if (!on_worker ? weft__inject_push(sched, t) != 0
                    : weft__deque_push_owner(&thr->slot->deque, t) != 0) {
         if (mine)
             g->local--;
@@ -334,14 +334,14 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     if (!on_worker)
         return 0; /* the push woke a worker */
     weft__count(&thr->slot->stats.spawns);
-    weft__notify_work(rt);
+    weft__notify_work(sched);
     return 0;
 }
 
 /* The spawn fast path pushed a task and a parked thread should take it. */
-static __attribute__((noinline)) int spawn_wake(weft_runtime *rt)
+static __attribute__((noinline)) int spawn_wake(struct weft__sched *sched)
 {
-    weft__wake_one(rt);
+    weft__wake_one(sched);
     return 0;
 }
 
@@ -368,8 +368,8 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
                 slot->free = next;
                 g->local++;
                 weft__count(&slot->stats.spawns);
-                if (WEFT__UNLIKELY(weft__wake_wanted(slot->rt)))
-                    return spawn_wake(slot->rt);
+                if (WEFT__UNLIKELY(weft__wake_wanted(slot->sched)))
+                    return spawn_wake(slot->sched);
                 return 0;
             }
         }
@@ -431,7 +431,7 @@ void weft__group_remote_done(struct weft__group *g)
      * before, is used. */
     atomic_fetch_add_explicit(&g->done_remote, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&owner->parked, memory_order_seq_cst))
-        weft__wake_thread(owner->rt, owner);
+        weft__wake_thread(owner->sched, owner);
 }
 
 static bool finished(struct weft__group *g)
@@ -445,7 +445,7 @@ static bool finished(struct weft__group *g)
 static bool join_ready(void *p)
 {
     struct weft__group *g = p;
-    return finished(g) || weft__aside_holds(g->owner_thread->rt, g);
+    return finished(g) || weft__aside_holds(g->owner_thread->sched, g);
 }
 
 /* The joiner's own deque is empty: steal (leapfrogging first), spin, park.
@@ -528,7 +528,7 @@ void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g)
 {
     if (g->scope.end_work & WEFT__END_STREAM)
         weft__stream_drain(thr, g); /* completions nobody took */
-    weft__scope_end_work(thr->rt, &g->scope);
+    weft__scope_end_work(weft__scopes_of(thr->sched), &g->scope);
     weft__group_release(thr, g);
 }
 

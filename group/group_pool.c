@@ -34,7 +34,7 @@ bool weft__group_pool_grow(struct weft__thread *thr)
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < CHUNK_GROUPS; i++) {
         struct weft__group *g = &c->groups[i];
-        weft__scope_init_pooled(&g->scope, thr->rt, thr);
+        weft__scope_init_pooled(&g->scope, weft__scopes_of(thr->sched), thr);
         g->owner_thread = thr;
         atomic_init(&g->owner, weft__group_pooled_owner(g));
         g->next_free = i + 1 < CHUNK_GROUPS ? &c->groups[i + 1] : thr->group_free;

@@ -30,11 +30,11 @@
 
 enum { JOBS_PER_CHUNK = 8 };
 
-__thread weft_runtime *weft__blocking_self __attribute__((tls_model("initial-exec")));
+__thread struct weft__jobs *weft__blocking_self __attribute__((tls_model("initial-exec")));
 
 struct weft__job_chunk {
     struct weft__job_chunk *next;
-    struct weft__scope_chunk scopes; /* its jobs' scopes, listed on rt for callbacks' checks */
+    struct weft__scope_chunk scopes; /* its jobs' scopes, listed on jobs for callbacks' checks */
     struct weft_job jobs[JOBS_PER_CHUNK];
 };
 
@@ -43,10 +43,10 @@ static struct timespec to_timespec(weft_time t)
     return (struct timespec){.tv_sec = t / WEFT_SEC, .tv_nsec = t % WEFT_SEC};
 }
 
-void weft__blocking_init(weft_runtime *rt, const struct weft__job_ops *ops, unsigned max,
+void weft__blocking_init(struct weft__jobs *jobs, const struct weft__job_ops *ops, unsigned max,
                          weft_time idle, weft_time shutdown_timeout, size_t stack_size)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     bp->ops = ops;
     pthread_mutex_init(&bp->lock, NULL);
     pthread_condattr_t attr;
@@ -61,9 +61,9 @@ void weft__blocking_init(weft_runtime *rt, const struct weft__job_ops *ops, unsi
     bp->stack_size = stack_size;
 }
 
-void weft__blocking_fini(weft_runtime *rt)
+void weft__blocking_fini(struct weft__jobs *jobs)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     for (struct weft__job_chunk *c = bp->chunks, *next; c != NULL; c = next) {
         next = c->next;
         weft__free(c);
@@ -89,9 +89,9 @@ static bool last_user_locked(struct weft__blocking *bp)
     return bp->abandoned && bp->threads == 0 && bp->jobs_held == 0;
 }
 
-static weft_runtime *runtime_of(struct weft__blocking *bp)
+static struct weft__jobs *jobs_of(struct weft__blocking *bp)
 {
-    return (weft_runtime *)(void *)((char *)bp - offsetof(weft_runtime, blocking));
+    return (struct weft__jobs *)(void *)((char *)bp - offsetof(struct weft__jobs, blocking));
 }
 
 struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
@@ -106,13 +106,13 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
         for (size_t i = 0; i < JOBS_PER_CHUNK; i++) {
             struct weft_job *j = &c->jobs[i];
             /* a pooled scope reads as dead, as a pooled group state does */
-            weft__scope_init_pooled(&j->scope, runtime_of(bp), NULL);
+            weft__scope_init_pooled(&j->scope, &jobs_of(bp)->scopes, NULL);
             append(&bp->free_head, &bp->free_tail, j);
         }
         c->scopes.stride = sizeof c->jobs[0];
         c->scopes.count = JOBS_PER_CHUNK;
         c->scopes.first = (unsigned char *)&c->jobs[0].scope;
-        weft__scope_chunk_list_loose(runtime_of(bp), &c->scopes);
+        weft__scope_chunk_list_loose(&jobs_of(bp)->scopes, &c->scopes);
     }
     struct weft_job *job = bp->free_head;
     bp->free_head = job->next;
@@ -159,9 +159,9 @@ void weft__blocking_job_ended_locked(struct weft__blocking *bp, struct weft_job 
 
 static void *blocking_main(void *arg)
 {
-    weft_runtime *rt = arg;
-    struct weft__blocking *bp = &rt->blocking;
-    weft__blocking_self = rt;
+    struct weft__jobs *jobs = arg;
+    struct weft__blocking *bp = &jobs->blocking;
+    weft__blocking_self = jobs;
     pthread_mutex_lock(&bp->lock);
     /* it names itself, before anything can read its name (the trace) */
     char name[16];
@@ -197,9 +197,9 @@ static void *blocking_main(void *arg)
     bool last = last_user_locked(bp);
     pthread_cond_broadcast(&bp->ended);
     pthread_mutex_unlock(&bp->lock);
-    /* nothing of rt is touched past the unlock, unless this was its last user */
+    /* nothing of jobs is touched past the unlock, unless this was its last user */
     if (last)
-        rt->free_runtime(rt);
+        jobs->free_runtime(jobs);
     return NULL;
 }
 
@@ -218,14 +218,14 @@ static void unqueue(struct weft__blocking *bp, struct weft_job *job)
 }
 
 /* Under the lock, which it drops meanwhile: start one more thread; 0 or its error. */
-static int start_thread(weft_runtime *rt)
+static int start_thread(struct weft__jobs *jobs)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     bp->threads++;
     bp->starting++;
     pthread_mutex_unlock(&bp->lock);
     pthread_t tid;
-    int rc = weft__thread_start(&tid, bp->stack_size, NULL, blocking_main, rt);
+    int rc = weft__thread_start(&tid, bp->stack_size, NULL, blocking_main, jobs);
     if (rc == 0)
         pthread_detach(tid);
     pthread_mutex_lock(&bp->lock);
@@ -244,9 +244,9 @@ static int start_thread(weft_runtime *rt)
  * may still fail are all that exists, it waits for their outcome: with no
  * thread at all and its own start failed, its job leaves the queue (EAGAIN).
  */
-int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
+int weft__blocking_submit(struct weft__jobs *jobs, struct weft_job *job)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     if (bp->stopping) {
         pthread_mutex_unlock(&bp->lock);
@@ -263,7 +263,7 @@ int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
         /* a thread for every queued job that no idle or starting thread will take */
         if (!failed && bp->queued > (size_t)bp->idle_threads + bp->starting &&
             bp->threads < bp->max) {
-            if (start_thread(rt) == 0)
+            if (start_thread(jobs) == 0)
                 break;
             failed = true;
         }
@@ -284,9 +284,9 @@ int weft__blocking_submit(weft_runtime *rt, struct weft_job *job)
     return out;
 }
 
-void weft__blocking_cancel_all(weft_runtime *rt)
+void weft__blocking_cancel_all(struct weft__jobs *jobs)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     bp->stopping = true;
     pthread_cond_broadcast(&bp->work); /* idle threads exit now */
@@ -309,9 +309,9 @@ void weft__blocking_cancel_all(weft_runtime *rt)
     pthread_mutex_unlock(&bp->lock);
 }
 
-int weft__blocking_wait_idle(weft_runtime *rt, weft_time until)
+int weft__blocking_wait_idle(struct weft__jobs *jobs, weft_time until)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     struct timespec ts = to_timespec(until);
     pthread_mutex_lock(&bp->lock);
     while ((bp->threads > 0 || bp->queued > 0) && weft_now() < until)
@@ -321,9 +321,9 @@ int weft__blocking_wait_idle(weft_runtime *rt, weft_time until)
     return all ? 0 : ETIMEDOUT;
 }
 
-void weft__blocking_report_unobserved(weft_runtime *rt)
+void weft__blocking_report_unobserved(struct weft__jobs *jobs)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     struct weft_job *report = NULL;
     pthread_mutex_lock(&bp->lock);
     for (struct weft__job_chunk *c = bp->chunks; c != NULL; c = c->next)
@@ -346,7 +346,7 @@ void weft__blocking_report_unobserved(weft_runtime *rt)
         struct weft_error *rec = j->rec; /* a wait meanwhile may have taken it */
         j->rec = NULL;
         pthread_mutex_unlock(&bp->lock);
-        rt->unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
+        jobs->unhandled(jobs, "blocking job", NULL, rc, rec); /* the name may be freed */
         pthread_mutex_lock(&bp->lock);
         if (--j->refs == 0)
             weft__job_put_locked(bp, j); /* not abandoned yet: never the last user */
@@ -354,9 +354,9 @@ void weft__blocking_report_unobserved(weft_runtime *rt)
     }
 }
 
-bool weft__blocking_orphan(weft_runtime *rt)
+bool weft__blocking_orphan(struct weft__jobs *jobs)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     bp->abandoned = true;
     bool now = last_user_locked(bp);
@@ -364,9 +364,9 @@ bool weft__blocking_orphan(weft_runtime *rt)
     return now;
 }
 
-void weft__blocking_stats(weft_runtime *rt, weft_stats *out)
+void weft__blocking_stats(struct weft__jobs *jobs, weft_stats *out)
 {
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     out->blocking_threads = bp->threads;
     out->blocking_running = bp->running;

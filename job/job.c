@@ -65,9 +65,9 @@ void weft__job_cancel(struct weft_job *job, int reason)
     } while (!atomic_compare_exchange_weak_explicit(&s->cancel, &word, word | (uint32_t)reason,
                                                     memory_order_seq_cst, memory_order_relaxed));
     /* no name: a handle's cancel may race with the cleanup that frees it */
-    if (job->rt->trace_log != NULL)
-        weft__trace_emit(job->rt->trace_log, WEFT__TR_JOB_CANCEL, NULL, weft_now(), -1, reason, 0);
-    weft__cancel_cb_run_all(job->rt, s, weft__cancel_gen(word));
+    if (job->jobs->scopes.sched.trace_log != NULL)
+        weft__trace_emit(job->jobs->scopes.sched.trace_log, WEFT__TR_JOB_CANCEL, NULL, weft_now(), -1, reason, 0);
+    weft__cancel_cb_run_all(&job->jobs->scopes, s, weft__cancel_gen(word));
 }
 
 /* The parent's scope was cancelled: so is the job, for the same reason. */
@@ -84,13 +84,13 @@ static void deadline_fired(struct weft__timer_entry *e)
 }
 
 /* The runtime of the task running on this thread, if parent is it. */
-static weft_runtime *caller_runtime(weft_task *parent)
+static struct weft__jobs *caller_jobs(weft_task *parent)
 {
     struct weft__thread *thr = weft__self_thread;
     if (thr != NULL && thr->current == parent)
-        return thr->rt;
+        return weft__jobs_of(weft__scopes_of(thr->sched));
     struct weft_job *j = weft__self_job;
-    return j != NULL && &j->task == parent ? j->rt : NULL;
+    return j != NULL && &j->task == parent ? j->jobs : NULL;
 }
 
 /* The task running on this thread (a CPU task or a job), or NULL. */
@@ -103,7 +103,7 @@ static weft_task *caller_task(void)
     return j != NULL ? &j->task : NULL;
 }
 
-static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent, weft_fn fn,
+static void start_life(struct weft_job *job, struct weft__jobs *jobs, weft_task *parent, weft_fn fn,
                        void *arg, const weft_spawn_opts *o)
 {
     weft_time deadline = weft_deadline(parent);
@@ -122,7 +122,7 @@ static void start_life(struct weft_job *job, weft_runtime *rt, weft_task *parent
         .cleanup = o != NULL ? o->cleanup : NULL,
         .kind = WEFT__TASK_JOB,
     };
-    job->rt = rt;
+    job->jobs = jobs;
     job->armed = false;
     job->refs = 2; /* the handle, the run */
     job->released = job->observed = job->reported = job->gave_up = job->excused = false;
@@ -144,7 +144,7 @@ static int link_scope(struct weft_job *job, weft_task *parent)
         return 0;
     }
     struct weft__timer *t;
-    int rc = weft__timer_of(job->rt, &t);
+    int rc = weft__timer_of(&job->jobs->scopes, &t);
     if (rc != 0)
         return rc;
     job->timer.deadline = deadline;
@@ -157,39 +157,39 @@ static int link_scope(struct weft_job *job, weft_task *parent)
 /* Undo link_scope: nothing calls into the job afterwards. */
 static void unlink_scope(struct weft_job *job)
 {
-    /* the parent's group may be gone (destroy), but not rt */
-    weft__cancel_cb_remove(job->rt, &job->parent_cb);
+    /* the parent's group may be gone (destroy), but not jobs */
+    weft__cancel_cb_remove(&job->jobs->scopes, &job->parent_cb);
     if (job->armed)
-        weft__timer_remove(atomic_load_explicit(&job->rt->timer, memory_order_acquire),
+        weft__timer_remove(atomic_load_explicit(&job->jobs->scopes.timer, memory_order_acquire),
                            &job->timer);
     /* callbacks the job left registered, nested jobs' links included */
-    weft__cancel_cb_forget(job->rt, &job->scope);
+    weft__cancel_cb_forget(&job->jobs->scopes, &job->scope);
 }
 
 int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spawn_opts *o,
                         weft_job **out)
 {
-    weft_runtime *rt = parent != NULL ? caller_runtime(parent) : NULL;
-    if (rt == NULL || fn == NULL || out == NULL)
+    struct weft__jobs *jobs = parent != NULL ? caller_jobs(parent) : NULL;
+    if (jobs == NULL || fn == NULL || out == NULL)
         return EINVAL;
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     bool stopping = bp->stopping;
     struct weft_job *job = stopping ? NULL : weft__job_take_locked(bp);
     pthread_mutex_unlock(&bp->lock);
     if (job == NULL)
         return stopping ? ESHUTDOWN : ENOMEM;
-    start_life(job, rt, parent, fn, arg, o);
+    start_life(job, jobs, parent, fn, arg, o);
     int rc = link_scope(job, parent);
     if (rc == 0)
-        rc = weft__blocking_submit(rt, job);
+        rc = weft__blocking_submit(jobs, job);
     if (rc != 0) {
         unlink_scope(job);
         pthread_mutex_lock(&bp->lock);
         bool last = weft__job_put_locked(bp, job);
         pthread_mutex_unlock(&bp->lock);
         if (last)
-            rt->free_runtime(rt);
+            jobs->free_runtime(jobs);
         return rc;
     }
     *out = job;
@@ -198,7 +198,7 @@ int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spa
 
 static void job_run(struct weft_job *job, bool stopping)
 {
-    weft_runtime *rt = job->rt;
+    struct weft__jobs *jobs = job->jobs;
     struct weft__scope *s = &job->scope;
     /* started late: it still runs once, seeing its cancellation at once */
     if (stopping)
@@ -207,14 +207,14 @@ static void job_run(struct weft_job *job, bool stopping)
         weft__job_cancel(job, ETIMEDOUT);
     weft__self_job = job;
     weft__job_task = &job->task;
-    weft__job_runtime = rt;
-    weft_time begin = rt->trace_log != NULL ? weft_now() : 0;
+    weft__job_scopes = &jobs->scopes;
+    weft_time begin = jobs->scopes.sched.trace_log != NULL ? weft_now() : 0;
     int rc = job->task.fn(&job->task, job->task.arg);
     weft__self_job = NULL;
     weft__job_task = NULL;
-    weft__job_runtime = NULL;
-    if (rt->trace_log != NULL) /* before the cleanup, which may free the name */
-        weft__trace_emit(rt->trace_log, WEFT__TR_JOB, job->task.name, begin, weft_now() - begin, rc, 0);
+    weft__job_scopes = NULL;
+    if (jobs->scopes.sched.trace_log != NULL) /* before the cleanup, which may free the name */
+        weft__trace_emit(jobs->scopes.sched.trace_log, WEFT__TR_JOB, job->task.name, begin, weft_now() - begin, rc, 0);
 
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     /* a job that ran into its deadline (a sleep to it returns ETIMEDOUT)
@@ -230,7 +230,7 @@ static void job_run(struct weft_job *job, bool stopping)
         job->task.cleanup(job->task.arg);
     unlink_scope(job);
 
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     weft__blocking_job_ended_locked(bp, job);
     job->status = rc;
@@ -240,7 +240,7 @@ static void job_run(struct weft_job *job, bool stopping)
     atomic_store_explicit(&job->state, WEFT__JOB_DONE, memory_order_release);
     for (struct weft__job_waiter *w = job->waiters; w != NULL; w = w->next) {
         if (w->thr != NULL)
-            weft__wake_thread(w->thr->rt, w->thr); /* maybe another runtime's worker */
+            weft__wake_thread(w->thr->sched, w->thr); /* maybe another runtime's worker */
         else
             weft__futex_post(&w->word);
     }
@@ -252,7 +252,7 @@ static void job_run(struct weft_job *job, bool stopping)
         weft__job_put_locked(bp, job); /* never the last user: this thread still counts */
     pthread_mutex_unlock(&bp->lock);
     if (report)
-        rt->unhandled(rt, "blocking job", NULL, rc, rec); /* the name may be freed */
+        jobs->unhandled(jobs, "blocking job", NULL, rc, rec); /* the name may be freed */
 }
 
 const struct weft__job_ops weft__job_ops = {.run = job_run, .cancel = weft__job_cancel};
@@ -308,7 +308,7 @@ int weft_job_wait(weft_job *job, weft_time deadline)
 {
     if (job == NULL)
         return EINVAL;
-    struct weft__blocking *bp = &job->rt->blocking;
+    struct weft__blocking *bp = &job->jobs->blocking;
     struct weft__thread *thr = weft__self_thread;
     weft_task *self = caller_task();
     struct weft__job_waiter w = {.thr = thr != NULL && self != NULL ? thr : NULL};
@@ -344,17 +344,17 @@ int weft_job_wait(weft_job *job, weft_time deadline)
     } else {
         give_up_locked(bp, job);
     }
-    weft_runtime *rt = job->rt;
-    /* while this wait's reference holds rt */
-    if (rt->trace_log != NULL && rc != 0 &&
+    struct weft__jobs *jobs = job->jobs;
+    /* while this wait's reference holds jobs */
+    if (jobs->scopes.sched.trace_log != NULL && rc != 0 &&
         atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE)
-        weft__trace_emit(rt->trace_log, WEFT__TR_JOB_GAVE_UP, NULL, weft_now(), -1, rc, 0);
+        weft__trace_emit(jobs->scopes.sched.trace_log, WEFT__TR_JOB_GAVE_UP, NULL, weft_now(), -1, rc, 0);
     bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
     pthread_mutex_unlock(&bp->lock);
     if (cause != NULL)
         weft__task_keep_cause(self, weft__errors_of(cause));
     if (last)
-        rt->free_runtime(rt);
+        jobs->free_runtime(jobs);
     return rc;
 }
 
@@ -367,20 +367,20 @@ bool weft_job_done(const weft_job *job)
 /* Drop one reference (under no lock); the last frees the runtime if it must. */
 static void job_unref(struct weft_job *job)
 {
-    weft_runtime *rt = job->rt;
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__jobs *jobs = job->jobs;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     bool last = --job->refs == 0 && weft__job_put_locked(bp, job);
     pthread_mutex_unlock(&bp->lock);
     if (last)
-        rt->free_runtime(rt);
+        jobs->free_runtime(jobs);
 }
 
 void weft_job_cancel(weft_job *job)
 {
     if (job == NULL)
         return;
-    struct weft__blocking *bp = &job->rt->blocking;
+    struct weft__blocking *bp = &job->jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     bool live = handle_ok(job, "weft_job_cancel") &&
                 atomic_load_explicit(&job->state, memory_order_relaxed) != WEFT__JOB_DONE;
@@ -397,8 +397,8 @@ void weft_job_release(weft_job *job)
 {
     if (job == NULL)
         return;
-    weft_runtime *rt = job->rt;
-    struct weft__blocking *bp = &rt->blocking;
+    struct weft__jobs *jobs = job->jobs;
+    struct weft__blocking *bp = &jobs->blocking;
     pthread_mutex_lock(&bp->lock);
     if (!handle_ok(job, "weft_job_release")) {
         pthread_mutex_unlock(&bp->lock);
@@ -417,7 +417,7 @@ void weft_job_release(weft_job *job)
     }
     pthread_mutex_unlock(&bp->lock);
     if (report)
-        /* the handle's ref holds rt; the name may be freed (cleanup ran) */
-        rt->unhandled(rt, "blocking job", NULL, rc, lost);
+        /* the handle's ref holds jobs; the name may be freed (cleanup ran) */
+        jobs->unhandled(jobs, "blocking job", NULL, rc, lost);
     job_unref(job);
 }

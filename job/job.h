@@ -27,7 +27,7 @@ struct weft__job_waiter; /* job.c */
 struct weft_job {
     struct weft__scope scope; /* cache-line aligned: first */
     struct weft_task task;    /* the job's self */
-    weft_runtime *rt;
+    struct weft__jobs *jobs;
     /* a link on the parent's scope, moving up as scopes end (cancel_cb.c) */
     weft_cancel_cb parent_cb;
     struct weft__timer_entry timer;   /* its deadline (`armed`) */
@@ -50,7 +50,7 @@ struct weft_job {
 
 /* The runtime whose blocking thread this is, for the thread's whole life
  * (destroy refuses to run there); NULL on other threads. */
-extern __thread weft_runtime *weft__blocking_self __attribute__((tls_model("initial-exec")));
+extern __thread struct weft__jobs *weft__blocking_self __attribute__((tls_model("initial-exec")));
 /* The job whose function runs on this thread, NULL elsewhere. */
 extern __thread struct weft_job *weft__self_job __attribute__((tls_model("initial-exec")));
 
@@ -72,6 +72,6 @@ bool weft__job_put_locked(struct weft__blocking *bp, struct weft_job *job);
 void weft__blocking_job_ended_locked(struct weft__blocking *bp, struct weft_job *job);
 /* Queue job and see that a thread runs it: 0; ESHUTDOWN; EAGAIN when no
  * thread exists and none could be started (job then not queued). */
-int weft__blocking_submit(weft_runtime *rt, struct weft_job *job);
+int weft__blocking_submit(struct weft__jobs *jobs, struct weft_job *job);
 
 #endif

@@ -73,7 +73,7 @@ static struct weft__detached *record_of(weft_runtime *rt, struct weft__scope *sc
 
 void weft__detached_init(weft_runtime *rt)
 {
-    weft__scope_init_pooled(&rt->detached_fallback, rt, NULL);
+    weft__scope_init_pooled(&rt->detached_fallback, weft__runtime_scopes(rt), NULL);
     weft__scope_begin_unparented(&rt->detached_fallback, NULL, WEFT_NEVER); /* gen 1, live */
 }
 
@@ -89,7 +89,7 @@ static struct weft__detached *take_locked(weft_runtime *rt)
         rt->detached_chunks = c;
         for (size_t i = 0; i < RECORDS_PER_CHUNK; i++) {
             struct weft__detached *d = &c->records[i];
-            weft__scope_init_pooled(&d->scope, rt, NULL);
+            weft__scope_init_pooled(&d->scope, weft__runtime_scopes(rt), NULL);
             d->next = rt->detached_free;
             rt->detached_free = d;
         }
@@ -155,7 +155,7 @@ static int start_deadline(weft_runtime *rt, struct weft__scope *s, uint32_t gen)
         weft__cancel(s, gen, ETIMEDOUT, WEFT__BY_DEADLINE);
         return 0;
     }
-    return weft__deadline_arm_own(rt, s, s->deadline); /* the spawn started the timer's thread */
+    return weft__deadline_arm_own(weft__runtime_scopes(rt), s, s->deadline); /* the spawn started the timer's thread */
 }
 
 /*
@@ -170,7 +170,7 @@ static int start_deadline(weft_runtime *rt, struct weft__scope *s, uint32_t gen)
  */
 static int start(weft_task *self, void *arg)
 {
-    weft_runtime *rt = weft__self_thread->rt;
+    weft_runtime *rt = weft__runtime_of_sched(weft__self_thread->sched);
     weft_fn fn = self->detached_fn; /* before the scope pointer takes its place */
     weft_time deadline = self->deadline; /* before weft_fail may take its place */
     pthread_mutex_lock(&rt->life_lock);
@@ -199,12 +199,12 @@ int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg, const weft_s
     if (deadline != WEFT_NEVER && deadline > weft_now()) {
         /* its thread now, so that a start cannot fail for want of it */
         struct weft__timer *timer;
-        int rc = weft__timer_of(rt, &timer);
+        int rc = weft__timer_of(weft__runtime_scopes(rt), &timer);
         if (rc != 0)
             return rc;
     }
     struct weft__thread *thr = weft__self_thread;
-    struct weft_task *t = weft__task_new(rt, thr, start, arg, WEFT__TASK_DETACHED);
+    struct weft_task *t = weft__task_new(weft__runtime_sched(rt), thr, start, arg, WEFT__TASK_DETACHED);
     if (t == NULL)
         return ENOMEM;
     t->detached_fn = fn;
@@ -220,7 +220,7 @@ int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg, const weft_s
         weft__task_discard(thr, t);
         return ESHUTDOWN;
     }
-    int rc = weft__submit(rt, t->home != NULL ? thr : NULL, t);
+    int rc = weft__submit(weft__runtime_sched(rt), t->home != NULL ? thr : NULL, t);
     if (rc != 0) { /* ENOMEM: a deque or the injection queue was full; fn and cleanup never run */
         weft__task_discard(thr, t);
         count_ended(rt, NULL, false);
@@ -237,7 +237,7 @@ static int detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     if (WEFT__UNLIKELY(t->open_groups != 0))
         rc = weft__task_join_abandoned(thr, t, rc);
-    weft_runtime *rt = thr->rt;
+    weft_runtime *rt = weft__runtime_of_sched(thr->sched);
     struct weft__scope *s = t->scope;
     struct weft__detached *d = record_of(rt, s);
     /* nothing calls into its own scope from now on: its deadline is
@@ -245,7 +245,7 @@ static int detached_end(struct weft__thread *thr, struct weft_task *t, int rc)
      * registered are dropped, as a group's end drops them. (The fallback
      * scope is shared: its tasks must remove theirs, as the API asks.) */
     if (d != NULL)
-        weft__scope_end_work(rt, s);
+        weft__scope_end_work(weft__runtime_scopes(rt), s);
     uint32_t reason = weft__cancel_reason_of(atomic_load_explicit(&s->cancel, memory_order_relaxed));
     /* stopped by its own deadline: a timeout, as weft__task_scope_end says */
     if (rc == ECANCELED && reason == ETIMEDOUT)

@@ -32,6 +32,9 @@ struct weft__slot;
 struct weft__thread;
 struct weft__scope;
 struct weft__group;
+struct weft__sched;
+struct weft__scopes;
+struct weft__jobs;
 struct weft__scope_chunk;
 struct weft__cancel_cb;
 
@@ -121,7 +124,7 @@ struct weft__slot {
     weft__deque deque; /* aligned to a cache line */
     /* owner's line */
     unsigned id; /* its index in rt->slots: < rt->workers for a base slot */
-    weft_runtime *rt;
+    struct weft__sched *sched;
     struct weft__slot *free_next; /* held by no thread: rt's free list (slots.c) */
     bool is_free;
     struct weft_task *free;     /* local free list (owner) */
@@ -140,7 +143,7 @@ struct weft__slot {
 /* Cache-line aligned: `current` is written at every task, and neighbours in
  * rt->threads must not share that line. */
 struct weft__thread {
-    alignas(WEFT__CACHE_LINE) weft_runtime *rt;
+    alignas(WEFT__CACHE_LINE) struct weft__sched *sched;
     struct weft__slot *slot; /* the slot held, NULL while parked without one */
     struct weft_task *current; /* the task running on this thread, NULL between tasks */
     /* its WEFT_TRACE buffer, NULL when untraced: the hot paths' one test,
@@ -225,7 +228,7 @@ struct weft__scope {
     _Atomic(struct weft__cancel_cb *) callbacks;
     const char *name;
     /* cold: set once, or written by cancellers and the timer */
-    weft_runtime *rt; /* NULL only for a runtime's never-cancelled scope */
+    struct weft__scopes *scopes; /* NULL only for a runtime's never-cancelled scope */
     /* the thread whose pool holds it (it ends every life), NULL for none */
     const struct weft__thread *home;
     /* the gen of the last life whose cancel was pushed down all the way:
@@ -241,7 +244,7 @@ struct weft__scope {
     struct weft__scope *next_free; /* a pooled scope of its own: its thread's free list */
     struct weft__timer_entry timer; /* scope_deadline.c; only with a deadline of its own */
 };
-_Static_assert(offsetof(struct weft__scope, rt) == WEFT__CACHE_LINE,
+_Static_assert(offsetof(struct weft__scope, scopes) == WEFT__CACHE_LINE,
                "what inits, tasks and joins read fills line 0, the rest is apart");
 
 /*
@@ -317,35 +320,26 @@ static inline unsigned weft__group_flags(const struct weft__group *g)
     return weft__scope_flags(&g->scope);
 }
 
-struct weft_runtime {
+/* The scheduler's part of a runtime (sched/): workers, slots, threads,
+ * the injection queue, the idle protocol and the slot hand-off. */
+struct weft__sched {
     unsigned workers;     /* base slots: at most this many threads run tasks for long */
     unsigned max_threads; /* capacity of slots[] and threads[] */
     /* threads started, each with one slot of the same index (slots.c):
-     * published with release under cancel_lock, only ever grows */
+     * published with release under grow_lock, only ever grows */
     _Atomic unsigned nthreads;
+    /* held while nthreads grows: a holder sees a fixed set of threads, and
+     * a thread added after it let go starts after what the holder did */
+    pthread_mutex_t grow_lock;
     struct weft__slot **slots;
     struct weft__thread *threads;
     size_t stack_size;
-    bool print_stats;
-    struct weft__trace *trace; /* WEFT_TRACE (trace.c); NULL: untraced */
-    struct weft__trace_log *trace_log; /* its log, which every layer records into */
-    void (*on_unhandled)(const struct weft_error *err, void *arg);
-    void *on_unhandled_arg;
-
+    struct weft__trace_log *trace_log; /* WEFT_TRACE's log, which every layer records into; NULL: untraced */
     struct weft__inject inject;
     /* what each kind of task does around its function (weft__task_kind_ops) */
     const struct weft__task_kind_ops *kinds[WEFT__TASK_KINDS];
-    /* upcalls the runtime (runtime.c) installs at create for the layers
-     * below it, which may not call up: a worker thread left its loop; the
-     * last user of an abandoned runtime frees it (weft__runtime_free); a
-     * failure nobody can observe is reported (weft__unhandled) */
-    void (*worker_exit)(weft_runtime *rt);
-    void (*free_runtime)(weft_runtime *rt);
-    void (*unhandled)(weft_runtime *rt, const char *what, const char *name, int rc,
-                      struct weft_error *rec);
-    /* the last detached task of an abandoned runtime ended: stop the
-     * workers (detached.c calls it, runtime.c calls detached.c) */
-    void (*stop_abandoned)(weft_runtime *rt);
+    /* an upcall the runtime installs: a worker thread left its loop */
+    void (*worker_exit)(struct weft__sched *sched);
 
     /* idle protocol (park.c) */
     _Atomic unsigned n_idle;      /* threads in the idle list */
@@ -356,9 +350,62 @@ struct weft_runtime {
      * membarrier that fails (park.c), which sets membarrier_off_at */
     atomic_bool use_membarrier;
     _Atomic weft_time membarrier_off_at; /* 0: never; -1: switching; else when */
+    atomic_bool stopping; /* workers exit when they find no work */
+
+    /* slot hand-off (slots.c) */
+    pthread_mutex_t slot_lock;
+    struct weft__slot *base_free, *extra_free; /* slots nobody holds */
+    unsigned n_base_free, n_extra_held;
+    struct weft__thread *spares; /* threads parked without a slot */
+    atomic_bool rebalance; /* R > workers: threads between tasks give up slots */
+};
+
+/* The scopes' part (scope/): cancel scans, callbacks, deadlines. */
+struct weft__scopes {
+    struct weft__sched sched;
+    _Atomic(struct weft__scope_chunk *) loose_scope_chunks; /* weft__scope_chunk_list_loose */
+    pthread_mutex_t cancel_lock; /* one propagation scan at a time */
+    uint64_t scan_epoch;
+    struct weft__scope never_cancelled; /* the scope of roots */
+    pthread_mutex_t cb_lock; /* every scope's callback list; never held while one runs */
+    pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
+    struct weft__cancel_cb *cb_running; /* callbacks running now, under cb_lock */
+    /* deadlines (scope_deadline.c): the timer thread starts at first use */
+    _Atomic(struct weft__timer *) timer;
+    pthread_mutex_t timer_lock;
+};
+static inline struct weft__scopes *weft__scopes_of(struct weft__sched *sched)
+{
+    return (struct weft__scopes *)(void *)((char *)sched - offsetof(struct weft__scopes, sched));
+}
+
+/* The blocking jobs' part (job/). */
+struct weft__jobs {
+    struct weft__scopes scopes;
+    struct weft__blocking blocking;
+    /* upcalls the runtime installs: the last user of an abandoned runtime
+     * frees it (weft__runtime_free); a failure nobody can observe is
+     * reported (weft__unhandled) */
+    void (*free_runtime)(struct weft__jobs *jobs);
+    void (*unhandled)(struct weft__jobs *jobs, const char *what, const char *name, int rc,
+                      struct weft_error *rec);
+};
+static inline struct weft__jobs *weft__jobs_of(struct weft__scopes *scopes)
+{
+    return (struct weft__jobs *)(void *)((char *)scopes - offsetof(struct weft__jobs, scopes));
+}
+
+struct weft_runtime {
+    struct weft__jobs jobs; /* first: and in it the scopes' and scheduler's parts */
+    bool print_stats;
+    struct weft__trace *trace; /* WEFT_TRACE (trace.c); NULL: untraced */
+    void (*on_unhandled)(const struct weft_error *err, void *arg);
+    void *on_unhandled_arg;
+    /* the last detached task of an abandoned runtime ended: stop the
+     * workers (detached.c calls it, runtime.c calls detached.c) */
+    void (*stop_abandoned)(weft_runtime *rt);
 
     /* lifecycle */
-    atomic_bool stopping;           /* workers exit when they find no work */
     atomic_bool shutting_down;      /* destroy began: no new roots or detached tasks */
     _Atomic uint64_t active_runs;   /* weft_run calls in progress */
     _Atomic uint64_t detached_live; /* detached tasks not finished */
@@ -379,33 +426,29 @@ struct weft_runtime {
     _Atomic unsigned threads_left; /* then: the threads yet to leave, and the stopper */
 
     _Atomic uint64_t unhandled_errors;
-
-    /* cancellation (cancel.c) */
-    _Atomic(struct weft__scope_chunk *) loose_scope_chunks; /* weft__scope_chunk_list_loose */
-    pthread_mutex_t cancel_lock; /* one propagation scan at a time */
-    uint64_t scan_epoch;
-    struct weft__scope never_cancelled; /* the scope of roots */
-    pthread_mutex_t cb_lock; /* every group's callback list; never held while one runs */
-    pthread_cond_t cb_done;  /* a callback finished: for removers that wait */
-    struct weft__cancel_cb *cb_running; /* callbacks running now, under cb_lock */
-    /* deadlines (scope_deadline.c): the timer thread starts at first use */
-    _Atomic(struct weft__timer *) timer;
-    pthread_mutex_t timer_lock;
-    /* slot hand-off (slots.c) */
-    pthread_mutex_t slot_lock;
-    struct weft__slot *base_free, *extra_free; /* slots nobody holds */
-    unsigned n_base_free, n_extra_held;
-    struct weft__thread *spares; /* threads parked without a slot */
-    atomic_bool rebalance; /* R > workers: threads between tasks give up slots */
-    /* the blocking pool (blocking_pool.c, job.c) */
-    struct weft__blocking blocking;
 };
+static inline weft_runtime *weft__runtime_of(struct weft__jobs *jobs)
+{
+    return (weft_runtime *)(void *)((char *)jobs - offsetof(weft_runtime, jobs));
+}
+static inline weft_runtime *weft__runtime_of_sched(struct weft__sched *sched)
+{
+    return weft__runtime_of(weft__jobs_of(weft__scopes_of(sched)));
+}
+static inline struct weft__sched *weft__runtime_sched(weft_runtime *rt)
+{
+    return &rt->jobs.scopes.sched;
+}
+static inline struct weft__scopes *weft__runtime_scopes(weft_runtime *rt)
+{
+    return &rt->jobs.scopes;
+}
 
 /* Slots (and threads) started so far; stealers and scans cover them all. */
-static inline unsigned weft__nthreads(weft_runtime *rt)
+static inline unsigned weft__nthreads(struct weft__sched *sched)
 {
     /* acquire: the slot and thread at each index are initialised first */
-    return atomic_load_explicit(&rt->nthreads, memory_order_acquire);
+    return atomic_load_explicit(&sched->nthreads, memory_order_acquire);
 }
 
 /* The thread running this code, NULL outside any runtime's workers. */
@@ -423,8 +466,9 @@ static inline struct weft_task *weft__task_alloc(struct weft__slot *slot)
     return weft__task_alloc_slow(slot);
 }
 /* A filled descriptor for a task that thr (NULL off the workers) is about to
- * queue: from thr's slot pool on a worker of rt, else from the heap. */
-struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, weft_fn fn,
+ * queue: from thr's slot pool on a worker of sched, else from the heap. Its
+ * scope is the caller's to set. */
+struct weft_task *weft__task_new(struct weft__sched *sched, struct weft__thread *thr, weft_fn fn,
                                  void *arg, uint32_t kind);
 /* Give back a descriptor from weft__task_new that was never queued. */
 void weft__task_discard(struct weft__thread *thr, struct weft_task *t);
@@ -461,16 +505,16 @@ static inline struct weft__scope *weft__scope_chunk_at(const struct weft__scope_
     return (struct weft__scope *)(void *)(c->first + i * c->stride);
 }
 /* A scope's memory, once: pooled (gen 0, DEAD), of rt, ended by `home`. */
-void weft__scope_init_pooled(struct weft__scope *s, weft_runtime *rt,
+void weft__scope_init_pooled(struct weft__scope *s, struct weft__scopes *scopes,
                              const struct weft__thread *home);
 /* List c (its states initialised) on thr: scans see its states from now. */
 void weft__scope_chunk_list(struct weft__thread *thr, struct weft__scope_chunk *c);
 /* List c on rt, not on a thread: scopes that cancel scans never visit
  * (they have no parent: a blocking job's), known as rt's all the same. */
-void weft__scope_chunk_list_loose(weft_runtime *rt, struct weft__scope_chunk *c);
+void weft__scope_chunk_list_loose(struct weft__scopes *scopes, struct weft__scope_chunk *c);
 /* Whether s is a scope of rt: of a thread's chunks (only while rt's
  * workers live: call it from one of them) or a loose chunk (cancel_cb.c). */
-bool weft__scope_is_of(weft_runtime *rt, const struct weft__scope *s, bool workers_live);
+bool weft__scope_is_of(struct weft__scopes *scopes, const struct weft__scope *s, bool workers_live);
 /* The chunks listed on thr, newest first (any thread). */
 static inline struct weft__scope_chunk *weft__scope_chunks_first(const struct weft__thread *thr)
 {
@@ -495,7 +539,7 @@ static inline void weft__scope_release_word(struct weft__scope *s, uint64_t w)
 }
 /* What s's life registered (its timer entry, callbacks left behind: links
  * move up) is undone; its end_work is cleared (the caller's bits too). */
-void weft__scope_end_work(weft_runtime *rt, struct weft__scope *s);
+void weft__scope_end_work(struct weft__scopes *scopes, struct weft__scope *s);
 
 /* ---- groups (group.c, group_pool.c) ---- */
 
@@ -610,11 +654,11 @@ static inline __attribute__((always_inline)) bool weft__stack_room(const struct 
 struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *need,
                                   struct weft__slot *prefer, bool room);
 /* Queue a task: own deque on a worker, the injection queue elsewhere. */
-int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t);
+int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t);
 /* The injection queue (inject.c): push is 0 or ENOMEM. */
-int weft__inject_push(weft_runtime *rt, struct weft_task *t);
-struct weft_task *weft__inject_pop(weft_runtime *rt);
-void weft__inject_destroy(weft_runtime *rt);
+int weft__inject_push(struct weft__sched *sched, struct weft_task *t);
+struct weft_task *weft__inject_pop(struct weft__sched *sched);
+void weft__inject_destroy(struct weft__sched *sched);
 /* A scope of thr's pool begins a life under ps, its own deadline armed (a
  * task's own deadline, weft_scope_enter): 0, or ENOMEM / the timer's error
  * (nothing begun) (scope_pool.c). */
@@ -642,7 +686,7 @@ struct weft__task_kind_ops {
 static inline const struct weft__task_kind_ops *weft__task_kind_of(const struct weft__thread *thr,
                                                                const struct weft_task *t)
 {
-    return thr->rt->kinds[t->kind & WEFT__TASK_KIND_MASK];
+    return thr->sched->kinds[t->kind & WEFT__TASK_KIND_MASK];
 }
 /* Call t's function on thr, its kind's start first, thr->current set to
  * t meanwhile; returns what fn returned. */
@@ -715,14 +759,14 @@ struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *nee
 /* A task of need from any list, thr's own first. */
 struct weft_task *weft__aside_take_group(struct weft__thread *thr, struct weft__group *need);
 /* Some list holds a task of g (a joiner's look before it sleeps). */
-bool weft__aside_holds(weft_runtime *rt, struct weft__group *g);
+bool weft__aside_holds(struct weft__sched *sched, struct weft__group *g);
 static inline bool weft__aside_empty(struct weft__slot *s)
 {
     return atomic_load_explicit(&s->aside.count, memory_order_relaxed) == 0;
 }
 
 /* ---- idle protocol (park.c) ---- */
-void weft__park_init(weft_runtime *rt);
+void weft__park_init(struct weft__sched *sched);
 /* A starting thread takes its copy of rt->use_membarrier (worker_main). */
 void weft__park_thread_start(struct weft__thread *thr);
 /* A full barrier executed by every running thread of the process before this
@@ -730,32 +774,32 @@ void weft__park_thread_start(struct weft__thread *thr);
  * failed once: the heavy side of an asymmetric Dekker pair whose light side
  * is weft__notify_work's or weft__cancel_init_barrier's compiler barrier
  * (a fence once membarrier is off). */
-void weft__full_barrier_everywhere(weft_runtime *rt);
+void weft__full_barrier_everywhere(struct weft__sched *sched);
 /* Tests make expedited membarrier calls fail (fault_point.h), from the Nth
  * and every later one, or the Nth only; 0 disarms. Calls since arming. */
 void weft__membarrier_fail_from(unsigned long n);
 void weft__membarrier_fail_nth(unsigned long n);
 unsigned long weft__membarrier_calls(void);
-void weft__wake_one(weft_runtime *rt);
+void weft__wake_one(struct weft__sched *sched);
 /* After making work visible: whether a parked thread must be woken (one is
  * parked and nobody is searching). Apart from weft__notify_work so that the
  * spawn fast path can make the rare wake a tail call and stay a leaf. */
-static inline bool weft__wake_wanted(weft_runtime *rt)
+static inline bool weft__wake_wanted(struct weft__sched *sched)
 {
-    if (!atomic_load_explicit(&rt->use_membarrier, memory_order_relaxed))
+    if (!atomic_load_explicit(&sched->use_membarrier, memory_order_relaxed))
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the parker pays */
-    return WEFT__UNLIKELY(atomic_load_explicit(&rt->n_idle, memory_order_relaxed) != 0) &&
-           atomic_load_explicit(&rt->n_searching, memory_order_relaxed) == 0;
+    return WEFT__UNLIKELY(atomic_load_explicit(&sched->n_idle, memory_order_relaxed) != 0) &&
+           atomic_load_explicit(&sched->n_searching, memory_order_relaxed) == 0;
 }
 /* After making work visible: wake a parked thread if nobody is searching. */
-static inline void weft__notify_work(weft_runtime *rt)
+static inline void weft__notify_work(struct weft__sched *sched)
 {
-    if (weft__wake_wanted(rt))
-        weft__wake_one(rt);
+    if (weft__wake_wanted(sched))
+        weft__wake_one(sched);
 }
-void weft__wake_all(weft_runtime *rt);
+void weft__wake_all(struct weft__sched *sched);
 /* The traced futex sleep of a parking thread (`kind`: PARK, PARK_JOIN or
  * SPARE_IDLE): weft__futex_wait(&thr->wake_seq, seq) and its duration. */
 void weft__park_traced(struct weft__thread *thr, enum weft__trace_kind kind, uint32_t seq);
@@ -768,7 +812,7 @@ void weft__futex_wake(_Atomic uint32_t *word);
  * a one-shot event, usable as a weft_on_cancel callback. */
 void weft__futex_post(void *word);
 /* Wake thr if it is parked (e.g. its group's last task just finished elsewhere). */
-void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr);
+void weft__wake_thread(struct weft__sched *sched, struct weft__thread *thr);
 /* An idle worker parks until woken, unless `ready(arg)` or any visible work.
  * Counts a park. */
 void weft__park(struct weft__thread *thr, bool (*ready)(void *arg), void *arg);
@@ -782,7 +826,7 @@ void weft__park_joiner(struct weft__thread *thr, bool may_steal, bool (*ready)(v
 void weft__searching_begin(struct weft__thread *thr);
 /* thr found work (or stops looking); the last searcher wakes a parked thread. */
 void weft__searching_end(struct weft__thread *thr);
-bool weft__work_visible(weft_runtime *rt);
+bool weft__work_visible(struct weft__sched *sched);
 
 /* ---- cancellation (cancel.c) ---- */
 
@@ -822,10 +866,10 @@ void weft__cancel_at_deadline(weft_task *self);
  * state's word that validates them; NULL disarms. */
 void weft__cancel_race_arm(void (*fn)(void *arg, const void *state), void *arg);
 /* Run the callbacks of s (cancelled) that are still registered (cancel_cb.c). */
-void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *s, uint32_t gen);
+void weft__cancel_cb_run_all(struct weft__scopes *scopes, struct weft__scope *s, uint32_t gen);
 /* weft_on_cancel_remove for a callback registered in rt, safe even after
  * its group forgot it and the group's memory was freed. */
-void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cb);
+void weft__cancel_cb_remove(struct weft__scopes *scopes, weft_cancel_cb *cb);
 /* weft_on_cancel for a link of something that may outlive self's scope (a
  * blocking job): when that scope ends, the link moves up to its live parent
  * (unless a shield stands between), so the job keeps inheriting cancels. */
@@ -835,7 +879,7 @@ int weft__cancel_cb_link(weft_task *self, weft_cancel_cb *cb, void (*fn)(void *a
 int weft__cancel_cb_reason(weft_cancel_cb *cb);
 /* s ends: drop callbacks left registered, so a later life never runs
  * them; links (weft__cancel_cb_link) move up instead. */
-void weft__cancel_cb_forget(weft_runtime *rt, struct weft__scope *s);
+void weft__cancel_cb_forget(struct weft__scopes *scopes, struct weft__scope *s);
 /* After the last task of g ended: detach what g's life registered (callbacks
  * left behind), then back to the pool. */
 void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g);
@@ -843,13 +887,13 @@ void weft__group_end_slow(struct weft__thread *thr, struct weft__group *g);
  * and that is its effective one, still ahead, arm it in the runtime's timer,
  * which cancels that life with ETIMEDOUT (an inherited one comes from the
  * ancestor that armed it); 0 or ENOMEM / thread errors. */
-int weft__deadline_arm_own(weft_runtime *rt, struct weft__scope *s, weft_time own_deadline);
+int weft__deadline_arm_own(struct weft__scopes *scopes, struct weft__scope *s, weft_time own_deadline);
 /* The runtime's timer, started at first use: 0, or ENOMEM / thread errors. */
-int weft__timer_of(weft_runtime *rt, struct weft__timer **out);
+int weft__timer_of(struct weft__scopes *scopes, struct weft__timer **out);
 /* Disarm it; returns when its fire is not running. */
-void weft__deadline_disarm(weft_runtime *rt, struct weft__scope *s);
+void weft__deadline_disarm(struct weft__scopes *scopes, struct weft__scope *s);
 /* Stop the timer thread (destroy). */
-void weft__deadline_stop(weft_runtime *rt);
+void weft__deadline_stop(struct weft__scopes *scopes);
 enum { WEFT__END_TIMER = 1, WEFT__END_CALLBACKS = 2, WEFT__END_STREAM = 4 };
 static inline void weft__group_end(struct weft__thread *thr, struct weft__group *g)
 {
@@ -970,12 +1014,12 @@ bool weft__slot_rebalance(struct weft__thread *thr);
  * runtime stops (false). */
 bool weft__spare_wait(struct weft__thread *thr);
 /* Start thread `i` (its struct and slot initialised): the worker loop. */
-int weft__thread_launch(weft_runtime *rt, unsigned i);
+int weft__thread_launch(struct weft__sched *sched, unsigned i);
 /* A new slot with index id (runtime.c); NULL: ENOMEM. */
-struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id);
+struct weft__slot *weft__slot_new(struct weft__sched *sched, unsigned id);
 void weft__slot_delete(struct weft__slot *s);
 /* Destroy: wake every spare so it sees rt->stopping. */
-void weft__spares_wake_all(weft_runtime *rt);
+void weft__spares_wake_all(struct weft__sched *sched);
 
 /* ---- detached tasks (detached.c) ---- */
 /* At create, before any thread: the fallback scope begins its life. */
@@ -1015,22 +1059,22 @@ extern _Atomic unsigned long weft__runtimes_freed;
 
 /* ---- blocking pool (blocking_pool.c) ---- */
 /* ops: what the pool does with a job (weft__job_ops, job.c). */
-void weft__blocking_init(weft_runtime *rt, const struct weft__job_ops *ops, unsigned max,
+void weft__blocking_init(struct weft__jobs *jobs, const struct weft__job_ops *ops, unsigned max,
                          weft_time idle, weft_time shutdown_timeout, size_t stack_size);
 /* Destroy: refuse new jobs, cancel the running ones (flag and callbacks);
  * queued ones start cancelled. */
-void weft__blocking_cancel_all(weft_runtime *rt);
+void weft__blocking_cancel_all(struct weft__jobs *jobs);
 /* Then: wait until `until` for every blocking thread to exit: 0, or ETIMEDOUT. */
-int weft__blocking_wait_idle(weft_runtime *rt, weft_time until);
+int weft__blocking_wait_idle(struct weft__jobs *jobs, weft_time until);
 /* Then: each job that ended failing, whose handle is held and which no wait
  * saw, goes to on_unhandled now, once (its release reports nothing more). */
-void weft__blocking_report_unobserved(weft_runtime *rt);
+void weft__blocking_report_unobserved(struct weft__jobs *jobs);
 /* After the workers stopped: true when rt may be freed now; else the pool's
  * last user frees it (weft__runtime_free). */
-bool weft__blocking_orphan(weft_runtime *rt);
+bool weft__blocking_orphan(struct weft__jobs *jobs);
 /* The pool's memory and locks (from weft__runtime_free). */
-void weft__blocking_fini(weft_runtime *rt);
-void weft__blocking_stats(weft_runtime *rt, weft_stats *out);
+void weft__blocking_fini(struct weft__jobs *jobs);
+void weft__blocking_stats(struct weft__jobs *jobs, weft_stats *out);
 
 /* ---- failures (fail.c) ---- */
 /* The task's record at its end, with its final rc and t's arg: the pending
@@ -1044,7 +1088,7 @@ struct weft_task *weft__task_running(weft_task *self);
  * runtime (set by job.c), for the task calls that work on a job's self;
  * NULL elsewhere (fail.c). */
 extern __thread struct weft_task *weft__job_task __attribute__((tls_model("initial-exec")));
-extern __thread weft_runtime *weft__job_runtime __attribute__((tls_model("initial-exec")));
+extern __thread struct weft__scopes *weft__job_scopes __attribute__((tls_model("initial-exec")));
 /* Takes t's pending record (NULL if none) off t, untouched: t has none after. */
 struct weft_error *weft__task_take_pending(struct weft_task *t);
 /* rec (if not NULL) becomes t's pending record, as weft_fail makes it: an

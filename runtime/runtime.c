@@ -30,7 +30,7 @@ struct weft__run_wait {
 static bool all_joined(weft_runtime *rt, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
-        if (rt->threads[i].started)
+        if (rt->jobs.scopes.sched.threads[i].started)
             return false;
     return true;
 }
@@ -38,33 +38,35 @@ static bool all_joined(weft_runtime *rt, unsigned n)
 /* Every worker and spare thread ended: free what only they used. */
 static void free_workers(weft_runtime *rt, unsigned n)
 {
+    struct weft__sched *sched = weft__runtime_sched(rt);
     for (unsigned i = 0; i < n; i++) {
-        weft__scope_chunks_free(&rt->threads[i]);
-        weft__slot_delete(rt->slots[i]);
+        weft__scope_chunks_free(&sched->threads[i]);
+        weft__slot_delete(sched->slots[i]);
     }
-    weft__free(rt->slots);
-    weft__free(rt->threads);
+    weft__free(sched->slots);
+    weft__free(sched->threads);
     /* what may still read them (stats from an abandoned job) sees none */
-    rt->slots = NULL;
-    rt->threads = NULL;
-    atomic_store_explicit(&rt->nthreads, 0, memory_order_relaxed);
-    weft__inject_destroy(rt);
+    sched->slots = NULL;
+    sched->threads = NULL;
+    atomic_store_explicit(&sched->nthreads, 0, memory_order_relaxed);
+    weft__inject_destroy(sched);
 }
 
 /* Stop and join every worker and spare thread, free what only they use. */
 static void stop_workers(weft_runtime *rt)
 {
-    atomic_store_explicit(&rt->stopping, true, memory_order_release);
-    unsigned n = rt->slots != NULL && rt->threads != NULL ? weft__nthreads(rt) : 0;
+    struct weft__sched *sched = weft__runtime_sched(rt);
+    atomic_store_explicit(&sched->stopping, true, memory_order_release);
+    unsigned n = sched->slots != NULL && sched->threads != NULL ? weft__nthreads(sched) : 0;
     while (!all_joined(rt, n)) {
         /* a thread may park after a wake-up looked: keep waking until each
          * one is joined */
-        weft__wake_all(rt);
-        weft__spares_wake_all(rt);
+        weft__wake_all(sched);
+        weft__spares_wake_all(sched);
         for (unsigned i = 0; i < n; i++) {
-            if (rt->threads[i].started) {
-                pthread_join(rt->threads[i].tid, NULL);
-                rt->threads[i].started = false;
+            if (sched->threads[i].started) {
+                pthread_join(sched->threads[i].tid, NULL);
+                sched->threads[i].started = false;
                 break;
             }
         }
@@ -86,25 +88,26 @@ static void stop_workers(weft_runtime *rt)
  */
 static void leave_abandoned(weft_runtime *rt)
 {
+    struct weft__sched *sched = weft__runtime_sched(rt);
     /* acq_rel: the last one to leave sees what every other leaver did */
     if (atomic_fetch_sub_explicit(&rt->threads_left, 1, memory_order_acq_rel) != 1)
         return;
-    unsigned n = weft__nthreads(rt);
+    unsigned n = weft__nthreads(sched);
     bool self_is_worker = false;
     for (unsigned i = 0; i < n; i++) {
-        if (!rt->threads[i].started)
+        if (!sched->threads[i].started)
             continue;
-        if (pthread_equal(rt->threads[i].tid, pthread_self()))
+        if (pthread_equal(sched->threads[i].tid, pthread_self()))
             self_is_worker = true; /* nobody joins the last one: it detaches itself */
         else
-            pthread_join(rt->threads[i].tid, NULL);
-        rt->threads[i].started = false;
+            pthread_join(sched->threads[i].tid, NULL);
+        sched->threads[i].started = false;
     }
     free_workers(rt, n);
     if (self_is_worker)
         pthread_detach(pthread_self());
     /* jobs still running, or handles not released, keep what they use */
-    if (weft__blocking_orphan(rt))
+    if (weft__blocking_orphan(&rt->jobs))
         weft__runtime_free(rt);
 }
 
@@ -113,26 +116,28 @@ static void leave_abandoned(weft_runtime *rt)
  * the others and frees the runtime. */
 static void workers_stop_abandoned(weft_runtime *rt)
 {
+    struct weft__sched *sched = weft__runtime_sched(rt);
     unsigned started = 0;
-    pthread_mutex_lock(&rt->slot_lock); /* spares start under it */
-    unsigned n = weft__nthreads(rt);
+    pthread_mutex_lock(&sched->slot_lock); /* spares start under it */
+    unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++)
-        started += rt->threads[i].started;
-    pthread_mutex_unlock(&rt->slot_lock);
+        started += sched->threads[i].started;
+    pthread_mutex_unlock(&sched->slot_lock);
     /* no task is left, so no spare starts from now on; + 1: this caller,
      * which may be no worker, keeps rt until it is done here */
     atomic_store_explicit(&rt->threads_left, started + 1, memory_order_relaxed);
     /* release: threads_left before a leaving thread's acquire of `stopping` */
-    atomic_store_explicit(&rt->stopping, true, memory_order_release);
-    weft__wake_all(rt);
-    weft__spares_wake_all(rt);
+    atomic_store_explicit(&sched->stopping, true, memory_order_release);
+    weft__wake_all(sched);
+    weft__spares_wake_all(sched);
     leave_abandoned(rt);
 }
 
-/* A worker thread of rt left its loop (rt->stopping): nothing, unless rt
- * was abandoned; then it may be the last, which frees rt. */
-static void worker_exit(weft_runtime *rt)
+/* A worker thread left its loop (sched->stopping): nothing, unless its
+ * runtime was abandoned; then it may be the last, which frees it. */
+static void worker_exit(struct weft__sched *sched)
 {
+    weft_runtime *rt = weft__runtime_of_sched(sched);
     /* relaxed: it left its loop after an acquire load of `stopping`, stored
      * after this flag (life_lock orders the two stores) */
     if (atomic_load_explicit(&rt->workers_abandoned, memory_order_relaxed))
@@ -141,21 +146,34 @@ static void worker_exit(weft_runtime *rt)
 
 _Atomic unsigned long weft__runtimes_freed;
 
+/* The job layer's upcalls (struct weft__jobs). */
+static void free_runtime_upcall(struct weft__jobs *jobs)
+{
+    weft__runtime_free(weft__runtime_of(jobs));
+}
+static void unhandled_upcall(struct weft__jobs *jobs, const char *what, const char *name, int rc,
+                             struct weft_error *rec)
+{
+    weft__unhandled(weft__runtime_of(jobs), what, name, rc, rec);
+}
+
 void weft__runtime_free(weft_runtime *rt)
 {
+    struct weft__sched *sched = weft__runtime_sched(rt);
     /* every group ended, and every job: no entry is queued */
-    weft__deadline_stop(rt);
+    weft__deadline_stop(weft__runtime_scopes(rt));
     weft__detached_free_all(rt);
-    weft__blocking_fini(rt);
+    weft__blocking_fini(&rt->jobs);
     weft__trace_free(rt); /* nobody emits: the timer and every blocking thread are gone */
-    pthread_mutex_destroy(&rt->idle_lock);
+    pthread_mutex_destroy(&sched->idle_lock);
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
-    pthread_mutex_destroy(&rt->cancel_lock);
-    pthread_mutex_destroy(&rt->cb_lock);
-    pthread_mutex_destroy(&rt->timer_lock);
-    pthread_mutex_destroy(&rt->slot_lock);
-    pthread_cond_destroy(&rt->cb_done);
+    pthread_mutex_destroy(&rt->jobs.scopes.cancel_lock);
+    pthread_mutex_destroy(&rt->jobs.scopes.cb_lock);
+    pthread_mutex_destroy(&rt->jobs.scopes.timer_lock);
+    pthread_mutex_destroy(&sched->slot_lock);
+    pthread_mutex_destroy(&sched->grow_lock);
+    pthread_cond_destroy(&rt->jobs.scopes.cb_done);
     weft__free(rt);
     atomic_fetch_add_explicit(&weft__runtimes_freed, 1, memory_order_release);
 }
@@ -182,71 +200,73 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         return NULL;
     }
     memset(rt, 0, sizeof *rt);
-    rt->workers = set.workers;
-    rt->max_threads = set.workers + WEFT__SPARE_MAX;
-    rt->stack_size = set.stack_size;
+    struct weft__sched *sched = weft__runtime_sched(rt);
+    sched->workers = set.workers;
+    sched->max_threads = set.workers + WEFT__SPARE_MAX;
+    sched->stack_size = set.stack_size;
     rt->print_stats = set.print_stats;
-    weft__trace_open(rt, set.trace_path); /* before any thread, which reads rt->trace_log */
+    weft__trace_open(rt, set.trace_path); /* before any thread, which reads sched->trace_log */
     if (cfg != NULL) {
         rt->on_unhandled = cfg->on_unhandled;
         rt->on_unhandled_arg = cfg->on_unhandled_arg;
     }
-    pthread_mutex_init(&rt->inject.lock, NULL);
+    pthread_mutex_init(&sched->inject.lock, NULL);
     for (unsigned k = WEFT__TASK_GROUP; k <= WEFT__TASK_GROUP_UNSCOPED; k++)
-        rt->kinds[k] = &weft__group_task_kind;
-    rt->kinds[WEFT__TASK_ROOT] = &root_kind;
-    rt->kinds[WEFT__TASK_DETACHED] = &weft__detached_task_kind;
-    rt->kinds[WEFT__TASK_JOB] = NULL; /* a job's self never runs on a worker */
-    rt->worker_exit = worker_exit;
-    rt->free_runtime = weft__runtime_free;
-    rt->unhandled = weft__unhandled;
+        sched->kinds[k] = &weft__group_task_kind;
+    sched->kinds[WEFT__TASK_ROOT] = &root_kind;
+    sched->kinds[WEFT__TASK_DETACHED] = &weft__detached_task_kind;
+    sched->kinds[WEFT__TASK_JOB] = NULL; /* a job's self never runs on a worker */
+    sched->worker_exit = worker_exit;
+    rt->jobs.free_runtime = free_runtime_upcall;
+    rt->jobs.unhandled = unhandled_upcall;
     rt->stop_abandoned = workers_stop_abandoned;
-    pthread_mutex_init(&rt->idle_lock, NULL);
+    pthread_mutex_init(&sched->idle_lock, NULL);
     pthread_mutex_init(&rt->life_lock, NULL);
     pthread_condattr_t monotonic;
     pthread_condattr_init(&monotonic);
     pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* destroy waits until a weft_time */
     pthread_cond_init(&rt->life_cond, &monotonic);
     pthread_condattr_destroy(&monotonic);
-    pthread_mutex_init(&rt->cancel_lock, NULL);
-    pthread_mutex_init(&rt->cb_lock, NULL);
-    pthread_mutex_init(&rt->timer_lock, NULL);
-    pthread_mutex_init(&rt->slot_lock, NULL);
-    pthread_cond_init(&rt->cb_done, NULL);
-    rt->never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
-    rt->never_cancelled.rt = NULL; /* marks it: nothing cancels it, callbacks never run */
-    weft__blocking_init(rt, &weft__job_ops, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
+    pthread_mutex_init(&rt->jobs.scopes.cancel_lock, NULL);
+    pthread_mutex_init(&rt->jobs.scopes.cb_lock, NULL);
+    pthread_mutex_init(&rt->jobs.scopes.timer_lock, NULL);
+    pthread_mutex_init(&sched->slot_lock, NULL);
+    pthread_mutex_init(&sched->grow_lock, NULL);
+    pthread_cond_init(&rt->jobs.scopes.cb_done, NULL);
+    rt->jobs.scopes.never_cancelled.deadline = WEFT_NEVER; /* word 0: gen 0, never cancelled */
+    rt->jobs.scopes.never_cancelled.scopes = NULL; /* marks it: nothing cancels it, callbacks never run */
+    weft__blocking_init(&rt->jobs, &weft__job_ops, set.blocking_max, set.blocking_idle, set.shutdown_timeout,
                         set.stack_size);
     weft__detached_init(rt);
-    weft__park_init(rt);
+    weft__park_init(sched);
 
     /* spare threads and their slots are added on demand (slots.c): room for
      * their pointers now, so readers never see the arrays move */
-    size_t threads_bytes = rt->max_threads * sizeof *rt->threads;
-    rt->slots = weft__alloc_zeroed(rt->max_threads * sizeof *rt->slots);
-    rt->threads = weft__alloc_aligned(WEFT__CACHE_LINE, threads_bytes);
-    if (rt->threads != NULL)
-        memset(rt->threads, 0, threads_bytes);
-    if (rt->slots == NULL || rt->threads == NULL) {
+    size_t threads_bytes = sched->max_threads * sizeof *sched->threads;
+    sched->slots = weft__alloc_zeroed(sched->max_threads * sizeof *sched->slots);
+    sched->threads = weft__alloc_aligned(WEFT__CACHE_LINE, threads_bytes);
+    if (sched->threads != NULL)
+        memset(sched->threads, 0, threads_bytes);
+    if (sched->slots == NULL || sched->threads == NULL) {
         teardown(rt);
         errno = ENOMEM;
         return NULL;
     }
     for (unsigned i = 0; i < set.workers; i++) {
-        if ((rt->slots[i] = weft__slot_new(rt, i)) == NULL) {
-            atomic_store_explicit(&rt->nthreads, i, memory_order_relaxed);
+        if ((sched->slots[i] = weft__slot_new(sched, i)) == NULL) {
+            atomic_store_explicit(&sched->nthreads, i, memory_order_relaxed);
             teardown(rt);
             errno = ENOMEM;
             return NULL;
         }
-        struct weft__thread *thr = &rt->threads[i];
-        thr->rt = rt;
-        thr->slot = rt->slots[i];
+        struct weft__thread *thr = &sched->threads[i];
+        thr->sched = sched;
+        thr->slot = sched->slots[i];
         thr->rng = 0x9e3779b97f4a7c15ULL * (i + 1);
     }
-    atomic_store_explicit(&rt->nthreads, set.workers, memory_order_release);
+    atomic_store_explicit(&sched->nthreads, set.workers, memory_order_release);
     for (unsigned i = 0; i < set.workers; i++) {
-        rc = weft__thread_launch(rt, i);
+        rc = weft__thread_launch(sched, i);
         if (rc != 0) {
             teardown(rt);
             errno = rc;
@@ -263,7 +283,7 @@ static bool on_any_worker(void)
 
 unsigned weft_runtime_workers(const weft_runtime *rt)
 {
-    return rt != NULL ? rt->workers : 0;
+    return rt != NULL ? rt->jobs.scopes.sched.workers : 0;
 }
 
 void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
@@ -273,9 +293,10 @@ void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
     memset(out, 0, sizeof *out);
     if (rt == NULL)
         return;
-    unsigned n = rt->slots != NULL ? weft__nthreads(rt) : 0;
+    struct weft__sched *sched = weft__runtime_sched(rt);
+    unsigned n = sched->slots != NULL ? weft__nthreads(sched) : 0;
     for (unsigned i = 0; i < n; i++) {
-        struct weft__slot_stats *s = &rt->slots[i]->stats;
+        struct weft__slot_stats *s = &sched->slots[i]->stats;
         out->tasks_run += atomic_load_explicit(&s->tasks_run, memory_order_relaxed);
         out->spawns += atomic_load_explicit(&s->spawns, memory_order_relaxed);
         out->steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
@@ -283,7 +304,7 @@ void weft_runtime_stats(weft_runtime *rt, weft_stats *out)
         out->parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
     }
     out->unhandled_errors = atomic_load_explicit(&rt->unhandled_errors, memory_order_relaxed);
-    weft__blocking_stats(rt, out);
+    weft__blocking_stats(&rt->jobs, out);
 }
 
 static void print_stats(weft_runtime *rt)
@@ -295,7 +316,7 @@ static void print_stats(weft_runtime *rt)
             "steal_attempts %llu, parks %llu, unhandled_errors %llu, blocking_threads %llu, "
             "blocking_running %llu, blocking_queued %llu, blocking_done %llu, "
             "blocking_timed_out %llu\n",
-            rt->workers, (unsigned long long)s.tasks_run, (unsigned long long)s.spawns,
+            rt->jobs.scopes.sched.workers, (unsigned long long)s.tasks_run, (unsigned long long)s.spawns,
             (unsigned long long)s.steals, (unsigned long long)s.steal_attempts,
             (unsigned long long)s.parks, (unsigned long long)s.unhandled_errors,
             (unsigned long long)s.blocking_threads, (unsigned long long)s.blocking_running,
@@ -307,7 +328,7 @@ int weft_runtime_destroy(weft_runtime *rt)
 {
     /* from a task it would wait for itself; from one of rt's blocking
      * threads (a job, its cleanup, on_unhandled) too */
-    if (rt == NULL || on_any_worker() || weft__blocking_self == rt)
+    if (rt == NULL || on_any_worker() || weft__blocking_self == &rt->jobs)
         return EINVAL;
     /* refuse while a weft_run is in progress; once shutting_down is set, new
      * weft_run calls and detached spawns refuse (ESHUTDOWN) */
@@ -325,13 +346,13 @@ int weft_runtime_destroy(weft_runtime *rt)
     /* One budget for all that may not end by itself: detached tasks and
      * blocking jobs are cancelled at once and both must end by `until`,
      * so destroy returns within shutdown_timeout, whichever one hangs. */
-    weft_time until = weft_after(rt->blocking.shutdown_timeout);
+    weft_time until = weft_after(rt->jobs.blocking.shutdown_timeout);
     weft__detached_cancel_all(rt);
-    weft__blocking_cancel_all(rt);
+    weft__blocking_cancel_all(&rt->jobs);
     bool detached_ended = weft__detached_wait(rt, until);
     /* every CPU task ended, or destroy gives up on the stragglers below */
-    int rc = weft__blocking_wait_idle(rt, until);
-    weft__blocking_report_unobserved(rt);
+    int rc = weft__blocking_wait_idle(&rt->jobs, until);
+    weft__blocking_report_unobserved(&rt->jobs);
     if (!detached_ended && weft__detached_name_stragglers(rt) != 0)
         rc = ETIMEDOUT;
     if (rt->print_stats)
@@ -346,7 +367,7 @@ int weft_runtime_destroy(weft_runtime *rt)
     stop_workers(rt);
     weft__trace_write(rt); /* the workers' buffers are still now */
     /* jobs still running, or handles not released, keep what they use */
-    if (weft__blocking_orphan(rt))
+    if (weft__blocking_orphan(&rt->jobs))
         weft__runtime_free(rt);
     return rc;
 }
@@ -418,13 +439,15 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
 {
     if (rt == NULL || fn == NULL || on_any_worker())
         return EINVAL; /* from a task it would block a worker until itself finishes */
+    struct weft__sched *sched = weft__runtime_sched(rt);
     struct weft__run_wait *w = weft__alloc(sizeof *w);
-    struct weft_task *t = weft__task_new(rt, NULL, fn, arg, WEFT__TASK_ROOT);
+    struct weft_task *t = weft__task_new(sched, NULL, fn, arg, WEFT__TASK_ROOT);
     if (w == NULL || t == NULL) {
         weft__free(w);
         weft__free(t);
         return ENOMEM;
     }
+    t->scope = &rt->jobs.scopes.never_cancelled;
     if (!admit(rt, &rt->active_runs)) {
         weft__free(w);
         weft__free(t);
@@ -437,7 +460,7 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
     w->rec = NULL;
     w->refs = 2;
     t->run = w;
-    if (weft__inject_push(rt, t) != 0) {
+    if (weft__inject_push(sched, t) != 0) {
         weft__free(t);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
@@ -470,7 +493,7 @@ int weft_run(weft_runtime *rt, weft_fn fn, void *arg, weft_errors **errs)
 int weft_worker_id(const weft_task *self)
 {
     struct weft__thread *thr = weft__self_thread;
-    if (self == NULL || thr == NULL || thr->slot == NULL || thr->slot->id >= thr->rt->workers)
+    if (self == NULL || thr == NULL || thr->slot == NULL || thr->slot->id >= thr->sched->workers)
         return -1; /* off the workers, or on an extra slot (slots.c) for a moment */
     return (int)thr->slot->id;
 }

@@ -52,7 +52,7 @@ int weft_sleep(weft_task *self, weft_time until)
             weft__slot_reclaim(thr);
         weft_on_cancel_remove(&cb);
         if (begin != 0)
-            weft__trace_emit(thr->rt->trace_log, WEFT__TR_WAIT, "sleep", begin, weft_now() - begin,
+            weft__trace_emit(thr->sched->trace_log, WEFT__TR_WAIT, "sleep", begin, weft_now() - begin,
                              weft_cancel_reason(self), 0);
     }
     if (until >= deadline) /* slept to the deadline: the flag goes up before the return */

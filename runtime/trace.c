@@ -50,7 +50,7 @@ struct weft__trace {
 void weft__trace_open(weft_runtime *rt, const char *path)
 {
     rt->trace = NULL;
-    rt->trace_log = NULL;
+    rt->jobs.scopes.sched.trace_log = NULL;
     if (path == NULL || *path == '\0')
         return;
     struct weft__trace *tr = weft__alloc_zeroed(sizeof *tr);
@@ -77,9 +77,9 @@ void weft__trace_open(weft_runtime *rt, const char *path)
     tr->path = copy;
     tr->tmp = tmp;
     tr->pid = pid;
-    weft__trace_log_init(&tr->log, (int)rt->max_threads + 1); /* workers and spares: index + 1 */
+    weft__trace_log_init(&tr->log, (int)rt->jobs.scopes.sched.max_threads + 1); /* workers and spares: index + 1 */
     rt->trace = tr;
-    rt->trace_log = &tr->log;
+    rt->jobs.scopes.sched.trace_log = &tr->log;
 }
 
 /* ---- the file ---- */
@@ -313,7 +313,7 @@ void weft__trace_free(weft_runtime *rt)
     if (tr == NULL)
         return;
     rt->trace = NULL;
-    rt->trace_log = NULL;
+    rt->jobs.scopes.sched.trace_log = NULL;
     if (tr->file != NULL) { /* create failed: nothing to write */
         fclose(tr->file);
         unlink(tr->tmp);

@@ -76,7 +76,7 @@ static bool grow_locked(struct weft__aside *a)
 
 bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     struct weft__aside *a = &thr->slot->aside;
     /* read before t is visible: a thief may run it and end its group */
     struct weft__thread *owner =
@@ -93,9 +93,9 @@ bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
      * (weft__aside_holds), paired with the load of `parked` below */
     atomic_store_explicit(&a->count, n + 1, memory_order_seq_cst);
     pthread_mutex_unlock(&a->lock);
-    weft__notify_work(rt); /* as a push: an idle worker may take it */
+    weft__notify_work(sched); /* as a push: an idle worker may take it */
     if (owner != NULL && owner != thr && atomic_load_explicit(&owner->parked, memory_order_seq_cst))
-        weft__wake_thread(rt, owner); /* a joiner without room takes its group's tasks only */
+        weft__wake_thread(sched, owner); /* a joiner without room takes its group's tasks only */
     return true;
 }
 
@@ -143,19 +143,19 @@ struct weft_task *weft__aside_take_group(struct weft__thread *thr, struct weft__
     struct weft_task *t = weft__aside_take(thr->slot, need, true);
     if (t != NULL)
         return t;
-    weft_runtime *rt = thr->rt;
-    unsigned n = weft__nthreads(rt);
+    struct weft__sched *sched = thr->sched;
+    unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++)
-        if (rt->slots[i] != thr->slot && (t = weft__aside_take(rt->slots[i], need, true)) != NULL)
+        if (sched->slots[i] != thr->slot && (t = weft__aside_take(sched->slots[i], need, true)) != NULL)
             return t;
     return NULL;
 }
 
-bool weft__aside_holds(weft_runtime *rt, struct weft__group *g)
+bool weft__aside_holds(struct weft__sched *sched, struct weft__group *g)
 {
-    unsigned n = weft__nthreads(rt);
+    unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++) {
-        struct weft__aside *a = &rt->slots[i]->aside;
+        struct weft__aside *a = &sched->slots[i]->aside;
         /* seq_cst: the parker's half of the pair in weft__aside_put */
         if (atomic_load_explicit(&a->count, memory_order_seq_cst) == 0)
             continue;

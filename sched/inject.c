@@ -32,9 +32,9 @@ static bool grow_locked(struct weft__inject *q)
     return true;
 }
 
-int weft__inject_push(weft_runtime *rt, struct weft_task *t)
+int weft__inject_push(struct weft__sched *sched, struct weft_task *t)
 {
-    struct weft__inject *q = &rt->inject;
+    struct weft__inject *q = &sched->inject;
     pthread_mutex_lock(&q->lock);
     size_t n = atomic_load_explicit(&q->count, memory_order_relaxed);
     if (n == q->cap && !grow_locked(q)) {
@@ -44,13 +44,13 @@ int weft__inject_push(weft_runtime *rt, struct weft_task *t)
     q->buf[(q->head + n) % q->cap] = t;
     atomic_store_explicit(&q->count, n + 1, memory_order_relaxed);
     pthread_mutex_unlock(&q->lock);
-    weft__notify_work(rt);
+    weft__notify_work(sched);
     return 0;
 }
 
-struct weft_task *weft__inject_pop(weft_runtime *rt)
+struct weft_task *weft__inject_pop(struct weft__sched *sched)
 {
-    struct weft__inject *q = &rt->inject;
+    struct weft__inject *q = &sched->inject;
     if (atomic_load_explicit(&q->count, memory_order_relaxed) == 0)
         return NULL;
     pthread_mutex_lock(&q->lock);
@@ -65,9 +65,9 @@ struct weft_task *weft__inject_pop(weft_runtime *rt)
     return t;
 }
 
-void weft__inject_destroy(weft_runtime *rt)
+void weft__inject_destroy(struct weft__sched *sched)
 {
-    pthread_mutex_destroy(&rt->inject.lock);
-    weft__free(rt->inject.buf);
-    rt->inject.buf = NULL;
+    pthread_mutex_destroy(&sched->inject.lock);
+    weft__free(sched->inject.buf);
+    sched->inject.buf = NULL;
 }

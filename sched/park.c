@@ -20,7 +20,7 @@
  * When membarrier fails after it was registered (a seccomp filter installed
  * later, say), a local fence on the heavy side would pair with nothing: the
  * light sides still have only a compiler barrier. So the first failure
- * turns membarrier off for good (membarrier_off): it clears rt's flag and
+ * turns membarrier off for good (membarrier_off): it clears sched's flag and
  * every thread's copy (group init reads its own, worker_main takes it at
  * start), fences, and stamps the time. From then on the light sides fence.
  * A light side that loaded its flag true before that fence may still be
@@ -145,53 +145,53 @@ static long sys_membarrier(int cmd)
     return syscall(SYS_membarrier, cmd, 0, 0);
 }
 
-void weft__park_init(weft_runtime *rt)
+void weft__park_init(struct weft__sched *sched)
 {
     long cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
     bool use = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
                sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
-    atomic_init(&rt->use_membarrier, use);
-    atomic_init(&rt->membarrier_off_at, 0);
+    atomic_init(&sched->use_membarrier, use);
+    atomic_init(&sched->membarrier_off_at, 0);
 }
 
 void weft__park_thread_start(struct weft__thread *thr)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     /* seq_cst, these and membarrier_off's stores: if the re-read below
-     * still sees rt's flag set, the switch's store to rt's flag, and so its
+     * still sees sched's flag set, the switch's store to sched's flag, and so its
      * store to ours, come after our store in the one order, and win */
     atomic_store_explicit(&thr->use_membarrier,
-                          atomic_load_explicit(&rt->use_membarrier, memory_order_seq_cst),
+                          atomic_load_explicit(&sched->use_membarrier, memory_order_seq_cst),
                           memory_order_seq_cst);
-    if (!atomic_load_explicit(&rt->use_membarrier, memory_order_seq_cst))
+    if (!atomic_load_explicit(&sched->use_membarrier, memory_order_seq_cst))
         atomic_store_explicit(&thr->use_membarrier, false, memory_order_seq_cst);
 }
 
 /* membarrier failed: both sides fence from now on (the header comment). */
-static void membarrier_off(weft_runtime *rt)
+static void membarrier_off(struct weft__sched *sched)
 {
     weft_time never = 0;
-    if (!atomic_compare_exchange_strong_explicit(&rt->membarrier_off_at, &never,
+    if (!atomic_compare_exchange_strong_explicit(&sched->membarrier_off_at, &never,
                                                  MEMBARRIER_SWITCHING, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return; /* another heavy side switches, or did */
     /* seq_cst: after the SWITCHING mark, so a heavy side that reads the
      * flag clear reads the mark or the time (full_barrier_everywhere) */
-    atomic_store_explicit(&rt->use_membarrier, false, memory_order_seq_cst);
+    atomic_store_explicit(&sched->use_membarrier, false, memory_order_seq_cst);
     /* every thread struct, started or not: a thread starting now re-reads
-     * rt's flag after taking its copy (weft__park_thread_start) */
-    for (unsigned i = 0; rt->threads != NULL && i < rt->max_threads; i++)
-        atomic_store_explicit(&rt->threads[i].use_membarrier, false, memory_order_seq_cst);
+     * sched's flag after taking its copy (weft__park_thread_start) */
+    for (unsigned i = 0; sched->threads != NULL && i < sched->max_threads; i++)
+        atomic_store_explicit(&sched->threads[i].use_membarrier, false, memory_order_seq_cst);
     weft__full_fence(); /* the flags are visible to every light side from here */
-    atomic_store_explicit(&rt->membarrier_off_at, weft_now(), memory_order_release);
+    atomic_store_explicit(&sched->membarrier_off_at, weft_now(), memory_order_release);
 }
 
 /* Membarrier is off: wait until MEMBARRIER_GRACE after the switch. */
-static void wait_out_switch(weft_runtime *rt)
+static void wait_out_switch(struct weft__sched *sched)
 {
     weft_time at;
     /* acquire: the switcher's time, stored after its flags and fence */
-    while ((at = atomic_load_explicit(&rt->membarrier_off_at, memory_order_acquire)) ==
+    while ((at = atomic_load_explicit(&sched->membarrier_off_at, memory_order_acquire)) ==
            MEMBARRIER_SWITCHING)
         sched_yield();
     if (at == 0)
@@ -204,16 +204,16 @@ static void wait_out_switch(weft_runtime *rt)
     }
 }
 
-void weft__full_barrier_everywhere(weft_runtime *rt)
+void weft__full_barrier_everywhere(struct weft__sched *sched)
 {
     /* acquire: reading the flag clear, read the switch's mark or time */
-    if (atomic_load_explicit(&rt->use_membarrier, memory_order_acquire)) {
+    if (atomic_load_explicit(&sched->use_membarrier, memory_order_acquire)) {
         if (!weft__fault_hit(&expedited) &&
             sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
             return;
-        membarrier_off(rt);
+        membarrier_off(sched);
     }
-    wait_out_switch(rt);
+    wait_out_switch(sched);
     weft__full_fence();
 }
 
@@ -249,20 +249,20 @@ void weft__futex_post(void *arg)
     weft__futex_wake(word);
 }
 
-bool weft__work_visible(weft_runtime *rt)
+bool weft__work_visible(struct weft__sched *sched)
 {
-    if (atomic_load_explicit(&rt->inject.count, memory_order_relaxed) != 0)
+    if (atomic_load_explicit(&sched->inject.count, memory_order_relaxed) != 0)
         return true;
-    unsigned n = weft__nthreads(rt);
+    unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++)
-        if (weft__deque_size(&rt->slots[i]->deque) != 0 || !weft__aside_empty(rt->slots[i]))
+        if (weft__deque_size(&sched->slots[i]->deque) != 0 || !weft__aside_empty(sched->slots[i]))
             return true;
     return false;
 }
 
-static void unlink_locked(weft_runtime *rt, struct weft__thread *thr)
+static void unlink_locked(struct weft__sched *sched, struct weft__thread *thr)
 {
-    for (struct weft__thread **p = &rt->idle_list; *p != NULL; p = &(*p)->idle_next) {
+    for (struct weft__thread **p = &sched->idle_list; *p != NULL; p = &(*p)->idle_next) {
         if (*p == thr) {
             *p = thr->idle_next;
             break;
@@ -270,14 +270,14 @@ static void unlink_locked(weft_runtime *rt, struct weft__thread *thr)
     }
     thr->in_idle_list = false;
     thr->idle_next = NULL;
-    atomic_fetch_sub_explicit(&rt->n_idle, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&sched->n_idle, 1, memory_order_relaxed);
 }
 
 /* Under idle_lock: take thr off the list and bump its futex word. */
-static void wake_locked(weft_runtime *rt, struct weft__thread *thr)
+static void wake_locked(struct weft__sched *sched, struct weft__thread *thr)
 {
     if (thr->in_idle_list)
-        unlink_locked(rt, thr);
+        unlink_locked(sched, thr);
     atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
     atomic_fetch_add_explicit(&thr->wake_seq, 1, memory_order_release);
 }
@@ -286,49 +286,49 @@ static void wake_locked(weft_runtime *rt, struct weft__thread *thr)
  * (NULL if nobody is listed). A joiner would run the work nested inside
  * its join and delay the join's return, so it only gets a wake-up when no
  * idle worker can take it instead. */
-static struct weft__thread *pick_locked(weft_runtime *rt)
+static struct weft__thread *pick_locked(struct weft__sched *sched)
 {
-    for (struct weft__thread *t = rt->idle_list; t != NULL; t = t->idle_next)
+    for (struct weft__thread *t = sched->idle_list; t != NULL; t = t->idle_next)
         if (!t->joining)
             return t;
-    return rt->idle_list;
+    return sched->idle_list;
 }
 
-void weft__wake_one(weft_runtime *rt)
+void weft__wake_one(struct weft__sched *sched)
 {
-    pthread_mutex_lock(&rt->idle_lock);
-    struct weft__thread *thr = pick_locked(rt);
+    pthread_mutex_lock(&sched->idle_lock);
+    struct weft__thread *thr = pick_locked(sched);
     if (thr != NULL) {
-        wake_locked(rt, thr);
+        wake_locked(sched, thr);
         /* it wakes up searching, so other spawners need not wake another */
         thr->searching = true;
-        atomic_fetch_add_explicit(&rt->n_searching, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&sched->n_searching, 1, memory_order_seq_cst);
     }
-    pthread_mutex_unlock(&rt->idle_lock);
+    pthread_mutex_unlock(&sched->idle_lock);
     /* thread structs live until destroy joined every thread: safe after unlock */
     if (thr != NULL)
         weft__futex_wake(&thr->wake_seq);
 }
 
-void weft__wake_all(weft_runtime *rt)
+void weft__wake_all(struct weft__sched *sched)
 {
     for (;;) {
-        pthread_mutex_lock(&rt->idle_lock);
-        struct weft__thread *thr = rt->idle_list;
+        pthread_mutex_lock(&sched->idle_lock);
+        struct weft__thread *thr = sched->idle_list;
         if (thr != NULL)
-            wake_locked(rt, thr);
-        pthread_mutex_unlock(&rt->idle_lock);
+            wake_locked(sched, thr);
+        pthread_mutex_unlock(&sched->idle_lock);
         if (thr == NULL)
             return;
         weft__futex_wake(&thr->wake_seq);
     }
 }
 
-void weft__wake_thread(weft_runtime *rt, struct weft__thread *thr)
+void weft__wake_thread(struct weft__sched *sched, struct weft__thread *thr)
 {
-    pthread_mutex_lock(&rt->idle_lock);
-    wake_locked(rt, thr);
-    pthread_mutex_unlock(&rt->idle_lock);
+    pthread_mutex_lock(&sched->idle_lock);
+    wake_locked(sched, thr);
+    pthread_mutex_unlock(&sched->idle_lock);
     weft__futex_wake(&thr->wake_seq);
 }
 
@@ -337,7 +337,7 @@ void weft__searching_begin(struct weft__thread *thr)
     if (thr->searching)
         return;
     thr->searching = true;
-    atomic_fetch_add_explicit(&thr->rt->n_searching, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&thr->sched->n_searching, 1, memory_order_seq_cst);
 }
 
 void weft__searching_end(struct weft__thread *thr)
@@ -345,13 +345,13 @@ void weft__searching_end(struct weft__thread *thr)
     if (!thr->searching)
         return;
     thr->searching = false;
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     /* no work_visible() check here: without a barrier on the spawner's side
      * it could miss a fresh push (store buffering); a woken thread that finds
      * nothing parks again, as Go's resetspinning -> wakep does */
-    if (atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_seq_cst) == 1 &&
-        atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0)
-        weft__wake_one(rt);
+    if (atomic_fetch_sub_explicit(&sched->n_searching, 1, memory_order_seq_cst) == 1 &&
+        atomic_load_explicit(&sched->n_idle, memory_order_seq_cst) != 0)
+        weft__wake_one(sched);
 }
 
 /* Sleep in the idle list: wake_one may pick thr, so thr must be able to take
@@ -359,27 +359,27 @@ void weft__searching_end(struct weft__thread *thr)
 static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(void *arg),
                         void *arg)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     if (thr->slot != NULL)
         weft__task_flush_returns(thr->slot); /* its owner may need them */
-    pthread_mutex_lock(&rt->idle_lock);
+    pthread_mutex_lock(&sched->idle_lock);
     /* under the lock: a waker sets `searching` again when it picks us */
     if (thr->searching) {
         thr->searching = false;
-        atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&sched->n_searching, 1, memory_order_seq_cst);
     }
     uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
-    thr->idle_next = rt->idle_list;
-    rt->idle_list = thr;
+    thr->idle_next = sched->idle_list;
+    sched->idle_list = thr;
     thr->in_idle_list = true;
     thr->joining = joining;
-    atomic_fetch_add_explicit(&rt->n_idle, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&sched->n_idle, 1, memory_order_seq_cst);
     /* seq_cst: pairs with a finisher's counter RMW then load of `parked` */
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
-    pthread_mutex_unlock(&rt->idle_lock);
+    pthread_mutex_unlock(&sched->idle_lock);
     /* the spawners' half of the barrier pair: see the header comment */
-    weft__full_barrier_everywhere(rt);
-    if (!(ready != NULL && ready(arg)) && !weft__work_visible(rt)) {
+    weft__full_barrier_everywhere(sched);
+    if (!(ready != NULL && ready(arg)) && !weft__work_visible(sched)) {
         if (thr->slot != NULL)
             weft__count(&thr->slot->stats.parks);
         if (WEFT__UNLIKELY(thr->trace != NULL))
@@ -387,11 +387,11 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
         else
             weft__futex_wait(&thr->wake_seq, seq);
     }
-    pthread_mutex_lock(&rt->idle_lock);
+    pthread_mutex_lock(&sched->idle_lock);
     if (thr->in_idle_list)
-        unlink_locked(rt, thr);
+        unlink_locked(sched, thr);
     atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
-    pthread_mutex_unlock(&rt->idle_lock);
+    pthread_mutex_unlock(&sched->idle_lock);
 }
 
 /* Sleep outside the idle list until woken by name: for a joiner that may not
@@ -436,6 +436,6 @@ void weft__park_traced(struct weft__thread *thr, enum weft__trace_kind kind, uin
 {
     weft_time begin = weft_now();
     weft__futex_wait(&thr->wake_seq, seq);
-    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, begin, weft_now() - begin, 0,
+    weft__trace_append(thr->sched->trace_log, thr->trace, kind, NULL, begin, weft_now() - begin, 0,
                        0);
 }

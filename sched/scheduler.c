@@ -37,15 +37,15 @@ __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initia
 
 enum { STEAL_RETRIES = 4 };
 
-int weft__submit(weft_runtime *rt, struct weft__thread *thr, struct weft_task *t)
+int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t)
 {
-    if (thr != NULL && thr->rt == rt && thr->slot != NULL) {
+    if (thr != NULL && thr->sched == sched && thr->slot != NULL) {
         if (weft__deque_push_owner(&thr->slot->deque, t) != 0)
             return ENOMEM;
-        weft__notify_work(rt);
+        weft__notify_work(sched);
         return 0;
     }
-    return weft__inject_push(rt, t);
+    return weft__inject_push(sched, t);
 }
 
 /* thr took a task from victim's deque or aside list. */
@@ -53,7 +53,7 @@ static void count_steal(struct weft__thread *thr, struct weft__slot *victim)
 {
     weft__count(&thr->slot->stats.steals);
     if (WEFT__UNLIKELY(thr->trace != NULL))
-        weft__trace_append(thr->rt->trace_log, thr->trace, WEFT__TR_STEAL, NULL, weft_now(), -1, 0,
+        weft__trace_append(thr->sched->trace_log, thr->trace, WEFT__TR_STEAL, NULL, weft_now(), -1, 0,
                            (int)victim->id);
 }
 
@@ -80,24 +80,24 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
 
 static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *prefer)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
     if (prefer != NULL && prefer != mine && (t = steal_from(thr, prefer)) != NULL)
         return t;
-    unsigned n = weft__nthreads(rt);
+    unsigned n = weft__nthreads(sched);
     if (n < 2)
         return NULL;
     unsigned start = (unsigned)(weft__rng_next(&thr->rng) % n);
     for (unsigned i = 0; i < n; i++) {
-        struct weft__slot *victim = rt->slots[(start + i) % n];
+        struct weft__slot *victim = sched->slots[(start + i) % n];
         if (victim != mine && weft__deque_size(&victim->deque) != 0 &&
             (t = steal_from(thr, victim)) != NULL)
             return t;
     }
     /* tasks set aside by deep joins: rare, one load per slot to pass */
     for (unsigned i = 0; i < n; i++) {
-        struct weft__slot *victim = rt->slots[(start + i) % n];
+        struct weft__slot *victim = sched->slots[(start + i) % n];
         if (victim != mine && (t = weft__aside_take(victim, NULL, false)) != NULL) {
             weft__count(&mine->stats.steal_attempts); /* one that could not lose */
             count_steal(thr, victim);
@@ -123,7 +123,7 @@ struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *
         return t;
     if ((t = steal_any(thr, prefer)) != NULL)
         return t;
-    return weft__inject_pop(thr->rt);
+    return weft__inject_pop(thr->sched);
 }
 
 void weft__frame_run_traced(struct weft__thread *thr, struct weft_task *t,
@@ -136,7 +136,7 @@ void weft__frame_run_traced(struct weft__thread *thr, struct weft_task *t,
     weft__utf8_copy(name, sizeof name, k->name != NULL ? k->name(t) : NULL);
     weft_time begin = weft_now();
     int rc = body(thr, t);
-    weft__trace_append(thr->rt->trace_log, thr->trace, WEFT__TR_TASK, name, begin,
+    weft__trace_append(thr->sched->trace_log, thr->trace, WEFT__TR_TASK, name, begin,
                        weft_now() - begin, rc, kind);
 }
 

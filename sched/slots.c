@@ -61,7 +61,7 @@ void weft__slot_delete(struct weft__slot *s)
     weft__free(s);
 }
 
-struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id)
+struct weft__slot *weft__slot_new(struct weft__sched *sched, unsigned id)
 {
     struct weft__slot *s = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *s);
     if (s == NULL)
@@ -72,72 +72,72 @@ struct weft__slot *weft__slot_new(weft_runtime *rt, unsigned id)
         return NULL;
     }
     s->id = id;
-    s->rt = rt;
+    s->sched = sched;
     atomic_init(&s->remote_free, NULL);
     weft__aside_init(&s->aside);
     return s;
 }
 
-static bool is_base(weft_runtime *rt, const struct weft__slot *s)
+static bool is_base(struct weft__sched *sched, const struct weft__slot *s)
 {
-    return s->id < rt->workers;
+    return s->id < sched->workers;
 }
 
 /* Under slot_lock: more threads hold a slot than `workers` (an extra holder
  * checks its own slot's id instead). */
-static void update_rebalance(weft_runtime *rt)
+static void update_rebalance(struct weft__sched *sched)
 {
-    atomic_store_explicit(&rt->rebalance, rt->n_extra_held > rt->n_base_free,
+    atomic_store_explicit(&sched->rebalance, sched->n_extra_held > sched->n_base_free,
                           memory_order_relaxed);
 }
 
 /* Under slot_lock: s is held no more. */
-static void put_free(weft_runtime *rt, struct weft__slot *s)
+static void put_free(struct weft__sched *sched, struct weft__slot *s)
 {
-    struct weft__slot **list = is_base(rt, s) ? &rt->base_free : &rt->extra_free;
+    struct weft__slot **list = is_base(sched, s) ? &sched->base_free : &sched->extra_free;
     s->free_next = *list;
     *list = s;
     s->is_free = true;
-    if (is_base(rt, s))
-        rt->n_base_free++;
+    if (is_base(sched, s))
+        sched->n_base_free++;
     else
-        rt->n_extra_held--;
+        sched->n_extra_held--;
 }
 
 /* Under slot_lock: s (free) is held from now on. */
-static void take(weft_runtime *rt, struct weft__slot *s)
+static void take(struct weft__sched *sched, struct weft__slot *s)
 {
-    struct weft__slot **p = is_base(rt, s) ? &rt->base_free : &rt->extra_free;
+    struct weft__slot **p = is_base(sched, s) ? &sched->base_free : &sched->extra_free;
     while (*p != s)
         p = &(*p)->free_next;
     *p = s->free_next;
     s->free_next = NULL;
     s->is_free = false;
-    if (is_base(rt, s))
-        rt->n_base_free--;
+    if (is_base(sched, s))
+        sched->n_base_free--;
     else
-        rt->n_extra_held++;
+        sched->n_extra_held++;
 }
 
 /* Under slot_lock: register thread i with a new extra slot, free. */
-static bool add_thread(weft_runtime *rt, unsigned i)
+static bool add_thread(struct weft__sched *sched, unsigned i)
 {
-    struct weft__slot *s = weft__slot_new(rt, i);
+    struct weft__slot *s = weft__slot_new(sched, i);
     if (s == NULL)
         return false;
-    struct weft__thread *t = &rt->threads[i];
-    t->rt = rt;
+    struct weft__thread *t = &sched->threads[i];
+    t->sched = sched;
     t->rng = 0x9e3779b97f4a7c15ULL * (i + 1);
-    rt->slots[i] = s;
-    s->free_next = rt->extra_free;
-    rt->extra_free = s;
+    sched->slots[i] = s;
+    s->free_next = sched->extra_free;
+    sched->extra_free = s;
     s->is_free = true;
-    /* under cancel_lock: a cancel scan (cancel.c) either covers thread i,
-     * or ended before it was added, and then every group the thread ever
-     * initialises reads the cancelled word (the lock orders them) */
-    pthread_mutex_lock(&rt->cancel_lock);
-    atomic_store_explicit(&rt->nthreads, i + 1, memory_order_release);
-    pthread_mutex_unlock(&rt->cancel_lock);
+    /* under grow_lock: a scan of every thread's state (a cancel's) holding
+     * it either covers thread i, or ended before it was added, and then
+     * thread i's tasks see what the scan did (the lock orders them) */
+    pthread_mutex_lock(&sched->grow_lock);
+    atomic_store_explicit(&sched->nthreads, i + 1, memory_order_release);
+    pthread_mutex_unlock(&sched->grow_lock);
     return true;
 }
 
@@ -147,31 +147,31 @@ static bool add_thread(weft_runtime *rt, unsigned i)
  * would not start); s is then left as it was. *woken: a parked spare to
  * wake once the lock is dropped.
  */
-static bool hand_to_spare(weft_runtime *rt, struct weft__slot *s, struct weft__thread **woken)
+static bool hand_to_spare(struct weft__sched *sched, struct weft__slot *s, struct weft__thread **woken)
 {
-    struct weft__thread *sp = rt->spares;
+    struct weft__thread *sp = sched->spares;
     if (sp != NULL) {
-        rt->spares = sp->spare_next;
-        take(rt, s);
+        sched->spares = sp->spare_next;
+        take(sched, s);
         sp->slot = s;
         *woken = sp;
         return true;
     }
     /* a thread registered earlier whose start failed is tried again */
-    unsigned n = atomic_load_explicit(&rt->nthreads, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(&sched->nthreads, memory_order_relaxed);
     unsigned i = n;
-    for (unsigned k = rt->workers; k < n; k++)
-        if (!rt->threads[k].started) {
+    for (unsigned k = sched->workers; k < n; k++)
+        if (!sched->threads[k].started) {
             i = k;
             break;
         }
-    if (i == n && (n >= rt->max_threads || !add_thread(rt, n)))
+    if (i == n && (n >= sched->max_threads || !add_thread(sched, n)))
         return false;
-    take(rt, s);
-    rt->threads[i].slot = s;
-    if (weft__thread_launch(rt, i) != 0) {
-        rt->threads[i].slot = NULL;
-        put_free(rt, s);
+    take(sched, s);
+    sched->threads[i].slot = s;
+    if (weft__thread_launch(sched, i) != 0) {
+        sched->threads[i].slot = NULL;
+        put_free(sched, s);
         return false;
     }
     return true;
@@ -189,28 +189,28 @@ static void wake_spare(struct weft__thread *sp)
 static void trace_slot(struct weft__thread *thr, enum weft__trace_kind kind,
                        const struct weft__slot *slot)
 {
-    weft__trace_append(thr->rt->trace_log, thr->trace, kind, NULL, weft_now(), -1, 0,
+    weft__trace_append(thr->sched->trace_log, thr->trace, kind, NULL, weft_now(), -1, 0,
                        (int)slot->id);
 }
 
 bool weft__slot_lend(struct weft__thread *thr)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     struct weft__slot *mine = thr->slot;
     if (mine == NULL)
         return false;
     /* the slot may stay unheld a while: its owners get their descriptors now */
     weft__task_flush_returns(mine);
     struct weft__thread *woken = NULL;
-    pthread_mutex_lock(&rt->slot_lock);
-    put_free(rt, mine);
-    if (rt->n_base_free > rt->n_extra_held) {
+    pthread_mutex_lock(&sched->slot_lock);
+    put_free(sched, mine);
+    if (sched->n_base_free > sched->n_extra_held) {
         /* fewer than `workers` threads would hold a slot: a spare takes a
          * base one, ours first (its deque holds our queued children) */
-        struct weft__slot *s = is_base(rt, mine) ? mine : rt->base_free;
-        if (!hand_to_spare(rt, s, &woken)) {
-            take(rt, mine);
-            pthread_mutex_unlock(&rt->slot_lock);
+        struct weft__slot *s = is_base(sched, mine) ? mine : sched->base_free;
+        if (!hand_to_spare(sched, s, &woken)) {
+            take(sched, mine);
+            pthread_mutex_unlock(&sched->slot_lock);
             return false; /* wait holding it */
         }
     }
@@ -218,76 +218,76 @@ bool weft__slot_lend(struct weft__thread *thr)
     thr->lent = mine;
     bool stranded = mine->is_free &&
                     (weft__deque_size(&mine->deque) != 0 || !weft__aside_empty(mine));
-    update_rebalance(rt);
-    pthread_mutex_unlock(&rt->slot_lock);
+    update_rebalance(sched);
+    pthread_mutex_unlock(&sched->slot_lock);
     if (woken != NULL)
         wake_spare(woken);
     if (thr->trace != NULL)
         trace_slot(thr, WEFT__TR_LEND, mine);
     /* queued tasks in a slot nobody holds: thieves must go and look, since
      * the owner that would have popped them is gone */
-    if (stranded && atomic_load_explicit(&rt->n_idle, memory_order_seq_cst) != 0)
-        weft__wake_one(rt);
+    if (stranded && atomic_load_explicit(&sched->n_idle, memory_order_seq_cst) != 0)
+        weft__wake_one(sched);
     return true;
 }
 
 void weft__slot_reclaim(struct weft__thread *thr)
 {
-    weft_runtime *rt = thr->rt;
-    pthread_mutex_lock(&rt->slot_lock);
+    struct weft__sched *sched = thr->sched;
+    pthread_mutex_lock(&sched->slot_lock);
     struct weft__slot *s = thr->lent;
     if (s == NULL || !s->is_free)
-        s = rt->base_free != NULL ? rt->base_free : rt->extra_free;
+        s = sched->base_free != NULL ? sched->base_free : sched->extra_free;
     /* never NULL: as many slots as threads, and thr holds none */
-    take(rt, s);
+    take(sched, s);
     thr->slot = s;
     thr->lent = NULL;
-    update_rebalance(rt);
-    pthread_mutex_unlock(&rt->slot_lock);
+    update_rebalance(sched);
+    pthread_mutex_unlock(&sched->slot_lock);
     if (thr->trace != NULL)
         trace_slot(thr, WEFT__TR_RECLAIM, s);
 }
 
 bool weft__slot_rebalance(struct weft__thread *thr)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     struct weft__slot *s = thr->slot;
     weft__task_flush_returns(s);
-    pthread_mutex_lock(&rt->slot_lock);
-    if (!is_base(rt, s)) {
-        put_free(rt, s);
+    pthread_mutex_lock(&sched->slot_lock);
+    if (!is_base(sched, s)) {
+        put_free(sched, s);
         /* a base slot is free: swap; else R > workers without us: retire */
-        thr->slot = rt->base_free;
+        thr->slot = sched->base_free;
         if (thr->slot != NULL)
-            take(rt, thr->slot);
-    } else if (rt->n_extra_held > rt->n_base_free) {
-        put_free(rt, s); /* R > workers: the extra holder swaps to it later */
+            take(sched, thr->slot);
+    } else if (sched->n_extra_held > sched->n_base_free) {
+        put_free(sched, s); /* R > workers: the extra holder swaps to it later */
         thr->slot = NULL;
     }
     /* once listed, a lender may hand thr a slot at any time: from here on
      * thr->slot is read under the lock only (weft__spare_wait) */
     bool spare = thr->slot == NULL;
     if (spare) {
-        thr->spare_next = rt->spares;
-        rt->spares = thr;
+        thr->spare_next = sched->spares;
+        sched->spares = thr;
     }
-    update_rebalance(rt);
-    pthread_mutex_unlock(&rt->slot_lock);
+    update_rebalance(sched);
+    pthread_mutex_unlock(&sched->slot_lock);
     return spare;
 }
 
 bool weft__spare_wait(struct weft__thread *thr)
 {
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     for (;;) {
         uint32_t seq = atomic_load_explicit(&thr->wake_seq, memory_order_acquire);
-        pthread_mutex_lock(&rt->slot_lock);
+        pthread_mutex_lock(&sched->slot_lock);
         bool has_slot = thr->slot != NULL;
-        pthread_mutex_unlock(&rt->slot_lock);
+        pthread_mutex_unlock(&sched->slot_lock);
         if (has_slot)
             return true;
         /* destroy sets stopping, then bumps every spare's wake_seq */
-        if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
+        if (atomic_load_explicit(&sched->stopping, memory_order_acquire))
             return false;
         if (thr->trace != NULL)
             weft__park_traced(thr, WEFT__TR_SPARE_IDLE, seq);
@@ -296,12 +296,12 @@ bool weft__spare_wait(struct weft__thread *thr)
     }
 }
 
-void weft__spares_wake_all(weft_runtime *rt)
+void weft__spares_wake_all(struct weft__sched *sched)
 {
-    pthread_mutex_lock(&rt->slot_lock);
-    for (struct weft__thread *sp = rt->spares; sp != NULL; sp = sp->spare_next)
+    pthread_mutex_lock(&sched->slot_lock);
+    for (struct weft__thread *sp = sched->spares; sp != NULL; sp = sp->spare_next)
         wake_spare(sp);
-    pthread_mutex_unlock(&rt->slot_lock);
+    pthread_mutex_unlock(&sched->slot_lock);
 }
 
 /* ---- the worker loop, which a spare runs too ---- */
@@ -316,7 +316,7 @@ static struct weft_task *next_task(struct weft__thread *thr)
 {
     if (++thr->local_runs >= INJECT_EVERY) {
         thr->local_runs = 0;
-        struct weft_task *t = weft__inject_pop(thr->rt);
+        struct weft_task *t = weft__inject_pop(thr->sched);
         if (t != NULL)
             return t;
     }
@@ -325,8 +325,8 @@ static struct weft_task *next_task(struct weft__thread *thr)
 
 static bool stopping(void *arg)
 {
-    weft_runtime *rt = arg;
-    return atomic_load_explicit(&rt->stopping, memory_order_acquire);
+    struct weft__sched *sched = arg;
+    return atomic_load_explicit(&sched->stopping, memory_order_acquire);
 }
 
 /* Worker thread i's name, its OS thread's and its trace track's: fits 15 chars. */
@@ -338,31 +338,31 @@ static void worker_name(char name[16], unsigned i)
 /* Traced: this thread's buffer; a spare says which slot it starts with. */
 static void trace_start(struct weft__thread *thr)
 {
-    unsigned index = (unsigned)(thr - thr->rt->threads);
+    unsigned index = (unsigned)(thr - thr->sched->threads);
     char name[16];
     worker_name(name, index);
-    thr->trace = weft__trace_thread_buf(thr->rt->trace_log, (int)index + 1, name);
-    if (thr->trace != NULL && index >= thr->rt->workers)
+    thr->trace = weft__trace_thread_buf(thr->sched->trace_log, (int)index + 1, name);
+    if (thr->trace != NULL && index >= thr->sched->workers)
         trace_slot(thr, WEFT__TR_TAKE, thr->slot);
 }
 
 static void *worker_main(void *arg)
 {
     struct weft__thread *thr = arg;
-    weft_runtime *rt = thr->rt;
+    struct weft__sched *sched = thr->sched;
     weft__park_thread_start(thr);
     weft__self_thread = thr;
     /* helping while joining nests tasks on this stack: keep half of it for
      * the program's own recursion (the frame, not a local: see
      * weft__stack_room) */
-    thr->stack_lo = (uintptr_t)__builtin_frame_address(0) - rt->stack_size / 2;
-    if (WEFT__UNLIKELY(rt->trace_log != NULL))
+    thr->stack_lo = (uintptr_t)__builtin_frame_address(0) - sched->stack_size / 2;
+    if (WEFT__UNLIKELY(sched->trace_log != NULL))
         trace_start(thr);
 
     for (;;) {
         struct weft__slot *slot = thr->slot;
-        if (WEFT__UNLIKELY(slot->id >= rt->workers ||
-                           atomic_load_explicit(&rt->rebalance, memory_order_relaxed)) &&
+        if (WEFT__UNLIKELY(slot->id >= sched->workers ||
+                           atomic_load_explicit(&sched->rebalance, memory_order_relaxed)) &&
             weft__deque_size(&slot->deque) == 0 && weft__aside_empty(slot)) {
             if (weft__slot_rebalance(thr)) {
                 /* a thread woken by wake_one comes here counted as searching:
@@ -387,22 +387,22 @@ static void *worker_main(void *arg)
             weft__frame_run(thr, t);
             continue;
         }
-        if (stopping(rt) && !weft__work_visible(rt))
+        if (stopping(sched) && !weft__work_visible(sched))
             break;
-        weft__park(thr, stopping, rt);
+        weft__park(thr, stopping, sched);
     }
     weft__searching_end(thr);
     weft__self_thread = NULL;
-    rt->worker_exit(rt); /* last: an abandoned runtime may be freed there */
+    sched->worker_exit(sched); /* last: an abandoned runtime may be freed there */
     return NULL;
 }
 
-int weft__thread_launch(weft_runtime *rt, unsigned i)
+int weft__thread_launch(struct weft__sched *sched, unsigned i)
 {
     char name[16];
     worker_name(name, i);
-    struct weft__thread *thr = &rt->threads[i];
-    int rc = weft__thread_start(&thr->tid, rt->stack_size, name, worker_main, thr);
+    struct weft__thread *thr = &sched->threads[i];
+    int rc = weft__thread_start(&thr->tid, sched->stack_size, name, worker_main, thr);
     thr->started = rc == 0;
     return rc;
 }

@@ -57,22 +57,21 @@ static struct weft_task *task_alloc_heap(void)
     return t;
 }
 
-/* thr holds a slot of rt: its pool (and deque) can be used. */
-static bool on_worker_of(weft_runtime *rt, struct weft__thread *thr)
+/* thr holds a slot of sched: its pool (and deque) can be used. */
+static bool on_worker_of(struct weft__sched *sched, struct weft__thread *thr)
 {
-    return thr != NULL && thr->rt == rt && thr->slot != NULL;
+    return thr != NULL && thr->sched == sched && thr->slot != NULL;
 }
 
-struct weft_task *weft__task_new(weft_runtime *rt, struct weft__thread *thr, weft_fn fn,
+struct weft_task *weft__task_new(struct weft__sched *sched, struct weft__thread *thr, weft_fn fn,
                                  void *arg, uint32_t kind)
 {
     struct weft_task *t =
-        on_worker_of(rt, thr) ? weft__task_alloc(thr->slot) : task_alloc_heap();
+        on_worker_of(sched, thr) ? weft__task_alloc(thr->slot) : task_alloc_heap();
     if (t == NULL)
         return NULL;
     t->fn = fn;
     t->arg = arg;
-    t->scope = &rt->never_cancelled; /* a group spawn sets its own */
     t->name = NULL;
     t->cleanup = NULL;
     t->kind = kind;

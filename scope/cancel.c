@@ -134,9 +134,9 @@ static struct weft__scope *parent_of(const struct link *l)
  * path below it) or known not to be (then mark the path). True if it
  * cancelled anything.
  */
-static bool settle(weft_runtime *rt, struct weft__scope *g)
+static bool settle(struct weft__scopes *scopes, struct weft__scope *g)
 {
-    uint64_t epoch = rt->scan_epoch;
+    uint64_t epoch = scopes->scan_epoch;
     struct link l;
     uint32_t reason = 0;
     for (struct weft__scope *x = g;;) {
@@ -173,32 +173,32 @@ static bool settle(weft_runtime *rt, struct weft__scope *g)
     return changed;
 }
 
-static bool scan_pass(weft_runtime *rt)
+static bool scan_pass(struct weft__scopes *scopes)
 {
     bool changed = false;
-    rt->scan_epoch++;
-    unsigned n = weft__nthreads(rt);
+    scopes->scan_epoch++;
+    unsigned n = weft__nthreads(&scopes->sched);
     for (unsigned i = 0; i < n; i++)
-        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]); c != NULL;
+        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&scopes->sched.threads[i]); c != NULL;
              c = c->next)
             for (size_t k = 0; k < c->count; k++)
-                changed |= settle(rt, weft__scope_chunk_at(c, k));
+                changed |= settle(scopes, weft__scope_chunk_at(c, k));
     return changed;
 }
 
 /* After a scan cancelled states: run their callbacks, outside every lock
  * (a callback may cancel or register). Popping under cb_lock makes a state
  * drained by two cancellers at once run each callback once. */
-static void run_callbacks_below(weft_runtime *rt)
+static void run_callbacks_below(struct weft__scopes *scopes)
 {
     /* a registrar that found its state's word clear under cb_lock, before
      * the scan set it, pushes its callback before unlocking: wait that
      * out, or the NULL test below would skip a callback nobody then runs */
-    pthread_mutex_lock(&rt->cb_lock);
-    pthread_mutex_unlock(&rt->cb_lock);
-    unsigned n = weft__nthreads(rt);
+    pthread_mutex_lock(&scopes->cb_lock);
+    pthread_mutex_unlock(&scopes->cb_lock);
+    unsigned n = weft__nthreads(&scopes->sched);
     for (unsigned i = 0; i < n; i++)
-        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]); c != NULL;
+        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&scopes->sched.threads[i]); c != NULL;
              c = c->next)
             for (size_t k = 0; k < c->count; k++) {
                 struct weft__scope *x = weft__scope_chunk_at(c, k);
@@ -206,13 +206,13 @@ static void run_callbacks_below(weft_runtime *rt)
                 uint32_t r = weft__cancel_reason_of(w);
                 if (r != 0 && r != WEFT__GROUP_DEAD &&
                     atomic_load_explicit(&x->callbacks, memory_order_relaxed) != NULL)
-                    weft__cancel_cb_run_all(rt, x, weft__cancel_gen(w)); /* that life's only */
+                    weft__cancel_cb_run_all(scopes, x, weft__cancel_gen(w)); /* that life's only */
             }
 }
 
 /* The trace's cancel instant: g's name only when it cannot change under us
  * (see weft__cancel_by). */
-static void trace_cancel(weft_runtime *rt, struct weft__scope *g, int reason,
+static void trace_cancel(struct weft__scopes *scopes, struct weft__scope *g, int reason,
                          enum weft__cancel_by by)
 {
     struct weft__thread *thr = weft__self_thread;
@@ -220,30 +220,34 @@ static void trace_cancel(weft_runtime *rt, struct weft__scope *g, int reason,
                                   (thr->current != NULL && thr->current->scope == g));
     bool outside_call = by == WEFT__BY_CALL || by == WEFT__BY_SCOPE_CALL;
     const char *name = !outside_call || inside ? g->name : NULL;
-    weft__trace_emit(rt->trace_log, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
+    weft__trace_emit(scopes->sched.trace_log, WEFT__TR_CANCEL, name, weft_now(), -1, reason, (int)by);
 }
 
 /* Steps 2 and 3 for g's life gen, whose word is cancelled. */
-static void push_down(weft_runtime *rt, struct weft__scope *g, uint32_t gen)
+static void push_down(struct weft__scopes *scopes, struct weft__scope *g, uint32_t gen)
 {
-    weft__full_barrier_everywhere(rt);
+    weft__full_barrier_everywhere(&scopes->sched);
     if (atomic_load_explicit(&g->children_gen, memory_order_relaxed) != gen)
         return; /* nothing below this life, nor anything being initialised there */
-    pthread_mutex_lock(&rt->cancel_lock);
+    pthread_mutex_lock(&scopes->cancel_lock);
+    /* a thread added meanwhile begins its scopes after the scan, and reads
+     * the cancelled words (see weft__sched's grow_lock) */
+    pthread_mutex_lock(&scopes->sched.grow_lock);
     bool any = false;
-    while (scan_pass(rt)) {
+    while (scan_pass(scopes)) {
         any = true;
-        weft__full_barrier_everywhere(rt);
+        weft__full_barrier_everywhere(&scopes->sched);
     }
-    pthread_mutex_unlock(&rt->cancel_lock);
+    pthread_mutex_unlock(&scopes->sched.grow_lock);
+    pthread_mutex_unlock(&scopes->cancel_lock);
     if (any)
-        run_callbacks_below(rt);
+        run_callbacks_below(scopes);
 }
 
 bool weft__cancel(struct weft__scope *g, uint32_t gen, int reason, enum weft__cancel_by by)
 {
     uint64_t expect = (uint64_t)gen << 32;
-    weft_runtime *rt = g->rt;
+    struct weft__scopes *scopes = g->scopes;
     if (!atomic_compare_exchange_strong_explicit(&g->cancel, &expect, expect | (uint32_t)reason,
                                                  memory_order_seq_cst, memory_order_relaxed)) {
         /* Another cancel of this life won and may still be pushing it down
@@ -259,14 +263,14 @@ bool weft__cancel(struct weft__scope *g, uint32_t gen, int reason, enum weft__ca
             weft__cancel_gen(expect) == gen && r != 0 &&
             r != WEFT__GROUP_DEAD &&
             atomic_load_explicit(&g->pushed_gen, memory_order_acquire) != gen)
-            push_down(rt, g, gen);
+            push_down(scopes, g, gen);
         return false;
     }
     weft__cancel_note(g, gen, by);
-    if (rt->trace_log != NULL)
-        trace_cancel(rt, g, reason, by);
-    weft__cancel_cb_run_all(rt, g, gen);
-    push_down(rt, g, gen);
+    if (scopes->sched.trace_log != NULL)
+        trace_cancel(scopes, g, reason, by);
+    weft__cancel_cb_run_all(scopes, g, gen);
+    push_down(scopes, g, gen);
     /* release: a losing cancel that reads this may return at once, as this
      * one does now (never reset: a stale equal gen needs 2^32 lives) */
     atomic_store_explicit(&g->pushed_gen, gen, memory_order_release);

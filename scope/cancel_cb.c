@@ -29,13 +29,13 @@
  * a weft_cancel_cb is usually an uninitialised stack variable, and its
  * bits may read as registered or running. So it is checked against the
  * runtime's own records, under the lock, without dereferencing what it
- * points to first: running only if it is on rt->cb_running (the callbacks
+ * points to first: running only if it is on scopes->cb_running (the callbacks
  * run now, linked through `next`, which a running callback does not use
- * otherwise); registered only if its scope pointer is a scope of rt (the
+ * otherwise); registered only if its scope pointer is a scope of scopes (the
  * registrar's, one of a worker's chunks, a job's: all type-stable memory,
  * found by weft__scope_is_of without a lock) and it is on that scope's
  * list. Limits: a callback live in another runtime is not recognised,
- * nor, from a thread that is not one of rt's workers, one registered on a
+ * nor, from a thread that is not one of scopes's workers, one registered on a
  * pooled scope (destroy may be freeing those pools under an abandoned
  * job).
  */
@@ -107,10 +107,6 @@ static void set(struct weft__cancel_cb *c, struct weft__scope *g, unsigned statu
                           memory_order_relaxed);
 }
 
-static weft_runtime *runtime_of(struct weft__scope *g)
-{
-    return g->rt;
-}
 
 static bool is_cancelled(struct weft__scope *g)
 {
@@ -126,46 +122,47 @@ static bool listed(struct weft__cancel_cb *head, struct weft__cancel_cb *c)
     return false;
 }
 
-/* Under cb_lock: mark c (off any group's list) running, on rt's list. */
-static void set_running_locked(weft_runtime *rt, struct weft__scope *g, struct weft__cancel_cb *c)
+/* Under cb_lock: mark c (off any group's list) running, on scopes's list. */
+static void set_running_locked(struct weft__scopes *scopes, struct weft__scope *g, struct weft__cancel_cb *c)
 {
     set(c, g, CB_RUNNING);
-    c->next = rt->cb_running;
-    rt->cb_running = c;
+    c->next = scopes->cb_running;
+    scopes->cb_running = c;
 }
 
 /* c was marked running under the lock: run it, then mark it done. */
-static void run_one(weft_runtime *rt, struct weft__scope *g, struct weft__cancel_cb *c)
+static void run_one(struct weft__scopes *scopes, struct weft__scope *g, struct weft__cancel_cb *c)
 {
     struct running frame = {c, running_here};
     running_here = &frame;
     c->fn(c->arg);
     running_here = frame.outer;
-    pthread_mutex_lock(&rt->cb_lock);
-    for (struct weft__cancel_cb **p = &rt->cb_running; *p != NULL; p = &(*p)->next)
+    pthread_mutex_lock(&scopes->cb_lock);
+    for (struct weft__cancel_cb **p = &scopes->cb_running; *p != NULL; p = &(*p)->next)
         if (*p == c) {
             *p = c->next;
             break;
         }
     set(c, g, CB_IDLE);
-    pthread_cond_broadcast(&rt->cb_done);
-    pthread_mutex_unlock(&rt->cb_lock);
+    pthread_cond_broadcast(&scopes->cb_done);
+    pthread_mutex_unlock(&scopes->cb_lock);
 }
 
-/* The runtime a registration on self's scope (or, self NULL, from this
- * thread) belongs to, or NULL. */
-static weft_runtime *registrar_runtime(weft_task *self)
+/* The runtime part a registration on self's scope (or, self NULL, from
+ * this thread) belongs to, or NULL. */
+static struct weft__scopes *registrar_scopes(weft_task *self)
 {
     if (self != NULL) {
         struct weft__scope *g = self->scope;
-        if (g->rt != NULL)
-            return runtime_of(g);
+        if (g->scopes != NULL)
+            return g->scopes;
         /* only a runtime's never-cancelled scope has no owner thread */
-        return (weft_runtime *)(void *)((char *)g - offsetof(weft_runtime, never_cancelled));
+        return (struct weft__scopes *)(void *)((char *)g -
+                                               offsetof(struct weft__scopes, never_cancelled));
     }
     if (weft__self_thread != NULL)
-        return weft__self_thread->rt;
-    return weft__job_runtime;
+        return weft__scopes_of(weft__self_thread->sched);
+    return weft__job_scopes;
 }
 
 static bool in_chunks(struct weft__scope_chunk *c, const struct weft__scope *s)
@@ -177,37 +174,37 @@ static bool in_chunks(struct weft__scope_chunk *c, const struct weft__scope *s)
     return false;
 }
 
-bool weft__scope_is_of(weft_runtime *rt, const struct weft__scope *s, bool workers_live)
+bool weft__scope_is_of(struct weft__scopes *scopes, const struct weft__scope *s, bool workers_live)
 {
     if (workers_live) {
-        unsigned n = weft__nthreads(rt);
+        unsigned n = weft__nthreads(&scopes->sched);
         for (unsigned i = 0; i < n; i++)
-            if (in_chunks(weft__scope_chunks_first(&rt->threads[i]), s))
+            if (in_chunks(weft__scope_chunks_first(&scopes->sched.threads[i]), s))
                 return true;
     }
-    return in_chunks(atomic_load_explicit(&rt->loose_scope_chunks, memory_order_acquire), s);
+    return in_chunks(atomic_load_explicit(&scopes->loose_scope_chunks, memory_order_acquire), s);
 }
 
-/* Whether g, read from a callback's status word, is a scope of rt,
+/* Whether g, read from a callback's status word, is a scope of scopes,
  * found without dereferencing it (the header comment). */
-static bool is_state_of(weft_runtime *rt, weft_task *self, struct weft__scope *g)
+static bool is_state_of(struct weft__scopes *scopes, weft_task *self, struct weft__scope *g)
 {
     if (self != NULL && g == self->scope)
         return true;
     struct weft__thread *me = weft__self_thread;
-    return weft__scope_is_of(rt, g, me != NULL && me->rt == rt); /* on a worker: they live */
+    return weft__scope_is_of(scopes, g, me != NULL && me->sched == &scopes->sched); /* on a worker: they live */
 }
 
-/* Under rt's cb_lock: c is registered or running in rt. */
-static bool live_locked(weft_runtime *rt, weft_task *self, struct weft__cancel_cb *c)
+/* Under scopes's cb_lock: c is registered or running in scopes. */
+static bool live_locked(struct weft__scopes *scopes, weft_task *self, struct weft__cancel_cb *c)
 {
     uintptr_t gs = atomic_load_explicit(&c->scope_status, memory_order_relaxed);
     switch (gs & CB_STATUS) {
     case CB_RUNNING:
-        return listed(rt->cb_running, c);
+        return listed(scopes->cb_running, c);
     case CB_REGISTERED: {
         struct weft__scope *g = scope_of(gs);
-        return is_state_of(rt, self, g) &&
+        return is_state_of(scopes, self, g) &&
                listed(atomic_load_explicit(&g->callbacks, memory_order_relaxed), c);
     }
     default:
@@ -221,17 +218,17 @@ static int on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg)
     struct weft__cancel_cb *c = impl(cbp);
     if (c == NULL)
         return EINVAL;
-    weft_runtime *rt = registrar_runtime(self);
-    if (rt == NULL) { /* self NULL, off every runtime: nothing to check against */
+    struct weft__scopes *scopes = registrar_scopes(self);
+    if (scopes == NULL) { /* self NULL, off every runtime: nothing to check against */
         set(c, NULL, CB_IDLE); /* a remove after a refused registration is harmless */
         return EINVAL;
     }
-    pthread_mutex_lock(&rt->cb_lock);
-    bool busy = live_locked(rt, self, c);
+    pthread_mutex_lock(&scopes->cb_lock);
+    bool busy = live_locked(scopes, self, c);
     if (self == NULL || fn == NULL || busy) {
         if (!busy)
             set(c, NULL, CB_IDLE); /* a remove after a refused registration is harmless */
-        pthread_mutex_unlock(&rt->cb_lock);
+        pthread_mutex_unlock(&scopes->cb_lock);
         return self == NULL || fn == NULL ? EINVAL : EBUSY;
     }
     c->fn = fn;
@@ -239,15 +236,15 @@ static int on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg)
     c->next = NULL;
     atomic_store_explicit(&c->scope_status, carried, memory_order_relaxed);
     struct weft__scope *g = self->scope;
-    if (g->rt == NULL) {
+    if (g->scopes == NULL) {
         set(c, NULL, CB_IDLE); /* a root's scope is never cancelled */
-        pthread_mutex_unlock(&rt->cb_lock);
+        pthread_mutex_unlock(&scopes->cb_lock);
         return 0;
     }
     if (is_cancelled(g)) {
-        set_running_locked(rt, g, c);
-        pthread_mutex_unlock(&rt->cb_lock);
-        run_one(rt, g, c); /* already cancelled: at once, on this thread */
+        set_running_locked(scopes, g, c);
+        pthread_mutex_unlock(&scopes->cb_lock);
+        run_one(scopes, g, c); /* already cancelled: at once, on this thread */
         return 0;
     }
     c->next = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
@@ -255,7 +252,7 @@ static int on_cancel(weft_task *self, weft_cancel_cb *cbp, void (*fn)(void *arg)
     /* sticky for the life: the join then takes weft__group_end_slow */
     g->end_work |= WEFT__END_CALLBACKS;
     set(c, g, CB_REGISTERED);
-    pthread_mutex_unlock(&rt->cb_lock);
+    pthread_mutex_unlock(&scopes->cb_lock);
     return 0;
 }
 
@@ -294,8 +291,8 @@ static void unlink_locked(struct weft__scope *g, struct weft__cancel_cb *c)
         }
 }
 
-/* Under rt's cb_lock. */
-static void remove_locked(weft_runtime *rt, struct weft__cancel_cb *c)
+/* Under scopes's cb_lock. */
+static void remove_locked(struct weft__scopes *scopes, struct weft__cancel_cb *c)
 {
     struct weft__scope *g =
         scope_of(atomic_load_explicit(&c->scope_status, memory_order_relaxed));
@@ -306,7 +303,7 @@ static void remove_locked(weft_runtime *rt, struct weft__cancel_cb *c)
         set(c, g, CB_IDLE);
     } else if (!running_on_this_thread(c)) { /* from inside fn, maybe nested: at once */
         while (status_of(c) == CB_RUNNING)
-            pthread_cond_wait(&rt->cb_done, &rt->cb_lock);
+            pthread_cond_wait(&scopes->cb_done, &scopes->cb_lock);
     }
 }
 
@@ -319,23 +316,23 @@ void weft_on_cancel_remove(weft_cancel_cb *cbp)
         scope_of(atomic_load_explicit(&c->scope_status, memory_order_relaxed));
     if (g == NULL)
         return; /* never registered anywhere, or forgotten */
-    weft_runtime *rt = runtime_of(g);
-    pthread_mutex_lock(&rt->cb_lock);
-    remove_locked(rt, c);
-    pthread_mutex_unlock(&rt->cb_lock);
+    struct weft__scopes *scopes = g->scopes;
+    pthread_mutex_lock(&scopes->cb_lock);
+    remove_locked(scopes, c);
+    pthread_mutex_unlock(&scopes->cb_lock);
 }
 
-void weft__cancel_cb_remove(weft_runtime *rt, weft_cancel_cb *cbp)
+void weft__cancel_cb_remove(struct weft__scopes *scopes, weft_cancel_cb *cbp)
 {
-    pthread_mutex_lock(&rt->cb_lock);
-    remove_locked(rt, impl(cbp)); /* the group is read under the lock its forget took */
-    pthread_mutex_unlock(&rt->cb_lock);
+    pthread_mutex_lock(&scopes->cb_lock);
+    remove_locked(scopes, impl(cbp)); /* the group is read under the lock its forget took */
+    pthread_mutex_unlock(&scopes->cb_lock);
 }
 
-void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *g, uint32_t gen)
+void weft__cancel_cb_run_all(struct weft__scopes *scopes, struct weft__scope *g, uint32_t gen)
 {
     for (;;) {
-        pthread_mutex_lock(&rt->cb_lock);
+        pthread_mutex_lock(&scopes->cb_lock);
         struct weft__cancel_cb *c = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
         /* the cancelled life may have ended and the state begun another,
          * uncancelled, whose callbacks are not ours to run: its registrars
@@ -346,12 +343,12 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *g, uint32_t g
             c = NULL;
         if (c != NULL) {
             atomic_store_explicit(&g->callbacks, c->next, memory_order_relaxed);
-            set_running_locked(rt, g, c);
+            set_running_locked(scopes, g, c);
         }
-        pthread_mutex_unlock(&rt->cb_lock);
+        pthread_mutex_unlock(&scopes->cb_lock);
         if (c == NULL)
             return;
-        run_one(rt, g, c);
+        run_one(scopes, g, c);
     }
 }
 
@@ -361,14 +358,14 @@ void weft__cancel_cb_run_all(weft_runtime *rt, struct weft__scope *g, uint32_t g
 static struct weft__scope *carry_target(struct weft__scope *g)
 {
     struct weft__scope *p = weft__scope_enclosing(g, NULL);
-    return p != NULL && p->rt != NULL ? p : NULL; /* not a root's never-cancelled scope */
+    return p != NULL && p->scopes != NULL ? p : NULL; /* not a root's never-cancelled scope */
 }
 
-void weft__cancel_cb_forget(weft_runtime *rt, struct weft__scope *g)
+void weft__cancel_cb_forget(struct weft__scopes *scopes, struct weft__scope *g)
 {
     struct weft__scope *p = NULL;
     bool moved = false;
-    pthread_mutex_lock(&rt->cb_lock);
+    pthread_mutex_lock(&scopes->cb_lock);
     struct weft__cancel_cb *c = atomic_load_explicit(&g->callbacks, memory_order_relaxed);
     atomic_store_explicit(&g->callbacks, NULL, memory_order_relaxed);
     if (c != NULL)
@@ -391,8 +388,8 @@ void weft__cancel_cb_forget(weft_runtime *rt, struct weft__scope *g)
         moved = true;
     }
     uint64_t pw = p != NULL ? atomic_load_explicit(&p->cancel, memory_order_acquire) : 0;
-    pthread_mutex_unlock(&rt->cb_lock);
+    pthread_mutex_unlock(&scopes->cb_lock);
     /* p's cancel may have drained its list before: run what moved now */
     if (moved && weft__cancel_reason_of(pw) != 0)
-        weft__cancel_cb_run_all(rt, p, weft__cancel_gen(pw));
+        weft__cancel_cb_run_all(scopes, p, weft__cancel_gen(pw));
 }

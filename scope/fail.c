@@ -43,7 +43,7 @@ static void set_pending(struct weft_task *t, struct weft_error *rec)
 }
 
 __thread struct weft_task *weft__job_task __attribute__((tls_model("initial-exec")));
-__thread weft_runtime *weft__job_runtime __attribute__((tls_model("initial-exec")));
+__thread struct weft__scopes *weft__job_scopes __attribute__((tls_model("initial-exec")));
 
 struct weft_task *weft__task_running(weft_task *self)
 {

@@ -25,29 +25,29 @@ static void deadline_fired(struct weft__timer_entry *e)
     weft__cancel(s, s->timer_gen, ETIMEDOUT, WEFT__BY_DEADLINE);
 }
 
-int weft__timer_of(weft_runtime *rt, struct weft__timer **out)
+int weft__timer_of(struct weft__scopes *scopes, struct weft__timer **out)
 {
-    struct weft__timer *t = atomic_load_explicit(&rt->timer, memory_order_acquire);
+    struct weft__timer *t = atomic_load_explicit(&scopes->timer, memory_order_acquire);
     int rc = 0;
     if (t == NULL) {
-        pthread_mutex_lock(&rt->timer_lock);
-        t = atomic_load_explicit(&rt->timer, memory_order_relaxed);
+        pthread_mutex_lock(&scopes->timer_lock);
+        t = atomic_load_explicit(&scopes->timer, memory_order_relaxed);
         if (t == NULL && (rc = weft__timer_create(&t)) == 0)
-            atomic_store_explicit(&rt->timer, t, memory_order_release);
-        pthread_mutex_unlock(&rt->timer_lock);
+            atomic_store_explicit(&scopes->timer, t, memory_order_release);
+        pthread_mutex_unlock(&scopes->timer_lock);
     }
     *out = t;
     return rc;
 }
 
-int weft__deadline_arm_own(weft_runtime *rt, struct weft__scope *s, weft_time own_deadline)
+int weft__deadline_arm_own(struct weft__scopes *scopes, struct weft__scope *s, weft_time own_deadline)
 {
     uint64_t w = atomic_load_explicit(&s->cancel, memory_order_relaxed);
     if (own_deadline == WEFT_NEVER || s->deadline != own_deadline ||
         weft__cancel_reason_of(w) != 0)
         return 0;
     struct weft__timer *t;
-    int rc = weft__timer_of(rt, &t);
+    int rc = weft__timer_of(scopes, &t);
     if (rc != 0)
         return rc;
     s->timer_gen = weft__cancel_gen(w);
@@ -59,15 +59,15 @@ int weft__deadline_arm_own(weft_runtime *rt, struct weft__scope *s, weft_time ow
     return 0;
 }
 
-void weft__deadline_disarm(weft_runtime *rt, struct weft__scope *s)
+void weft__deadline_disarm(struct weft__scopes *scopes, struct weft__scope *s)
 {
-    weft__timer_remove(atomic_load_explicit(&rt->timer, memory_order_acquire), &s->timer);
+    weft__timer_remove(atomic_load_explicit(&scopes->timer, memory_order_acquire), &s->timer);
 }
 
-void weft__deadline_stop(weft_runtime *rt)
+void weft__deadline_stop(struct weft__scopes *scopes)
 {
-    struct weft__timer *t = atomic_load_explicit(&rt->timer, memory_order_acquire);
+    struct weft__timer *t = atomic_load_explicit(&scopes->timer, memory_order_acquire);
     if (t != NULL)
         weft__timer_destroy(t);
-    atomic_store_explicit(&rt->timer, NULL, memory_order_relaxed);
+    atomic_store_explicit(&scopes->timer, NULL, memory_order_relaxed);
 }

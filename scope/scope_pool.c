@@ -22,10 +22,10 @@ struct scope_chunk {
     struct weft__scope scopes[CHUNK_SCOPES];
 };
 
-void weft__scope_init_pooled(struct weft__scope *s, weft_runtime *rt,
+void weft__scope_init_pooled(struct weft__scope *s, struct weft__scopes *scopes,
                              const struct weft__thread *home)
 {
-    s->rt = rt;
+    s->scopes = scopes;
     s->home = home;
     s->deadline = WEFT_NEVER;
     atomic_init(&s->cancel, WEFT__GROUP_DEAD); /* gen 0, pooled */
@@ -38,11 +38,11 @@ void weft__scope_chunk_list(struct weft__thread *thr, struct weft__scope_chunk *
     atomic_store_explicit(&thr->scope_chunks, c, memory_order_release);
 }
 
-void weft__scope_chunk_list_loose(weft_runtime *rt, struct weft__scope_chunk *c)
+void weft__scope_chunk_list_loose(struct weft__scopes *scopes, struct weft__scope_chunk *c)
 {
-    c->next = atomic_load_explicit(&rt->loose_scope_chunks, memory_order_relaxed);
+    c->next = atomic_load_explicit(&scopes->loose_scope_chunks, memory_order_relaxed);
     /* release: a reader that finds the chunk sees its scopes initialised */
-    atomic_store_explicit(&rt->loose_scope_chunks, c, memory_order_release);
+    atomic_store_explicit(&scopes->loose_scope_chunks, c, memory_order_release);
 }
 
 bool weft__scope_has_live_child(const struct weft__thread *thr, const struct weft__scope *s)
@@ -79,7 +79,7 @@ static bool grow(struct weft__thread *thr)
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < CHUNK_SCOPES; i++) {
         struct weft__scope *s = &c->scopes[i];
-        weft__scope_init_pooled(s, thr->rt, thr);
+        weft__scope_init_pooled(s, weft__scopes_of(thr->sched), thr);
         s->next_free = i + 1 < CHUNK_SCOPES ? &c->scopes[i + 1] : thr->scope_free;
     }
     thr->scope_free = &c->scopes[0];
@@ -98,7 +98,7 @@ int weft__scope_open(struct weft__thread *thr, struct weft__scope *ps, unsigned 
     struct weft__scope *s = thr->scope_free;
     thr->scope_free = s->next_free;
     weft__scope_begin(thr, s, ps, flags, name, own_deadline);
-    int rc = weft__deadline_arm_own(thr->rt, s, own_deadline);
+    int rc = weft__deadline_arm_own(weft__scopes_of(thr->sched), s, own_deadline);
     if (rc != 0) {
         weft__scope_close(thr, s);
         return rc;
@@ -107,21 +107,21 @@ int weft__scope_open(struct weft__thread *thr, struct weft__scope *ps, unsigned 
     return 0;
 }
 
-void weft__scope_end_work(weft_runtime *rt, struct weft__scope *s)
+void weft__scope_end_work(struct weft__scopes *scopes, struct weft__scope *s)
 {
     unsigned work = s->end_work;
     if (work & WEFT__END_TIMER)
-        weft__deadline_disarm(rt, s);
+        weft__deadline_disarm(scopes, s);
     if ((work & WEFT__END_CALLBACKS) &&
         atomic_load_explicit(&s->callbacks, memory_order_relaxed) != NULL)
-        weft__cancel_cb_forget(rt, s);
+        weft__cancel_cb_forget(scopes, s);
     s->end_work = 0;
 }
 
 void weft__scope_close(struct weft__thread *thr, struct weft__scope *s)
 {
     if (s->end_work != 0)
-        weft__scope_end_work(thr->rt, s);
+        weft__scope_end_work(weft__scopes_of(thr->sched), s);
     weft__scope_release_word(s, atomic_load_explicit(&s->cancel, memory_order_relaxed));
     s->next_free = thr->scope_free;
     thr->scope_free = s;

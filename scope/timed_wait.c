@@ -42,7 +42,7 @@
 static void wake_waiter(void *arg)
 {
     struct weft__thread *thr = arg;
-    weft__wake_thread(thr->rt, thr);
+    weft__wake_thread(thr->sched, thr);
 }
 
 static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
@@ -72,7 +72,7 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
         atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
         if (ready(arg) || weft_cancelled(self) || weft_now() >= end)
             break;
-        if (helps && need != NULL && weft__aside_holds(thr->rt, need)) {
+        if (helps && need != NULL && weft__aside_holds(thr->sched, need)) {
             atomic_store_explicit(&thr->parked, false, memory_order_relaxed);
             continue; /* a deeper frame set a task of need aside: take it */
         }
@@ -99,7 +99,7 @@ static int timed_wait(struct weft__thread *thr, weft_task *self, weft_time until
     weft_time begin = thr->trace != NULL ? weft_now() : 0;
     int rc = wait_for(thr, self, until, ready, arg, need);
     if (thr->trace != NULL)
-        weft__trace_emit(thr->rt->trace_log, WEFT__TR_WAIT, NULL, begin, weft_now() - begin, rc, 0);
+        weft__trace_emit(thr->sched->trace_log, WEFT__TR_WAIT, NULL, begin, weft_now() - begin, rc, 0);
     return rc;
 }
 

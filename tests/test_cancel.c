@@ -1354,8 +1354,8 @@ struct nested_race {
 static long scan_position(weft_runtime *rt, const struct weft__group *g)
 {
     long pos = 0;
-    for (unsigned i = 0; i < weft__nthreads(rt); i++)
-        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->threads[i]); c != NULL;
+    for (unsigned i = 0; i < weft__nthreads(weft__runtime_sched(rt)); i++)
+        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&rt->jobs.scopes.sched.threads[i]); c != NULL;
              c = c->next)
             for (size_t k = 0; k < c->count; k++, pos++)
                 if (weft__scope_chunk_at(c, k) == &g->scope)
@@ -1438,7 +1438,7 @@ static int inner_canceller(weft_task *self, void *p)
 static int x_owner(weft_task *self, void *p)
 {
     struct nested_race *n = p;
-    weft_runtime *rt = weft__self_thread->rt;
+    weft_runtime *rt = weft__runtime_of_sched(weft__self_thread->sched);
     weft_cancel_cb cb;
     weft_on_cancel(self, &cb, hold_inner, n);
     long b_pos = scan_position(rt, n->b_state);

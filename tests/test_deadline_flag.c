@@ -40,7 +40,7 @@ static void stall_fire(struct weft__timer_entry *e)
 static void stall_timer(weft_runtime *rt, weft_time deadline)
 {
     struct weft__timer *t;
-    ck_assert_int_eq(weft__timer_of(rt, &t), 0);
+    ck_assert_int_eq(weft__timer_of(weft__runtime_scopes(rt), &t), 0);
     stall_entry.deadline = deadline - 10 * WEFT_MSEC;
     stall_entry.fire = stall_fire;
     ck_assert_int_eq(weft__timer_add(t, &stall_entry), 0);
@@ -48,7 +48,7 @@ static void stall_timer(weft_runtime *rt, weft_time deadline)
 
 static void unstall_timer(weft_runtime *rt)
 {
-    weft__timer_remove(atomic_load_explicit(&rt->timer, memory_order_acquire), &stall_entry);
+    weft__timer_remove(atomic_load_explicit(&rt->jobs.scopes.timer, memory_order_acquire), &stall_entry);
 }
 
 enum wait_kind { W_SLEEP, W_SLEEP_TIMED_TASK, W_GROUP_WAIT, W_GROUP_NEXT, W_JOB_WAIT,

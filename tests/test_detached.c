@@ -522,7 +522,7 @@ static int root_starves_a_start(weft_task *self, void *p)
     /* no record was ever taken: the start's is the next allocation */
     weft__alloc_fail_from(1);
     weft_spawn_opts o = {.name = "starved", .deadline = weft_after(BUDGET)};
-    int rc = weft_spawn_detached_ex(weft__self_thread->rt, record_less, n, &o);
+    int rc = weft_spawn_detached_ex(weft__runtime_of_sched(weft__self_thread->sched), record_less, n, &o);
     weft_time end = weft_after(BUDGET);
     while (rc == 0 && !atomic_load(&n->started) && weft_now() < end) /* the other worker's */
         sched_yield();

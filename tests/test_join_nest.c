@@ -393,7 +393,7 @@ static int wake_b_deep(weft_task *self, void *p)
         rc = weft_spawn(&w->m, wake_m, w); /* into R's group, on B's deque */
     atomic_store(&w->m_spawned, 1);
     /* R's join parks: it may not steal, and nothing of M is in reach */
-    struct weft__thread *r = &w->rt->threads[atomic_load(&w->r_worker)];
+    struct weft__thread *r = &w->rt->jobs.scopes.sched.threads[atomic_load(&w->r_worker)];
     weft_time until = weft_after(WAKE_WAIT);
     while (!atomic_load(&r->parked) && weft_now() < until)
         sched_yield();

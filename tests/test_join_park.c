@@ -34,7 +34,7 @@ static bool wait_flag(_Atomic int *flag, weft_time limit)
 static bool wait_n_idle(weft_runtime *rt, unsigned n, weft_time limit)
 {
     weft_time until = weft_after(limit);
-    while (atomic_load(&rt->n_idle) != n) {
+    while (atomic_load(&rt->jobs.scopes.sched.n_idle) != n) {
         if (weft_now() > until)
             return false;
         sched_yield();
@@ -207,7 +207,7 @@ static int unlisted_child(weft_task *self, void *p)
     (void)self;
     struct unlisted *u = p;
     atomic_store(&u->child_started, 1);
-    struct weft__thread *root = &u->rt->threads[atomic_load(&u->root_worker)];
+    struct weft__thread *root = &u->rt->jobs.scopes.sched.threads[atomic_load(&u->root_worker)];
     weft_time until = weft_after(SETUP_WAIT);
     while (!atomic_load(&root->parked) && weft_now() < until)
         sched_yield();
@@ -215,7 +215,7 @@ static int unlisted_child(weft_task *self, void *p)
         return 0;
     sleep_us(2000); /* it is asleep in the futex by now */
     atomic_store(&u->saw_parked, 1);
-    atomic_store(&u->n_idle, atomic_load(&u->rt->n_idle));
+    atomic_store(&u->n_idle, atomic_load(&u->rt->jobs.scopes.sched.n_idle));
     return 0;
 }
 
@@ -443,17 +443,17 @@ static int mb_round(weft_task *self, void *arg)
 START_TEST(test_failed_membarrier_turns_it_off_for_every_thread)
 {
     weft_runtime *rt = weft_test_runtime(2, 0);
-    bool had = atomic_load(&rt->use_membarrier);
+    bool had = atomic_load(&rt->jobs.scopes.sched.use_membarrier);
     weft__membarrier_fail_nth(1); /* the next expedited call fails */
     uint64_t result = 0;
     ck_assert_int_eq(kw_fib(rt, 15, &result), 0); /* then the workers park */
     ck_assert_uint_eq(result, kernel_fib_expected(15));
     weft_time until = weft_after(WORK_WAIT);
-    while (had && atomic_load(&rt->membarrier_off_at) <= 0 && weft_now() < until)
+    while (had && atomic_load(&rt->jobs.scopes.sched.membarrier_off_at) <= 0 && weft_now() < until)
         sleep_us(1000);
-    ck_assert_msg(!had || atomic_load(&rt->membarrier_off_at) > 0,
+    ck_assert_msg(!had || atomic_load(&rt->jobs.scopes.sched.membarrier_off_at) > 0,
                   "no switch after a failed membarrier (%lu calls)", weft__membarrier_calls());
-    ck_assert(!atomic_load(&rt->use_membarrier));
+    ck_assert(!atomic_load(&rt->jobs.scopes.sched.use_membarrier));
     /* heavy sides that read the flag set before the switch are done */
     sleep_us(50 * 1000);
     unsigned long calls = weft__membarrier_calls();
@@ -466,10 +466,10 @@ START_TEST(test_failed_membarrier_turns_it_off_for_every_thread)
         sleep_us(2000); /* the workers park */
     }
     ck_assert_uint_eq(weft__membarrier_calls(), calls); /* off for good */
-    unsigned n = weft__nthreads(rt);
+    unsigned n = weft__nthreads(weft__runtime_sched(rt));
     ck_assert_uint_gt(n, 2); /* spare threads started after the switch */
     for (unsigned i = 0; i < n; i++)
-        ck_assert_msg(!atomic_load(&rt->threads[i].use_membarrier), "thread %u still skips its fence",
+        ck_assert_msg(!atomic_load(&rt->jobs.scopes.sched.threads[i].use_membarrier), "thread %u still skips its fence",
                       i);
     weft__membarrier_fail_nth(0);
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);

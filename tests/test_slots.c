@@ -338,12 +338,12 @@ static int nop(weft_task *self, void *p)
 static int wakes_a_thread_that_retires(weft_task *self, void *p)
 {
     (void)p;
-    weft_runtime *rt = weft__self_thread->rt;
+    weft_runtime *rt = weft__runtime_of_sched(weft__self_thread->sched);
     int rc = weft_sleep(self, weft_after(20 * WEFT_MSEC));
     if (rc != 0)
         return rc;
     weft_time end = weft_after(BUDGET);
-    while (atomic_load(&rt->n_idle) == 0 && weft_now() < end)
+    while (atomic_load(&rt->jobs.scopes.sched.n_idle) == 0 && weft_now() < end)
         sched_yield();
     weft_group g;
     weft_group_init(&g, self, NULL);
@@ -374,10 +374,10 @@ START_TEST(test_a_woken_thread_that_retires_stops_searching)
         ck_assert_int_eq(weft_run(rt, wakes_a_thread_that_retires, NULL, NULL), 0);
         /* let the threads settle: one holds the slot, parked; one is a spare */
         weft_time end = weft_after(BUDGET);
-        while ((atomic_load(&rt->n_idle) == 0 || atomic_load(&rt->n_searching) != 0) &&
+        while ((atomic_load(&rt->jobs.scopes.sched.n_idle) == 0 || atomic_load(&rt->jobs.scopes.sched.n_searching) != 0) &&
                weft_now() < end)
             sched_yield();
-        unsigned searching = atomic_load(&rt->n_searching);
+        unsigned searching = atomic_load(&rt->jobs.scopes.sched.n_searching);
         ck_assert_msg(searching == 0, "n_searching %u with every thread parked", searching);
         /* a task injected from outside must wake the parked slot holder */
         struct outside_run o = {.rt = rt};
@@ -388,7 +388,7 @@ START_TEST(test_a_woken_thread_that_retires_stops_searching)
             sched_yield();
         int finished = atomic_load(&o.done);
         if (!finished)
-            weft__wake_all(rt); /* unstick it, so the test can report */
+            weft__wake_all(weft__runtime_sched(rt)); /* unstick it, so the test can report */
         pthread_join(tid, NULL);
         ck_assert_msg(finished, "a task run from outside waited %d s for a worker",
                       (int)(BUDGET / WEFT_SEC));
@@ -431,7 +431,7 @@ START_TEST(test_more_sleepers_than_the_spare_limit_all_finish)
         ck_assert_int_eq(weft_run(rt, many_root, &m, NULL), 0);
         ck_assert_int_eq(atomic_load(&m.woke_ok), MANY_SLEEPERS);
         /* the spare threads stop at their limit: the rest slept holding a slot */
-        ck_assert_uint_le(weft__nthreads(rt), 2 + WEFT__SPARE_MAX);
+        ck_assert_uint_le(weft__nthreads(weft__runtime_sched(rt)), 2 + WEFT__SPARE_MAX);
     }
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
 }
