@@ -203,6 +203,19 @@ static int task_scope_end(struct weft__thread *thr, struct weft_task *t, int rc)
     return rc;
 }
 
+/* g's records as a list in completion order (the join's), and the code of
+ * the first of them (0 without records). */
+static weft_errors *take_errors(struct weft__group *g, int *earliest)
+{
+    /* acquire: the records' fields, pushed with release (errors.h) */
+    struct weft_error *stack = atomic_exchange_explicit(&g->errors, NULL, memory_order_acquire);
+    *earliest = 0;
+    for (struct weft_error *e = stack; e != NULL; e = e->next)
+        *earliest = e->code; /* newest first: the last one is the oldest */
+    uint64_t lost = atomic_exchange_explicit(&g->errors_lost, 0, memory_order_relaxed);
+    return weft__errors_from_stack(stack, (size_t)lost);
+}
+
 int weft__task_join_abandoned(struct weft__thread *thr, struct weft_task *t, int rc)
 {
     /* a misuse that must not lose work nor let weft_run return early: the
@@ -215,7 +228,7 @@ int weft__task_join_abandoned(struct weft__thread *thr, struct weft_task *t, int
         if (atomic_load_explicit(&g->first_error, memory_order_relaxed) != 0) {
             atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
             int earliest;
-            weft__task_keep_cause(t, weft__group_take_errors(g, &earliest)); /* nothing lost */
+            weft__task_keep_cause(t, take_errors(g, &earliest)); /* nothing lost */
         }
         weft__group_end(thr, g);
     }
@@ -270,8 +283,24 @@ static const char *task_name(const struct weft_task *t)
     return (t->kind & WEFT__TASK_KIND_MASK) != WEFT__TASK_GROUP ? t->name : NULL;
 }
 
-const struct weft__task_kind_ops weft__group_task_kind = {
-    .start = task_scope_begin, .end = task_end, .name = task_name};
+/* A thief took t (queued: its scope is its group's): remember the thief
+ * for the joiner's leapfrogging. */
+static void task_stolen(struct weft_task *t, struct weft__slot *thief)
+{
+    weft__group_note_thief(weft__group_of(t->scope), thief);
+}
+
+/* Who waits for queued t: its group's owner thread, which joins it. */
+static struct weft__thread *task_waiter(const struct weft_task *t)
+{
+    return weft__group_of(t->scope)->owner_thread;
+}
+
+const struct weft__task_kind_ops weft__group_task_kind = {.start = task_scope_begin,
+                                                          .end = task_end,
+                                                          .name = task_name,
+                                                          .stolen = task_stolen,
+                                                          .waiter = task_waiter};
 
 int weft__group_run_traced(struct weft__thread *thr, struct weft_task *t)
 {
@@ -445,7 +474,7 @@ static bool finished(struct weft__group *g)
 static bool join_ready(void *p)
 {
     struct weft__group *g = p;
-    return finished(g) || weft__aside_holds(g->owner_thread->sched, g);
+    return finished(g) || weft__aside_holds(g->owner_thread->sched, &g->scope);
 }
 
 /* The joiner's own deque is empty: steal (leapfrogging first), spin, park.
@@ -457,7 +486,7 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
     weft__backoff_init(&b);
     for (;;) {
         struct weft_task *t = weft__find_work(
-            thr, g, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
+            thr, &g->scope, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
         if (t != NULL) {
             weft__searching_end(thr);
             weft__group_run(thr, t);
@@ -540,7 +569,7 @@ static __attribute__((noinline)) int hand_out_errors(struct weft__group *g, weft
 {
     atomic_store_explicit(&g->first_error, 0, memory_order_relaxed);
     int earliest = 0;
-    weft_errors *list = weft__group_take_errors(g, &earliest);
+    weft_errors *list = take_errors(g, &earliest);
     if (errs != NULL) {
         weft__errors_index(list);
         *errs = list;

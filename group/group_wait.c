@@ -55,7 +55,7 @@ int weft_group_wait(weft_group *gp, weft_time deadline)
      * which a task that does not poll weft_cancelled, or a shielded g,
      * delays at will. The slot goes to a spare meanwhile, which runs g's
      * queued tasks; without one the wait helps (timed_wait.c). */
-    return weft__timed_wait_group(thr, thr->current, deadline, all_ended, g);
+    return weft__timed_wait_tasks(thr, thr->current, deadline, all_ended, g, &g->scope);
 }
 
 static bool completion_or_end(void *g)
@@ -75,7 +75,7 @@ int weft_group_next(weft_group *gp, weft_time deadline, void **arg, int *status)
     if (g == NULL || (weft__group_flags(g) & WEFT_STREAM) == 0)
         return EINVAL;
     weft_task *self = thr->current;
-    int rc = weft__timed_wait_group(thr, self, deadline, completion_or_end, g);
+    int rc = weft__timed_wait_tasks(thr, self, deadline, completion_or_end, g, &g->scope);
     /* finished first, then the stack: a task pushes before it counts as ended */
     bool ended = weft__group_finished(g);
     struct weft_task *t = weft__stream_pop(g);

@@ -645,13 +645,19 @@ static inline __attribute__((always_inline)) bool weft__stack_room(const struct 
     /* the frame, not a local's address: ASan may move locals to the heap */
     return (uintptr_t)__builtin_frame_address(0) > thr->stack_lo;
 }
+/* A queued task (not started) whose scope is need (NULL: none): sched
+ * compares the scope a task was queued in, which it never reads. */
+static inline bool weft__task_in(const struct weft_task *t, const struct weft__scope *need)
+{
+    return need != NULL && t->scope == need;
+}
 /* One unit of work for a thread that waits (join, endless wait) for the
- * tasks of `need` (NULL: none). From its own deque: a task of need, else
+ * tasks queued in scope `need` (NULL: none). From its own deque: one of them, else
  * any while `room` (weft__stack_room), setting aside those it may not run.
  * Then, with room: its aside list, steals (from `prefer` first: the thief
  * of the joiner's tasks), the injection queue; without: need's tasks from
  * any aside list. NULL when it found nothing. */
-struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *need,
+struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__scope *need,
                                   struct weft__slot *prefer, bool room);
 /* Queue a task: own deque on a worker, the injection queue elsewhere. */
 int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t);
@@ -682,6 +688,11 @@ struct weft__task_kind_ops {
     int (*end)(struct weft__thread *thr, struct weft_task *t, int rc);
     /* the name it was spawned with, for the trace (NULL: none) */
     const char *(*name)(const struct weft_task *t);
+    /* queued t was stolen by thief (NULL: nothing to do) */
+    void (*stolen)(struct weft_task *t, struct weft__slot *thief);
+    /* the thread that waits for queued t and may take it from an aside
+     * list only, to be woken when t is set aside (NULL: none) */
+    struct weft__thread *(*waiter)(const struct weft_task *t);
 };
 static inline const struct weft__task_kind_ops *weft__task_kind_of(const struct weft__thread *thr,
                                                                const struct weft_task *t)
@@ -753,13 +764,14 @@ void weft__aside_fini(struct weft__aside *a);
  * list, wake an idle worker and, if parked, its group's joiner. False
  * without memory for the list: the caller runs t. */
 bool weft__aside_put(struct weft__thread *thr, struct weft_task *t);
-/* A task from s's list (NULL: none): of group need (NULL: any), the newest
+/* A task from s's list (NULL: none): in scope need (NULL: any), the newest
  * (the holder) or the oldest (a thief) of those. */
-struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *need, bool newest);
+struct weft_task *weft__aside_take(struct weft__slot *s, const struct weft__scope *need,
+                                   bool newest);
 /* A task of need from any list, thr's own first. */
-struct weft_task *weft__aside_take_group(struct weft__thread *thr, struct weft__group *need);
-/* Some list holds a task of g (a joiner's look before it sleeps). */
-bool weft__aside_holds(struct weft__sched *sched, struct weft__group *g);
+struct weft_task *weft__aside_take_of(struct weft__thread *thr, const struct weft__scope *need);
+/* Some list holds a task in scope need (a joiner's look before it sleeps). */
+bool weft__aside_holds(struct weft__sched *sched, const struct weft__scope *need);
 static inline bool weft__aside_empty(struct weft__slot *s)
 {
     return atomic_load_explicit(&s->aside.count, memory_order_relaxed) == 0;
@@ -992,10 +1004,11 @@ enum { WEFT__HANDOFF_MIN = 50 * 1000 };
  * of `parked`, and ready() must read it with a seq_cst load (timed_wait.c). */
 int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
                      bool (*ready)(void *arg), void *arg);
-/* The same, for a wait on the tasks of `need` (the caller owns it): an
- * endless wait that helps runs them at any depth (weft__find_work). */
-int weft__timed_wait_group(struct weft__thread *thr, weft_task *self, weft_time until,
-                           bool (*ready)(void *arg), struct weft__group *need);
+/* The same, for a wait on the tasks queued in scope `need` (the scope of
+ * a group the caller owns): an endless wait that helps runs them at any
+ * depth (weft__find_work). */
+int weft__timed_wait_tasks(struct weft__thread *thr, weft_task *self, weft_time until,
+                           bool (*ready)(void *arg), void *arg, const struct weft__scope *need);
 
 /* ---- slot hand-off (slots.c) ---- */
 enum { WEFT__SPARE_MAX = 256 }; /* threads beyond `workers`, started on demand */
@@ -1103,9 +1116,6 @@ weft_time weft__retry_delay(const weft_retry *policy, unsigned k);
 /* Errors of a group the task joined without taking them: kept as the cause
  * of the task's failure, should it fail (taken). */
 void weft__task_keep_cause(struct weft_task *t, weft_errors *errs);
-/* The group's records as a list in completion order (the join's), and the
- * code of the first of them (0 without records). */
-weft_errors *weft__group_take_errors(struct weft__group *g, int *earliest);
 /* The runtime's settings from weft_config, the environment and defaults (config.c). */
 struct weft__settings {
     unsigned workers;

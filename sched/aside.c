@@ -79,9 +79,8 @@ bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
     struct weft__sched *sched = thr->sched;
     struct weft__aside *a = &thr->slot->aside;
     /* read before t is visible: a thief may run it and end its group */
-    struct weft__thread *owner =
-        WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK) ? weft__group_of(t->scope)->owner_thread
-                                                            : NULL;
+    const struct weft__task_kind_ops *kind = weft__task_kind_of(thr, t);
+    struct weft__thread *owner = kind->waiter != NULL ? kind->waiter(t) : NULL;
     pthread_mutex_lock(&a->lock);
     size_t n = atomic_load_explicit(&a->count, memory_order_relaxed);
     if (n == a->cap && !grow_locked(a)) {
@@ -95,7 +94,7 @@ bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
     pthread_mutex_unlock(&a->lock);
     weft__notify_work(sched); /* as a push: an idle worker may take it */
     if (owner != NULL && owner != thr && atomic_load_explicit(&owner->parked, memory_order_seq_cst))
-        weft__wake_thread(sched, owner); /* a joiner without room takes its group's tasks only */
+        weft__wake_thread(sched, owner); /* a waiter without room takes only the tasks it waits for */
     return true;
 }
 
@@ -114,7 +113,8 @@ static struct weft_task *remove_locked(struct weft__aside *a, size_t i, size_t n
     return t;
 }
 
-struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *need, bool newest)
+struct weft_task *weft__aside_take(struct weft__slot *s, const struct weft__scope *need,
+                                   bool newest)
 {
     struct weft__aside *a = &s->aside;
     if (atomic_load_explicit(&a->count, memory_order_relaxed) == 0)
@@ -125,10 +125,9 @@ struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *nee
     if (n != 0 && need == NULL) {
         t = remove_locked(a, newest ? n - 1 : 0, n);
     } else if (n != 0) {
-        /* newest first: a group's tasks were set aside after the outer ones */
+        /* newest first: a scope's tasks were set aside after the outer ones */
         for (size_t i = n; i-- > 0;) {
-            /* queued, not started: its scope is its group's */
-            if (weft__task_of_group(a->buf[(a->head + i) & (a->cap - 1)], need)) {
+            if (weft__task_in(a->buf[(a->head + i) & (a->cap - 1)], need)) {
                 t = remove_locked(a, i, n);
                 break;
             }
@@ -138,7 +137,7 @@ struct weft_task *weft__aside_take(struct weft__slot *s, struct weft__group *nee
     return t;
 }
 
-struct weft_task *weft__aside_take_group(struct weft__thread *thr, struct weft__group *need)
+struct weft_task *weft__aside_take_of(struct weft__thread *thr, const struct weft__scope *need)
 {
     struct weft_task *t = weft__aside_take(thr->slot, need, true);
     if (t != NULL)
@@ -151,7 +150,7 @@ struct weft_task *weft__aside_take_group(struct weft__thread *thr, struct weft__
     return NULL;
 }
 
-bool weft__aside_holds(struct weft__sched *sched, struct weft__group *g)
+bool weft__aside_holds(struct weft__sched *sched, const struct weft__scope *need)
 {
     unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++) {
@@ -163,7 +162,7 @@ bool weft__aside_holds(struct weft__sched *sched, struct weft__group *g)
         size_t k = atomic_load_explicit(&a->count, memory_order_relaxed);
         bool found = false;
         for (size_t j = 0; j < k && !found; j++)
-            found = weft__task_of_group(a->buf[(a->head + j) & (a->cap - 1)], g);
+            found = weft__task_in(a->buf[(a->head + j) & (a->cap - 1)], need);
         pthread_mutex_unlock(&a->lock);
         if (found)
             return true;

@@ -67,9 +67,9 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = item;
             count_steal(thr, victim);
-            /* not started: t->scope is its group's */
-            if (WEFT__TASK_IN_GROUP(t->kind & WEFT__TASK_KIND_MASK))
-                weft__group_note_thief(weft__group_of(t->scope), mine);
+            const struct weft__task_kind_ops *kind = weft__task_kind_of(thr, t);
+            if (kind->stolen != NULL)
+                kind->stolen(t, mine);
             return t;
         }
         if (st == WEFT__STEAL_EMPTY)
@@ -107,18 +107,17 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
     return NULL;
 }
 
-struct weft_task *weft__find_work(struct weft__thread *thr, struct weft__group *need,
+struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__scope *need,
                                   struct weft__slot *prefer, bool room)
 {
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
     while ((t = weft__deque_pop_owner(&mine->deque)) != NULL) {
-        /* not started: t->scope is its group's */
-        if (room || weft__task_of_group(t, need) || !weft__aside_put(thr, t))
+        if (room || weft__task_in(t, need) || !weft__aside_put(thr, t))
             return t;
     }
     if (!room)
-        return need != NULL ? weft__aside_take_group(thr, need) : NULL;
+        return need != NULL ? weft__aside_take_of(thr, need) : NULL;
     if ((t = weft__aside_take(mine, NULL, true)) != NULL)
         return t;
     if ((t = steal_any(thr, prefer)) != NULL)

@@ -154,14 +154,3 @@ struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int
     rec->arg = t->arg;
     return rec;
 }
-
-weft_errors *weft__group_take_errors(struct weft__group *g, int *earliest)
-{
-    /* acquire: the records' fields, pushed with release (errors.h) */
-    struct weft_error *stack = atomic_exchange_explicit(&g->errors, NULL, memory_order_acquire);
-    *earliest = 0;
-    for (struct weft_error *e = stack; e != NULL; e = e->next)
-        *earliest = e->code; /* newest first: the last one is the oldest */
-    uint64_t lost = atomic_exchange_explicit(&g->errors_lost, 0, memory_order_relaxed);
-    return weft__errors_from_stack(stack, (size_t)lost);
-}

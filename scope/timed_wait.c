@@ -46,7 +46,7 @@ static void wake_waiter(void *arg)
 }
 
 static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
-                    bool (*ready)(void *arg), void *arg, struct weft__group *need)
+                    bool (*ready)(void *arg), void *arg, const struct weft__scope *need)
 {
     weft_time deadline = weft_deadline(self);
     weft_time end = until < deadline ? until : deadline;
@@ -92,7 +92,7 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
 }
 
 static int timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
-                      bool (*ready)(void *arg), void *arg, struct weft__group *need)
+                      bool (*ready)(void *arg), void *arg, const struct weft__scope *need)
 {
     if (ready(arg))
         return 0;
@@ -109,8 +109,8 @@ int weft__timed_wait(struct weft__thread *thr, weft_task *self, weft_time until,
     return timed_wait(thr, self, until, ready, arg, NULL);
 }
 
-int weft__timed_wait_group(struct weft__thread *thr, weft_task *self, weft_time until,
-                           bool (*ready)(void *arg), struct weft__group *need)
+int weft__timed_wait_tasks(struct weft__thread *thr, weft_task *self, weft_time until,
+                           bool (*ready)(void *arg), void *arg, const struct weft__scope *need)
 {
-    return timed_wait(thr, self, until, ready, need, need);
+    return timed_wait(thr, self, until, ready, arg, need);
 }
