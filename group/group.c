@@ -45,7 +45,7 @@
 
 #include "base/backoff.h"
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "group/group.h"
 
 enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "join" */ };
 #define KNOWN_FLAGS (WEFT_COLLECT | WEFT_SHIELD | WEFT_STREAM)

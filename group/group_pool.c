@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "group/group.h"
 
 /* 31 states of 5 lines: just under 10 KiB a chunk */
 enum { CHUNK_GROUPS = WEFT__GROUP_CHUNK_STATES };

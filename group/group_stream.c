@@ -8,7 +8,7 @@
  */
 #include "config.h"
 
-#include "runtime/internal.h"
+#include "group/group.h"
 
 struct weft_task *weft__stream_pop(struct weft__group *g)
 {

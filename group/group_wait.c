@@ -37,7 +37,7 @@
 
 #include <errno.h>
 
-#include "runtime/internal.h"
+#include "group/group.h"
 
 static bool all_ended(void *g)
 {

@@ -14,7 +14,7 @@
  * thread touches the runtime last under the lock, where it signals
  * `ended`, so destroy (which waits for no thread to be left) may free the
  * runtime as soon as it sees the count reach zero; or, once destroy gave up
- * waiting, the last thread (or job handle) to go frees it (blocking.h).
+ * waiting, the last thread (or job handle) to go frees it (job.h).
  */
 #include "config.h"
 
@@ -25,7 +25,8 @@
 
 #include "base/alloc.h"
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "job/job.h"
 #include "job/job.h"
 
 enum { JOBS_PER_CHUNK = 8 };

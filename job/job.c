@@ -21,7 +21,7 @@
 #include <stdio.h>
 
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "job/job.h"
 #include "job/job.h"
 
 __thread struct weft_job *weft__self_job __attribute__((tls_model("initial-exec")));
@@ -165,6 +165,13 @@ static void unlink_scope(struct weft_job *job)
     /* callbacks the job left registered, nested jobs' links included */
     weft__cancel_cb_forget(&job->jobs->scopes, &job->scope);
 }
+
+static const char *job_name(const struct weft_task *t)
+{
+    return t->name;
+}
+
+const struct weft__task_kind_ops weft__job_task_kind = {.name = job_name};
 
 int weft_spawn_blocking(weft_task *parent, weft_fn fn, void *arg, const weft_spawn_opts *o,
                         weft_job **out)

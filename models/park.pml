@@ -1,6 +1,6 @@
 /*
  * park.pml: the idle protocol of sched/park.c (and its light side,
- * weft__wake_wanted in runtime/internal.h), plus the unlisted joiner's park
+ * weft__wake_wanted in sched/sched.h), plus the unlisted joiner's park
  * against the group finisher's wake (park.c park_unlisted, group.c
  * weft__group_remote_done).
  *
@@ -14,7 +14,7 @@
  * modelled explicitly: the spawner's push goes into its store buffer `buf`
  * (x86-TSO: its later loads of n_idle/n_searching may pass it, because
  * weft__wake_wanted issues only a compiler barrier when membarrier is in
- * use, internal.h:524). A `flusher` drains the buffer at any time;
+ * use). A `flusher` drains the buffer at any time;
  * membarrier (park.c:254, weft__full_barrier_everywhere) drains it at once,
  * as a full barrier run by every running thread does. Stores made under
  * idle_lock and seq_cst RMWs are visible at once (they drain the owner's
@@ -24,7 +24,7 @@
  *   (none)          membarrier scheme: must pass
  *   JOIN            the joiner and finisher instead of workers: must pass
  *   NO_MEMBARRIER   the fallback (use_membarrier = false): both sides fence
- *                   (internal.h:522, park.c:90): must pass
+ *                   (weft__wake_wanted, park.c weft__full_barrier_everywhere): must pass
  *   BAD_NORECHECK   the parker sleeps without its look after publishing
  *                   itself (park.c:255 dropped): must fail
  *   BAD_NOBARRIER   the parker looks without the membarrier (park.c:254
@@ -210,7 +210,7 @@ end_loop:
 }
 
 /* A worker's task spawning NT tasks: weft_spawn's push then
- * weft__notify_work (group.c:268-281, internal.h:519-534). */
+ * weft__notify_work (group.c weft_spawn, sched.h weft__wake_wanted). */
 proctype spawner()
 {
     byte i = 0, t, ni, ns;
@@ -218,13 +218,13 @@ proctype spawner()
     :: i < NT ->
         buf++;                                        /* deque push: buffered store */
 #ifdef NO_MEMBARRIER
-        atomic { work = work + buf; buf = 0 };        /* internal.h:522 full fence */
+        atomic { work = work + buf; buf = 0 };        /* weft__wake_wanted: full fence */
 #endif
-        /* internal.h:524 compiler barrier only: the loads pass the push */
-        ni = n_idle;                                  /* internal.h:525 */
-        ns = n_searching;                             /* internal.h:526 */
+        /* weft__wake_wanted: compiler barrier only: the loads pass the push */
+        ni = n_idle;                                  /* weft__wake_wanted */
+        ns = n_searching;                             /* weft__wake_wanted */
         if
-        :: ni != 0 && ns == 0 -> wake_one(t)          /* internal.h:532 */
+        :: ni != 0 && ns == 0 -> wake_one(t)          /* weft__notify_work */
         :: else
         fi;
         i++
@@ -344,7 +344,7 @@ proctype next_owner()
  * weft__stream_push (seq_cst CAS), then weft__group_remote_done */
 proctype stream_finisher()
 {
-    completed++;                                      /* internal.h weft__stream_push */
+    completed++;                                      /* group.h weft__stream_push */
     done_remote++;                                    /* group.c: seq_cst RMW */
     if
     :: parked[J] -> wake_thread(J)                    /* group.c: seq_cst load, wake */

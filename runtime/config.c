@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 enum { MAX_WORKERS = 1024, DEFAULT_BLOCKING = 64, MAX_BLOCKING = 4096 };
 #define DEFAULT_BLOCKING_IDLE (10 * WEFT_SEC)

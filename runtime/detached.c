@@ -15,7 +15,7 @@
  * scope (group.c): a queued detached task is its descriptor alone, 64
  * bytes, and only running ones hold the 448 of a record. Its descriptor
  * runs start() below, which takes the record and then calls the task's
- * function, kept meanwhile where its scope pointer goes (internal.h).
+ * function, kept meanwhile where its scope pointer goes (sched/sched.h).
  * Records come from a pool of the runtime under life_lock, in chunks kept
  * until the runtime's memory goes: type-stable, like pooled scopes, so a
  * cancel of a record's life that comes after its task ended is refused by
@@ -45,7 +45,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "base/utf8.h"
 
 enum { LABEL_SIZE = 64, RECORDS_PER_CHUNK = 8 };

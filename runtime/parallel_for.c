@@ -78,7 +78,7 @@
 #include <weft/weft.h>
 
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 /* Each split halves what is left of a range below 2^64 indices. */
 enum { MAX_SPLITS = 64 };

@@ -27,7 +27,7 @@
 #include <weft/weft.h>
 
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 #define DEFAULT_ATTEMPTS 3u
 #define DEFAULT_BASE (10 * WEFT_MSEC)

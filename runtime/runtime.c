@@ -12,7 +12,7 @@
 
 #include "base/alloc.h"
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "job/job.h"
 #include "runtime/trace.h"
 
@@ -215,7 +215,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         sched->kinds[k] = &weft__group_task_kind;
     sched->kinds[WEFT__TASK_ROOT] = &root_kind;
     sched->kinds[WEFT__TASK_DETACHED] = &weft__detached_task_kind;
-    sched->kinds[WEFT__TASK_JOB] = NULL; /* a job's self never runs on a worker */
+    sched->kinds[WEFT__TASK_JOB] = &weft__job_task_kind;
     sched->worker_exit = worker_exit;
     rt->jobs.free_runtime = free_runtime_upcall;
     rt->jobs.unhandled = unhandled_upcall;

@@ -21,7 +21,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 /* Until *word != 0 or `until` (absolute, CLOCK_MONOTONIC) passed. */
 static void wait_until(_Atomic uint32_t *word, weft_time until)

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "runtime/trace.h"
 #include "base/trace_log.h"
 #include "base/utf8.h"

@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 static void print_line(const char *what, const weft_error *e)
 {

@@ -37,7 +37,7 @@
 #include "config.h"
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "sched/sched.h"
 
 enum { INITIAL_CAPACITY = 64 };
 

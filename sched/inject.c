@@ -3,7 +3,7 @@
  * roots, detached tasks and spawns from non-worker threads), taken by any
  * worker. A FIFO ring of descriptor pointers under a mutex: this is not the
  * spawn hot path, and a ring rather than a list through the descriptors
- * leaves their `next` word to a queued task's own deadline (internal.h).
+ * leaves their `next` word to a queued task's own deadline (sched.h).
  */
 #include "config.h"
 
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "sched/sched.h"
 
 enum { INITIAL_CAPACITY = 64 };
 

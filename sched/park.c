@@ -116,7 +116,7 @@
 #include <unistd.h>
 
 #include "base/fault_point.h"
-#include "runtime/internal.h"
+#include "sched/sched.h"
 
 /* How long after membarrier was turned off a heavy side waits before it
  * relies on a fence: far above a store buffer's drain time (header). */

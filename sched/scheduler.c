@@ -30,7 +30,7 @@
 
 #include "base/alloc.h"
 #include "base/backoff.h"
-#include "runtime/internal.h"
+#include "sched/sched.h"
 #include "base/utf8.h"
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));

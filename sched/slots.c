@@ -47,7 +47,8 @@
 
 #include "base/alloc.h"
 #include "base/backoff.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "sched/sched.h"
 
 enum { INITIAL_DEQUE_CAPACITY = 256 };
 

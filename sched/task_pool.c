@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "sched/sched.h"
 
 enum { CHUNK_BYTES = 4096, RETURN_BATCH = 32 };
 

@@ -8,7 +8,7 @@
  * afterwards; a task sees its scope's word, so a task that starts after
  * weft_group_cancel returned sees the flag.
  *
- * How. A scope (internal.h; its memory in a thread's chunks: group_pool.c,
+ * How. A scope (scope.h; its memory in a thread's chunks: group_pool.c,
  * scope_pool.c) carries `cancel` = gen << 32 | reason and a link to its
  * parent (with the parent's gen). Children are not listed anywhere: keeping
  * a list would cost every group init a shared atomic RMW (measured:
@@ -69,7 +69,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "scope/scope.h"
 #include "base/race_point.h"
 
 static struct weft__race_point link_race; /* in read_link: tests widen its window */

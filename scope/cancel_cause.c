@@ -28,7 +28,7 @@
 #include <stdio.h>
 
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "scope/scope.h"
 
 enum { MAX_HOPS = 1024 }; /* a cycle cannot happen; the bound is belt and braces */
 

@@ -35,7 +35,7 @@
  * registrar's, one of a worker's chunks, a job's: all type-stable memory,
  * found by weft__scope_is_of without a lock) and it is on that scope's
  * list. Limits: a callback live in another runtime is not recognised,
- * nor, from a thread that is not one of scopes's workers, one registered on a
+ * nor, from a thread that is not one of the runtime's workers, one registered on a
  * pooled scope (destroy may be freeing those pools under an abandoned
  * job).
  */
@@ -47,7 +47,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "scope/scope.h"
 
 /* The public struct's four words: status lives in the low bits of the
  * scope pointer (scopes are cache-line aligned). The scope stays set from
@@ -122,7 +122,7 @@ static bool listed(struct weft__cancel_cb *head, struct weft__cancel_cb *c)
     return false;
 }
 
-/* Under cb_lock: mark c (off any group's list) running, on scopes's list. */
+/* Under cb_lock: mark c (off any group's list) running, on the running list. */
 static void set_running_locked(struct weft__scopes *scopes, struct weft__scope *g, struct weft__cancel_cb *c)
 {
     set(c, g, CB_RUNNING);
@@ -195,7 +195,7 @@ static bool is_state_of(struct weft__scopes *scopes, weft_task *self, struct wef
     return weft__scope_is_of(scopes, g, me != NULL && me->sched == &scopes->sched); /* on a worker: they live */
 }
 
-/* Under scopes's cb_lock: c is registered or running in scopes. */
+/* Under scopes->cb_lock: c is registered or running in scopes. */
 static bool live_locked(struct weft__scopes *scopes, weft_task *self, struct weft__cancel_cb *c)
 {
     uintptr_t gs = atomic_load_explicit(&c->scope_status, memory_order_relaxed);
@@ -291,7 +291,7 @@ static void unlink_locked(struct weft__scope *g, struct weft__cancel_cb *c)
         }
 }
 
-/* Under scopes's cb_lock. */
+/* Under scopes->cb_lock. */
 static void remove_locked(struct weft__scopes *scopes, struct weft__cancel_cb *c)
 {
     struct weft__scope *g =

@@ -13,15 +13,20 @@
 #include <stdarg.h>
 
 #include "errors/errors.h"
-#include "runtime/internal.h"
+#include "scope/scope.h"
 
-/* The name given at spawn, or NULL. */
+/* The name t, running on this thread, was given at spawn, or NULL: its
+ * kind knows (weft__task_kind_ops). */
 static const char *task_name(const struct weft_task *t)
 {
-    uint32_t kind = t->kind & WEFT__TASK_KIND_MASK;
-    bool named = (WEFT__TASK_IN_GROUP(kind) && kind != WEFT__TASK_GROUP) ||
-                 kind == WEFT__TASK_DETACHED || kind == WEFT__TASK_JOB;
-    return named ? t->name : NULL;
+    struct weft__thread *thr = weft__self_thread;
+    struct weft__sched *sched = thr != NULL ? thr->sched
+                                : weft__job_scopes != NULL ? &weft__job_scopes->sched
+                                                           : NULL;
+    if (sched == NULL)
+        return NULL;
+    const struct weft__task_kind_ops *kind = sched->kinds[t->kind & WEFT__TASK_KIND_MASK];
+    return kind != NULL && kind->name != NULL ? kind->name(t) : NULL;
 }
 
 static struct weft_error *pending(const struct weft_task *t)

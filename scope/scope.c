@@ -22,7 +22,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "scope/scope.h"
 
 enum { SCOPE_LIVE = 0x73636f70u /* "scop" */, SCOPE_EXITED = 0x65786974u /* "exit" */ };
 

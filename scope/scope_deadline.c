@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stddef.h>
 
-#include "runtime/internal.h"
+#include "scope/scope.h"
 #include "timer/timer.h"
 
 static void deadline_fired(struct weft__timer_entry *e)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "scope/scope.h"
 
 enum { CHUNK_SCOPES = 31 };
 

@@ -37,7 +37,7 @@
 
 #include <errno.h>
 
-#include "runtime/internal.h"
+#include "scope/scope.h"
 
 static void wake_waiter(void *arg)
 {

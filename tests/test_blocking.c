@@ -18,7 +18,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "job/job.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"

@@ -11,7 +11,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 static const char *const variables[] = {"WEFT_WORKERS", "WEFT_STACK_SIZE", "WEFT_BLOCKING_MAX",

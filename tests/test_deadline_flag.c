@@ -20,7 +20,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "timer/timer.h"
 #include "tests/suites.h"
 

@@ -23,7 +23,7 @@
 #include <weft/weft.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"
 

@@ -51,7 +51,8 @@
 #include <weft/weft.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 enum {

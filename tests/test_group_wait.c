@@ -11,7 +11,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 enum { BUDGET = 20 * WEFT_SEC };

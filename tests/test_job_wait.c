@@ -14,7 +14,8 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "runtime/runtime.h"
 #include "tests/blocking_helpers.h"
 #include "tests/suites.h"
 

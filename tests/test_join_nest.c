@@ -13,7 +13,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 /* A link's frame may lie this far below its thread's steal line: the frames

@@ -11,7 +11,7 @@
 #include <weft/weft.h>
 
 #include "bench/kernels_weft.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 /* Bounded waits inside tasks: a stuck runtime shows up as a recorded

@@ -12,7 +12,7 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/cancel_record.h"
 #include "tests/suites.h"
 

@@ -13,7 +13,8 @@
 
 #include "bench/kernels_weft.h"
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 /* ---- kernels through weft equal the sequential twins, 1, 2 and 4 workers ---- */

@@ -12,7 +12,8 @@
 
 #include <weft/weft.h>
 
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 enum { BUDGET = 20 * WEFT_SEC }; /* generous bound on every wait below */

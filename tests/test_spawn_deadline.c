@@ -13,7 +13,7 @@
 #include <weft/weft.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "runtime/runtime.h"
 #include "tests/suites.h"
 
 enum { BUDGET = 20 * WEFT_SEC };

@@ -14,7 +14,8 @@
 #include <weft/weft.h>
 
 #include "base/alloc.h"
-#include "runtime/internal.h"
+#include "base/thread.h"
+#include "runtime/runtime.h"
 #include "timer/timer.h"
 #include "tests/suites.h"
 
