@@ -2,7 +2,7 @@
  * A fault-injection point: a process-wide counter of calls, of which the
  * ones numbered from..until since the last arming fail (from 0: none).
  * base/alloc.c has one for allocations, base/thread.c one for thread
- * creations; the tests walk them (tests/test_faults.c).
+ * creations; the tests walk them (tests/runtime/test_faults.c).
  *
  * Relaxed, as tests arm a point before starting the workload, and the
  * counter's fetch_add hands each number to one call only, so "exactly the

@@ -57,7 +57,7 @@
  * -> X, the scan of weft_group_cancel(A) read B just as a fail-fast in B
  * cancelled it and returned with X live and clear, while the fail-fast's
  * own push-down waited in B's callbacks or for cancel_lock; a task starting
- * in X missed the flag. The window is two loads wide: tests/test_cancel.c
+ * in X missed the flag. The window is two loads wide: tests/scope/test_cancel.c
  * holds the read in it through read_link's race point (race_point.h).
  *
  * Cancels are rare and may take microseconds (a membarrier, a scan); the

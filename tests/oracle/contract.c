@@ -13,7 +13,7 @@
 
 #include <weft/weft.h>
 
-#include "tests/cancel_record.h"
+#include "tests/scope/cancel_record.h"
 #include "tests/oracle/contract.h"
 
 static int broke(struct oracle_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,7 @@
 
 #include <weft/weft.h>
 
-#include "tests/cancel_record.h"
+#include "tests/scope/cancel_record.h"
 #include "tests/oracle/contract.h"
 #include "tests/trees/tree.h"
 

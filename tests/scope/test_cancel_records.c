@@ -17,7 +17,7 @@
 
 #include <weft/weft.h>
 
-#include "tests/cancel_record.h"
+#include "tests/scope/cancel_record.h"
 #include "tests/suites.h"
 
 /* What a test's tasks saw, asserted by the test's thread after the run. */

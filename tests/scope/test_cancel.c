@@ -15,7 +15,7 @@
 #include <weft/weft.h>
 
 #include "runtime/runtime.h"
-#include "tests/cancel_record.h"
+#include "tests/scope/cancel_record.h"
 #include "tests/suites.h"
 
 /* Spin until cancelled, at most `budget` (then record a timeout). */

@@ -20,7 +20,7 @@
 
 #include "runtime/runtime.h"
 #include "job/job.h"
-#include "tests/blocking_helpers.h"
+#include "tests/job/blocking_helpers.h"
 #include "tests/suites.h"
 
 /* ---- a job runs on a blocking thread and its status comes back ---- */

@@ -13,7 +13,7 @@
 #include <weft/weft.h>
 
 #include "runtime/runtime.h"
-#include "tests/cancel_record.h"
+#include "tests/scope/cancel_record.h"
 #include "tests/suites.h"
 
 enum { MAX_TRIES = 16 };

@@ -16,7 +16,7 @@
 
 #include "base/thread.h"
 #include "runtime/runtime.h"
-#include "tests/blocking_helpers.h"
+#include "tests/job/blocking_helpers.h"
 #include "tests/suites.h"
 
 /* ---- a worker waiting on a job keeps the pool's parallelism ---- */

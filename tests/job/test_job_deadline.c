@@ -9,7 +9,7 @@
 
 #include <weft/weft.h>
 
-#include "tests/blocking_helpers.h"
+#include "tests/job/blocking_helpers.h"
 #include "tests/suites.h"
 
 /* ---- deadlines: inherited, narrowed, and kept after the parent ended ---- */

@@ -24,7 +24,7 @@
 
 #include "base/alloc.h"
 #include "runtime/runtime.h"
-#include "tests/blocking_helpers.h"
+#include "tests/job/blocking_helpers.h"
 #include "tests/suites.h"
 
 /* Spins (yielding) until *flag is set or BUDGET passed; whether it was. */

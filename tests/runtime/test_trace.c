@@ -20,7 +20,7 @@
 #include <weft/weft.h>
 
 #include "base/trace_log.h"
-#include "tests/blocking_helpers.h"
+#include "tests/job/blocking_helpers.h"
 #include "tests/suites.h"
 
 extern _Atomic unsigned long weft__runtimes_freed;
