@@ -144,7 +144,7 @@ static int link_scope(struct weft_job *job, weft_task *parent)
         return 0;
     }
     struct weft__timer *t;
-    int rc = weft__timer_of(&job->jobs->scopes, &t);
+    int rc = weft__deadline_timer(&job->jobs->scopes, &t);
     if (rc != 0)
         return rc;
     job->timer.deadline = deadline;
@@ -213,13 +213,13 @@ static void job_run(struct weft_job *job, bool stopping)
     else if (s->deadline != WEFT_NEVER && weft_now() >= s->deadline)
         weft__job_cancel(job, ETIMEDOUT);
     weft__self_job = job;
-    weft__job_task = &job->task;
-    weft__job_scopes = &jobs->scopes;
+    weft__off_worker_task = &job->task;
+    weft__off_worker_scopes = &jobs->scopes;
     weft_time begin = jobs->scopes.sched.trace_log != NULL ? weft_now() : 0;
     int rc = job->task.fn(&job->task, job->task.arg);
     weft__self_job = NULL;
-    weft__job_task = NULL;
-    weft__job_scopes = NULL;
+    weft__off_worker_task = NULL;
+    weft__off_worker_scopes = NULL;
     if (jobs->scopes.sched.trace_log != NULL) /* before the cleanup, which may free the name */
         weft__trace_emit(jobs->scopes.sched.trace_log, WEFT__TR_JOB, job->task.name, begin, weft_now() - begin, rc, 0);
 

@@ -199,7 +199,7 @@ int weft_spawn_detached_ex(weft_runtime *rt, weft_fn fn, void *arg, const weft_s
     if (deadline != WEFT_NEVER && deadline > weft_now()) {
         /* its thread now, so that a start cannot fail for want of it */
         struct weft__timer *timer;
-        int rc = weft__timer_of(weft__runtime_scopes(rt), &timer);
+        int rc = weft__deadline_timer(weft__runtime_scopes(rt), &timer);
         if (rc != 0)
             return rc;
     }

@@ -266,7 +266,7 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
     }
     atomic_store_explicit(&sched->nthreads, set.workers, memory_order_release);
     for (unsigned i = 0; i < set.workers; i++) {
-        rc = weft__thread_launch(sched, i);
+        rc = weft__sched_start_thread(sched, i);
         if (rc != 0) {
             teardown(rt);
             errno = rc;

@@ -440,7 +440,7 @@ bool weft__slot_rebalance(struct weft__thread *thr);
  * runtime stops (false). */
 bool weft__spare_wait(struct weft__thread *thr);
 /* Start thread `i` (its struct and slot initialised): the worker loop. */
-int weft__thread_launch(struct weft__sched *sched, unsigned i);
+int weft__sched_start_thread(struct weft__sched *sched, unsigned i);
 /* A new slot with index id (runtime.c); NULL: ENOMEM. */
 struct weft__slot *weft__slot_new(struct weft__sched *sched, unsigned id);
 void weft__slot_delete(struct weft__slot *s);

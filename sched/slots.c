@@ -170,7 +170,7 @@ static bool hand_to_spare(struct weft__sched *sched, struct weft__slot *s, struc
         return false;
     take(sched, s);
     sched->threads[i].slot = s;
-    if (weft__thread_launch(sched, i) != 0) {
+    if (weft__sched_start_thread(sched, i) != 0) {
         sched->threads[i].slot = NULL;
         put_free(sched, s);
         return false;
@@ -398,7 +398,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int weft__thread_launch(struct weft__sched *sched, unsigned i)
+int weft__sched_start_thread(struct weft__sched *sched, unsigned i)
 {
     char name[16];
     worker_name(name, i);

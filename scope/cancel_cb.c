@@ -162,7 +162,7 @@ static struct weft__scopes *registrar_scopes(weft_task *self)
     }
     if (weft__self_thread != NULL)
         return weft__scopes_of(weft__self_thread->sched);
-    return weft__job_scopes;
+    return weft__off_worker_scopes;
 }
 
 static bool in_chunks(struct weft__scope_chunk *c, const struct weft__scope *s)

@@ -21,7 +21,7 @@ static const char *task_name(const struct weft_task *t)
 {
     struct weft__thread *thr = weft__self_thread;
     struct weft__sched *sched = thr != NULL ? thr->sched
-                                : weft__job_scopes != NULL ? &weft__job_scopes->sched
+                                : weft__off_worker_scopes != NULL ? &weft__off_worker_scopes->sched
                                                            : NULL;
     if (sched == NULL)
         return NULL;
@@ -47,15 +47,15 @@ static void set_pending(struct weft_task *t, struct weft_error *rec)
     t->kind |= WEFT__TASK_FAILED;
 }
 
-__thread struct weft_task *weft__job_task __attribute__((tls_model("initial-exec")));
-__thread struct weft__scopes *weft__job_scopes __attribute__((tls_model("initial-exec")));
+__thread struct weft_task *weft__off_worker_task __attribute__((tls_model("initial-exec")));
+__thread struct weft__scopes *weft__off_worker_scopes __attribute__((tls_model("initial-exec")));
 
 struct weft_task *weft__task_running(weft_task *self)
 {
     struct weft__thread *thr = weft__self_thread;
     if (self != NULL && thr != NULL && thr->current == self)
         return self;
-    return self != NULL && weft__job_task == self ? self : NULL;
+    return self != NULL && weft__off_worker_task == self ? self : NULL;
 }
 
 static int fail(weft_task *self, weft_errors *cause, int code, const char *fmt, va_list ap)

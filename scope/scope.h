@@ -254,7 +254,7 @@ void weft__cancel_cb_forget(struct weft__scopes *scopes, struct weft__scope *s);
  * ancestor that armed it); 0 or ENOMEM / thread errors. */
 int weft__deadline_arm_own(struct weft__scopes *scopes, struct weft__scope *s, weft_time own_deadline);
 /* The runtime's timer, started at first use: 0, or ENOMEM / thread errors. */
-int weft__timer_of(struct weft__scopes *scopes, struct weft__timer **out);
+int weft__deadline_timer(struct weft__scopes *scopes, struct weft__timer **out);
 /* Disarm it; returns when its fire is not running. */
 void weft__deadline_disarm(struct weft__scopes *scopes, struct weft__scope *s);
 /* Stop the timer thread (destroy). */
@@ -365,11 +365,11 @@ struct weft_error *weft__task_failure(struct weft_task *t, const char *name, int
 /* self when it is the task running on this thread (a CPU task or a blocking
  * job's self), else NULL. */
 struct weft_task *weft__task_running(weft_task *self);
-/* On a blocking thread while a job's function runs: the job's self and its
- * runtime (set by job.c), for the task calls that work on a job's self;
- * NULL elsewhere (fail.c). */
-extern __thread struct weft_task *weft__job_task __attribute__((tls_model("initial-exec")));
-extern __thread struct weft__scopes *weft__job_scopes __attribute__((tls_model("initial-exec")));
+/* The task running on this thread off the workers (a blocking job's self,
+ * while its function runs) and its runtime's scopes, set by job.c, for the
+ * task calls that work on a job's self; NULL elsewhere (fail.c). */
+extern __thread struct weft_task *weft__off_worker_task __attribute__((tls_model("initial-exec")));
+extern __thread struct weft__scopes *weft__off_worker_scopes __attribute__((tls_model("initial-exec")));
 /* Takes t's pending record (NULL if none) off t, untouched: t has none after. */
 struct weft_error *weft__task_take_pending(struct weft_task *t);
 /* rec (if not NULL) becomes t's pending record, as weft_fail makes it: an

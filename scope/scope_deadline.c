@@ -25,7 +25,7 @@ static void deadline_fired(struct weft__timer_entry *e)
     weft__cancel(s, s->timer_gen, ETIMEDOUT, WEFT__BY_DEADLINE);
 }
 
-int weft__timer_of(struct weft__scopes *scopes, struct weft__timer **out)
+int weft__deadline_timer(struct weft__scopes *scopes, struct weft__timer **out)
 {
     struct weft__timer *t = atomic_load_explicit(&scopes->timer, memory_order_acquire);
     int rc = 0;
@@ -47,7 +47,7 @@ int weft__deadline_arm_own(struct weft__scopes *scopes, struct weft__scope *s, w
         weft__cancel_reason_of(w) != 0)
         return 0;
     struct weft__timer *t;
-    int rc = weft__timer_of(scopes, &t);
+    int rc = weft__deadline_timer(scopes, &t);
     if (rc != 0)
         return rc;
     s->timer_gen = weft__cancel_gen(w);

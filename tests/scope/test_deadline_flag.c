@@ -40,7 +40,7 @@ static void stall_fire(struct weft__timer_entry *e)
 static void stall_timer(weft_runtime *rt, weft_time deadline)
 {
     struct weft__timer *t;
-    ck_assert_int_eq(weft__timer_of(weft__runtime_scopes(rt), &t), 0);
+    ck_assert_int_eq(weft__deadline_timer(weft__runtime_scopes(rt), &t), 0);
     stall_entry.deadline = deadline - 10 * WEFT_MSEC;
     stall_entry.fire = stall_fire;
     ck_assert_int_eq(weft__timer_add(t, &stall_entry), 0);
