@@ -40,9 +40,7 @@ bool weft__group_pool_grow(struct weft__thread *thr)
         g->next_free = i + 1 < CHUNK_GROUPS ? &c->groups[i + 1] : thr->group_free;
     }
     thr->group_free = &c->groups[0];
-    c->head.stride = sizeof c->groups[0];
-    c->head.count = CHUNK_GROUPS;
-    c->head.first = (unsigned char *)c->groups;
+    weft__scope_chunk_describe(&c->head, c->groups, sizeof c->groups[0], CHUNK_GROUPS);
     weft__scope_chunk_list(thr, &c->head);
     return true;
 }
@@ -53,14 +51,13 @@ _Static_assert(sizeof(struct weft__group) != sizeof(struct weft__scope),
 /* A group of thr's pool owned by t (initialised, not joined). */
 struct weft__group *weft__group_find_open(struct weft__thread *thr, const struct weft_task *t)
 {
-    for (struct weft__scope_chunk *c = weft__scope_chunks_first(thr); c != NULL; c = c->next) {
-        if (c->stride != sizeof(struct weft__group))
+    struct weft__scope_iter it = {weft__scope_chunks_first(thr), 0};
+    for (struct weft__scope *x; (x = weft__scope_iter_next(&it)) != NULL;) {
+        if (it.chunk->stride != sizeof(struct weft__group))
             continue; /* scopes of their own have no owner */
-        for (size_t i = 0; i < c->count; i++) {
-            struct weft__group *g = weft__group_of(weft__scope_chunk_at(c, i));
-            if (atomic_load_explicit(&g->owner, memory_order_relaxed) == t)
-                return g;
-        }
+        struct weft__group *g = weft__group_of(x);
+        if (atomic_load_explicit(&g->owner, memory_order_relaxed) == t)
+            return g;
     }
     return NULL;
 }

@@ -110,9 +110,8 @@ struct weft_job *weft__job_take_locked(struct weft__blocking *bp)
             weft__scope_init_pooled(&j->scope, &jobs_of(bp)->scopes, NULL);
             append(&bp->free_head, &bp->free_tail, j);
         }
-        c->scopes.stride = sizeof c->jobs[0];
-        c->scopes.count = JOBS_PER_CHUNK;
-        c->scopes.first = (unsigned char *)&c->jobs[0].scope;
+        weft__scope_chunk_describe(&c->scopes, &c->jobs[0].scope, sizeof c->jobs[0],
+                                   JOBS_PER_CHUNK);
         weft__scope_chunk_list_loose(&jobs_of(bp)->scopes, &c->scopes);
     }
     struct weft_job *job = bp->free_head;

@@ -178,11 +178,11 @@ static bool scan_pass(struct weft__scopes *scopes)
     bool changed = false;
     scopes->scan_epoch++;
     unsigned n = weft__nthreads(&scopes->sched);
-    for (unsigned i = 0; i < n; i++)
-        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&scopes->sched.threads[i]); c != NULL;
-             c = c->next)
-            for (size_t k = 0; k < c->count; k++)
-                changed |= settle(scopes, weft__scope_chunk_at(c, k));
+    for (unsigned i = 0; i < n; i++) {
+        struct weft__scope_iter it = {weft__scope_chunks_first(&scopes->sched.threads[i]), 0};
+        for (struct weft__scope *x; (x = weft__scope_iter_next(&it)) != NULL;)
+            changed |= settle(scopes, x);
+    }
     return changed;
 }
 
@@ -197,17 +197,16 @@ static void run_callbacks_below(struct weft__scopes *scopes)
     pthread_mutex_lock(&scopes->cb_lock);
     pthread_mutex_unlock(&scopes->cb_lock);
     unsigned n = weft__nthreads(&scopes->sched);
-    for (unsigned i = 0; i < n; i++)
-        for (struct weft__scope_chunk *c = weft__scope_chunks_first(&scopes->sched.threads[i]); c != NULL;
-             c = c->next)
-            for (size_t k = 0; k < c->count; k++) {
-                struct weft__scope *x = weft__scope_chunk_at(c, k);
-                uint64_t w = atomic_load_explicit(&x->cancel, memory_order_acquire);
-                uint32_t r = weft__cancel_reason_of(w);
-                if (r != 0 && r != WEFT__GROUP_DEAD &&
-                    atomic_load_explicit(&x->callbacks, memory_order_relaxed) != NULL)
-                    weft__cancel_cb_run_all(scopes, x, weft__cancel_gen(w)); /* that life's only */
-            }
+    for (unsigned i = 0; i < n; i++) {
+        struct weft__scope_iter it = {weft__scope_chunks_first(&scopes->sched.threads[i]), 0};
+        for (struct weft__scope *x; (x = weft__scope_iter_next(&it)) != NULL;) {
+            uint64_t w = atomic_load_explicit(&x->cancel, memory_order_acquire);
+            uint32_t r = weft__cancel_reason_of(w);
+            if (r != 0 && r != WEFT__GROUP_DEAD &&
+                atomic_load_explicit(&x->callbacks, memory_order_relaxed) != NULL)
+                weft__cancel_cb_run_all(scopes, x, weft__cancel_gen(w)); /* that life's only */
+        }
+    }
 }
 
 /* The trace's cancel instant: g's name only when it cannot change under us

@@ -165,12 +165,12 @@ static struct weft__scopes *registrar_scopes(weft_task *self)
     return weft__off_worker_scopes;
 }
 
-static bool in_chunks(struct weft__scope_chunk *c, const struct weft__scope *s)
+static bool in_chunks(const struct weft__scope_chunk *c, const struct weft__scope *s)
 {
-    for (; c != NULL; c = c->next)
-        for (size_t i = 0; i < c->count; i++)
-            if (weft__scope_chunk_at(c, i) == s)
-                return true;
+    struct weft__scope_iter it = {c, 0};
+    for (struct weft__scope *x; (x = weft__scope_iter_next(&it)) != NULL;)
+        if (x == s)
+            return true;
     return false;
 }
 

@@ -147,6 +147,33 @@ static inline struct weft__scope *weft__scope_chunk_at(const struct weft__scope_
 {
     return (struct weft__scope *)(void *)(c->first + i * c->stride);
 }
+/* c describes `count` states of `stride` bytes from `first` (each begins
+ * with its scope, initialised), before it is listed. */
+static inline void weft__scope_chunk_describe(struct weft__scope_chunk *c, void *first,
+                                              size_t stride, size_t count)
+{
+    c->first = first;
+    c->stride = stride;
+    c->count = count;
+}
+/* Every scope of a list of chunks, in one loop:
+ *   struct weft__scope_iter it = {first_chunk, 0};
+ *   for (struct weft__scope *x; (x = weft__scope_iter_next(&it)) != NULL;) ...
+ * it.chunk is the chunk x is in. */
+struct weft__scope_iter {
+    const struct weft__scope_chunk *chunk;
+    size_t i;
+};
+static inline struct weft__scope *weft__scope_iter_next(struct weft__scope_iter *it)
+{
+    while (it->chunk != NULL) {
+        if (it->i < it->chunk->count)
+            return weft__scope_chunk_at(it->chunk, it->i++);
+        it->chunk = it->chunk->next;
+        it->i = 0;
+    }
+    return NULL;
+}
 /* A scope's memory, once: pooled (gen 0, DEAD), of scopes, ended by `home`. */
 void weft__scope_init_pooled(struct weft__scope *s, struct weft__scopes *scopes,
                              const struct weft__thread *home);

@@ -47,15 +47,14 @@ void weft__scope_chunk_list_loose(struct weft__scopes *scopes, struct weft__scop
 
 bool weft__scope_has_live_child(const struct weft__thread *thr, const struct weft__scope *s)
 {
-    for (struct weft__scope_chunk *c = weft__scope_chunks_first(thr); c != NULL; c = c->next)
-        for (size_t i = 0; i < c->count; i++) {
-            struct weft__scope *x = weft__scope_chunk_at(c, i);
-            /* a pooled scope's parent is a former life's: only live ones count */
-            uint64_t w = atomic_load_explicit(&x->cancel, memory_order_relaxed);
-            if (weft__cancel_reason_of(w) != WEFT__GROUP_DEAD &&
-                atomic_load_explicit(&x->parent, memory_order_relaxed) == s)
-                return true;
-        }
+    struct weft__scope_iter it = {weft__scope_chunks_first(thr), 0};
+    for (struct weft__scope *x; (x = weft__scope_iter_next(&it)) != NULL;) {
+        /* a pooled scope's parent is a former life's: only live ones count */
+        uint64_t w = atomic_load_explicit(&x->cancel, memory_order_relaxed);
+        if (weft__cancel_reason_of(w) != WEFT__GROUP_DEAD &&
+            atomic_load_explicit(&x->parent, memory_order_relaxed) == s)
+            return true;
+    }
     return false;
 }
 
@@ -83,9 +82,7 @@ static bool grow(struct weft__thread *thr)
         s->next_free = i + 1 < CHUNK_SCOPES ? &c->scopes[i + 1] : thr->scope_free;
     }
     thr->scope_free = &c->scopes[0];
-    c->head.stride = sizeof c->scopes[0];
-    c->head.count = CHUNK_SCOPES;
-    c->head.first = (unsigned char *)c->scopes;
+    weft__scope_chunk_describe(&c->head, c->scopes, sizeof c->scopes[0], CHUNK_SCOPES);
     weft__scope_chunk_list(thr, &c->head);
     return true;
 }
