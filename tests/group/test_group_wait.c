@@ -13,6 +13,7 @@
 
 #include "runtime/runtime.h"
 #include "tests/suites.h"
+#include "tests/wait_cancelled.h"
 
 enum { BUDGET = 20 * WEFT_SEC };
 
@@ -173,10 +174,7 @@ END_TEST
 static int spins_until_cancelled(weft_task *self, void *p)
 {
     (void)p;
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
-    return weft_cancelled(self) ? ECANCELED : 0;
+    return test_wait_cancelled(self, BUDGET) != 0 ? ECANCELED : 0;
 }
 
 static int fails_at_once(weft_task *self, void *p)

@@ -22,6 +22,7 @@
 #include "base/trace_log.h"
 #include "tests/job/blocking_helpers.h"
 #include "tests/suites.h"
+#include "tests/wait_cancelled.h"
 
 extern _Atomic unsigned long weft__runtimes_freed;
 
@@ -335,10 +336,7 @@ END_TEST
 static int spin_until_cancelled(weft_task *self, void *arg)
 {
     (void)arg;
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
-    return weft_cancelled(self) ? ECANCELED : 0;
+    return test_wait_cancelled(self, BUDGET) != 0 ? ECANCELED : 0;
 }
 
 static int fail_eio(weft_task *self, void *arg)

@@ -15,16 +15,13 @@
 #include "base/alloc.h"
 #include "runtime/runtime.h"
 #include "tests/suites.h"
+#include "tests/wait_cancelled.h"
 
 enum { BUDGET = 20 * WEFT_SEC };
 
-/* Spin until cancelled (or the budget); returns the reason seen, or 0. */
 static int spin_until_cancelled(weft_task *self)
 {
-    weft_time end = weft_after(BUDGET);
-    while (!weft_cancelled(self) && weft_now() < end)
-        sched_yield();
-    return weft_cancel_reason(self);
+    return test_wait_cancelled(self, BUDGET);
 }
 
 /* ---- own deadline: the task, its nested groups; siblings under fail-fast / collect ---- */
