@@ -123,16 +123,18 @@ struct bench_runq {
     int n;
 };
 
-/* Watch this process's threads whose name begins with one of `prefixes`
- * (NULL-terminated); threads started later are not seen. */
-static inline void bench_runq_watch(struct bench_runq *w, const char *const *prefixes)
+/* Calls fn(tid, name, arg) for each thread of this process now whose name
+ * begins with one of `prefixes` (NULL-terminated); tid is its entry in
+ * /proc/self/task (Linux). */
+static inline void bench_each_thread(const char *const *prefixes,
+                                     void (*fn)(const char *tid, const char *name, void *arg),
+                                     void *arg)
 {
-    w->n = 0;
     DIR *d = opendir("/proc/self/task");
     if (d == NULL)
         return;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL && w->n < BENCH_RUNQ_MAX) {
+    while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
         char path[64], comm[32] = "";
@@ -146,10 +148,25 @@ static inline void bench_runq_watch(struct bench_runq *w, const char *const *pre
                 mine |= strncmp(comm, *p, strlen(*p)) == 0;
         fclose(f);
         if (mine)
-            snprintf(w->path[w->n++], sizeof w->path[0], "/proc/self/task/%.20s/schedstat",
-                     e->d_name);
+            fn(e->d_name, comm, arg);
     }
     closedir(d);
+}
+
+static inline void bench_runq_add(const char *tid, const char *name, void *arg)
+{
+    (void)name;
+    struct bench_runq *w = arg;
+    if (w->n < BENCH_RUNQ_MAX)
+        snprintf(w->path[w->n++], sizeof w->path[0], "/proc/self/task/%.20s/schedstat", tid);
+}
+
+/* Watch this process's threads whose name begins with one of `prefixes`
+ * (NULL-terminated); threads started later are not seen. */
+static inline void bench_runq_watch(struct bench_runq *w, const char *const *prefixes)
+{
+    w->n = 0;
+    bench_each_thread(prefixes, bench_runq_add, w);
 }
 
 /* The watched threads' total run-queue wait so far, ns. */

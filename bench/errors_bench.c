@@ -49,7 +49,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <inttypes.h>
@@ -85,35 +84,21 @@ static bool pin; /* BENCH_PIN=1 */
  * on its waker's vCPU and waits for a time slice there while the other vCPU
  * idles (the VM exposes no shared cache, so the scheduler looks for no idle
  * CPU beyond the waker's); pinned, it cannot be. See bench/RESULTS.md. */
+static void pin_one(const char *tid, const char *name, void *arg)
+{
+    long ncpu = *(const long *)arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)(strtol(name + 6, NULL, 10) % ncpu), &set);
+    if (sched_setaffinity((pid_t)strtol(tid, NULL, 10), sizeof set, &set) != 0)
+        perror("errors-bench: sched_setaffinity");
+}
+
 static void pin_workers(void)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    DIR *d = opendir("/proc/self/task");
-    if (d == NULL || ncpu < 1) {
-        if (d != NULL)
-            closedir(d);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[64], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        bool worker = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "weft-w", 6) == 0;
-        fclose(f);
-        if (!worker)
-            continue;
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET((int)(strtol(comm + 6, NULL, 10) % ncpu), &set);
-        if (sched_setaffinity((pid_t)strtol(e->d_name, NULL, 10), sizeof set, &set) != 0)
-            perror("errors-bench: sched_setaffinity");
-    }
-    closedir(d);
+    if (ncpu >= 1)
+        bench_each_thread((const char *const[]){"weft-w", NULL}, pin_one, &ncpu);
 }
 
 static weft_runtime *make_runtime(unsigned workers)
