@@ -38,6 +38,7 @@ struct handle {
     _Atomic(const struct handle *) self;
     weft_time own_deadline;    /* the deadline of its options (WEFT_NEVER: none) */
     uint32_t open_at_enter;    /* task->open_groups once entered */
+    bool groups_before;        /* the task had groups open at enter */
 };
 _Static_assert(sizeof(struct handle) <= sizeof(weft_scope), "the handle fits weft_scope");
 _Static_assert(_Alignof(struct handle) <= _Alignof(weft_scope), "weft_scope alignment");
@@ -50,6 +51,17 @@ static struct handle *handle_of(weft_scope *s)
 static bool entered(const struct weft__scope *s)
 {
     return (weft__scope_flags(s) & WEFT__SCOPE_ENTERED) != 0;
+}
+
+/* Groups t initialised and has not joined: its open count less the scopes
+ * it entered and has not exited, which are its scope and those above it. */
+static uint32_t open_groups_only(const struct weft_task *t)
+{
+    uint32_t scopes = 0;
+    for (const struct weft__scope *s = t->scope; entered(s);
+         s = atomic_load_explicit(&s->parent, memory_order_relaxed))
+        scopes++;
+    return t->open_groups - scopes;
 }
 
 int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
@@ -67,6 +79,7 @@ int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
     if (rc != 0)
         return rc;
     struct handle *h = handle_of(s);
+    h->groups_before = open_groups_only(self) != 0;
     self->scope = g;
     self->open_groups++; /* the task's end looks for what it left open */
     h->task = self;
@@ -134,8 +147,11 @@ int weft_scope_exit(weft_task *self, weft_scope *s)
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (weft__cancel_gen(w) != (uint32_t)(key >> 32))
         return EINVAL;
-    /* a group begun inside and not joined would outlive its parent scope */
-    if (self->open_groups != h->open_at_enter && weft__scope_has_live_child(thr, g))
+    /* a group begun inside and not joined would outlive its parent scope.
+     * The count of the task's open groups tells, unless a group begun
+     * before the enter was joined inside: then look */
+    if ((self->open_groups != h->open_at_enter || h->groups_before) &&
+        weft__scope_has_live_child(thr, g))
         return EINVAL;
     int rc = caught(g, w, h->own_deadline);
     atomic_store_explicit(&h->key, SCOPE_EXITED, memory_order_relaxed);

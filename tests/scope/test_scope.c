@@ -380,6 +380,37 @@ START_TEST(test_scope_misuse_is_refused_and_scopes_exit_in_lifo_order)
 }
 END_TEST
 
+/* A group begun before the scope and joined inside it, and another begun
+ * inside and left open: the count of open groups is back where it was at
+ * enter, yet exit must see the open one. */
+static int swap_task(weft_task *self, void *p)
+{
+    struct misuse *m = p;
+    weft_group outer, inner;
+    weft_scope sc;
+    weft_group_init(&outer, self, NULL);
+    m->rc[0] = weft_scope_enter(self, &sc, NULL);
+    m->rc[1] = weft_group_join(&outer, NULL);
+    weft_group_init(&inner, self, NULL);
+    m->rc[2] = weft_scope_exit(self, &sc); /* inner is open */
+    m->rc[3] = weft_group_join(&inner, NULL);
+    m->rc[4] = weft_scope_exit(self, &sc);
+    return 0;
+}
+
+START_TEST(test_scope_exit_sees_a_group_left_open_after_an_outer_one_was_joined)
+{
+    struct misuse m;
+    memset(&m, 0xff, sizeof m);
+    ck_assert_int_eq(run(1, swap_task, &m), 0);
+    ck_assert_int_eq(m.rc[0], 0);
+    ck_assert_int_eq(m.rc[1], 0);
+    ck_assert_int_eq(m.rc[2], EINVAL);
+    ck_assert_int_eq(m.rc[3], 0);
+    ck_assert_int_eq(m.rc[4], 0);
+}
+END_TEST
+
 /* Not from a task: EINVAL, and exit from another task than the one that entered. */
 START_TEST(test_scope_enter_outside_a_running_task_is_refused)
 {
@@ -661,6 +692,7 @@ Suite *scope_suite(void)
     tcase_add_test(tc, test_scope_inside_a_cancelled_group_is_cancelled_and_a_shield_is_not);
     tcase_add_test(tc, test_scope_cancelled_from_a_plain_thread_wakes_the_sleeping_task);
     tcase_add_test(tc, test_scope_misuse_is_refused_and_scopes_exit_in_lifo_order);
+    tcase_add_test(tc, test_scope_exit_sees_a_group_left_open_after_an_outer_one_was_joined);
     tcase_add_test(tc, test_scope_enter_outside_a_running_task_is_refused);
     tcase_add_test(tc, test_task_returning_inside_a_scope_fails_with_EINVAL_and_leaks_nothing);
     tcase_add_test(tc, test_retry_inside_a_scope_stops_at_the_scope_deadline);
