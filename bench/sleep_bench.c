@@ -1,5 +1,5 @@
 /*
- * sleep-bench: do sleeping tasks cost the pool its parallelism? API.md
+ * sleep-bench: do sleeping tasks cost the pool its parallelism? The man pages
  * ("Timed waits"): a worker in weft_sleep hands its place in the pool to a
  * spare thread, so `workers` threads keep running tasks. This measures the
  * throughput of fib (bench/kernels_weft.h, one spawn per call, no cutoff)

@@ -24,7 +24,7 @@
  * Destroy sets shutting_down, then cancels every record on the live list
  * (the running tasks). A task that starts later sees shutting_down and
  * cancels itself, so a queued one runs once, cancelled from its first
- * instruction, as API.md promises every spawned function. When
+ * instruction, as weft_runtime_create(3) promises. When
  * shutdown_timeout passed, destroy names the tasks still on the list, and
  * reports as unnamed the rest of detached_live (not started: every worker
  * is busy with stragglers).

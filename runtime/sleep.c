@@ -7,7 +7,7 @@
  * and wakes it. weft_on_cancel_remove returns only when that callback is not
  * running, so the word, on this stack, outlives every wake.
  *
- * A sleep longer than WEFT__HANDOFF_MIN on a worker is a timed wait (API.md): the
+ * A sleep longer than WEFT__HANDOFF_MIN on a worker is a timed wait (weft(7)): the
  * worker hands its slot to a spare thread first and takes a slot back when
  * it wakes (slots.c), so the pool keeps running `workers` threads' worth of
  * tasks meanwhile, and the sleeper returns on time rather than when a slot

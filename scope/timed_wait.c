@@ -1,5 +1,5 @@
 /*
- * The timed wait of a running task on a worker (API.md, "Timed waits"), for
+ * The timed wait of a running task on a worker (weft(7), timed waits), for
  * waits that other threads end by waking the thread by name: the group waits
  * of group_wait.c (a finishing task wakes its group's owner when it sees it
  * `parked`, group.c), later job waits.
