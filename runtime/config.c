@@ -22,7 +22,6 @@
 enum { MAX_WORKERS = 1024, DEFAULT_BLOCKING = 64, MAX_BLOCKING = 4096 };
 #define DEFAULT_BLOCKING_IDLE (10 * WEFT_SEC)
 #define DEFAULT_SHUTDOWN_TIMEOUT (5 * WEFT_SEC)
-#define MIN_STACK ((size_t)64 << 10)
 #define MAX_STACK ((size_t)1 << 30)
 #define DEFAULT_STACK ((size_t)8 << 20)
 
@@ -107,6 +106,16 @@ static unsigned long long env_number(const char *name, unsigned long long lo,
     return v << shift;
 }
 
+/* The smallest stack taken: 64 KiB, or the system's minimum for a thread
+ * where that is more (128 KiB on 64 KiB-page arm64), which pthread_create
+ * would refuse later. */
+static size_t min_stack(void)
+{
+    long sys = sysconf(_SC_THREAD_STACK_MIN);
+    size_t least = (size_t)64 << 10;
+    return sys > 0 && (size_t)sys > least ? (size_t)sys : least;
+}
+
 /* The field if cfg is big enough to have it (older callers pass a smaller struct). */
 #define CFG_HAS(cfg, field) \
     ((cfg) != NULL && (cfg)->size >= offsetof(weft_config, field) + sizeof((cfg)->field))
@@ -120,7 +129,8 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     unsigned long long workers = CFG_HAS(cfg, workers) ? cfg->workers : 0;
     unsigned long long stack = CFG_HAS(cfg, stack_size) ? cfg->stack_size : 0;
     unsigned long long blocking = CFG_HAS(cfg, blocking_max) ? cfg->blocking_max : 0;
-    if (workers > MAX_WORKERS || (stack != 0 && (stack < MIN_STACK || stack > MAX_STACK)) ||
+    size_t stack_min = min_stack();
+    if (workers > MAX_WORKERS || (stack != 0 && (stack < stack_min || stack > MAX_STACK)) ||
         blocking > MAX_BLOCKING)
         return EINVAL;
 
@@ -133,7 +143,7 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     out->workers = (unsigned)workers;
 
     if (stack == 0)
-        stack = env_number("WEFT_STACK_SIZE", MIN_STACK, MAX_STACK, true);
+        stack = env_number("WEFT_STACK_SIZE", stack_min, MAX_STACK, true);
     if (stack == 0)
         stack = DEFAULT_STACK;
     long page = sysconf(_SC_PAGESIZE);
