@@ -294,12 +294,30 @@ void weft__cancel_at_deadline(weft_task *self)
         weft__cancel(owner, weft__cancel_gen(ow), ETIMEDOUT, WEFT__BY_DEADLINE);
     if (owner == self->scope)
         return;
-    /* another cancel of the owner (its timer's) may still be on its way
-     * down: do its part for self's scope, noted as the ancestor's */
-    g = self->scope;
-    uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
-    if (weft__cancel_reason_of(w) == 0)
-        weft__cancel(g, weft__cancel_gen(w), ETIMEDOUT, WEFT__BY_ANCESTOR);
+    /* Another cancel of the owner (its timer's) may still be on its way
+     * down: do its part for the path from the owner to self's scope, noted
+     * as the ancestor's. All of it, not self's scope alone: self may exit
+     * scopes of its own at once (weft_scope_exit) and must land in a
+     * cancelled one. The topmost scope still clear is enough: a cancel
+     * that wins its word reaches every scope below it before it returns;
+     * one that loses to another canceller does not wait for that one's
+     * push-down, so look again until the whole path is cancelled (the
+     * scopes' lives cannot end meanwhile: self runs in them). */
+    for (;;) {
+        struct weft__scope *top = NULL;
+        uint64_t top_word = 0;
+        for (struct weft__scope *x = self->scope; x != NULL && x != owner;
+             x = weft__scope_enclosing(x, NULL)) {
+            uint64_t w = atomic_load_explicit(&x->cancel, memory_order_relaxed);
+            if (weft__cancel_reason_of(w) == 0) {
+                top = x;
+                top_word = w;
+            }
+        }
+        if (top == NULL)
+            return;
+        weft__cancel(top, weft__cancel_gen(top_word), ETIMEDOUT, WEFT__BY_ANCESTOR);
+    }
 }
 
 bool weft_cancelled(const weft_task *self)

@@ -680,6 +680,86 @@ START_TEST(test_scope_cancel_racing_with_exit_cancels_one_life_or_none)
 }
 END_TEST
 
+/* ---- an enclosing deadline ended the scope: the task stays cancelled after exit ---- */
+
+/* API.md: "a scope that was merely inside a cancelled one exits with 0 and
+ * the task stays cancelled until it leaves the scope that was cancelled".
+ * Task T runs in group G2 of task M, which runs in group A with a deadline;
+ * T enters a scope S below G2. A's timer cancels A and runs A's callbacks
+ * before it pushes the cancel down; M's callback holds it there (as a
+ * preemption of the timer thread at that point would) until T is done.
+ * Meanwhile T's sleep meets the deadline and cancels S (the timed wait's
+ * promise), S's exit reports 0 (an enclosing deadline ended it), and T is
+ * back in G2, below the cancelled A: it must stay cancelled. It was not
+ * while weft__cancel_at_deadline (scope/cancel.c), finding A cancelled
+ * already, cancelled T's innermost scope alone, and G2 stayed clear until
+ * the timer's push-down got there. The random trees met it with no hold at
+ * all (a loaded machine preempts the timer thread there), about once in
+ * 2000. */
+struct late_outer {
+    atomic_int in_callback, done;
+    int sleep_rc, exit_rc;
+    bool saw_inside, cancelled_after;
+};
+
+static void hold_canceller(void *p)
+{
+    struct late_outer *l = p;
+    atomic_store(&l->in_callback, 1);
+    weft_time end = weft_after(2 * WEFT_SEC);
+    while (!atomic_load(&l->done) && weft_now() < end)
+        sched_yield();
+}
+
+static int sleep_in_scope_at_deadline(weft_task *self, void *p)
+{
+    struct late_outer *l = p;
+    weft_scope sc;
+    if (weft_scope_enter(self, &sc, NULL) != 0)
+        return EIO;
+    weft_time end = weft_after(BUDGET);
+    while (!atomic_load(&l->in_callback) && weft_now() < end)
+        sched_yield();
+    l->sleep_rc = weft_sleep(self, WEFT_NEVER); /* A's deadline has passed */
+    l->saw_inside = weft_cancelled(self);
+    l->exit_rc = weft_scope_exit(self, &sc);
+    l->cancelled_after = weft_cancelled(self);
+    atomic_store(&l->done, 1);
+    return 0;
+}
+
+static int hold_a_and_open_g2(weft_task *self, void *p)
+{
+    weft_cancel_cb cb;
+    weft_on_cancel(self, &cb, hold_canceller, p); /* on A's scope */
+    weft_group g2;
+    weft_group_init(&g2, self, NULL);
+    weft_spawn(&g2, sleep_in_scope_at_deadline, p);
+    weft_group_join(&g2, NULL);
+    weft_on_cancel_remove(&cb);
+    return 0;
+}
+
+static int group_a_with_deadline(weft_task *self, void *p)
+{
+    weft_group a;
+    weft_group_opts o = {.deadline = weft_after(20 * WEFT_MSEC), .name = "A"};
+    weft_group_init(&a, self, &o);
+    weft_spawn(&a, hold_a_and_open_g2, p);
+    return weft_group_join(&a, NULL);
+}
+
+START_TEST(test_scope_ended_by_an_enclosing_deadline_leaves_the_task_cancelled)
+{
+    struct late_outer l = {0};
+    ck_assert_int_eq(run(2, group_a_with_deadline, &l), ETIMEDOUT);
+    ck_assert_int_eq(l.sleep_rc, ETIMEDOUT);
+    ck_assert(l.saw_inside);
+    ck_assert_int_eq(l.exit_rc, 0); /* the enclosing deadline's, not the scope's */
+    ck_assert(l.cancelled_after);
+}
+END_TEST
+
 Suite *scope_suite(void)
 {
     Suite *s = suite_create("scope");
@@ -699,6 +779,7 @@ Suite *scope_suite(void)
     tcase_add_test(tc, test_job_spawned_inside_a_scope_keeps_its_deadline_after_exit);
     tcase_add_test(tc, test_released_job_is_cancelled_by_an_ancestor_after_its_scope_ended);
     tcase_add_test(tc, test_scope_cancel_racing_with_exit_cancels_one_life_or_none);
+    tcase_add_test(tc, test_scope_ended_by_an_enclosing_deadline_leaves_the_task_cancelled);
     suite_add_tcase(s, tc);
     return s;
 }
