@@ -469,7 +469,8 @@ static int retry_with_overall_deadline(weft_task *self, void *p)
 {
     struct retry_in *r = p;
     weft_scope sc;
-    weft_scope_opts o = {.deadline = weft_after(50 * WEFT_MSEC), .name = "fetch"};
+    /* 100 back-offs long: a second try fits even on a loaded machine */
+    weft_scope_opts o = {.deadline = weft_after(500 * WEFT_MSEC), .name = "fetch"};
     weft_time start = weft_now();
     weft_scope_enter(self, &sc, &o);
     weft_retry policy = {.attempts = 1000, .base_delay = 5 * WEFT_MSEC, .max_delay = 5 * WEFT_MSEC};
