@@ -140,7 +140,7 @@ struct oracle_entry {
 enum oracle_cancel_record {
     ORACLE_NO_CANCEL_RECORD,
     ORACLE_CANCEL_RECORD_ALONE, /* a join's list may be the record of why the group was
-                                 * cancelled (tests/cancel_record.h), alone */
+                                 * cancelled (tests/scope/cancel_record.h), alone */
     ORACLE_CANCEL_RECORD_ONCE   /* a cause may hold it once, beside other records */
 };
 
