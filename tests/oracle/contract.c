@@ -467,6 +467,75 @@ int oracle_check_cancel_callback(const char *what, int calls, bool cancelled_at_
     return 0;
 }
 
+/* ---- cancel scopes inside a task ---- */
+
+/* "deadline min'd with the enclosing one unless WEFT_SHIELD" */
+weft_time oracle_scope_deadline(weft_time own, bool shield, weft_time enclosing)
+{
+    return oracle_group_deadline(own, shield, enclosing);
+}
+
+/* weft_scope_exit(3): "ETIMEDOUT when its own deadline passed, ECANCELED
+ * when weft_scope_cancel() was called on it, else 0. A scope cancelled only
+ * because an enclosing one was exits with 0, and the task stays cancelled
+ * until it leaves the scope that was." weft_scope_enter(3): "A deadline
+ * already past cancels the scope at enter"; weft_scope_cancel(3): "the
+ * task's weft_cancelled(3) turns true". */
+int oracle_check_scope_exit(const struct oracle_scope_exit *s, struct oracle_verdict *v)
+{
+    bool enclosing = s->outer_possible && !s->shield;
+    if (s->rc != 0 && !is_stop_code(s->rc))
+        return broke(v, "%s: weft_scope_exit returned %d", s->what, s->rc);
+    if (s->cancel_returned && !s->saw_cancel)
+        return broke(v, "%s: a weft_scope_cancel of it returned, yet the task inside is not "
+                        "cancelled", s->what);
+    if (s->past_at_enter && !s->saw_cancel)
+        return broke(v, "%s: its deadline was past at enter, yet the task inside is not "
+                        "cancelled", s->what);
+    if (oracle_check_cancel_state(s->what, s->saw_cancel, s->reason,
+                                  s->cancel_possible || enclosing,
+                                  s->own_deadline_passed || enclosing, v))
+        return 1;
+    if (s->rc == ECANCELED && !s->cancel_possible)
+        return broke(v, "%s: exit said ECANCELED, but no weft_scope_cancel could reach it",
+                     s->what);
+    if (s->rc == ETIMEDOUT && !s->own_deadline_passed)
+        return broke(v, "%s: exit said ETIMEDOUT before its own deadline", s->what);
+    /* the first cancel of a life wins its word: exit names that one or,
+     * when it came from an enclosing scope, none */
+    if (s->saw_cancel && s->rc != 0 && s->rc != s->reason)
+        return broke(v, "%s: cancelled with %d inside, yet exit said %d", s->what, s->reason,
+                     s->rc);
+    if (s->saw_cancel && s->rc == 0 && !enclosing)
+        return broke(v, "%s: cancelled with %d%s, which only the scope itself could do, yet "
+                        "exit said 0", s->what, s->reason, s->shield ? " (a shield)" : "");
+    if (s->saw_cancel && s->rc == 0 && !s->cancelled_after)
+        return broke(v, "%s: exit said 0 for an enclosing cancel, but after it the task is not "
+                        "cancelled", s->what);
+    if (s->cancelled_after && !s->outer_possible)
+        return broke(v, "%s: the task is cancelled after exit, though nothing could cancel the "
+                        "enclosing scope", s->what);
+    return 0;
+}
+
+/* weft_group_join(3): "the cancel of an enclosing group or task deadline,
+ * named (or "an enclosing scope" when it has no name), with its own
+ * reason"; the reason of a weft_scope_cancel is "by weft_scope_cancel". */
+int oracle_check_scope_cancel_record(const char *what, const char *message,
+                                     const char *scope_name, struct oracle_verdict *v)
+{
+    char want[160];
+    if (scope_name != NULL)
+        snprintf(want, sizeof want, "cancelled: the enclosing '%s' was, by weft_scope_cancel",
+                 scope_name);
+    else
+        snprintf(want, sizeof want, "cancelled: an enclosing scope was, by weft_scope_cancel");
+    if (strcmp(message, want) != 0)
+        return broke(v, "%s: the record of why it was cancelled says '%s', not '%s'", what,
+                     message, want);
+    return 0;
+}
+
 /* ---- calls that run a function several times ---- */
 
 /* weft_retry_run: "total tries, >= 1"; "Never waits past the effective

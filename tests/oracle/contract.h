@@ -259,6 +259,45 @@ int oracle_check_cancel_state(const char *what, bool cancelled, int reason,
 int oracle_check_cancel_callback(const char *what, int calls, bool cancelled_at_registration,
                                  bool cancel_possible, struct oracle_verdict *v);
 
+/* ---- cancel scopes inside a task (weft_scope_enter(3)) ---- */
+
+/* A scope's effective deadline: its own (0 or WEFT_NEVER: none) and,
+ * unless it is shielded, the enclosing one (the task's before enter). The
+ * rule of a group's, oracle_group_deadline, restated for the scope. */
+weft_time oracle_scope_deadline(weft_time own, bool shield, weft_time enclosing);
+
+/* One life of an entered scope, as its task saw it around the exit. */
+struct oracle_scope_exit {
+    const char *what;          /* "n4's scope", "scope 12" */
+    int rc;                    /* what weft_scope_exit returned (a correct exit) */
+    bool shield;               /* WEFT_SHIELD: nothing enclosing reaches inside */
+    bool outer_possible;       /* the enclosing scope (self's before enter) may have been
+                                * cancelled, by a cancel or its deadline, by the last read */
+    bool cancel_possible;      /* a weft_scope_cancel of this scope may have come in its life */
+    bool cancel_returned;      /* one did, and returned before `saw_cancel` was read */
+    bool past_at_enter;        /* its own deadline had passed when enter was called */
+    bool own_deadline_passed;  /* it has a deadline of its own, past when exit returned */
+    bool saw_cancel;           /* weft_cancelled(self), read inside just before exit */
+    int reason;                /* weft_cancel_reason(self) then */
+    bool cancelled_after;      /* weft_cancelled(self), read just after exit */
+};
+/* Trio's cancelled_caught: exit returns ECANCELED only when this scope was
+ * cancelled with weft_scope_cancel, ETIMEDOUT only when its own deadline
+ * fired, whichever came first; 0 when neither did or an enclosing cancel
+ * came first (never for a shield), and the task then stays cancelled; a
+ * scope that ended its work itself never exits with 0. Inside, a cancel
+ * that returned and a deadline already past at enter show in the flag,
+ * and the reason is one something could give; after the exit the task is
+ * cancelled only if the enclosing scope may be. */
+int oracle_check_scope_exit(const struct oracle_scope_exit *s, struct oracle_verdict *v);
+
+/* `message` is the record a join hands out (tests/scope/cancel_record.h) for a
+ * group begun inside a scope that weft_scope_cancel alone cancelled, before
+ * the join began: it names the scope (`scope_name`, NULL when unnamed) and
+ * the call. */
+int oracle_check_scope_cancel_record(const char *what, const char *message,
+                                     const char *scope_name, struct oracle_verdict *v);
+
 /* ---- calls that run a function several times ---- */
 
 struct oracle_retry {
