@@ -3,14 +3,18 @@
  * blocking job with an ending chosen in advance (succeed, fail, pass its
  * children's failure on, wait for a cancel), a group of its own with flags
  * and a deadline, a spawn deadline, work to do, maybe a cancel of its group
- * part-way through its spawns. A plan may also start a chain of detached
- * tasks from one node, and have a second thread cancel one node's group
- * while a fail-fast group below it fails. tree_gen.c draws plans from a seed;
+ * part-way through its spawns. A task may enter a cancel scope around all
+ * of that (weft_scope_enter: a shield or not, a deadline or none, named or
+ * not, a sleep inside) that it, one of its children or a sibling cancels.
+ * A plan may also start a chain of detached tasks from one node, and have a
+ * second thread cancel one node's group while a fail-fast group below it
+ * fails. tree_gen.c draws plans from a seed;
  * tree_run.c runs one on weft and records what every node saw; tree_check.c
  * describes those records and the error tree to the oracle of the contract
  * (tests/oracle/contract.h), which holds them against the API's promises:
  * exactly-once, cleanup once, effective deadlines, every failure listed once
- * and nothing else, cancels seen by every task that began after them.
+ * and nothing else, cancels seen by every task that began after them and
+ * by none that nothing could cancel, what each scope's exit reports.
  */
 #ifndef WEFT_TESTS_TREE_H
 #define WEFT_TESTS_TREE_H
@@ -26,6 +30,8 @@
 #define TREE_MAX_NODES 48
 /* A node waiting for a cancel gives up after this long and returns 0. */
 #define TREE_AWAIT_US 2000
+/* A task that cancels a sibling's scope gives it this long to enter it. */
+#define TREE_SIBLING_WAIT_US 400
 /* A node's own failure code: above every errno, so never a cancel's code. */
 #define TREE_CODE_BASE 1000
 /* Links of a detached chain; link k fails with TREE_LINK_CODE + k. */
@@ -33,6 +39,16 @@
 #define TREE_LINK_CODE (TREE_CODE_BASE + TREE_MAX_NODES)
 
 enum tree_role { TREE_TASK, TREE_JOB };
+
+/* Who calls weft_scope_cancel on a node's scope. */
+enum tree_scope_cancel {
+    TREE_SCOPE_NO_CANCEL,
+    TREE_SCOPE_BY_SELF,    /* the node, after scope_cancel_after task children */
+    TREE_SCOPE_BY_CHILD,   /* a task of the group it began inside, as it starts */
+    TREE_SCOPE_BY_SIBLING, /* a task of the node's own group: maybe before the node
+                            * entered (no effect on the zero-filled storage), while
+                            * it is inside, or after it exited (no effect) */
+};
 
 enum tree_end {
     TREE_END_OK,           /* returns 0, whatever failed below */
@@ -58,6 +74,15 @@ struct tree_node {
     int32_t group_wait_us;     /* weft_group_wait on its group before the join; 0: none */
     uint16_t work_us;
     int first_child, children; /* its children are first_child .. first_child+children-1 */
+    /* A task may run all of the above (its group, jobs, waits, work and
+     * join) inside a scope it enters first and exits before its ending. */
+    bool scoped;
+    bool scope_shield, scope_named;
+    uint8_t scope_cancel;       /* enum tree_scope_cancel */
+    int scope_cancel_after;     /* TREE_SCOPE_BY_SELF: after this many task children */
+    int32_t scope_deadline_us;  /* 0: none; < 0: already past */
+    uint16_t scope_sleep_us;    /* a weft_sleep inside, before its work; 0: none */
+    int cancels_scope_of;       /* this task cancels that node's scope; -1: none */
 };
 
 struct tree_plan {
@@ -74,6 +99,8 @@ struct tree_plan {
     int outer_after;        /* ... once this task began: it fails, in a fail-fast
                              * group below, so both cancels race */
     uint16_t outer_delay_us; /* ... and this long after that */
+    /* The nodes' scope fields are drawn from a third stream, after the
+     * rest, for the same reason. */
 };
 
 /* What a node saw. Fields are written by one thread each, as marked:
@@ -101,7 +128,23 @@ struct tree_seen {
     int streamed, stream_status; /* (parent) a task of a STREAM group: weft_group_next's */
     int stream_end;           /* (self) its STREAM group's last weft_group_next code */
     bool unended_at_wait;     /* (self) a task child had not returned when group_wait said 0 */
+    char join_message[96];    /* (self) the first record its join handed out */
     char name[32];            /* (before the run) */
+    /* Its scope, when it enters one: (self) but the two atomics. */
+    atomic_int scope_state;        /* 1 once entered, 2 once exited */
+    atomic_int scope_cancel_done;  /* (whoever cancels it) a weft_scope_cancel returned in
+                                    * its life: called once it was entered, before its exit */
+    int scope_enter_rc, scope_exit_rc, scope_sleep_rc;
+    weft_time scope_deadline;      /* its own, absolute; WEFT_NEVER: none */
+    weft_time scope_deadline_in;   /* weft_deadline(self) once entered */
+    weft_time deadline_after_exit; /* weft_deadline(self) once exited */
+    weft_time scope_sleep_until, scope_sleep_end; /* the sleep's limit, the clock after it */
+    weft_time scope_exit_at;       /* the clock after the exit */
+    bool scope_cancel_before_join; /* a cancel of it had returned when its join began */
+    bool scope_cancel_before_exit; /* ... when it read its flag before the exit */
+    bool scope_saw_cancel, scope_cancelled_after;
+    int scope_reason;              /* weft_cancel_reason(self) before the exit */
+    char scope_name[32];           /* (before the run) */
 };
 
 struct tree_run;
@@ -128,6 +171,9 @@ struct tree_run {
     struct tree_arg arg[TREE_MAX_NODES];
     struct tree_link_seen link[TREE_CHAIN_MAX];
     struct tree_arg link_arg[TREE_CHAIN_MAX];
+    /* each node's scope storage, zero-filled: a sibling may cancel it before
+     * the node entered it, which must do nothing */
+    weft_scope scope[TREE_MAX_NODES];
     /* the outer cancel: node outer_cancel's group while open, and where the
      * canceller is (0 waiting, 1 cancelling, 2 done; 3: the node withdrew
      * it, its group joined, before it began) */

@@ -72,6 +72,13 @@ static bool timed(const struct tree_node *n)
     return n->role == TREE_TASK && n->named && n->spawn_deadline_us != 0;
 }
 
+/* A task whose entered scope can be ended by the scope itself: its
+ * deadline or a weft_scope_cancel of it (exit then reports it). */
+static bool scope_may_end(const struct tree_node *n)
+{
+    return n->scoped && (n->scope_deadline_us != 0 || n->scope_cancel != TREE_SCOPE_NO_CANCEL);
+}
+
 /* Can task child c record a failure in its group? From the plan alone. */
 static bool may_fail(const struct checker *o, int c)
 {
@@ -83,8 +90,8 @@ static bool may_fail(const struct checker *o, int c)
         return true;
     case TREE_END_AWAIT_CANCEL: /* its ECANCELED comes with its group's cancel, unless timed */
         return timed(n);
-    default: /* passes on what came from below, if anything is below */
-        return n->children > 0 || timed(n);
+    default: /* passes on what came from below (its scope's exit included), if anything is */
+        return n->children > 0 || timed(n) || scope_may_end(n);
     }
 }
 
@@ -101,34 +108,55 @@ static bool own_event(const struct checker *o, int i)
     return false;
 }
 
-/* The scopes from the group task i opens up to the root's; between two
- * groups, the deadline scope a task may have of its own. */
+/* The scope task x entered, as a link of a chain. */
+static struct oracle_scope entered_scope(const struct checker *o, int x)
+{
+    return (struct oracle_scope){scope_may_end(node(o, x)), node(o, x)->scope_shield};
+}
+
+/* The scopes from the group task i opens up to the root's: above a group,
+ * the scope its task began it in, if any, then the deadline scope that
+ * task may have of its own. */
 static size_t group_chain(const struct checker *o, int i, struct oracle_scope *chain)
 {
     size_t k = 0;
     for (int x = i;; x = node(o, x)->parent) {
         chain[k++] = (struct oracle_scope){own_event(o, x), (node(o, x)->flags & WEFT_SHIELD) != 0};
+        if (node(o, x)->scoped)
+            chain[k++] = entered_scope(o, x);
         if (node(o, x)->parent < 0)
             return k;
         chain[k++] = (struct oracle_scope){timed(node(o, x)), false};
     }
 }
 
+enum { CHAIN_MAX = 3 * TREE_MAX_NODES };
+
 /* Can the group that task i opens be cancelled? */
 static bool may_cancel(const struct checker *o, int i)
 {
-    struct oracle_scope chain[2 * TREE_MAX_NODES];
+    struct oracle_scope chain[CHAIN_MAX];
     return oracle_reaches(chain, group_chain(o, i, chain));
 }
 
-/* Can the scope that task i runs in be cancelled? */
+/* Can the scope that task i runs in be cancelled: its group's (or its own
+ * deadline's), or, when `inside`, the scope it entered? */
+static bool task_may_cancel(const struct checker *o, int i, bool inside)
+{
+    struct oracle_scope chain[CHAIN_MAX];
+    size_t k = 0;
+    if (inside && node(o, i)->scoped)
+        chain[k++] = entered_scope(o, i);
+    if (node(o, i)->parent >= 0) { /* a root's own scope is never cancelled */
+        chain[k++] = (struct oracle_scope){timed(node(o, i)), false};
+        k += group_chain(o, node(o, i)->parent, chain + k);
+    }
+    return oracle_reaches(chain, k);
+}
+
 static bool scope_may_cancel(const struct checker *o, int i)
 {
-    if (node(o, i)->parent < 0)
-        return false;
-    struct oracle_scope chain[2 * TREE_MAX_NODES];
-    chain[0] = (struct oracle_scope){timed(node(o, i)), false};
-    return oracle_reaches(chain, 1 + group_chain(o, node(o, i)->parent, chain + 1));
+    return task_may_cancel(o, i, false);
 }
 
 static weft_time expected_deadline(const struct checker *o, int i)
@@ -138,10 +166,12 @@ static weft_time expected_deadline(const struct checker *o, int i)
     if (n->parent < 0)
         return oracle_spawn_deadline(WEFT_NEVER, WEFT_NEVER); /* a root has none */
     const struct tree_seen *ps = &o->r->seen[n->parent];
+    /* its parent spawned it, or opened its group, inside its scope */
+    weft_time opener = node(o, n->parent)->scoped ? ps->scope_deadline_in : ps->deadline;
     if (n->role == TREE_JOB) /* its parent's, narrowed by its own */
-        return oracle_spawn_deadline(ps->deadline, s->spawn_deadline);
+        return oracle_spawn_deadline(opener, s->spawn_deadline);
     bool shield = (node(o, n->parent)->flags & WEFT_SHIELD) != 0;
-    return oracle_spawn_deadline(oracle_group_deadline(ps->group_deadline, shield, ps->deadline),
+    return oracle_spawn_deadline(oracle_group_deadline(ps->group_deadline, shield, opener),
                                  s->spawn_deadline);
 }
 
@@ -229,10 +259,11 @@ static int check_stream(struct checker *o, int i)
         if (oracle_check_completion(&done, &v))
             return report(o, &v);
     }
-    /* its caller, task i, stops waiting when its own scope is cancelled */
+    /* its caller, task i, stops waiting when its own scope (inside the
+     * one it entered) is cancelled */
     char what[32];
     snprintf(what, sizeof what, "n%d's stream", i);
-    bool stop = scope_may_cancel(o, i);
+    bool stop = task_may_cancel(o, i, true);
     if (oracle_check_stream_end(what, o->r->seen[i].stream_end, handed, spawned, stop, stop, &v))
         return report(o, &v);
     return 0;
@@ -260,12 +291,16 @@ static int check_join(struct checker *o, int i)
     snprintf(what, sizeof what, "n%d's join", i);
     struct oracle_list list = {.what = what, .entry = tasks, .n = k};
     bool may = may_cancel(o, i);
+    /* begun inside a scope that a cancel or a past deadline ended before the join */
+    bool scope_ended = n->scoped && !(n->flags & WEFT_SHIELD) &&
+                       (s->scope_cancel_before_join || n->scope_deadline_us < 0);
     struct oracle_join j = {
         .what = what,
         .rc = s->join_rc,
         .tasks = &list,
         /* the owner cancels before its join; the outer cancel may come after */
-        .cancelled = n->cancel_after >= 0 || s->outer_before_join || n->group_deadline_us < 0,
+        .cancelled = n->cancel_after >= 0 || s->outer_before_join || n->group_deadline_us < 0 ||
+                     scope_ended,
         .ecanceled_possible = may,
         .etimedout_possible = may,
         .took = n->end != TREE_END_PASS_RAW, /* that one passes the code on, not the list */
@@ -276,12 +311,62 @@ static int check_join(struct checker *o, int i)
     struct oracle_verdict v;
     if (oracle_check_join(&j, &v))
         return report(o, &v);
+    /* weft_scope_cancel alone ended it: the record names the scope */
+    if (scope_ended && s->join_cancel_record && s->scope_cancel_before_join &&
+        n->scope_deadline_us == 0 && !own_event(o, i) &&
+        (n->scope_shield || !scope_may_cancel(o, i)) &&
+        oracle_check_scope_cancel_record(what, s->join_message,
+                                         n->scope_named ? s->scope_name : NULL, &v))
+        return report(o, &v);
     if (n->group_wait_us != 0) {
         snprintf(what, sizeof what, "n%d's weft_group_wait", i);
         if (oracle_check_group_wait(what, s->group_wait_rc, s->unended_at_wait,
-                                    scope_may_cancel(o, i), true, &v))
+                                    task_may_cancel(o, i, true), true, &v))
             return report(o, &v);
     }
+    return 0;
+}
+
+/* Task i's scope: entered, its deadline and the one after it, its sleep,
+ * what its exit reported against what could end it. */
+static int check_scope(struct checker *o, int i)
+{
+    const struct tree_node *n = node(o, i);
+    const struct tree_seen *s = &o->r->seen[i];
+    struct oracle_verdict v;
+    char what[32], other[48];
+    snprintf(what, sizeof what, "n%d's scope", i);
+    if (s->scope_enter_rc != 0)
+        return broke(o, "%s: weft_scope_enter returned %d", what, s->scope_enter_rc);
+    if (oracle_check_deadline(what, s->scope_deadline_in,
+                              oracle_scope_deadline(s->scope_deadline, n->scope_shield,
+                                                    s->deadline), &v))
+        return report(o, &v);
+    snprintf(other, sizeof other, "n%d after its scope", i);
+    if (oracle_check_deadline(other, s->deadline_after_exit, s->deadline, &v))
+        return report(o, &v);
+    snprintf(other, sizeof other, "n%d's weft_sleep in its scope", i);
+    if (n->scope_sleep_us != 0 &&
+        oracle_check_sleep(other, s->scope_sleep_rc, s->scope_sleep_end >= s->scope_sleep_until,
+                           task_may_cancel(o, i, true), s->scope_sleep_end >= s->scope_deadline_in,
+                           &v))
+        return report(o, &v);
+    struct oracle_scope_exit e = {
+        .what = what,
+        .rc = s->scope_exit_rc,
+        .shield = n->scope_shield,
+        .outer_possible = scope_may_cancel(o, i),
+        .cancel_possible = n->scope_cancel != TREE_SCOPE_NO_CANCEL,
+        .cancel_returned = s->scope_cancel_before_exit,
+        .past_at_enter = n->scope_deadline_us < 0,
+        .own_deadline_passed = s->scope_deadline != WEFT_NEVER &&
+                               s->scope_exit_at >= s->scope_deadline,
+        .saw_cancel = s->scope_saw_cancel,
+        .reason = s->scope_reason,
+        .cancelled_after = s->scope_cancelled_after,
+    };
+    if (oracle_check_scope_exit(&e, &v))
+        return report(o, &v);
     return 0;
 }
 
@@ -306,6 +391,14 @@ static int check_node(struct checker *o, int i)
     if (oracle_check_runs(&runs, &v) ||
         oracle_check_deadline(o->what[i], s->deadline, expected_deadline(o, i), &v))
         return report(o, &v);
+    /* as it returned, out of any scope it entered: cancelled only if the
+     * plan lets something reach it (a shield holds off what is above) */
+    bool may = scope_may_cancel(o, i);
+    if (oracle_check_cancel_state(o->what[i], s->reason_at_end != 0, s->reason_at_end, may, may,
+                                  &v))
+        return report(o, &v);
+    if (n->scoped && check_scope(o, i))
+        return 1;
     return check_join(o, i);
 }
 

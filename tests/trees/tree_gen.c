@@ -58,7 +58,8 @@ static void draw_ending(struct tree_node *n, uint64_t *rng, bool root)
 
 static void draw_node(struct tree_node *n, uint64_t *rng, int parent)
 {
-    *n = (struct tree_node){.parent = parent, .cancel_after = -1};
+    *n = (struct tree_node){
+        .parent = parent, .cancel_after = -1, .scope_cancel_after = -1, .cancels_scope_of = -1};
     bool root = parent < 0;
     n->role = !root && chance(rng, 12) ? TREE_JOB : TREE_TASK;
     n->named = n->role == TREE_JOB || (!root && chance(rng, 50));
@@ -93,10 +94,11 @@ int tree_task_children(const struct tree_plan *p, int i)
     return k;
 }
 
-/* A stream of its own for what tree_extend draws: splitmix64 of the seed. */
-static uint64_t other_stream(uint64_t seed)
+/* Stream k of its own (1: what tree_extend draws, 2: the scopes):
+ * splitmix64 of the seed. */
+static uint64_t other_stream(uint64_t seed, uint64_t k)
 {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    uint64_t z = seed + k * 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return (z ^ (z >> 31)) | 1;
@@ -151,9 +153,53 @@ static void tree_extend(struct tree_plan *p, uint64_t *more)
     }
 }
 
+/* A task child of node i (or, sibling, of i's parent, i itself left out)
+ * that cancels no scope yet; -1: none. */
+static int free_canceller(struct tree_plan *p, int i, bool sibling, uint64_t *rng)
+{
+    int from = sibling ? p->node[i].parent : i;
+    if (from < 0)
+        return -1;
+    const struct tree_node *f = &p->node[from];
+    int can[MAX_FAN_OUT], n = 0;
+    for (int c = f->first_child; c < f->first_child + f->children; c++)
+        if (c != i && p->node[c].role == TREE_TASK && p->node[c].cancels_scope_of < 0)
+            can[n++] = c;
+    return n > 0 ? can[below(rng, (unsigned)n)] : -1;
+}
+
+/* Which tasks enter a scope around their sub-tree, and who cancels it. */
+static void tree_scopes(struct tree_plan *p, uint64_t *rng)
+{
+    for (int i = 0; i < p->count; i++) {
+        struct tree_node *n = &p->node[i];
+        if (n->role != TREE_TASK || !chance(rng, 20))
+            continue;
+        n->scoped = true;
+        n->scope_shield = chance(rng, 30);
+        n->scope_named = chance(rng, 60);
+        if (chance(rng, 35))
+            n->scope_deadline_us = chance(rng, 15) ? -(int32_t)below(rng, 500) - 1
+                                                   : (int32_t)(50 + below(rng, 1500));
+        if (chance(rng, 30))
+            n->scope_sleep_us = (uint16_t)(20 + below(rng, 1200));
+        unsigned r = below(rng, 100);
+        if (r < 15) {
+            n->scope_cancel = TREE_SCOPE_BY_SELF;
+            n->scope_cancel_after = (int)below(rng, (unsigned)tree_task_children(p, i) + 1);
+        } else if (r < 40) {
+            int c = free_canceller(p, i, r >= 28, rng);
+            if (c >= 0) {
+                n->scope_cancel = r >= 28 ? TREE_SCOPE_BY_SIBLING : TREE_SCOPE_BY_CHILD;
+                p->node[c].cancels_scope_of = i;
+            }
+        }
+    }
+}
+
 void tree_generate(struct tree_plan *p, uint64_t *rng)
 {
-    uint64_t more = other_stream(*rng);
+    uint64_t more = other_stream(*rng, 1), scopes = other_stream(*rng, 2);
     int target = 1 + (int)below(rng, TREE_MAX_NODES);
     int depth[TREE_MAX_NODES];
     draw_node(&p->node[0], rng, -1);
@@ -181,6 +227,7 @@ void tree_generate(struct tree_plan *p, uint64_t *rng)
             n->cancel_after = (int)below(rng, (unsigned)tasks + 1);
     }
     tree_extend(p, &more);
+    tree_scopes(p, &scopes);
 }
 
 static const char *end_name[] = {"ok", "fail", "pass", "pass-raw", "await-cancel"};
@@ -207,6 +254,22 @@ void tree_print(const struct tree_plan *p, FILE *out)
             fprintf(out, " group-wait %dus", (int)n->group_wait_us);
         if (n->cancel_after >= 0)
             fprintf(out, " cancel-after %d", n->cancel_after);
+        if (n->scoped) {
+            static const char *by[] = {"", " cancelled-by-self", " cancelled-by-child",
+                                       " cancelled-by-sibling"};
+            fprintf(out, " scope(%s%s", n->scope_shield ? "shield" : "plain",
+                    n->scope_named ? " named" : "");
+            if (n->scope_deadline_us != 0)
+                fprintf(out, " deadline %dus", (int)n->scope_deadline_us);
+            if (n->scope_sleep_us != 0)
+                fprintf(out, " sleep %uus", (unsigned)n->scope_sleep_us);
+            fprintf(out, "%s", by[n->scope_cancel]);
+            if (n->scope_cancel == TREE_SCOPE_BY_SELF)
+                fprintf(out, " after %d", n->scope_cancel_after);
+            fputc(')', out);
+        }
+        if (n->cancels_scope_of >= 0)
+            fprintf(out, " cancels n%d's scope", n->cancels_scope_of);
         if (n->children > 0)
             fprintf(out, " children n%d..n%d", n->first_child, n->first_child + n->children - 1);
         fputc('\n', out);

@@ -27,20 +27,35 @@ void tree_link_message(char *buf, size_t len, unsigned id, int k)
     snprintf(buf, len, "tree %u link %d", id, k);
 }
 
-/* Was a weft_group_cancel above node i (a group it is in, up to the first
- * shield) done before now? A job is in its parent's scope, not in the
- * group its parent opened. seq_cst: read before the flag, so a cancel that
- * returned before these loads must show in the flag read after them. */
+/* Node x's entered scope in a chain: was a weft_scope_cancel of it done? */
+static struct oracle_scope entered_scope(const struct tree_run *r, int x)
+{
+    return (struct oracle_scope){atomic_load(&r->seen[x].scope_cancel_done) != 0,
+                                 r->plan->node[x].scope_shield};
+}
+
+/* Was a weft_group_cancel or weft_scope_cancel above node i (a group it is
+ * in, or the scope that group was begun in, up to the first shield) done
+ * before now? A job is in its parent's scope, not in the group its parent
+ * opened. seq_cst: read before the flag, so a cancel that returned before
+ * these loads must show in the flag read after them. */
 static bool cancelled_above(const struct tree_run *r, int i)
 {
     const struct tree_plan *p = r->plan;
-    struct oracle_scope chain[TREE_MAX_NODES];
+    struct oracle_scope chain[2 * TREE_MAX_NODES];
     size_t k = 0;
-    int x = p->node[i].role == TREE_JOB ? p->node[i].parent : i;
+    int x = i;
+    if (p->node[i].role == TREE_JOB) {
+        x = p->node[i].parent;
+        if (p->node[x].scoped)
+            chain[k++] = entered_scope(r, x);
+    }
     for (; p->node[x].parent >= 0; x = p->node[x].parent) {
         int up = p->node[x].parent;
         chain[k++] = (struct oracle_scope){atomic_load(&r->seen[up].cancel_done) != 0,
                                            (p->node[up].flags & WEFT_SHIELD) != 0};
+        if (p->node[up].scoped) /* up began that group inside its scope */
+            chain[k++] = entered_scope(r, up);
     }
     return oracle_reaches(chain, k);
 }
@@ -124,6 +139,67 @@ static weft_time deadline_of(int32_t us)
 }
 
 static void spawn_task(struct tree_run *r, int c, weft_group *g);
+
+/* ---- scopes: a node's scope around its sub-tree ---- */
+
+static void scope_enter(struct tree_run *r, int i, weft_task *self)
+{
+    const struct tree_node *n = &r->plan->node[i];
+    struct tree_seen *s = &r->seen[i];
+    s->scope_deadline = deadline_of(n->scope_deadline_us);
+    weft_scope_opts o = {.flags = n->scope_shield ? WEFT_SHIELD : 0u,
+                         .name = n->scope_named ? s->scope_name : NULL};
+    if (s->scope_deadline != WEFT_NEVER)
+        o.deadline = s->scope_deadline;
+    s->scope_enter_rc = weft_scope_enter(self, &r->scope[i], &o);
+    s->scope_deadline_in = weft_deadline(self);
+    atomic_store(&s->scope_state, 1);
+}
+
+/* weft_scope_cancel of node t's scope; in_life: it was entered before the
+ * call began and is not exited before the call returned. */
+static void scope_cancel(struct tree_run *r, int t, bool in_life)
+{
+    weft_scope_cancel(&r->scope[t]);
+    if (in_life)
+        atomic_store(&r->seen[t].scope_cancel_done, 1);
+}
+
+/* Node i cancels the scope of node t as it starts: its parent's, entered
+ * before i was spawned into the group begun inside, or a sibling's, which
+ * it gives a moment to enter (bounded, lending its worker meanwhile). */
+static void cancel_scope_of(struct tree_run *r, int i, weft_task *self)
+{
+    int t = r->plan->node[i].cancels_scope_of;
+    struct tree_seen *ts = &r->seen[t];
+    if (t == r->plan->node[i].parent) {
+        scope_cancel(r, t, true);
+        return;
+    }
+    weft_time end = weft_after(TREE_SIBLING_WAIT_US * WEFT_USEC);
+    while (atomic_load(&ts->scope_state) == 0 && !atomic_load(&ts->returned) && weft_now() < end)
+        if (weft_sleep(self, weft_after(100 * WEFT_USEC)) != 0)
+            break;
+    /* seq_cst, with the node's load of scope_cancel_done before its exit:
+     * a cancel that a node sees done began after it entered and ended
+     * before it exited */
+    scope_cancel(r, t, atomic_load(&ts->scope_state) == 1);
+}
+
+/* Exits node i's scope: what the task saw just before and after. */
+static int scope_exit(struct tree_run *r, int i, weft_task *self)
+{
+    struct tree_seen *s = &r->seen[i];
+    s->scope_cancel_before_exit = atomic_load(&s->scope_cancel_done) != 0;
+    s->scope_saw_cancel = weft_cancelled(self);
+    s->scope_reason = weft_cancel_reason(self); /* after: the flag is sticky */
+    s->scope_exit_rc = weft_scope_exit(self, &r->scope[i]);
+    s->scope_exit_at = weft_now();
+    s->scope_cancelled_after = weft_cancelled(self);
+    s->deadline_after_exit = weft_deadline(self);
+    atomic_store(&s->scope_state, 2);
+    return s->scope_exit_rc;
+}
 
 /* ---- the detached chain ---- */
 
@@ -222,6 +298,10 @@ static int node_task(weft_task *self, void *p)
     const struct tree_node *n = &r->plan->node[i];
     struct tree_seen *s = &r->seen[i];
     note_start(r, i, self);
+    if (n->cancels_scope_of >= 0)
+        cancel_scope_of(r, i, self);
+    if (n->scoped)
+        scope_enter(r, i, self);
 
     weft_group g;
     if (tree_task_children(r->plan, i) > 0) {
@@ -234,10 +314,12 @@ static int node_task(weft_task *self, void *p)
         if (s->opened && i == r->plan->outer_cancel)
             atomic_store(&r->outer_group, &g);
     }
-    int spawned = 0;
+    int spawned = 0, tasks = 0;
     for (int c = n->first_child; c < n->first_child + n->children; c++) {
         if (r->plan->node[c].role != TREE_TASK)
             continue;
+        if (tasks++ == n->scope_cancel_after)
+            scope_cancel(r, i, true);
         if (!s->opened) {
             r->seen[c].spawn_rc = s->init_rc;
             continue;
@@ -252,6 +334,8 @@ static int node_task(weft_task *self, void *p)
         weft_group_cancel(&g);
         atomic_store(&s->cancel_done, 1);
     }
+    if (tasks == n->scope_cancel_after)
+        scope_cancel(r, i, true);
 
     /* jobs: all started, then each waited for (maybe giving up) and released */
     weft_job *jobs[TREE_MAX_NODES];
@@ -295,13 +379,22 @@ static int node_task(weft_task *self, void *p)
 
     if (s->opened && (n->flags & WEFT_STREAM))
         drain(r, i, &g);
+    if (n->scoped && n->scope_sleep_us != 0) {
+        s->scope_sleep_until = weft_after(n->scope_sleep_us * WEFT_USEC);
+        s->scope_sleep_rc = weft_sleep(self, s->scope_sleep_until);
+        s->scope_sleep_end = weft_now();
+    }
     work(self, n);
     weft_errors *errs = NULL;
     bool raw = n->end == TREE_END_PASS_RAW;
     if (s->opened) {
         s->outer_before_join = i == r->plan->outer_cancel && atomic_load(&r->outer_state) == 2;
+        s->scope_cancel_before_join = atomic_load(&s->scope_cancel_done) != 0;
         s->join_rc = weft_group_join(&g, raw ? NULL : &errs);
         s->join_count = weft_errors_count(errs);
+        if (s->join_count > 0)
+            snprintf(s->join_message, sizeof s->join_message, "%s",
+                     weft_error_message(weft_errors_at(errs, 0)));
         s->first_code = weft_error_code(weft_errors_at(errs, 0)); /* EINVAL for none */
         /* not a failure: why the group was cancelled, which a join that
          * returns non-zero hands out when no task failed */
@@ -311,7 +404,8 @@ static int node_task(weft_task *self, void *p)
     }
     if (i == r->plan->outer_cancel)
         outer_withdraw(r);
-    int passed = s->join_rc != 0 ? s->join_rc : job_rc;
+    int scope_rc = n->scoped ? scope_exit(r, i, self) : 0;
+    int passed = s->join_rc != 0 ? s->join_rc : job_rc != 0 ? job_rc : scope_rc;
     char msg[48];
     tree_message(msg, sizeof msg, r->id, i);
     switch (n->end) {
@@ -364,6 +458,8 @@ void tree_run(weft_runtime *rt, const struct tree_plan *p, unsigned id, struct t
         r->arg[i] = (struct tree_arg){r, i};
         s->spawn_deadline = s->group_deadline = WEFT_NEVER;
         snprintf(s->name, sizeof s->name, "t%u.n%d", id, i);
+        snprintf(s->scope_name, sizeof s->scope_name, "t%u.s%d", id, i);
+        s->scope_deadline = WEFT_NEVER;
     }
     r->seen[0].spawned = true; /* the root: weft_run runs it */
     pthread_t outer;
