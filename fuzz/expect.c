@@ -4,9 +4,10 @@
  * the random trees and the soak hold their runs against too. Where timing
  * decides between outcomes the description says what was possible, so
  * every outcome the contract allows is accepted:
- *   - a cancel was possible once OP_CANCEL, OP_CANCEL_SCOPE, OP_OUTER_CANCEL
- *     or a failure in a fail-fast group flagged the group (before it could
- *     happen), here or above up to a shield;
+ *   - a cancel was possible once OP_CANCEL, OP_CANCEL_SCOPE, OP_OUTER_CANCEL,
+ *     OP_SCOPE_CANCEL or a failure in a fail-fast group flagged the group
+ *     or entered scope (before it could happen), here or above up to a
+ *     shield;
  *   - a deadline passed when the clock, read after the call, says so;
  *   - a task that returned ECANCELED saw its flag (OP_CHECK_CANCEL);
  *     any group might have been cancelled by then, so only deliberate
@@ -76,14 +77,19 @@ void fz_verdict(int broken, const struct oracle_verdict *v)
         fz_violation("%s", v->why);
 }
 
-/* g and the groups above it, each with whether `event` flagged it. */
+/* g and the groups and entered scopes above it, each with whether `event`
+ * flagged it (a scope's storage that another task may cancel: any life). */
 static size_t chain_of(const struct fz_group *g, bool cancel_returned, struct oracle_scope *chain)
 {
     size_t k = 0;
-    for (; g != NULL && k < FZ_MAX_CHAIN; g = g->up)
+    for (; g != NULL; g = g->up) {
+        FZ_CHECK(k < FZ_MAX_CHAIN, "a chain of more than %d groups and scopes", FZ_MAX_CHAIN);
+        bool source = atomic_load(&g->ecanceled_source) ||
+                      (g->foreign_source != NULL && atomic_load(g->foreign_source));
         chain[k++] = (struct oracle_scope){
-            cancel_returned ? atomic_load(&g->cancel_returned) : atomic_load(&g->ecanceled_source),
+            cancel_returned ? atomic_load(&g->cancel_returned) : source,
             (g->flags & WEFT_SHIELD) != 0};
+    }
     return k;
 }
 
@@ -124,9 +130,10 @@ static void describe_kid(const struct fz_task *t, struct kid_record *k, struct o
     snprintf(k->what, sizeof k->what, "task %u", t->id);
     snprintf(k->message, sizeof k->message, "fz-fail %u", t->id);
     /* its ECANCELED means it saw its flag (OP_CHECK_CANCEL); its group may
-     * have been cancelled by then whatever the program did */
+     * have been cancelled by then whatever the program did; when it saw the
+     * flag of a scope it entered, its group's tells nothing */
     struct oracle_return ret = {.rc = t->rc,
-                                .saw_cancel = t->rc == ECANCELED,
+                                .saw_cancel = t->rc == ECANCELED && !t->stopped_in_scope,
                                 .cancel_possible = true,
                                 .own_deadline = t->timed};
     bool deliberate = fz_is_fail_code(t->rc);
@@ -167,7 +174,8 @@ void fz_check_join(struct fz_group *g, int rc, const weft_errors *errs, bool too
         .what = "a join",
         .rc = rc,
         .tasks = &list,
-        .cancelled = g->cancelled_by_owner || g->outer_before_join || g->born_cancelled,
+        .cancelled = g->cancelled_by_owner || g->outer_before_join || g->born_cancelled ||
+                     g->cancel_known_before_join,
         .ecanceled_possible = fz_ecanceled_possible(g),
         .etimedout_possible = now >= g->eff_deadline,
         .took = took_errs,

@@ -1,7 +1,7 @@
 /*
  * The API fuzzer's shared types (fuzz/): the command language's decoded
  * program (program.c), what each command records while it runs (interp.c,
- * jobs.c, misuse.c) and the checks made from those records (expect.c, through
+ * jobs.c, misuse.c, scopes.c) and the checks made from those records (expect.c, through
  * the oracle of the contract shared with the random trees and the soak:
  * tests/oracle/contract.h).
  *
@@ -34,7 +34,10 @@ enum {
     FZ_MAX_JOBS = 2,     /* job handles a task holds at once */
     FZ_PFOR_MAX = 48,    /* parallel_for range */
     FZ_CHAIN_MAX = 16,   /* links of a detached chain */
-    FZ_MAX_CHAIN = FZ_MAX_DEPTH + 2 /* groups from a task's up to the root's */
+    FZ_MAX_SCOPES = 3,   /* scopes a task has entered at once */
+    /* links from a task's scope up to the root's: per task, its group and
+     * the scopes it entered */
+    FZ_MAX_CHAIN = (FZ_MAX_DEPTH + 2) * (FZ_MAX_SCOPES + 1)
 };
 
 enum fz_op {
@@ -60,11 +63,16 @@ enum fz_op {
     OP_MISUSE,        /* a: which misuse */
     OP_CHAIN,         /* a: links, b: which fail; a chain of detached tasks */
     OP_OUTER_CANCEL,  /* a: delay; a second thread cancels the innermost open group */
+    OP_SCOPE_ENTER,   /* a: shield, name, deadline choice; b: misuse, left open */
+    OP_SCOPE_EXIT,    /* a: the innermost, or a misuse */
+    OP_SCOPE_CANCEL,  /* a: the innermost, the spawner's, or a no-op one */
     OP_COUNT
 };
 
 struct fz_prog;
 struct fz_group;
+struct fz_scope;
+struct fz_frame;
 
 /* A task spawned by a SPAWN node (also the task's arg). */
 struct fz_task {
@@ -76,11 +84,14 @@ struct fz_task {
     weft_time spawn_deadline;   /* what the spawn passed, 0: none */
     weft_time expect_deadline;  /* weft_deadline(self) must be this */
     struct fz_group *group;     /* the group it runs in; valid while that is open */
+    struct fz_scope *spawner_scope; /* its spawner's innermost scope then (NULL: none);
+                                 * the storage lives until the spawner returns */
     bool spawned;               /* weft_spawn* returned 0 */
     _Atomic int runs, cleanups;
     _Atomic bool done;          /* its function returned */
     int rc;                     /* what its function returned */
     bool streamed;              /* handed out by weft_group_next (owner only) */
+    bool stopped_in_scope;      /* its ECANCELED is for a scope it entered */
     bool explicit_cause;        /* failed with weft_fail_from this many causes: */
     size_t cause_count;
     bool cause_at_least;        /* ... or more: a join left records it did not take */
@@ -148,7 +159,8 @@ struct fz_input {
     struct fz_prog *top;
 };
 
-/* What the fuzzer knows of one open group: enough to predict its join. */
+/* What the fuzzer knows of one open group: enough to predict its join; or
+ * of one entered scope (handle NULL), a link of the same chains. */
 struct fz_group {
     weft_group *handle;
     unsigned flags;
@@ -164,8 +176,11 @@ struct fz_group {
      * below, up to a shield) from then on must see the flag */
     _Atomic bool cancel_returned;
     bool outer_before_join;   /* OUTER_CANCEL's cancel returned before the join began */
+    bool cancel_known_before_join; /* a cancel of it or above had returned by then */
     struct fz_task *kids[FZ_MAX_KIDS];
     unsigned n_kids, handed_out;
+    /* a scope: set when another task may cancel its storage, in any life */
+    const _Atomic bool *foreign_source;
 };
 
 /* ---- program.c ---- */
@@ -208,8 +223,10 @@ static inline weft_time fz_min(weft_time a, weft_time b)
 /* ---- interp.c ---- */
 /* A task's function: runs the fz_task's program. */
 int fz_task_main(weft_task *self, void *arg);
-/* The root's: runs the input's top program. */
-int fz_root_main(weft_task *self, void *arg);
+/* The root's: runs the input's top program; *expect: what weft_run returns. */
+int fz_root_main(weft_task *self, void *arg, int *expect);
+/* Removes the frame's cancel callback, if registered. */
+void fz_op_on_cancel_remove(struct fz_frame *f);
 /* Jobs still running somewhere (released ones finish in the background). */
 extern _Atomic int fz_jobs_outstanding;
 
@@ -230,6 +247,15 @@ void fz_op_retry(struct fz_frame *f, const struct fz_node *n);
 extern weft_runtime *fz_runtime; /* the input's runtime (set by fuzz_api.c) */
 void fz_op_misuse(struct fz_frame *f, const struct fz_node *n);
 
+/* ---- scopes.c: weft_scope_enter / _exit / _cancel ---- */
+void fz_op_scope_enter(struct fz_frame *f, const struct fz_node *n);
+void fz_op_scope_exit(struct fz_frame *f, const struct fz_node *n);
+void fz_op_scope_cancel(struct fz_frame *f, const struct fz_node *n);
+/* At a task's end: exits what it entered, or leaves it entered when the
+ * program said so; then true (the task fails with EINVAL unless it failed
+ * already). */
+bool fz_scopes_finish(struct fz_frame *f);
+
 /* ---- chain.c ---- */
 void fz_op_chain(struct fz_frame *f, struct fz_node *n);
 /* Links spawned that have not finished yet (they outlive their spawner). */
@@ -244,11 +270,24 @@ unsigned fz_check_chains(const struct fz_input *in);
 struct fz_open_group {
     weft_group g;
     struct fz_group m;
+    unsigned scope_level;     /* scopes the task had entered when it began it */
     /* OUTER_CANCEL: the thread that cancels g, joined by the join of g */
     pthread_t outer;
     bool outer_on;
     unsigned outer_delay_us;
     _Atomic bool outer_done;
+};
+
+/* A scope a task enters: its storage and what the fuzzer knows of it. */
+struct fz_scope {
+    weft_scope s;              /* zero-filled until first entered */
+    struct fz_group m;         /* its link of the chains while entered */
+    struct fz_group *outer;    /* the frame's scope before it was entered */
+    weft_time outer_deadline;  /* the frame's deadline then */
+    weft_time own_deadline;    /* WEFT_NEVER: none */
+    bool entered_once;         /* exited since, when it is above the frame's count */
+    bool cancel_called;        /* the owner's weft_scope_cancel of this life returned */
+    _Atomic bool foreign;      /* a task it spawned may cancel it (set before) */
 };
 
 struct fz_job_slot {
@@ -262,7 +301,11 @@ struct fz_frame {
     struct fz_task *me;       /* NULL for the root */
     unsigned depth;
     weft_time deadline;       /* weft_deadline(self), as expected */
-    struct fz_group *scope;   /* the group self runs in; NULL for the root */
+    struct fz_group *group;   /* the group self runs in; NULL for the root */
+    struct fz_group *scope;   /* self's scope: its group's, or the innermost entered */
+    struct fz_scope scopes[FZ_MAX_SCOPES];
+    unsigned n_scopes;
+    bool leave_scopes;        /* its end leaves what it entered entered */
     struct fz_open_group open[FZ_MAX_OPEN];
     unsigned n_open;
     weft_group joined;        /* a joined group, for misuse */
@@ -270,6 +313,9 @@ struct fz_frame {
     struct fz_job_slot jobs[FZ_MAX_JOBS];
     weft_cancel_cb cb;
     bool cb_on;
+    unsigned cb_level;        /* scopes entered when it was registered */
+    struct fz_group *cb_scope; /* the scope it was registered on, and its deadline */
+    weft_time cb_deadline;
     _Atomic int cb_calls;
     weft_errors *last_errs;   /* the last join's tree, when taken */
     /* records kept as the cause of self's failure, should it fail: a

@@ -78,7 +78,8 @@ static void wait_outstanding(void)
 }
 
 /* The root fails only with FAIL's code, through weft_fail(_from) with
- * "fz-fail 0" (interp.c's finish; nothing can cancel a root). */
+ * "fz-fail 0" (interp.c's finish; nothing can cancel a root), or with
+ * EINVAL when it returned inside a scope it entered. */
 static void check_run(int rc, int root_rc, const weft_errors *errs)
 {
     bool failed = root_rc != 0;
@@ -98,8 +99,7 @@ struct root_arg {
 static int root(weft_task *self, void *arg)
 {
     struct root_arg *r = arg;
-    r->rc = fz_root_main(self, r->in);
-    return r->rc;
+    return fz_root_main(self, r->in, &r->rc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -51,6 +51,7 @@ static void op_open(struct fz_frame *f, const struct fz_node *n)
     o->m.eff_deadline = oracle_group_deadline(d, (flags & WEFT_SHIELD) != 0, f->deadline);
     o->m.born_cancelled = o->m.own_deadline <= before;
     o->m.up = f->scope;
+    o->scope_level = f->n_scopes;
     f->n_open++;
 }
 
@@ -85,6 +86,7 @@ static void op_spawn(struct fz_frame *f, struct fz_node *n)
     t->timed = t->spawn_deadline != 0 && t->spawn_deadline < o->m.eff_deadline;
     t->expect_deadline = oracle_spawn_deadline(o->m.eff_deadline, t->spawn_deadline);
     t->group = &o->m;
+    t->spawner_scope = f->n_scopes > 0 ? &f->scopes[f->n_scopes - 1] : NULL;
     o->m.kids[o->m.n_kids++] = t;
     int rc;
     if (plain) {
@@ -107,6 +109,7 @@ static void op_join(struct fz_frame *f, const struct fz_node *n)
     bool take = (n->a & 1) != 0;
     weft_errors *errs = NULL;
     o->m.outer_before_join = atomic_load(&o->outer_done);
+    o->m.cancel_known_before_join = fz_cancel_returned(&o->m);
     int rc = weft_group_join(&o->g, take ? &errs : NULL);
     if (!take && rc != 0)
         f->kept_unknown = true; /* its failures' records, if any, are kept */
@@ -161,11 +164,11 @@ static void op_outer_cancel(struct fz_frame *f, const struct fz_node *n)
 
 static void op_cancel_scope(struct fz_frame *f)
 {
-    if (f->scope == NULL)
+    if (f->group == NULL)
         return;
-    atomic_store(&f->scope->ecanceled_source, true);
-    weft_group_cancel(f->scope->handle); /* live: this task is in it */
-    atomic_store(&f->scope->cancel_returned, true);
+    atomic_store(&f->group->ecanceled_source, true);
+    weft_group_cancel(f->group->handle); /* live: this task is in it */
+    atomic_store(&f->group->cancel_returned, true);
 }
 
 static void op_sleep(struct fz_frame *f, const struct fz_node *n)
@@ -242,10 +245,10 @@ static void op_group_next(struct fz_frame *f, const struct fz_node *n)
 static void cancel_cb_fn(void *arg)
 {
     struct fz_frame *f = arg;
+    /* its scope, not one entered since nor one around it, was cancelled */
+    bool possible = fz_ecanceled_possible(f->cb_scope) || weft_now() >= f->cb_deadline;
     struct oracle_verdict v;
-    fz_verdict(oracle_check_cancel_callback("weft_on_cancel", 1, false, weft_cancelled(f->self),
-                                            &v),
-               &v);
+    fz_verdict(oracle_check_cancel_callback("weft_on_cancel", 1, false, possible, &v), &v);
     atomic_fetch_add(&f->cb_calls, 1);
 }
 
@@ -255,6 +258,9 @@ static void op_on_cancel(struct fz_frame *f)
         return;
     bool already = weft_cancelled(f->self);
     atomic_store(&f->cb_calls, 0);
+    f->cb_level = f->n_scopes;
+    f->cb_scope = f->scope;
+    f->cb_deadline = f->deadline;
     int rc = weft_on_cancel(f->self, &f->cb, cancel_cb_fn, f);
     FZ_CHECK(rc == 0, "weft_on_cancel: %d", rc);
     struct oracle_verdict v;
@@ -264,7 +270,7 @@ static void op_on_cancel(struct fz_frame *f)
     f->cb_on = true;
 }
 
-static void op_on_cancel_remove(struct fz_frame *f)
+void fz_op_on_cancel_remove(struct fz_frame *f)
 {
     if (!f->cb_on)
         return;
@@ -290,6 +296,9 @@ static void run_program(struct fz_frame *f, const struct fz_prog *p)
         case OP_CHECK_CANCEL:
             fz_check_cancel_state(f->self, f->scope, f->deadline);
             f->stop = weft_cancelled(f->self);
+            /* the flag of a scope it entered: its group's may be clear */
+            if (f->stop && f->me != NULL && f->n_scopes > 0)
+                f->me->stopped_in_scope = true;
             break;
         case OP_DEADLINE: {
             struct oracle_verdict v;
@@ -306,24 +315,29 @@ static void run_program(struct fz_frame *f, const struct fz_prog *p)
         case OP_PFOR: fz_op_pfor(f, n); break;
         case OP_RETRY: fz_op_retry(f, n); break;
         case OP_ON_CANCEL: op_on_cancel(f); break;
-        case OP_ON_CANCEL_REMOVE: op_on_cancel_remove(f); break;
+        case OP_ON_CANCEL_REMOVE: fz_op_on_cancel_remove(f); break;
         case OP_MISUSE: fz_op_misuse(f, n); break;
         case OP_CHAIN: fz_op_chain(f, n); break;
         case OP_OUTER_CANCEL: op_outer_cancel(f, n); break;
+        case OP_SCOPE_ENTER: fz_op_scope_enter(f, n); break;
+        case OP_SCOPE_EXIT: fz_op_scope_exit(f, n); break;
+        case OP_SCOPE_CANCEL: fz_op_scope_cancel(f, n); break;
         case OP_COUNT: break;
         }
     }
 }
 
-/* Close what the program left open, then the task's result. */
-static int finish(struct fz_frame *f)
+/* Close what the program left open, then the task's result: what its
+ * function returns, and in *expect what the runtime makes of it. */
+static int finish(struct fz_frame *f, int *expect)
 {
-    op_on_cancel_remove(f);
+    fz_op_on_cancel_remove(f);
     while (f->n_open > 0) {
         struct fz_node take = {.a = 1};
         op_join(f, &take);
     }
     fz_jobs_release_all(f);
+    bool inside = fz_scopes_finish(f);
     int rc = 0;
     unsigned id = f->me != NULL ? f->me->id : 0;
     if (f->fail_code != 0) {
@@ -344,6 +358,9 @@ static int finish(struct fz_frame *f)
     }
     weft_errors_free(f->last_errs);
     f->last_errs = NULL;
+    /* a task returning inside a scope it entered fails with EINVAL,
+     * unless it failed already (weft_scope_enter(3)) */
+    *expect = inside && rc == 0 ? EINVAL : rc;
     return rc;
 }
 
@@ -373,21 +390,22 @@ int fz_task_main(weft_task *self, void *arg)
     f.me = t;
     f.depth = t->depth;
     f.deadline = t->expect_deadline;
-    f.scope = t->group;
+    f.group = f.scope = t->group;
     fz_verdict(oracle_check_deadline(what, weft_deadline(self), f.deadline, &v), &v);
     fz_check_cancel_state(self, f.scope, f.deadline);
     if (t->prog != NULL)
         run_program(&f, t->prog);
-    int rc = finish(&f);
-    t->rc = rc;
+    int expect;
+    int rc = finish(&f, &expect);
+    t->rc = expect;
     /* a failure in a fail-fast group cancels it: say so before it can */
-    if (rc != 0 && (t->group->flags & WEFT_COLLECT) == 0)
+    if (expect != 0 && (t->group->flags & WEFT_COLLECT) == 0)
         atomic_store(&t->group->ecanceled_source, true);
     atomic_store(&t->done, true);
     return rc;
 }
 
-int fz_root_main(weft_task *self, void *arg)
+int fz_root_main(weft_task *self, void *arg, int *expect)
 {
     struct fz_input *in = arg;
     struct fz_frame f;
@@ -400,5 +418,5 @@ int fz_root_main(weft_task *self, void *arg)
                                          false, &v),
                &v);
     run_program(&f, in->top);
-    return finish(&f);
+    return finish(&f, expect);
 }

@@ -28,6 +28,9 @@ static int job_main(weft_task *self, void *arg)
     FZ_CHECK(weft_worker_id(self) == -1, "job %u runs on CPU worker %d", j->id,
              weft_worker_id(self));
     fz_verdict(oracle_check_deadline(what, weft_deadline(self), j->expect_deadline, &v), &v);
+    weft_scope refused; /* scopes are for tasks on the workers */
+    int erc = weft_scope_enter(self, &refused, NULL);
+    FZ_CHECK(erc == EINVAL, "weft_scope_enter from job %u: %d, not EINVAL", j->id, erc);
     /* anything may have cancelled it (weft_job_cancel, its spawner's scope) */
     bool cancelled = weft_cancelled(self);
     fz_verdict(oracle_check_cancel_state(what, cancelled, weft_cancel_reason(self), true,

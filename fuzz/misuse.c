@@ -80,11 +80,11 @@ static void groups(struct fz_frame *f, unsigned which)
         weft_group_cancel(&f->joined);
         break;
     default: /* the group this task runs in is not its own to wait or join */
-        if (f->scope == NULL)
+        if (f->group == NULL)
             break;
-        REFUSED(weft_group_wait(f->scope->handle, 0));
-        REFUSED(weft_group_next(f->scope->handle, 0, NULL, NULL));
-        REFUSED(weft_group_join(f->scope->handle, NULL));
+        REFUSED(weft_group_wait(f->group->handle, 0));
+        REFUSED(weft_group_next(f->group->handle, 0, NULL, NULL));
+        REFUSED(weft_group_join(f->group->handle, NULL));
         break;
     }
 }
