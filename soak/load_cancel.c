@@ -2,7 +2,9 @@
  * Cancellation load: a fail-fast group whose failure cancels its sleeping and
  * spinning siblings; a group whose deadline passes (ETIMEDOUT) with a shielded
  * subgroup that must go on untouched; a group cancelled from outside (a
- * blocking job calls weft_group_cancel) with sleepers one level down too.
+ * blocking job calls weft_group_cancel) with sleepers one level down too,
+ * in a group begun inside a cancel scope (weft_scope_enter) that the
+ * cancel ends from above: its exit says 0 and the task stays cancelled.
  * Sleepers register cancel callbacks. No timing decides a verdict: a sleeper
  * sleeps up to SLEEP_BOUND, which only a lost cancel would reach.
  *
@@ -290,16 +292,40 @@ struct mid {
     int join_rc;
 };
 
-/* One level down: the cancel must reach a nested group's sleepers too. */
+/* The scope mid's nested group runs in: the cancel from outside came from
+ * above, before its sleepers could end (m->n > 0), and only from there. */
+static void check_mid_scope(weft_task *self, weft_scope *sc)
+{
+    struct oracle_scope_exit e = {.what = "outside cancel: mid's scope",
+                                  .outer_possible = true,
+                                  .saw_cancel = weft_cancelled(self)};
+    e.reason = weft_cancel_reason(self);
+    e.rc = weft_scope_exit(self, sc);
+    e.cancelled_after = weft_cancelled(self);
+    if (!e.saw_cancel)
+        soak_violation("outside cancel: mid's scope is not cancelled after its sleepers ended");
+    struct oracle_verdict v;
+    soak_check(oracle_check_scope_exit(&e, &v), &v);
+}
+
+/* One level down: the cancel must reach a nested group's sleepers too,
+ * through the scope the group was begun in. */
 static int mid_task(weft_task *self, void *arg)
 {
     struct mid *m = arg;
     soak_count_ran();
     soak_ran_once(&m->runs, "mid");
+    weft_scope sc;
+    int rc = weft_scope_enter(self, &sc, &(weft_scope_opts){.name = "mid"});
+    if (rc != 0) {
+        soak_violation("outside cancel: weft_scope_enter: %d", rc);
+        return rc;
+    }
     weft_group inner;
-    int rc = weft_group_init(&inner, self, NULL);
+    rc = weft_group_init(&inner, self, NULL);
     if (rc != 0) {
         soak_violation("outside cancel: weft_group_init: %d", rc);
+        weft_scope_exit(self, &sc);
         return rc;
     }
     for (unsigned i = 0; i < m->n; i++)
@@ -311,6 +337,7 @@ static int mid_task(weft_task *self, void *arg)
         e[i] = planned_stop("a nested sleeper", ECANCELED);
     check_join("outside cancel: the nested join", m->join_rc, NULL, false, e, m->n, m->n > 0, true,
                false);
+    check_mid_scope(self, &sc);
     return m->join_rc;
 }
 
