@@ -148,10 +148,13 @@ static bool settle(struct weft__scopes *scopes, struct weft__scope *g)
         if ((x = parent_of(&l)) == NULL)
             break;
     }
-    /* The same path again, top to bottom of what was seen: a state whose
-     * word changed since (its life ended, a new one began, maybe under
-     * another parent or shielded) is not the one the walk up judged, and
-     * must not get that walk's reason. Same word, same life, same links. */
+    /* The same path again, from g up to what was seen, so g is cancelled
+     * before its parent (a task leaving a scope in between lands in the
+     * clear parent: weft_scope_exit makes the cancel reach it itself): a
+     * state whose word changed since (its life ended, a new one began,
+     * maybe under another parent or shielded) is not the one the walk up
+     * judged, and must not get that walk's reason. Same word, same life,
+     * same links. */
     bool changed = false;
     for (struct weft__scope *x = g; x != NULL;) {
         if (x->scan_epoch == epoch || !read_link(x, &l) ||
@@ -276,6 +279,32 @@ bool weft__cancel(struct weft__scope *g, uint32_t gen, int reason, enum weft__ca
     return true;
 }
 
+/* The cancel of owner, an ancestor of s, reaches s now, with `reason`,
+ * noted as the ancestor's: another canceller of owner may still be on its
+ * way down, and s's task may move up (weft_scope_exit) at once, so it must
+ * land in a cancelled scope. The topmost scope of the path still clear is
+ * enough: a cancel that wins its word reaches every scope below it before
+ * it returns; one that loses to another canceller does not wait for that
+ * one's push-down, so look again until the path is cancelled (its scopes'
+ * lives cannot end meanwhile: s's task runs in them). */
+static void cancel_path(struct weft__scope *s, struct weft__scope *owner, int reason)
+{
+    for (;;) {
+        struct weft__scope *top = NULL;
+        uint64_t top_word = 0;
+        for (struct weft__scope *x = s; x != NULL && x != owner; x = weft__scope_enclosing(x, NULL)) {
+            uint64_t w = atomic_load_explicit(&x->cancel, memory_order_relaxed);
+            if (weft__cancel_reason_of(w) == 0) {
+                top = x;
+                top_word = w;
+            }
+        }
+        if (top == NULL)
+            return;
+        weft__cancel(top, weft__cancel_gen(top_word), reason, WEFT__BY_ANCESTOR);
+    }
+}
+
 void weft__cancel_at_deadline(weft_task *self)
 {
     struct weft__scope *g = self->scope;
@@ -292,32 +321,22 @@ void weft__cancel_at_deadline(weft_task *self)
     uint64_t ow = atomic_load_explicit(&owner->cancel, memory_order_relaxed);
     if (weft__cancel_reason_of(ow) == 0)
         weft__cancel(owner, weft__cancel_gen(ow), ETIMEDOUT, WEFT__BY_DEADLINE);
-    if (owner == self->scope)
-        return;
-    /* Another cancel of the owner (its timer's) may still be on its way
-     * down: do its part for the path from the owner to self's scope, noted
-     * as the ancestor's. All of it, not self's scope alone: self may exit
-     * scopes of its own at once (weft_scope_exit) and must land in a
-     * cancelled one. The topmost scope still clear is enough: a cancel
-     * that wins its word reaches every scope below it before it returns;
-     * one that loses to another canceller does not wait for that one's
-     * push-down, so look again until the whole path is cancelled (the
-     * scopes' lives cannot end meanwhile: self runs in them). */
-    for (;;) {
-        struct weft__scope *top = NULL;
-        uint64_t top_word = 0;
-        for (struct weft__scope *x = self->scope; x != NULL && x != owner;
-             x = weft__scope_enclosing(x, NULL)) {
-            uint64_t w = atomic_load_explicit(&x->cancel, memory_order_relaxed);
-            if (weft__cancel_reason_of(w) == 0) {
-                top = x;
-                top_word = w;
-            }
-        }
-        if (top == NULL)
-            return;
-        weft__cancel(top, weft__cancel_gen(top_word), ETIMEDOUT, WEFT__BY_ANCESTOR);
+    /* another cancel of the owner (its timer's) may still be on its way
+     * down: do its part for the path to self's scope */
+    if (owner != self->scope)
+        cancel_path(self->scope, owner, ETIMEDOUT);
+}
+
+void weft__cancel_inherit(struct weft__scope *s)
+{
+    struct weft__scope *x = s;
+    uint64_t w = atomic_load_explicit(&x->cancel, memory_order_acquire);
+    while (weft__cancel_reason_of(w) == 0) {
+        if ((x = weft__scope_enclosing(x, &w)) == NULL)
+            return; /* nothing above s is cancelled */
     }
+    if (x != s)
+        cancel_path(s, x, (int)weft__cancel_reason_of(w));
 }
 
 bool weft_cancelled(const weft_task *self)

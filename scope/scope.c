@@ -32,7 +32,9 @@ struct handle {
      * from another thread reads it while the owner exits */
     _Atomic uint64_t key;
     _Atomic(struct weft__scope *) state;
-    weft_task *task; /* the task that entered it */
+    /* the task that entered it; atomic: another task's misused exit reads
+     * it while the owner enters the same storage again */
+    _Atomic(weft_task *) task;
     /* its own address: a copy's is not; atomic: a cancel from another
      * thread reads it while the task enters the same storage again */
     _Atomic(const struct handle *) self;
@@ -82,7 +84,7 @@ int weft_scope_enter(weft_task *self, weft_scope *s, const weft_scope_opts *o)
     h->groups_before = open_groups_only(self) != 0;
     self->scope = g;
     self->open_groups++; /* the task's end looks for what it left open */
-    h->task = self;
+    atomic_store_explicit(&h->task, self, memory_order_relaxed);
     atomic_store_explicit(&h->self, h, memory_order_relaxed);
     h->own_deadline = own;
     h->open_at_enter = self->open_groups;
@@ -142,7 +144,7 @@ int weft_scope_exit(weft_task *self, weft_scope *s)
     uint64_t key = atomic_load_explicit(&h->key, memory_order_relaxed);
     struct weft__scope *g = atomic_load_explicit(&h->state, memory_order_relaxed);
     if ((uint32_t)key != SCOPE_LIVE || atomic_load_explicit(&h->self, memory_order_relaxed) != h ||
-        h->task != self || self->scope != g)
+        atomic_load_explicit(&h->task, memory_order_relaxed) != self || self->scope != g)
         return EINVAL; /* not entered, exited, a copy, another task's, or not innermost */
     uint64_t w = atomic_load_explicit(&g->cancel, memory_order_relaxed);
     if (weft__cancel_gen(w) != (uint32_t)(key >> 32))
@@ -156,6 +158,10 @@ int weft_scope_exit(weft_task *self, weft_scope *s)
     int rc = caught(g, w, h->own_deadline);
     atomic_store_explicit(&h->key, SCOPE_EXITED, memory_order_relaxed);
     leave(thr, self, g);
+    /* an enclosing cancel reached g, maybe before the scope self is back
+     * in: self must land cancelled (weft_scope_exit(3)) */
+    if (weft__cancel_reason_of(w) != 0)
+        weft__cancel_inherit(self->scope);
     return rc;
 }
 

@@ -255,6 +255,10 @@ bool weft__cancel(struct weft__scope *s, uint32_t gen, int reason, enum weft__ca
  * about to, so the flag is up before the wait returns (a task that then
  * polls weft_cancelled must not run on past its deadline). */
 void weft__cancel_at_deadline(weft_task *self);
+/* s's task is about to run in s (it left a scope below, weft_scope_exit):
+ * if an ancestor of s is cancelled, s is cancelled too before this
+ * returns, though that ancestor's push-down may not have got there yet. */
+void weft__cancel_inherit(struct weft__scope *s);
 /* Tests only (base/race_point.h): every cancel scan's read of a state's
  * links calls fn(arg, state) between those loads and the re-read of the
  * state's word that validates them; NULL disarms. */

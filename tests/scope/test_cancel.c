@@ -1685,6 +1685,105 @@ START_TEST(test_registering_a_live_callback_again_is_refused_and_harmless)
 }
 END_TEST
 
+/* ---- a scope exited while the canceller's scan is between two states ---- */
+
+/* A -> G2 -> S: task M runs in group A and opens G2; its task T enters a
+ * scope S. A is cancelled from a plain thread; its scan settles S first (a
+ * scope chunk is newer than the group chunk) and walks the path up, so it
+ * cancels S and then G2. The race point holds the scan just before G2
+ * while T, seeing S cancelled, exits S: T must land cancelled
+ * (weft_scope_exit(3)), so the exit itself makes the cancel of A reach G2.
+ * Before that, T was back in a clear G2 until the scan went on. */
+struct exit_race {
+    weft_group a;
+    _Atomic(const void *) g2;    /* G2's scope, as T saw it */
+    _Atomic(const void *) s;     /* S's scope */
+    atomic_int entered, done, held;
+    int exit_rc;
+    bool cancelled_after;
+};
+
+static void hold_before_g2(void *arg, const void *state)
+{
+    struct exit_race *e = arg;
+    const struct weft__scope *s = atomic_load(&e->s);
+    if (state != atomic_load(&e->g2) || s == NULL ||
+        weft__cancel_reason_of(atomic_load(&s->cancel)) == 0 || atomic_load(&e->held))
+        return;
+    atomic_store(&e->held, 1);
+    const struct weft__scope *g2 = state;
+    weft_time end = weft_after(2 * WEFT_SEC);
+    /* until T is done, or T's exit cancelled G2 itself (its push-down
+     * then waits for this scan's lock) */
+    while (!atomic_load(&e->done) && weft__cancel_reason_of(atomic_load(&g2->cancel)) == 0 &&
+           weft_now() < end)
+        sched_yield();
+}
+
+static int exit_race_t(weft_task *self, void *p)
+{
+    struct exit_race *e = p;
+    atomic_store(&e->g2, (const void *)self->scope);
+    weft_scope sc;
+    if (weft_scope_enter(self, &sc, NULL) != 0)
+        return EIO;
+    atomic_store(&e->s, (const void *)self->scope);
+    atomic_store(&e->entered, 1);
+    weft_time end = weft_after(20 * WEFT_SEC);
+    while (!weft_cancelled(self) && weft_now() < end)
+        sched_yield();
+    e->exit_rc = weft_scope_exit(self, &sc);
+    e->cancelled_after = weft_cancelled(self);
+    atomic_store(&e->done, 1);
+    return 0;
+}
+
+static int exit_race_m(weft_task *self, void *p)
+{
+    weft_group g2;
+    weft_group_init(&g2, self, NULL);
+    weft_spawn(&g2, exit_race_t, p);
+    weft_group_join(&g2, NULL);
+    return 0;
+}
+
+static int exit_race_root(weft_task *self, void *p)
+{
+    struct exit_race *e = p;
+    weft_group_init(&e->a, self, NULL);
+    weft_spawn(&e->a, exit_race_m, p);
+    weft_group_join(&e->a, NULL);
+    return 0;
+}
+
+static void *exit_race_canceller(void *p)
+{
+    struct exit_race *e = p;
+    weft_time end = weft_after(20 * WEFT_SEC);
+    while (!atomic_load(&e->entered) && weft_now() < end)
+        sched_yield();
+    weft_group_cancel(&e->a);
+    return NULL;
+}
+
+START_TEST(test_a_scope_exited_mid_scan_lands_in_a_cancelled_group)
+{
+    struct exit_race e;
+    memset(&e, 0, sizeof e);
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    pthread_t canceller;
+    weft__cancel_race_arm(hold_before_g2, &e);
+    ck_assert_int_eq(pthread_create(&canceller, NULL, exit_race_canceller, &e), 0);
+    ck_assert_int_eq(weft_run(rt, exit_race_root, &e, NULL), 0);
+    pthread_join(canceller, NULL);
+    weft__cancel_race_arm(NULL, NULL);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    ck_assert_int_eq(atomic_load(&e.held), 1); /* the scan met S before G2 */
+    ck_assert_int_eq(e.exit_rc, 0);            /* an enclosing cancel ended S */
+    ck_assert(e.cancelled_after);
+}
+END_TEST
+
 Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -1716,6 +1815,7 @@ Suite *cancel_suite(void)
     tcase_set_timeout(nested, 60);
     tcase_add_test(nested, test_an_outer_cancel_reaches_below_a_group_cancelled_during_its_scan);
     tcase_add_test(nested, test_concurrent_cancels_of_nested_groups_reach_later_tasks);
+    tcase_add_test(nested, test_a_scope_exited_mid_scan_lands_in_a_cancelled_group);
     suite_add_tcase(s, nested);
     return s;
 }
