@@ -4,6 +4,7 @@
  *
  *   fib-weft    -w WORKERS | -s   N              twin of Lace's fib-lace
  *   queens-weft -w WORKERS | -s   N              twin of Lace's queens-lace
+ *   uts-weft    -w WORKERS | -s   UTS-OPTIONS    twin of Lace's uts-lace
  *
  * `-w W` runs the kernel on a weft runtime with W workers (as Lace's `-w W`);
  * `-s` runs the sequential twin in the same program: every spawn a plain call,
