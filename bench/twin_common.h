@@ -1,6 +1,6 @@
 /*
  * twin_common.h - the command line and timing of weft's twins of Lace's
- * benchmark programs (bench/twin_*.c).
+ * benchmark programs (bench/twin_*.c, compared by bench/lace-bench.sh).
  *
  *   fib-weft    -w WORKERS | -s   N              twin of Lace's fib-lace
  *   queens-weft -w WORKERS | -s   N              twin of Lace's queens-lace
