@@ -28,6 +28,10 @@
 #   BENCH_LACE_UTS="-t 0 -b 2000 -q 0.124875 -m 8 -r 42"   (UTS's T3, 4.1 M nodes)
 #   BENCH_LACE_PEERS="omp-gcc omp-clang tbb"   ("" for none)
 #   BENCH_RAW=FILE            also append the raw result lines to FILE
+#   BENCH_LACE_CPU=1          also the CPU time of each whole process (perf stat
+#                             task-clock: start-up included, and Lace's idle
+#                             workers' spinning), a column that preemption by
+#                             other programs does not inflate
 # Exit status: 0, or 1 when a run failed or results disagree; 2 for bad usage.
 
 set -u
@@ -59,6 +63,12 @@ for n in "$fib" "$queens"; do
 done
 if [ ! -d "$dir" ]; then
     echo "lace-bench.sh: no such directory: $dir" >&2
+    exit 2
+fi
+
+cpu=${BENCH_LACE_CPU:-0}
+if [ "$cpu" = 1 ] && ! perf stat -x, -e task-clock true >/dev/null 2>&1; then
+    echo "lace-bench.sh: BENCH_LACE_CPU=1 needs a working perf stat" >&2
     exit 2
 fi
 
@@ -140,12 +150,20 @@ while [ "$r" -lt "$reps" ]; do
         set -- $line
         k=$1 i=$2 w=$3
         shift 3
-        out=$($runner "$@" 2>"$tmp/stderr")
+        if [ "$cpu" = 1 ]; then
+            out=$($runner perf stat -x, -o "$tmp/perf" -e task-clock -- "$@" 2>"$tmp/stderr")
+        else
+            out=$($runner "$@" 2>"$tmp/stderr")
+        fi
         rc=$?
         tr=$(printf '%s\n' "$out" | parse)
         if [ "$rc" -eq 0 ] && [ -n "$tr" ]; then
             set -- $tr
-            echo "kernel=$k impl=$i workers=$w seconds=$1 result=$2" >>"$raw"
+            c=''
+            if [ "$cpu" = 1 ]; then
+                c=$(awk -F, '$3 == "task-clock" { printf " cpu=%.6f", $1 / 1000 }' "$tmp/perf")
+            fi
+            echo "kernel=$k impl=$i workers=$w seconds=$1 result=$2$c" >>"$raw"
         else
             echo "kernel=$k impl=$i workers=$w status=fail" >>"$raw"
             {
@@ -166,11 +184,11 @@ fi
 
 awk -v reps="$reps" -v dir="$dir" -v lb="$load_before" -v la="$load_after" \
     -v ncpu="$(nproc 2>/dev/null || echo '?')" -v missing="$missing" \
-    -v nfib="$fib" -v nqueens="$queens" -v uts="$uts" '
-function median(key,    n, i, j, v, a) {
-    n = cnt[key]
+    -v nfib="$fib" -v nqueens="$queens" -v uts="$uts" -v cpucol="$cpu" '
+function median(key) { return median_of(t, cnt[key], key) }
+function median_of(arr, n, key,    i, j, v, a) {
     for (i = 1; i <= n; i++) {
-        v = t[key, i]
+        v = arr[key, i]
         for (j = i - 1; j >= 1 && a[j] > v; j--)
             a[j + 1] = a[j]
         a[j + 1] = v
@@ -200,6 +218,7 @@ function tasks(k, res,    q, p) {
     if (!(key in seen)) { seen[key] = 1; order[++nrow] = key }
     if (f["status"] == "fail") { failed[key] = 1; next }
     cnt[key]++
+    if ("cpu" in f) { ccnt[key]++; cpu_t[key, ccnt[key]] = f["cpu"] + 0 }
     t[key, cnt[key]] = f["seconds"] + 0
     if (!(key in lo) || f["seconds"] + 0 < lo[key]) lo[key] = f["seconds"] + 0
     if (!(k in res)) { res[k] = f["result"]; first[k] = f["impl"] " " f["workers"] }
@@ -214,8 +233,10 @@ END {
     printf "# load average before %s, after %s (on %s CPUs)\n", lb, la, ncpu
     if (missing != "") printf "# not built (rows skipped):%s\n", missing
     printf "# sizes: fib %s, queens %s, uts %s\n", nfib, nqueens, uts
-    printf "%-8s %-10s %7s %10s %10s %8s %8s %8s %12s\n", "kernel", "impl", "workers",
+    printf "%-8s %-10s %7s %10s %10s %8s %8s %8s %12s", "kernel", "impl", "workers",
            "median_s", "min_s", "vs_seq", "speedup", "vs_lace", "overhead_ns"
+    if (cpucol) printf " %10s", "cpu_s"
+    printf "\n"
     for (o = 1; o <= nrow; o++) {
         key = order[o]
         split(key, kk, SUBSEP)
@@ -234,11 +255,14 @@ END {
         if (im != "seq" && ts >= 0 && n > 0) ov = sprintf("%.2f", (tm - ts) * 1e9 / n)
         mark = (key in bad || key in failed) ? " !" : ""
         if (mark != "") status = 1
-        printf "%-8s %-10s %7s %10.6f %10.6f %8s %8s %8s %12s%s\n", k, im, w, tm, lo[key], vs, sp, vl, ov, mark
+        printf "%-8s %-10s %7s %10.6f %10.6f %8s %8s %8s %12s", k, im, w, tm, lo[key], vs, sp, vl, ov
+        if (cpucol) printf " %10s", (key in ccnt) ? sprintf("%.6f", median_of(cpu_t, ccnt[key], key)) : "-"
+        printf "%s\n", mark
     }
     printf "# vs_seq = T / T(seq: Lace'"'"'s own sequential program); speedup = T(1 worker) / T;\n"
     printf "# vs_lace = T / T(lace, same workers): above 1, Lace is faster;\n"
     printf "# overhead_ns = (T - T(seq)) / spawns (fib %d, queens %d, uts nodes - 1)\n", tasks("fib", ""), tasks("queens", "")
+    if (cpucol) printf "# cpu_s = median CPU time of the whole process (perf stat task-clock)\n"
     for (k in res) printf "# result %s: %s\n", k, res[k]
     if (badmsg != "") printf "%s", badmsg
     exit status
