@@ -114,10 +114,14 @@ END_TEST
 
 enum { STREAMED = 5 };
 
+/* Task i ends at 100 ms x i after the spawns began: an absolute time, so a
+ * task that a loaded machine starts late still ends in its turn. */
+static _Atomic weft_time stream_start;
+
 static int sleeps_by_arg(weft_task *self, void *p)
 {
     intptr_t i = (intptr_t)p;
-    weft_sleep(self, weft_after((weft_time)i * 40 * WEFT_MSEC));
+    weft_sleep(self, atomic_load(&stream_start) + (weft_time)i * 100 * WEFT_MSEC);
     return i == 3 ? EIO : 0;
 }
 
@@ -134,7 +138,8 @@ static int stream_root(weft_task *self, void *p)
     weft_group g;
     weft_group_opts o = {.flags = WEFT_STREAM | WEFT_COLLECT};
     weft_group_init(&g, self, &o);
-    static const intptr_t spawn_order[STREAMED] = {4, 1, 5, 2, 3}; /* sleeps 40 ms x i */
+    static const intptr_t spawn_order[STREAMED] = {4, 1, 5, 2, 3}; /* ends at 100 ms x i */
+    atomic_store(&stream_start, weft_now());
     for (int k = 0; k < STREAMED; k++)
         weft_spawn(&g, sleeps_by_arg, (void *)spawn_order[k]);
     void *arg;
