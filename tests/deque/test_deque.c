@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -217,12 +218,21 @@ struct race {
     unsigned char thief_got[RACE_ROUNDS];
 };
 
+/* Spin until *v >= want, yielding after a while: both sides spinning keep
+ * the race tight when each has a core, and the yield lets an oversubscribed
+ * machine (or TSan) run the other side instead of waiting out a slice. */
+static void wait_until_at_least(atomic_int *v, int want)
+{
+    for (unsigned spins = 0; atomic_load_explicit(v, memory_order_acquire) < want; spins++)
+        if (spins >= (1u << 18)) /* about a millisecond */
+            sched_yield();
+}
+
 static void *race_thief(void *arg)
 {
     struct race *r = arg;
     for (int round = 0; round < RACE_ROUNDS; round++) {
-        while (atomic_load_explicit(&r->round, memory_order_acquire) < round)
-            ;
+        wait_until_at_least(&r->round, round);
         /* one try is the race: LOST means the owner took it */
         void *item = NULL;
         weft__steal_status st = weft__deque_steal(r->dq, &item);
@@ -248,8 +258,7 @@ START_TEST(test_race_on_last_item_has_exactly_one_winner)
             ;
         void *item = weft__deque_pop_owner(r->dq);
         r->owner_got[round] = item == NULL ? 0 : item == ITEM(round) ? 1 : 2;
-        while (atomic_load_explicit(&r->thief_done, memory_order_acquire) <= round)
-            ;
+        wait_until_at_least(&r->thief_done, round + 1);
     }
     pthread_join(thief, NULL);
     int owner_wins = 0, thief_wins = 0;
