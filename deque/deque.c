@@ -19,6 +19,11 @@ static weft__deque_buf *buf_new(size_t capacity)
         return NULL;
     b->mask = (int64_t)capacity - 1;
     b->next = NULL;
+    /* A thief holding an old top may read a slot growth did not copy (the
+     * item was taken before); its CAS then fails and drops the value, but it
+     * must read a value: uninitialised memory is indeterminate in C11. */
+    for (size_t i = 0; i < capacity; i++)
+        atomic_init(&b->slots[i], NULL);
     return b;
 }
 

@@ -27,7 +27,10 @@
  *     thief reads publishes the slots written before it (a relaxed store in
  *     pop would break the proof under C++20 release sequences);
  *   - steal reads the slot before its CAS on top: after the CAS the owner
- *     may already be overwriting that slot.
+ *     may already be overwriting that slot;
+ *   - a new buffer's slots start NULL: a thief holding an old top may read
+ *     a slot growth did not copy (its CAS then fails), and must read a
+ *     value, not uninitialised memory (found by GenMC: models/genmc/).
  *   The one store-load pair that needs a full barrier, pop's store of bottom
  *   before its load of top (against steal's load of top before its load of
  *   bottom), uses seq_cst accesses on both sides instead of standalone

@@ -186,6 +186,32 @@ START_TEST(test_growth_keeps_every_item_in_order)
 }
 END_TEST
 
+/* A thief holding an old top may read a slot that growth did not copy
+ * before its CAS fails: that slot must hold a value (NULL), not
+ * uninitialised memory (GenMC's finding, models/genmc/). */
+START_TEST(test_growth_leaves_no_slot_uninitialised)
+{
+    weft__deque *dq = new_deque(4);
+    void *item;
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+    for (int i = 4; i < 8; i++) /* the fifth item grows the buffer to 8 */
+        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
+    ck_assert_uint_eq(weft__deque_capacity(dq), 8);
+    weft__deque_buf *buf = atomic_load(&dq->buf);
+    for (int64_t i = 0; i <= buf->mask; i++) {
+        void *slot = atomic_load_explicit(&buf->slots[i], memory_order_relaxed);
+        if (i >= 3 && i < 8)
+            ck_assert_ptr_eq(slot, ITEM(i)); /* copied or pushed */
+        else
+            ck_assert_ptr_null(slot); /* taken before growth: never written */
+    }
+    free_deque(dq);
+}
+END_TEST
+
 START_TEST(test_failed_growth_returns_enomem_and_keeps_items)
 {
     weft__deque *dq = new_deque(4);
@@ -292,6 +318,7 @@ Suite *deque_suite(void)
     tcase_add_test(tc, test_indices_wrap_around_without_growth);
     tcase_add_test(tc, test_try_push_refuses_when_room_is_uncertain_and_changes_nothing);
     tcase_add_test(tc, test_growth_keeps_every_item_in_order);
+    tcase_add_test(tc, test_growth_leaves_no_slot_uninitialised);
     tcase_add_test(tc, test_failed_growth_returns_enomem_and_keeps_items);
     suite_add_tcase(s, tc);
     TCase *race = tcase_create("race");

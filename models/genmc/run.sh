@@ -1,0 +1,122 @@
+#!/bin/bash
+# Model-check weft's deque with GenMC: models/genmc/deque_client.c on the
+# project's own deque/ sources, each configuration under RC11 and IMM, and
+# bad variants (a sed of one line of the sources) that GenMC must reject, so
+# a client that stopped checking anything fails too.
+#
+#   models/genmc/run.sh [-q] GENMC [PROJECT_DIR]
+#
+# GENMC is the genmc binary (not in Debian; models/genmc/README.md says how
+# to build it), PROJECT_DIR the weft tree (default: this script's). -q runs
+# the quick set only (what `make check-genmc` runs). One line per run; exit 0
+# when every good run verifies and every bad one is rejected, 1 otherwise,
+# 77 when GENMC cannot be run.
+set -u
+quick=0
+if [ "${1:-}" = -q ]; then quick=1; shift; fi
+genmc=${1:?usage: run.sh [-q] GENMC [PROJECT_DIR]}
+here=$(cd "$(dirname "$0")" && pwd)
+proj=$(cd "${2:-$here/../..}" && pwd)
+if ! "$genmc" --version >/dev/null 2>&1; then
+    echo "genmc: cannot run '$genmc'" >&2
+    exit 77
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/weft-genmc.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT INT TERM
+
+# The sources as they are, with the allocator reduced to malloc (the fault
+# injection of base/alloc.c is not what is checked) and an empty config.h.
+fresh() {
+    rm -rf "$work/src" && mkdir -p "$work/src/deque" "$work/src/base" &&
+    cp "$proj"/deque/*.c "$proj"/deque/*.h "$work/src/deque/" &&
+    cp "$proj/base/base.h" "$work/src/base/" &&
+    cp "$here/deque_client.c" "$work/src/client.c" &&
+    : > "$work/src/config.h" &&
+    printf '%s\n' '#include <stdlib.h>' \
+        '#define weft__alloc(n) malloc(n)' '#define weft__free(p) free(p)' \
+        > "$work/src/base/alloc.h"
+}
+
+fail=0
+# run MODEL EXPECT(ok|bad) -DCONFIG...: one GenMC run on $work/src as it is
+run() {
+    local model=$1 expect=$2
+    shift 2
+    local t0 t1 out verdict n secs
+    t0=$(date +%s.%N)
+    out=$(cd "$work/src" && nice timeout 3600 "$genmc" "--$model" --disable-estimation -- \
+          -I. "$@" client.c 2>&1)
+    t1=$(date +%s.%N)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    # ok: verified; bad: GenMC found an execution that breaks the client
+    # (its first line is the reason); anything else (no compile, a timeout)
+    # is neither
+    local why
+    why=$(grep -m1 '^Error: ' <<<"$out")
+    verdict=none
+    grep -q "No errors were detected" <<<"$out" && verdict=ok
+    [ -n "$why" ] && grep -q '^Event ([0-9]*, [0-9]*) in graph' <<<"$out" && verdict=bad
+    n=$(sed -n 's/^Number of complete executions explored: //p' <<<"$out")
+    if [ "$verdict" = "$expect" ]; then
+        printf 'ok   %-5s %-52s %s, %s executions, %ss\n' "$model" "$*" \
+            "$([ "$expect" = ok ] && echo verified || echo "rejected as it must be: ${why#Error: }")" \
+            "${n:-?}" "$secs"
+    else
+        printf 'FAIL %-5s %-52s %s (want %s), %s executions, %ss\n' "$model" "$*" \
+            "$verdict" "$expect" "${n:-?}" "$secs"
+        grep -m6 -E 'rror|Assertion|violat' <<<"$out" | sed 's/^/      /'
+        fail=1
+    fi
+    # GENMC_SHOW=1: the offending execution of each rejected run
+    [ "$verdict" = bad ] && [ "${GENMC_SHOW:-0}" = 1 ] && sed 's/^/      /' <<<"$out"
+}
+
+# bad FILE SED CONFIG...: the sources with one edit that must break them; the
+# edit must change the file, or the variant would check nothing
+bad() {
+    local file=$1 expr=$2
+    shift 2
+    fresh || exit 1
+    cp "$work/src/$file" "$work/orig"
+    sed -i "$expr" "$work/src/$file"
+    if cmp -s "$work/orig" "$work/src/$file"; then
+        echo "FAIL bad variant '$expr' changes nothing in $file (the source moved on)"
+        fail=1
+        return
+    fi
+    echo "     variant: $file: $expr"
+    run rc11 bad "$@"
+}
+
+fresh || exit 1
+# ---- good configurations -------------------------------------------------
+# the quick set: seconds each
+quick_ok() {
+    run rc11 ok -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok -DPUSH1=3 -DPOP1=1 -DTHIEVES=2 -DSTEALS=2
+    run imm  ok -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run imm  ok -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=2
+}
+# the full set adds minutes each: two growths under two thieves
+full_ok() {
+    run rc11 ok -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+    run rc11 ok -DPUSH1=5 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+    run rc11 ok -DPUSH1=3 -DPOP1=1 -DPUSH2=2 -DPOP2=3 -DTHIEVES=2 -DSTEALS=2
+    run imm  ok -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+    run imm  ok -DPUSH1=5 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+}
+fresh || exit 1
+quick_ok
+[ $quick = 0 ] && full_ok
+# ---- bad variants: each must be rejected ----------------------------------
+# pop's claim of bottom no longer a store-load barrier against steal
+bad deque/deque.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);/atomic_store_explicit(\&dq->bottom, b, memory_order_release);/' \
+    -DPUSH1=2 -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
+# steal reads its slot after the CAS, when the owner may already reuse it
+bad deque/deque.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
+    -DPUSH1=2 -DPOP1=2 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=1
+# a grown buffer's slots left uninitialised: a thief with an old top reads one
+bad deque/deque.c '/for (size_t i = 0; i < capacity; i++)/,+1d' \
+    -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+exit $fail
