@@ -1,202 +1,110 @@
 /*
- * The Chase-Lev work-stealing deque in C11 atomics (internal). One owner
- * thread pushes and pops at the bottom (LIFO); any thread steals at the top
- * (FIFO). Items are non-NULL pointers. The operations are inline: they are
- * the spawn and join fast path.
+ * The runtime's work-stealing deque (internal): one owner thread pushes and
+ * pops at the bottom (LIFO), any thread steals at the top (FIFO). Items are
+ * non-NULL pointers. Two implementations stand behind these names:
  *
- * What it guarantees
- *   Every pushed item is returned exactly once, by pop_owner or by one
- *   steal. The owner pops LIFO at `bottom`; thieves take FIFO at `top`.
- *   push and pop are wait-free except for growth; steal is lock-free (it
- *   fails with WEFT__STEAL_LOST only when another taker made progress).
+ *   chase_lev.h  the growable Chase-Lev deque (the default): every item is
+ *                stealable at once; the owner's pop pays a store-load
+ *                barrier (xchg on x86) and a CAS for the last item.
+ *   split.h      the split deque (built with WEFT_SPLIT_DEQUE defined): the
+ *                owner's newer items are private, pushed and popped with no
+ *                RMW and no fence, and shared only when a thief asks
+ *                (WEFT__STEAL_ASKED) or when the owner calls
+ *                weft__deque_share_owner.
  *
- * What it does not
- *   It never shrinks. Only the owner may push or pop. Buffers replaced by
- *   growth are kept until destroy: a thief may still be reading one. Their
- *   total size is below that of the live buffer, so this costs at most 2x.
+ * Contract of both: every pushed item is returned exactly once, by
+ * pop_owner or by one steal. push_owner fails only with ENOMEM (nothing
+ * changed); try_push_owner never calls out and refuses when room is not
+ * certain. steal returns OK, EMPTY, LOST (another taker won; retry) or, on
+ * the split deque only, ASKED: items exist but only the owner holds them;
+ * it has been asked to share some at its next push or pop, so retry soon
+ * and do not treat the victim as idle. An owner about to stop pushing and
+ * popping for a while (a blocking wait, a long task) must call
+ * weft__deque_share_owner first, or a thief may wait on items no one runs
+ * (a no-op on Chase-Lev).
  *
- * Why it is correct
- *   The algorithm is Chase and Lev (SPAA 2005) with the C11 orderings of
- *   Le, Pop, Cohen and Zappa Nardelli, "Correct and efficient work-stealing
- *   for weak memory models" (PPoPP 2013), plus the fixes found later by
- *   model checking (CDSChecker):
- *   - push writes into the buffer that growth returned, never the old one;
- *   - steal loads the buffer with acquire, after loading bottom, so a slot
- *     copied by growth is visible;
- *   - every store of bottom is at least release, so any value of bottom a
- *     thief reads publishes the slots written before it (a relaxed store in
- *     pop would break the proof under C++20 release sequences);
- *   - steal reads the slot before its CAS on top: after the CAS the owner
- *     may already be overwriting that slot;
- *   - a new buffer's slots start NULL: a thief holding an old top may read
- *     a slot growth did not copy (its CAS then fails), and must read a
- *     value, not uninitialised memory (found by GenMC: models/genmc/).
- *   The one store-load pair that needs a full barrier, pop's store of bottom
- *   before its load of top (against steal's load of top before its load of
- *   bottom), uses seq_cst accesses on both sides instead of standalone
- *   fences: the same instructions on x86 (xchg), and ThreadSanitizer
- *   understands them (it reports a correct fence + relaxed pair as a race).
- *   The race for the last item is settled by a CAS on top, by owner and
- *   thief alike.
+ * The two headers can be included side by side (tests, bench/deque_bench.c
+ * and models/genmc/ use both by their own names); a file that shares a
+ * `weft__deque` with another (sched/sched.h's slot) must be built with the
+ * same choice as the library, which the build makes uniform.
  */
 #ifndef WEFT_DEQUE_DEQUE_H
 #define WEFT_DEQUE_DEQUE_H
 
-#include <errno.h>
-#include <stdalign.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
-#include "base/base.h"
+#include "deque/common.h"
 
-typedef struct weft__deque_buf weft__deque_buf;
+#ifdef WEFT_SPLIT_DEQUE
+#include "deque/split.h"
+typedef weft__deque_split weft__deque;
+#define WEFT__DEQUE_OP(op) weft__deque_split_##op
+#else
+#include "deque/chase_lev.h"
+typedef weft__deque_cl weft__deque;
+#define WEFT__DEQUE_OP(op) weft__deque_cl_##op
+#endif
 
 /*
  * Embed it (aligned to a cache line) or allocate it with
- * weft__alloc_aligned(WEFT__CACHE_LINE, sizeof(weft__deque)).
- * `top` is written by thieves; `bottom`, `buf` and `retired` by the owner
- * only: they live on separate cache lines so stealing does not bounce the
- * owner's line.
+ * weft__alloc_aligned(WEFT__CACHE_LINE, sizeof(weft__deque)). Initialise
+ * with room for `capacity` items (rounded up to a power of two, at least 2):
+ * 0 or ENOMEM; EINVAL for NULL or a capacity above the maximum.
  */
-typedef struct weft__deque {
-    alignas(WEFT__CACHE_LINE) _Atomic int64_t top;
-    alignas(WEFT__CACHE_LINE) _Atomic int64_t bottom;
-    _Atomic(weft__deque_buf *) buf;
-    int64_t top_seen;         /* owner: a past value of top, <= top */
-    weft__deque_buf *retired; /* buffers replaced by growth, freed at destroy */
-} weft__deque;
+static inline int weft__deque_init(weft__deque *dq, size_t capacity)
+{
+    return WEFT__DEQUE_OP(init)(dq, capacity);
+}
 
-typedef enum weft__steal_status {
-    WEFT__STEAL_OK,    /* *item holds the stolen item */
-    WEFT__STEAL_EMPTY, /* the deque was empty */
-    WEFT__STEAL_LOST   /* another thread took the top item first; may retry */
-} weft__steal_status;
-
-/* Largest capacity the deque grows to (items); a push beyond it fails. */
-#define WEFT__DEQUE_MAX_CAPACITY ((size_t)1 << 28)
-
-/*
- * Initialise with room for `capacity` items (rounded up to a power of two,
- * at least 2). 0 or ENOMEM; EINVAL for NULL or a capacity above the maximum.
- */
-int weft__deque_init(weft__deque *dq, size_t capacity);
 /* Free the buffers. No other thread may use the deque any more. */
-void weft__deque_destroy(weft__deque *dq);
-
-/* Owner only: double the buffer, copying the live items [t, b); NULL when
- * out of memory or at the maximum capacity. */
-weft__deque_buf *weft__deque_grow(weft__deque *dq, weft__deque_buf *old, int64_t t, int64_t b);
-
-struct weft__deque_buf {
-    int64_t mask;          /* capacity - 1, capacity a power of two */
-    weft__deque_buf *next; /* chain of retired buffers */
-    _Atomic(void *) slots[];
-};
-
-_Static_assert(offsetof(weft__deque, bottom) - offsetof(weft__deque, top) >= WEFT__CACHE_LINE,
-               "thief-written top and owner-written bottom must not share a cache line");
+static inline void weft__deque_destroy(weft__deque *dq)
+{
+    WEFT__DEQUE_OP(destroy)(dq);
+}
 
 /* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
 static inline int weft__deque_push_owner(weft__deque *dq, void *item)
 {
-    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
-    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
-    /* Room is checked against top_seen, a value of top loaded (acquire) in
-     * the past: top only grows, so this errs towards "full", and it spares
-     * the owner a read of the thieves' line on every push. */
-    if (b - dq->top_seen > buf->mask) {
-        /* acquire: a thief's read of a slot we may now overwrite happened
-         * before its CAS moved top past it */
-        int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
-        dq->top_seen = t;
-        if (b - t > buf->mask) {
-            buf = weft__deque_grow(dq, buf, t, b);
-            if (buf == NULL)
-                return ENOMEM;
-        }
-    }
-    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
-    /* release: publishes the slot before a thief can see bottom move */
-    atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
-    return 0;
+    return WEFT__DEQUE_OP(push_owner)(dq, item);
 }
 
-/* Owner only. Push when room is certain from top_seen alone; false (the
- * deque unchanged) when push_owner must look at top or grow. It calls
- * nothing, so a caller's fast path can stay a leaf function. */
+/* Owner only. Push when room is certain without looking at top; false (the
+ * deque unchanged) when push_owner must look or grow. Calls nothing. */
 static inline bool weft__deque_try_push_owner(weft__deque *dq, void *item)
 {
-    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
-    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
-    if (b - dq->top_seen > buf->mask)
-        return false;
-    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
-    /* release: publishes the slot before a thief can see bottom move */
-    atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
-    return true;
+    return WEFT__DEQUE_OP(try_push_owner)(dq, item);
 }
 
 /* Owner only. The most recently pushed item, or NULL when empty. */
 static inline void *weft__deque_pop_owner(weft__deque *dq)
 {
-    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed) - 1;
-    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
-    /* seq_cst store then seq_cst load of top: the store-load barrier that
-     * pairs with steal's load of top before bottom (claims slot b first) */
-    atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);
-    int64_t t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
-    dq->top_seen = t;
-    if (t > b) {
-        /* empty: undo the claim; release keeps every bottom store publishing */
-        atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
-        return NULL;
-    }
-    void *item = atomic_load_explicit(&buf->slots[b & buf->mask], memory_order_relaxed);
-    if (t == b) {
-        /* last item: race the thieves for it on top */
-        if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
-                                                     memory_order_relaxed))
-            item = NULL;
-        atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
-    }
-    return item;
+    return WEFT__DEQUE_OP(pop_owner)(dq);
 }
 
-/* Any thread. Takes the oldest item. */
+/* Any thread. Takes the oldest stealable item. */
 static inline weft__steal_status weft__deque_steal(weft__deque *dq, void **item)
 {
-    /* seq_cst load of top, then of bottom: pairs with pop's store-load pair */
-    int64_t t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
-    /* seq_cst (at least acquire): synchronises with the release store of
-     * bottom, so the slot and the buffer it was written in are visible */
-    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_seq_cst);
-    if (t >= b)
-        return WEFT__STEAL_EMPTY;
-    /* acquire: sees the slots growth copied before publishing the buffer */
-    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_acquire);
-    /* read before the CAS: once top moves the owner may reuse the slot */
-    void *it = atomic_load_explicit(&buf->slots[t & buf->mask], memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
-                                                 memory_order_relaxed))
-        return WEFT__STEAL_LOST;
-    *item = it;
-    return WEFT__STEAL_OK;
+    return WEFT__DEQUE_OP(steal)(dq, item);
 }
 
-/* Items in the deque at some recent instant; exact for the owner when no thief runs. */
+/* Owner only. Make every item stealable (see above). */
+static inline void weft__deque_share_owner(weft__deque *dq)
+{
+    WEFT__DEQUE_OP(share_owner)(dq);
+}
+
+/* Items in the deque at some recent instant, private ones included; exact
+ * for the owner when no thief runs. */
 static inline size_t weft__deque_size(weft__deque *dq)
 {
-    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
-    int64_t t = atomic_load_explicit(&dq->top, memory_order_relaxed);
-    return b > t ? (size_t)(b - t) : 0;
+    return WEFT__DEQUE_OP(size)(dq);
 }
 
 /* Current capacity of the buffer (owner only; for tests). */
 static inline size_t weft__deque_capacity(weft__deque *dq)
 {
-    return (size_t)atomic_load_explicit(&dq->buf, memory_order_relaxed)->mask + 1;
+    return WEFT__DEQUE_OP(capacity)(dq);
 }
 
 #endif

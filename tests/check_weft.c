@@ -52,6 +52,8 @@ int main(void)
     srunner_add_suite(sr, config_suite());
     srunner_add_suite(sr, deque_suite());
     srunner_add_suite(sr, deque_stress_suite());
+    srunner_add_suite(sr, split_deque_suite());
+    srunner_add_suite(sr, split_deque_stress_suite());
     srunner_add_suite(sr, scheduler_suite());
     srunner_add_suite(sr, cancel_suite());
     srunner_add_suite(sr, scope_suite());

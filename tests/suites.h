@@ -12,6 +12,8 @@ Suite *clock_suite(void);
 Suite *config_suite(void);
 Suite *deque_suite(void);
 Suite *deque_stress_suite(void);
+Suite *split_deque_suite(void);
+Suite *split_deque_stress_suite(void);
 Suite *scheduler_suite(void);
 Suite *join_park_suite(void);
 Suite *join_nest_suite(void);

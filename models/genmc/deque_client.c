@@ -17,7 +17,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "deque/deque.c"
+#include "deque/deque.h"
+#include "deque/common.c"
+#ifdef WEFT_SPLIT_DEQUE
+#include "deque/split.c"
+#else
+#include "deque/chase_lev.c"
+#endif
 
 #ifndef CAP
 #define CAP 2

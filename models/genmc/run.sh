@@ -111,12 +111,12 @@ quick_ok
 [ $quick = 0 ] && full_ok
 # ---- bad variants: each must be rejected ----------------------------------
 # pop's claim of bottom no longer a store-load barrier against steal
-bad deque/deque.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);/atomic_store_explicit(\&dq->bottom, b, memory_order_release);/' \
+bad deque/chase_lev.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);/atomic_store_explicit(\&dq->bottom, b, memory_order_release);/' \
     -DPUSH1=2 -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
 # steal reads its slot after the CAS, when the owner may already reuse it
-bad deque/deque.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
+bad deque/chase_lev.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
     -DPUSH1=2 -DPOP1=2 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=1
 # a grown buffer's slots left uninitialised: a thief with an old top reads one
-bad deque/deque.c '/for (size_t i = 0; i < capacity; i++)/,+1d' \
+bad deque/common.c '/for (size_t i = 0; i < capacity; i++)/,+1d' \
     -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
 exit $fail

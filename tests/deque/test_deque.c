@@ -1,4 +1,4 @@
-/* Chase-Lev deque: every edge, one thread or two at a time. */
+/* The Chase-Lev deque (deque/chase_lev.h): every edge, one thread or two at a time. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "deque/deque.h"
+#include "deque/chase_lev.h"
 #include "base/alloc.h"
 #include "tests/suites.h"
 
@@ -17,45 +17,45 @@
 #define ITEM(i) ((void *)(uintptr_t)((i) + 1))
 #define INDEX(p) ((uintptr_t)(p) - 1)
 
-static weft__deque *new_deque(size_t capacity)
+static weft__deque_cl *new_deque(size_t capacity)
 {
-    weft__deque *dq = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *dq);
+    weft__deque_cl *dq = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *dq);
     ck_assert_ptr_nonnull(dq);
-    ck_assert_int_eq(weft__deque_init(dq, capacity), 0);
+    ck_assert_int_eq(weft__deque_cl_init(dq, capacity), 0);
     return dq;
 }
 
-static void free_deque(weft__deque *dq)
+static void free_deque(weft__deque_cl *dq)
 {
-    weft__deque_destroy(dq);
+    weft__deque_cl_destroy(dq);
     weft__free(dq);
 }
 
 START_TEST(test_init_rejects_null_and_oversized_capacity)
 {
-    weft__deque dq;
-    ck_assert_int_eq(weft__deque_init(NULL, 16), EINVAL);
-    ck_assert_int_eq(weft__deque_init(&dq, WEFT__DEQUE_MAX_CAPACITY + 1), EINVAL);
-    weft__deque_destroy(NULL); /* harmless */
+    weft__deque_cl dq;
+    ck_assert_int_eq(weft__deque_cl_init(NULL, 16), EINVAL);
+    ck_assert_int_eq(weft__deque_cl_init(&dq, WEFT__DEQUE_MAX_CAPACITY + 1), EINVAL);
+    weft__deque_cl_destroy(NULL); /* harmless */
 }
 END_TEST
 
 START_TEST(test_init_rounds_capacity_to_power_of_two)
 {
-    weft__deque *dq = new_deque(0);
-    ck_assert_uint_eq(weft__deque_capacity(dq), 2);
+    weft__deque_cl *dq = new_deque(0);
+    ck_assert_uint_eq(weft__deque_cl_capacity(dq), 2);
     free_deque(dq);
     dq = new_deque(100);
-    ck_assert_uint_eq(weft__deque_capacity(dq), 128);
+    ck_assert_uint_eq(weft__deque_cl_capacity(dq), 128);
     free_deque(dq);
 }
 END_TEST
 
 START_TEST(test_init_reports_enomem)
 {
-    weft__deque dq;
+    weft__deque_cl dq;
     weft__alloc_fail_from(1);
-    int rc = weft__deque_init(&dq, 16);
+    int rc = weft__deque_cl_init(&dq, 16);
     weft__alloc_fail_from(0);
     ck_assert_int_eq(rc, ENOMEM);
 }
@@ -63,21 +63,21 @@ END_TEST
 
 START_TEST(test_pop_from_empty_deque_returns_null)
 {
-    weft__deque *dq = new_deque(4);
-    ck_assert_ptr_null(weft__deque_pop_owner(dq));
-    ck_assert_ptr_null(weft__deque_pop_owner(dq)); /* twice: bottom restored */
-    ck_assert_uint_eq(weft__deque_size(dq), 0);
-    ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(7)), 0);
-    ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(7));
+    weft__deque_cl *dq = new_deque(4);
+    ck_assert_ptr_null(weft__deque_cl_pop_owner(dq));
+    ck_assert_ptr_null(weft__deque_cl_pop_owner(dq)); /* twice: bottom restored */
+    ck_assert_uint_eq(weft__deque_cl_size(dq), 0);
+    ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(7)), 0);
+    ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(7));
     free_deque(dq);
 }
 END_TEST
 
 START_TEST(test_steal_from_empty_deque_returns_empty)
 {
-    weft__deque *dq = new_deque(4);
+    weft__deque_cl *dq = new_deque(4);
     void *item = ITEM(99);
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_EMPTY);
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_EMPTY);
     ck_assert_ptr_eq(item, ITEM(99)); /* untouched */
     free_deque(dq);
 }
@@ -85,103 +85,103 @@ END_TEST
 
 START_TEST(test_one_item_is_taken_once)
 {
-    weft__deque *dq = new_deque(4);
+    weft__deque_cl *dq = new_deque(4);
     void *item = NULL;
-    ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(1)), 0);
-    ck_assert_uint_eq(weft__deque_size(dq), 1);
-    ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(1));
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_EMPTY);
+    ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(1)), 0);
+    ck_assert_uint_eq(weft__deque_cl_size(dq), 1);
+    ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(1));
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_EMPTY);
 
-    ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(2)), 0);
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+    ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(2)), 0);
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
     ck_assert_ptr_eq(item, ITEM(2));
-    ck_assert_ptr_null(weft__deque_pop_owner(dq));
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_EMPTY);
+    ck_assert_ptr_null(weft__deque_cl_pop_owner(dq));
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_EMPTY);
     free_deque(dq);
 }
 END_TEST
 
 START_TEST(test_owner_pops_lifo_and_thief_steals_fifo)
 {
-    weft__deque *dq = new_deque(8);
+    weft__deque_cl *dq = new_deque(8);
     void *item;
     for (int i = 0; i < 6; i++)
-        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+        ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(i)), 0);
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
     ck_assert_ptr_eq(item, ITEM(0));
-    ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(5));
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+    ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(5));
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
     ck_assert_ptr_eq(item, ITEM(1));
-    ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(4));
-    ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(3));
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+    ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(4));
+    ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(3));
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
     ck_assert_ptr_eq(item, ITEM(2));
-    ck_assert_ptr_null(weft__deque_pop_owner(dq));
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_EMPTY);
+    ck_assert_ptr_null(weft__deque_cl_pop_owner(dq));
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_EMPTY);
     free_deque(dq);
 }
 END_TEST
 
 START_TEST(test_indices_wrap_around_without_growth)
 {
-    weft__deque *dq = new_deque(4);
+    weft__deque_cl *dq = new_deque(4);
     void *item;
     for (int round = 0; round < 1000; round++) {
         for (int i = 0; i < 3; i++)
-            ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(round * 3 + i)), 0);
-        ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+            ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(round * 3 + i)), 0);
+        ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
         ck_assert_ptr_eq(item, ITEM(round * 3));
-        ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(round * 3 + 2));
-        ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+        ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(round * 3 + 2));
+        ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
         ck_assert_ptr_eq(item, ITEM(round * 3 + 1));
     }
-    ck_assert_uint_eq(weft__deque_capacity(dq), 4);
+    ck_assert_uint_eq(weft__deque_cl_capacity(dq), 4);
     free_deque(dq);
 }
 END_TEST
 
 START_TEST(test_try_push_refuses_when_room_is_uncertain_and_changes_nothing)
 {
-    weft__deque *dq = new_deque(4);
+    weft__deque_cl *dq = new_deque(4);
     void *item;
     for (int i = 0; i < 4; i++)
-        ck_assert(weft__deque_try_push_owner(dq, ITEM(i)));
-    ck_assert(!weft__deque_try_push_owner(dq, ITEM(99))); /* full */
-    ck_assert_uint_eq(weft__deque_size(dq), 4);
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+        ck_assert(weft__deque_cl_try_push_owner(dq, ITEM(i)));
+    ck_assert(!weft__deque_cl_try_push_owner(dq, ITEM(99))); /* full */
+    ck_assert_uint_eq(weft__deque_cl_size(dq), 4);
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
     ck_assert_ptr_eq(item, ITEM(0));
     /* a thief made room, but only a look at top shows it: try_push still
      * refuses, push_owner looks and fills the slot without growing */
-    ck_assert(!weft__deque_try_push_owner(dq, ITEM(99)));
-    ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(4)), 0);
-    ck_assert_uint_eq(weft__deque_capacity(dq), 4);
+    ck_assert(!weft__deque_cl_try_push_owner(dq, ITEM(99)));
+    ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(4)), 0);
+    ck_assert_uint_eq(weft__deque_cl_capacity(dq), 4);
     for (int i = 4; i >= 1; i--)
-        ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(i));
-    ck_assert_ptr_null(weft__deque_pop_owner(dq));
+        ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(i));
+    ck_assert_ptr_null(weft__deque_cl_pop_owner(dq));
     free_deque(dq);
 }
 END_TEST
 
 START_TEST(test_growth_keeps_every_item_in_order)
 {
-    weft__deque *dq = new_deque(2);
+    weft__deque_cl *dq = new_deque(2);
     void *item;
     /* a stolen prefix moves top, so the live range straddles the old buffer's end */
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
-    ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+        ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(i)), 0);
+    ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
     ck_assert_ptr_eq(item, ITEM(0));
     for (int i = 3; i < 10000; i++)
-        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
-    ck_assert_uint_ge(weft__deque_capacity(dq), 9999);
-    ck_assert_uint_eq(weft__deque_size(dq), 9999);
+        ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(i)), 0);
+    ck_assert_uint_ge(weft__deque_cl_capacity(dq), 9999);
+    ck_assert_uint_eq(weft__deque_cl_size(dq), 9999);
     for (int i = 1; i < 5000; i++) {
-        ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
+        ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
         ck_assert_ptr_eq(item, ITEM(i));
     }
     for (int i = 9999; i >= 5000; i--)
-        ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(i));
-    ck_assert_ptr_null(weft__deque_pop_owner(dq));
+        ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(i));
+    ck_assert_ptr_null(weft__deque_cl_pop_owner(dq));
     free_deque(dq);
 }
 END_TEST
@@ -191,15 +191,15 @@ END_TEST
  * uninitialised memory (GenMC's finding, models/genmc/). */
 START_TEST(test_growth_leaves_no_slot_uninitialised)
 {
-    weft__deque *dq = new_deque(4);
+    weft__deque_cl *dq = new_deque(4);
     void *item;
     for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
+        ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(i)), 0);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(weft__deque_steal(dq, &item), WEFT__STEAL_OK);
-    for (int i = 4; i < 8; i++) /* the fifth item grows the buffer to 8 */
-        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
-    ck_assert_uint_eq(weft__deque_capacity(dq), 8);
+        ck_assert_int_eq(weft__deque_cl_steal(dq, &item), WEFT__STEAL_OK);
+    for (int i = 4; i < 8; i++) /* the eighth finds [3, 7) filling 4 slots: grows to 8 */
+        ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(i)), 0);
+    ck_assert_uint_eq(weft__deque_cl_capacity(dq), 8);
     weft__deque_buf *buf = atomic_load(&dq->buf);
     for (int64_t i = 0; i <= buf->mask; i++) {
         void *slot = atomic_load_explicit(&buf->slots[i], memory_order_relaxed);
@@ -214,18 +214,18 @@ END_TEST
 
 START_TEST(test_failed_growth_returns_enomem_and_keeps_items)
 {
-    weft__deque *dq = new_deque(4);
+    weft__deque_cl *dq = new_deque(4);
     for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(i)), 0);
+        ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(i)), 0);
     weft__alloc_fail_from(1);
-    int rc = weft__deque_push_owner(dq, ITEM(4));
+    int rc = weft__deque_cl_push_owner(dq, ITEM(4));
     weft__alloc_fail_from(0);
     ck_assert_int_eq(rc, ENOMEM);
-    ck_assert_uint_eq(weft__deque_size(dq), 4);
-    ck_assert_uint_eq(weft__deque_capacity(dq), 4);
-    ck_assert_int_eq(weft__deque_push_owner(dq, ITEM(4)), 0); /* recovers */
+    ck_assert_uint_eq(weft__deque_cl_size(dq), 4);
+    ck_assert_uint_eq(weft__deque_cl_capacity(dq), 4);
+    ck_assert_int_eq(weft__deque_cl_push_owner(dq, ITEM(4)), 0); /* recovers */
     for (int i = 4; i >= 0; i--)
-        ck_assert_ptr_eq(weft__deque_pop_owner(dq), ITEM(i));
+        ck_assert_ptr_eq(weft__deque_cl_pop_owner(dq), ITEM(i));
     free_deque(dq);
 }
 END_TEST
@@ -237,7 +237,7 @@ END_TEST
 enum { RACE_ROUNDS = 100000 };
 
 struct race {
-    weft__deque *dq;
+    weft__deque_cl *dq;
     atomic_int round;      /* owner: round r is open */
     atomic_int thief_done; /* thief: finished round r */
     unsigned char owner_got[RACE_ROUNDS];
@@ -261,7 +261,7 @@ static void *race_thief(void *arg)
         wait_until_at_least(&r->round, round);
         /* one try is the race: LOST means the owner took it */
         void *item = NULL;
-        weft__steal_status st = weft__deque_steal(r->dq, &item);
+        weft__steal_status st = weft__deque_cl_steal(r->dq, &item);
         /* 2 marks a wrong item: it makes the round's sum wrong */
         r->thief_got[round] = st != WEFT__STEAL_OK ? 0 : item == ITEM(round) ? 1 : 2;
         atomic_store_explicit(&r->thief_done, round + 1, memory_order_release);
@@ -277,12 +277,12 @@ START_TEST(test_race_on_last_item_has_exactly_one_winner)
     pthread_t thief;
     ck_assert_int_eq(pthread_create(&thief, NULL, race_thief, r), 0);
     for (int round = 0; round < RACE_ROUNDS; round++) {
-        ck_assert_int_eq(weft__deque_push_owner(r->dq, ITEM(round)), 0);
+        ck_assert_int_eq(weft__deque_cl_push_owner(r->dq, ITEM(round)), 0);
         atomic_store_explicit(&r->round, round, memory_order_release);
         /* a varying head start for the thief, so both sides win some rounds */
         for (volatile int spin = 0; spin < (round * 7) % 256; spin++)
             ;
-        void *item = weft__deque_pop_owner(r->dq);
+        void *item = weft__deque_cl_pop_owner(r->dq);
         r->owner_got[round] = item == NULL ? 0 : item == ITEM(round) ? 1 : 2;
         wait_until_at_least(&r->thief_done, round + 1);
     }
@@ -295,7 +295,7 @@ START_TEST(test_race_on_last_item_has_exactly_one_winner)
         owner_wins += r->owner_got[round];
         thief_wins += r->thief_got[round];
     }
-    ck_assert_uint_eq(weft__deque_size(r->dq), 0);
+    ck_assert_uint_eq(weft__deque_cl_size(r->dq), 0);
     /* both sides win sometimes on 2 cores; printed, not asserted (scheduling) */
     printf("last-item race: owner won %d, thief won %d of %d\n", owner_wins, thief_wins,
            RACE_ROUNDS);

@@ -1,0 +1,196 @@
+/*
+ * The Chase-Lev work-stealing deque in C11 atomics (internal; the runtime
+ * reaches it through deque/deque.h). One owner thread pushes and pops at
+ * the bottom (LIFO); any thread steals at the top (FIFO). Items are
+ * non-NULL pointers. The operations are inline: they are the spawn and
+ * join fast path.
+ *
+ * What it guarantees
+ *   Every pushed item is returned exactly once, by pop_owner or by one
+ *   steal. The owner pops LIFO at `bottom`; thieves take FIFO at `top`.
+ *   push and pop are wait-free except for growth; steal is lock-free (it
+ *   fails with WEFT__STEAL_LOST only when another taker made progress).
+ *
+ * What it does not
+ *   It never shrinks. Only the owner may push or pop. Buffers replaced by
+ *   growth are kept until destroy: a thief may still be reading one. Their
+ *   total size is below that of the live buffer, so this costs at most 2x.
+ *
+ * Why it is correct
+ *   The algorithm is Chase and Lev (SPAA 2005) with the C11 orderings of
+ *   Le, Pop, Cohen and Zappa Nardelli, "Correct and efficient work-stealing
+ *   for weak memory models" (PPoPP 2013), plus the fixes found later by
+ *   model checking (CDSChecker):
+ *   - push writes into the buffer that growth returned, never the old one;
+ *   - steal loads the buffer with acquire, after loading bottom, so a slot
+ *     copied by growth is visible;
+ *   - every store of bottom is at least release, so any value of bottom a
+ *     thief reads publishes the slots written before it (a relaxed store in
+ *     pop would break the proof under C++20 release sequences);
+ *   - steal reads the slot before its CAS on top: after the CAS the owner
+ *     may already be overwriting that slot;
+ *   - a new buffer's slots start NULL: a thief holding an old top may read
+ *     a slot growth did not copy (its CAS then fails), and must read a
+ *     value, not uninitialised memory (found by GenMC: models/genmc/).
+ *   The one store-load pair that needs a full barrier, pop's store of bottom
+ *   before its load of top (against steal's load of top before its load of
+ *   bottom), uses seq_cst accesses on both sides instead of standalone
+ *   fences: the same instructions on x86 (xchg), and ThreadSanitizer
+ *   understands them (it reports a correct fence + relaxed pair as a race).
+ *   The race for the last item is settled by a CAS on top, by owner and
+ *   thief alike.
+ */
+#ifndef WEFT_DEQUE_CHASE_LEV_H
+#define WEFT_DEQUE_CHASE_LEV_H
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "deque/common.h"
+
+/*
+ * Embed it (aligned to a cache line) or allocate it with
+ * weft__alloc_aligned(WEFT__CACHE_LINE, sizeof(weft__deque_cl)).
+ * `top` is written by thieves; `bottom`, `buf` and `retired` by the owner
+ * only: they live on separate cache lines so stealing does not bounce the
+ * owner's line.
+ */
+typedef struct weft__deque_cl {
+    alignas(WEFT__CACHE_LINE) _Atomic int64_t top;
+    alignas(WEFT__CACHE_LINE) _Atomic int64_t bottom;
+    _Atomic(weft__deque_buf *) buf;
+    int64_t top_seen;         /* owner: a past value of top, <= top */
+    weft__deque_buf *retired; /* buffers replaced by growth, freed at destroy */
+} weft__deque_cl;
+
+/*
+ * Initialise with room for `capacity` items (rounded up to a power of two,
+ * at least 2). 0 or ENOMEM; EINVAL for NULL or a capacity above the maximum.
+ */
+int weft__deque_cl_init(weft__deque_cl *dq, size_t capacity);
+/* Free the buffers. No other thread may use the deque any more. */
+void weft__deque_cl_destroy(weft__deque_cl *dq);
+
+/* Owner only: double the buffer, copying the live items [t, b); NULL when
+ * out of memory or at the maximum capacity. */
+weft__deque_buf *weft__deque_cl_grow(weft__deque_cl *dq, weft__deque_buf *old, int64_t t,
+                                     int64_t b);
+
+_Static_assert(offsetof(weft__deque_cl, bottom) - offsetof(weft__deque_cl, top) >=
+                   WEFT__CACHE_LINE,
+               "thief-written top and owner-written bottom must not share a cache line");
+
+/* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
+static inline int weft__deque_cl_push_owner(weft__deque_cl *dq, void *item)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
+    /* Room is checked against top_seen, a value of top loaded (acquire) in
+     * the past: top only grows, so this errs towards "full", and it spares
+     * the owner a read of the thieves' line on every push. */
+    if (b - dq->top_seen > buf->mask) {
+        /* acquire: a thief's read of a slot we may now overwrite happened
+         * before its CAS moved top past it */
+        int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
+        dq->top_seen = t;
+        if (b - t > buf->mask) {
+            buf = weft__deque_cl_grow(dq, buf, t, b);
+            if (buf == NULL)
+                return ENOMEM;
+        }
+    }
+    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
+    /* release: publishes the slot before a thief can see bottom move */
+    atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
+    return 0;
+}
+
+/* Owner only. Push when room is certain from top_seen alone; false (the
+ * deque unchanged) when push_owner must look at top or grow. It calls
+ * nothing, so a caller's fast path can stay a leaf function. */
+static inline bool weft__deque_cl_try_push_owner(weft__deque_cl *dq, void *item)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
+    if (b - dq->top_seen > buf->mask)
+        return false;
+    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
+    /* release: publishes the slot before a thief can see bottom move */
+    atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
+    return true;
+}
+
+/* Owner only. The most recently pushed item, or NULL when empty. */
+static inline void *weft__deque_cl_pop_owner(weft__deque_cl *dq)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed) - 1;
+    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
+    /* seq_cst store then seq_cst load of top: the store-load barrier that
+     * pairs with steal's load of top before bottom (claims slot b first) */
+    atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);
+    int64_t t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
+    dq->top_seen = t;
+    if (t > b) {
+        /* empty: undo the claim; release keeps every bottom store publishing */
+        atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
+        return NULL;
+    }
+    void *item = atomic_load_explicit(&buf->slots[b & buf->mask], memory_order_relaxed);
+    if (t == b) {
+        /* last item: race the thieves for it on top */
+        if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
+                                                     memory_order_relaxed))
+            item = NULL;
+        atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
+    }
+    return item;
+}
+
+/* Any thread. Takes the oldest item. */
+static inline weft__steal_status weft__deque_cl_steal(weft__deque_cl *dq, void **item)
+{
+    /* seq_cst load of top, then of bottom: pairs with pop's store-load pair */
+    int64_t t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
+    /* seq_cst (at least acquire): synchronises with the release store of
+     * bottom, so the slot and the buffer it was written in are visible */
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_seq_cst);
+    if (t >= b)
+        return WEFT__STEAL_EMPTY;
+    /* acquire: sees the slots growth copied before publishing the buffer */
+    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_acquire);
+    /* read before the CAS: once top moves the owner may reuse the slot */
+    void *it = atomic_load_explicit(&buf->slots[t & buf->mask], memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return WEFT__STEAL_LOST;
+    *item = it;
+    return WEFT__STEAL_OK;
+}
+
+/* Owner only. Nothing to do: every item is stealable as soon as it is
+ * pushed (the split deque's weft__deque_split_share_owner is not free). */
+static inline void weft__deque_cl_share_owner(weft__deque_cl *dq)
+{
+    (void)dq;
+}
+
+/* Items in the deque at some recent instant; exact for the owner when no thief runs. */
+static inline size_t weft__deque_cl_size(weft__deque_cl *dq)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    int64_t t = atomic_load_explicit(&dq->top, memory_order_relaxed);
+    return b > t ? (size_t)(b - t) : 0;
+}
+
+/* Current capacity of the buffer (owner only; for tests). */
+static inline size_t weft__deque_cl_capacity(weft__deque_cl *dq)
+{
+    return (size_t)atomic_load_explicit(&dq->buf, memory_order_relaxed)->mask + 1;
+}
+
+#endif
