@@ -1,16 +1,24 @@
 /*
- * GenMC client for weft's work-stealing deque (deque/deque.h): every item is
- * taken exactly once, under every execution the memory model (RC11, IMM)
- * allows. Built by models/genmc/run.sh, which supplies the configuration:
+ * GenMC client for weft's deques (deque/deque.h: Chase-Lev, or the split
+ * deque with WEFT_SPLIT_DEQUE defined): every item is taken exactly once,
+ * under every execution the memory model (RC11, IMM) allows. Built by
+ * models/genmc/run.sh, which supplies the configuration:
  *
  *   CAP     initial capacity (2 makes the pushes grow the buffer)
- *   PUSH1   items the owner pushes first, then POP1 pops,
+ *   PUSH1   items the owner pushes first; with SHARE it then makes them
+ *           all public (weft__deque_share_owner; split deque), so its pops
+ *           take the public part back against the thieves; then POP1 pops,
  *   PUSH2   then more pushes (they reuse slots the pops freed), then POP2 pops
- *   THIEVES threads that each make STEALS steal attempts
+ *   THIEVES threads that each make STEALS steal attempts; on the split
+ *           deque an attempt that finds only private items asks the owner
+ *           to share, and the owner's next push or pop does
  *
  * Each item is a distinct address; taking one bumps its counter, which must
- * never pass 1. After every thread ended, the owner drains the deque alone
- * and then every counter must be exactly 1: nothing duplicated, nothing lost.
+ * never pass 1. After every thread ended: if the owner's last pop found the
+ * deque empty, a steal must answer EMPTY (not ASKED: a request must not
+ * outlive the owner's pop that found nothing); then the owner drains the
+ * deque alone and every counter must be exactly 1: nothing duplicated,
+ * nothing lost.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -52,6 +60,7 @@
 static weft__deque dq;
 static int item[ITEMS];
 static atomic_int taken[ITEMS];
+static int last_pop_empty; /* the owner's last pop returned NULL */
 
 static void take(void *p)
 {
@@ -65,6 +74,7 @@ static void pop_some(int n)
 {
     for (int k = 0; k < n; k++) {
         void *p = weft__deque_pop_owner(&dq);
+        last_pop_empty = p == NULL;
         if (p != NULL)
             take(p);
     }
@@ -75,9 +85,14 @@ static void *owner(void *arg)
     (void)arg;
     for (int i = 0; i < PUSH1; i++)
         assert(weft__deque_push_owner(&dq, &item[i]) == 0);
+#ifdef SHARE
+    weft__deque_share_owner(&dq);
+#endif
     pop_some(POP1);
     for (int i = PUSH1; i < ITEMS; i++)
         assert(weft__deque_push_owner(&dq, &item[i]) == 0);
+    if (PUSH2 > 0)
+        last_pop_empty = 0;
     pop_some(POP2);
     return NULL;
 }
@@ -103,6 +118,10 @@ int main(void)
     pthread_join(o, NULL);
     for (int i = 0; i < THIEVES; i++)
         pthread_join(t[i], NULL);
+    if (last_pop_empty) {
+        void *p = NULL;
+        assert(weft__deque_steal(&dq, &p) == WEFT__STEAL_EMPTY);
+    }
     /* the owner alone now: whatever is left comes out of pop */
     for (void *p; (p = weft__deque_pop_owner(&dq)) != NULL;)
         take(p);

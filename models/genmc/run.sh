@@ -1,8 +1,9 @@
 #!/bin/bash
-# Model-check weft's deque with GenMC: models/genmc/deque_client.c on the
-# project's own deque/ sources, each configuration under RC11 and IMM, and
-# bad variants (a sed of one line of the sources) that GenMC must reject, so
-# a client that stopped checking anything fails too.
+# Model-check weft's deques with GenMC: models/genmc/deque_client.c on the
+# project's own deque/ sources (Chase-Lev, then the split deque), each
+# configuration under RC11 and IMM, and bad variants (a sed of one line of
+# the sources) that GenMC must reject, so a client that stopped checking
+# anything fails too.
 #
 #   models/genmc/run.sh [-q] GENMC [PROJECT_DIR]
 #
@@ -55,7 +56,7 @@ run() {
     why=$(grep -m1 '^Error: ' <<<"$out")
     verdict=none
     grep -q "No errors were detected" <<<"$out" && verdict=ok
-    [ -n "$why" ] && grep -q '^Event ([0-9]*, [0-9]*) in graph' <<<"$out" && verdict=bad
+    [ -n "$why" ] && grep -q '^\*\*\* Verification unsuccessful' <<<"$out" && verdict=bad
     n=$(sed -n 's/^Number of complete executions explored: //p' <<<"$out")
     if [ "$verdict" = "$expect" ]; then
         printf 'ok   %-5s %-52s %s, %s executions, %ss\n' "$model" "$*" \
@@ -89,14 +90,25 @@ bad() {
 }
 
 fresh || exit 1
+SPLIT=-DWEFT_SPLIT_DEQUE
 # ---- good configurations -------------------------------------------------
 # the quick set: seconds each
 quick_ok() {
+    # Chase-Lev
     run rc11 ok -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
     run rc11 ok -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=2
     run rc11 ok -DPUSH1=3 -DPOP1=1 -DTHIEVES=2 -DSTEALS=2
     run imm  ok -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
     run imm  ok -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=2
+    # split: requests answered by push and pop (thieves ask, then take);
+    # everything shared, then taken back by halves against the thieves
+    run rc11 ok $SPLIT -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
+    run rc11 ok $SPLIT -DPUSH1=2 -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
+    run imm  ok $SPLIT -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run imm  ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
 }
 # the full set adds minutes each: two growths under two thieves
 full_ok() {
@@ -104,19 +116,45 @@ full_ok() {
     run rc11 ok -DPUSH1=5 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
     run rc11 ok -DPUSH1=3 -DPOP1=1 -DPUSH2=2 -DPOP2=3 -DTHIEVES=2 -DSTEALS=2
     run imm  ok -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
-    run imm  ok -DPUSH1=5 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=4 -DPOP1=3 -DTHIEVES=1 -DSTEALS=3
+    run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
+    run imm  ok $SPLIT -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
 }
 fresh || exit 1
 quick_ok
 [ $quick = 0 ] && full_ok
 # ---- bad variants: each must be rejected ----------------------------------
-# pop's claim of bottom no longer a store-load barrier against steal
+# Chase-Lev: pop's claim of bottom no longer a store-load barrier
 bad deque/chase_lev.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);/atomic_store_explicit(\&dq->bottom, b, memory_order_release);/' \
     -DPUSH1=2 -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
-# steal reads its slot after the CAS, when the owner may already reuse it
+# Chase-Lev: steal reads its slot after the CAS, when the owner may reuse it
 bad deque/chase_lev.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
     -DPUSH1=2 -DPOP1=2 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=1
 # a grown buffer's slots left uninitialised: a thief with an old top reads one
 bad deque/common.c '/for (size_t i = 0; i < capacity; i++)/,+1d' \
     -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+# split: taking the public part back without the store-load barrier (the
+# store of split, or the thief's load of it, no longer seq_cst)
+bad deque/split.c 's/atomic_store_explicit(&dq->split, ns, memory_order_seq_cst);/atomic_store_explicit(\&dq->split, ns, memory_order_release);/' \
+    $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
+bad deque/split.h 's/int64_t s = atomic_load_explicit(&dq->split, memory_order_seq_cst);/int64_t s = atomic_load_explicit(\&dq->split, memory_order_acquire);/' \
+    $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
+# split: sharing without release: a thief reads a slot the store of split
+# did not publish
+bad deque/split.h 's/atomic_store_explicit(&dq->split, ns, memory_order_release);/atomic_store_explicit(\&dq->split, ns, memory_order_relaxed);/' \
+    $SPLIT -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+# split: the owner keeps [ns, s) although a thief may hold top == ns
+bad deque/split.c 's/if (t < ns)/if (t <= ns)/' \
+    $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
+# split: growth publishes the new buffer without release
+bad deque/split.c 's/atomic_store_explicit(&dq->buf, nb, memory_order_release);/atomic_store_explicit(\&dq->buf, nb, memory_order_relaxed);/' \
+    $SPLIT -DPUSH1=3 -DSHARE -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
+# split: steal reads its slot after the CAS
+bad deque/split.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
+    $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
+# split: a thief asks with a plain store, which can undo the owner's
+# OWNER_EMPTY: the drained deque then answers ASKED for ever
+bad deque/split.h 's/if (atomic_compare_exchange_strong_explicit(&dq->request, &r, WEFT__SPLIT_ASKED,/if ((atomic_store_explicit(\&dq->request, WEFT__SPLIT_ASKED, memory_order_relaxed), 1) || atomic_compare_exchange_strong_explicit(\&dq->request, \&r, WEFT__SPLIT_ASKED,/' \
+    $SPLIT -DPUSH1=2 -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
 exit $fail
