@@ -3,7 +3,12 @@
  * uncontended steal, and steal throughput with the owner pushing while thieves
  * take. Every run also checks that each item came out exactly once.
  *
- *   deque-bench [items]      (default 20,000,000)
+ *   deque-bench [items]        the Chase-Lev deque (default 20,000,000 items)
+ *   deque-bench-split [items]  the same program built with WEFT_SPLIT_DEQUE
+ *
+ * For instruction counts, the measured loops are functions of their own:
+ *   valgrind --tool=callgrind --toggle-collect='push_pop_loop*' bench/deque-bench 1000000
+ * (likewise 'steal_loop*'), divided by the items.
  */
 #include "config.h"
 
@@ -36,16 +41,39 @@ static void free_deque(weft__deque *dq)
     weft__free(dq);
 }
 
-/* Owner alone: push one, pop one; the fork-join fast path. */
-static void bench_push_pop(uint64_t n)
+#ifdef WEFT_SPLIT_DEQUE
+#define DEQUE_NAME "split deque"
+#else
+#define DEQUE_NAME "Chase-Lev deque"
+#endif
+
+__attribute__((noinline)) static uint64_t push_pop_loop(weft__deque *dq, uint64_t n)
 {
-    weft__deque *dq = new_deque();
     uint64_t sum = 0;
-    weft_time t0 = weft_now();
     for (uint64_t i = 0; i < n; i++) {
         weft__deque_push_owner(dq, ITEM(i));
         sum += (uintptr_t)weft__deque_pop_owner(dq);
     }
+    return sum;
+}
+
+__attribute__((noinline)) static uint64_t steal_loop(weft__deque *dq, uint64_t *got)
+{
+    uint64_t sum = 0;
+    void *item;
+    while (weft__deque_steal(dq, &item) == WEFT__STEAL_OK) {
+        sum += (uintptr_t)item;
+        ++*got;
+    }
+    return sum;
+}
+
+/* Owner alone: push one, pop one; the fork-join fast path. */
+static void bench_push_pop(uint64_t n)
+{
+    weft__deque *dq = new_deque();
+    weft_time t0 = weft_now();
+    uint64_t sum = push_pop_loop(dq, n);
     weft_time t1 = weft_now();
     int ok = sum == n * (n + 1) / 2;
     printf("push+pop (owner alone)   %6.2f ns per pair   %s\n", (double)(t1 - t0) / (double)n,
@@ -59,13 +87,10 @@ static void bench_steal_alone(uint64_t n)
     weft__deque *dq = new_deque();
     for (uint64_t i = 0; i < n; i++)
         weft__deque_push_owner(dq, ITEM(i));
-    uint64_t sum = 0, got = 0;
-    void *item;
+    weft__deque_share_owner(dq); /* the split deque's items were private */
+    uint64_t got = 0;
     weft_time t0 = weft_now();
-    while (weft__deque_steal(dq, &item) == WEFT__STEAL_OK) {
-        sum += (uintptr_t)item;
-        got++;
-    }
+    uint64_t sum = steal_loop(dq, &got);
     weft_time t1 = weft_now();
     int ok = got == n && sum == n * (n + 1) / 2;
     printf("steal (uncontended)      %6.2f ns per steal  %s\n", (double)(t1 - t0) / (double)n,
@@ -76,7 +101,7 @@ static void bench_steal_alone(uint64_t n)
 struct shared {
     weft__deque *dq;
     atomic_bool done;
-    uint64_t sum[2], got[2], lost[2];
+    uint64_t sum[2], got[2], lost[2], asked[2];
 };
 
 struct thief_arg {
@@ -96,6 +121,8 @@ static void *thief(void *p)
             sh->got[a->id]++;
         } else if (st == WEFT__STEAL_LOST) {
             sh->lost[a->id]++;
+        } else if (st == WEFT__STEAL_ASKED) {
+            sh->asked[a->id]++;
         } else if (atomic_load_explicit(&sh->done, memory_order_acquire)) {
             break;
         }
@@ -132,18 +159,21 @@ static void bench_contended(uint64_t n, int thieves)
     for (int i = 0; i < thieves; i++)
         pthread_join(tid[i], NULL);
     weft_time t1 = weft_now();
-    uint64_t stolen = 0, lost = 0;
+    uint64_t stolen = 0, lost = 0, asked = 0;
     for (int i = 0; i < thieves; i++) {
         sum += sh.sum[i];
         stolen += sh.got[i];
         lost += sh.lost[i];
+        asked += sh.asked[i];
     }
     got += stolen;
     int ok = got == n && sum == n * (n + 1) / 2;
     double secs = (double)(t1 - t0) / 1e9;
-    printf("owner + %d thie%s        %6.2f M items/s, %.1f M steals/s, %llu lost races  %s\n",
-           thieves, thieves > 1 ? "ves" : "f  ", (double)n / secs / 1e6, (double)stolen / secs / 1e6,
-           (unsigned long long)lost, ok ? "exactly once" : "WRONG");
+    printf("owner + %d thie%s        %6.2f M items/s, %.1f M steals/s, %llu lost races, "
+           "%llu asked  %s\n",
+           thieves, thieves > 1 ? "ves" : "f  ", (double)n / secs / 1e6,
+           (double)stolen / secs / 1e6, (unsigned long long)lost, (unsigned long long)asked,
+           ok ? "exactly once" : "WRONG");
     free_deque(sh.dq);
 }
 
@@ -154,7 +184,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: deque-bench [items]\n");
         return 2;
     }
-    printf("weft %s: Chase-Lev deque, %llu items per run\n", weft_version(),
+    printf("weft %s: %s, %llu items per run\n", weft_version(), DEQUE_NAME,
            (unsigned long long)n);
     bench_push_pop(n);
     bench_steal_alone(n);
