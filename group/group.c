@@ -517,20 +517,39 @@ static __attribute__((noinline)) void run_other(struct weft__thread *thr, struct
         weft__group_run(thr, t);
 }
 
+/* The join popped t of another group or a detached task: back to the
+ * deque when g finished meanwhile (it was on top, so the push restores the
+ * deque as it was); false when g needs more work. */
+static __attribute__((noinline)) bool other_or_done(struct weft__thread *thr,
+                                                    struct weft__group *g, struct weft_task *t)
+{
+    if (finished(g) && weft__deque_push_owner(&thr->slot->deque, t) == 0)
+        return true;
+    run_other(thr, t);
+    return false;
+}
+
+/* Pop first, then look at the counters: in fork-join the popped task is
+ * the joined group's last, and one look after it ran is all the join pays. */
 static inline __attribute__((always_inline)) void wait_all(struct weft__thread *thr,
                                                             struct weft__group *g)
 {
-    while (!finished(g)) {
+    for (;;) {
         struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
         if (WEFT__LIKELY(t != NULL)) {
-            /* not started: t->scope is its group's */
+            /* not started: t->scope is its group's; a task of g in the
+             * deque means g is not finished */
             if (WEFT__LIKELY(t->scope == &g->scope))
                 weft__group_run(thr, t);
-            else
-                run_other(thr, t);
+            else if (other_or_done(thr, g, t))
+                return;
+        } else if (finished(g)) {
+            return;
         } else {
             join_wait(thr, g);
         }
+        if (finished(g))
+            return;
     }
 }
 
