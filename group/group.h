@@ -167,6 +167,14 @@ static inline void weft__group_task_done(struct weft__group *g, struct weft__thr
         weft__group_remote_done(g);
 }
 
+/* t, a plain task that returned 0 on thr, is counted and freed. */
+static inline void weft__group_plain_free(struct weft__thread *thr, struct weft_task *t)
+{
+    struct weft__slot *slot = thr->slot;
+    weft__count(&slot->stats.tasks_run);
+    weft__task_free(slot, t);
+}
+
 /* A join runs t, popped from its deque: a plain task of a group (no
  * options, no failure, every group joined) ends inline, the fork-join fast
  * path; any other through its kind's end. Returns its final status. */
@@ -178,9 +186,7 @@ static inline int weft__group_run_body(struct weft__thread *thr, struct weft_tas
         return weft__task_kind_of(thr, t)->end(thr, t, rc);
     /* free first: once completion is signalled the group may be gone */
     struct weft__group *g = weft__group_of(t->scope);
-    struct weft__slot *slot = thr->slot;
-    weft__count(&slot->stats.tasks_run);
-    weft__task_free(slot, t);
+    weft__group_plain_free(thr, t);
     weft__group_task_done(g, thr, 0, NULL);
     return 0;
 }

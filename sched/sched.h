@@ -311,16 +311,22 @@ static inline const struct weft__task_kind_ops *weft__task_kind_of(const struct 
     return thr->sched->kinds[t->kind & WEFT__TASK_KIND_MASK];
 }
 /* Call t's function on thr, its kind's start first, thr->current set to
- * t meanwhile; returns what fn returned. */
-static inline int weft__frame_call(struct weft__thread *thr, struct weft_task *t)
+ * t meanwhile and `outer` (thr->current before) after; returns what fn
+ * returned. A caller that knows the running task passes it, and keeps
+ * no copy of thr->current alive across the call. */
+static inline int weft__frame_call_from(struct weft__thread *thr, struct weft_task *t,
+                                        struct weft_task *outer)
 {
-    struct weft_task *outer = thr->current;
     thr->current = t;
     if (WEFT__UNLIKELY(t->kind & WEFT__TASK_STARTS))
         weft__task_kind_of(thr, t)->start(thr, t);
     int rc = t->fn(t, t->arg);
     thr->current = outer;
     return rc;
+}
+static inline int weft__frame_call(struct weft__thread *thr, struct weft_task *t)
+{
+    return weft__frame_call_from(thr, t, thr->current);
 }
 /* Runs t to its end on thr: its function, then its kind's end; returns its
  * final status (scheduler.c). */
