@@ -5,12 +5,19 @@
  *
  *   deque-bench [items]        the Chase-Lev deque (default 20,000,000 items)
  *   deque-bench-split [items]  the same program built with WEFT_SPLIT_DEQUE
+ * whichever deque configure chose for the workers (--enable-split-deque).
  *
  * For instruction counts, the measured loops are functions of their own:
  *   valgrind --tool=callgrind --toggle-collect='push_pop_loop*' bench/deque-bench 1000000
  * (likewise 'steal_loop*'), divided by the items.
  */
 #include "config.h"
+
+/* deque-bench measures Chase-Lev even when config.h picks the split deque:
+ * it shares no deque with the library */
+#ifdef WEFT_DEQUE_BENCH_CHASE_LEV
+#undef WEFT_SPLIT_DEQUE
+#endif
 
 #include <pthread.h>
 #include <stdatomic.h>
