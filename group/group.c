@@ -363,14 +363,14 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     if (!on_worker)
         return 0; /* the push woke a worker */
     weft__count(&thr->slot->stats.spawns);
-    weft__notify_work(sched);
+    weft__notify_push(thr->slot);
     return 0;
 }
 
-/* The spawn fast path pushed a task and a parked thread should take it. */
-static __attribute__((noinline)) int spawn_wake(struct weft__sched *sched)
+/* The spawn fast path pushed a task and a thief should see it. */
+static __attribute__((noinline)) int spawn_wake(struct weft__slot *slot)
 {
-    weft__wake_one(sched);
+    weft__pushed(slot);
     return 0;
 }
 
@@ -397,8 +397,8 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
                 slot->free = next;
                 g->local++;
                 weft__count(&slot->stats.spawns);
-                if (WEFT__UNLIKELY(weft__wake_wanted(slot->sched)))
-                    return spawn_wake(slot->sched);
+                if (WEFT__UNLIKELY(weft__push_wanted(slot->sched)))
+                    return spawn_wake(slot);
                 return 0;
             }
         }
@@ -482,12 +482,15 @@ static bool join_ready(void *p)
 static void join_wait(struct weft__thread *thr, struct weft__group *g)
 {
     bool may_steal = weft__stack_room(thr);
+    if (may_steal)
+        weft__looking_begin(thr);
     weft__backoff b;
     weft__backoff_init(&b);
     for (;;) {
         struct weft_task *t = weft__find_work(
             thr, &g->scope, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
         if (t != NULL) {
+            weft__looking_end(thr);
             weft__searching_end(thr);
             weft__group_run(thr, t);
             return;
@@ -505,6 +508,7 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
             weft__backoff_init(&b);
         }
     }
+    weft__looking_end(thr);
     weft__searching_end(thr);
 }
 

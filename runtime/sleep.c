@@ -45,6 +45,8 @@ int weft_sleep(weft_task *self, weft_time until)
         weft_on_cancel(self, &cb, weft__futex_post, &woken);
         struct weft__thread *thr = weft__self_thread;
         bool mine = thr != NULL && thr->current == self;
+        if (mine) /* what ends the sleep may be a task it queued: a thief must see it */
+            weft__slot_share(thr);
         weft_time begin = mine && thr->trace != NULL ? weft_now() : 0;
         bool lent = mine && end - weft_now() > WEFT__HANDOFF_MIN && weft__slot_lend(thr);
         wait_until(&woken, end);

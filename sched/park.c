@@ -332,6 +332,22 @@ void weft__wake_thread(struct weft__sched *sched, struct weft__thread *thr)
     weft__futex_wake(&thr->wake_seq);
 }
 
+void weft__pushed(struct weft__slot *slot)
+{
+    struct weft__sched *sched = slot->sched;
+#ifdef WEFT_SPLIT_DEQUE
+    weft__deque_share_owner(&slot->deque);
+    /* Wake as weft__wake_wanted would have. relaxed, both: loaded again
+     * after weft__push_wanted's barrier, which is what the pair with a
+     * parker rests on; a searcher counted since then finds the task, or
+     * wakes a parked thread when it stops (weft__searching_end) */
+    if (atomic_load_explicit(&sched->n_idle, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&sched->n_searching, memory_order_relaxed) != 0)
+        return;
+#endif
+    weft__wake_one(sched);
+}
+
 void weft__searching_begin(struct weft__thread *thr)
 {
     if (thr->searching)
@@ -360,6 +376,12 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
                         void *arg)
 {
     struct weft__sched *sched = thr->sched;
+    /* a victim's owner holds private tasks and was asked to share them: it
+     * does at its next push or pop, or before it stops (weft__slot_share),
+     * so this thread retries, searching, instead of sleeping */
+    if (thr->asked)
+        return;
+    weft__slot_share(thr);
     if (thr->slot != NULL)
         weft__task_flush_returns(thr->slot); /* its owner may need them */
     pthread_mutex_lock(&sched->idle_lock);
@@ -398,6 +420,7 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
  * steal, which no spawn's wake-up must pick (see the header comment). */
 static void park_unlisted(struct weft__thread *thr, bool (*ready)(void *arg), void *arg)
 {
+    weft__slot_share(thr);
     weft__task_flush_returns(thr->slot); /* their owner may need them */
     /* A joiner does not search and is never picked by wake_one, so this is a
      * no-op; were it searching, stopping without a look hands the duty on. */

@@ -143,6 +143,9 @@ struct weft__thread {
     /* sched's, copied at start, cleared for good by a failed membarrier
      * (park.c): group init reads it with one relaxed load */
     atomic_bool use_membarrier;
+    /* its last steals found a victim whose owner holds private tasks and
+     * was asked to share some (split deque): it retries, it does not park */
+    bool asked;
     /* parking, on a line of its own (finishers elsewhere read `parked`):
      * futex word bumped by every wake; parked under sched->idle_lock */
     alignas(WEFT__CACHE_LINE) _Atomic uint32_t wake_seq;
@@ -150,6 +153,7 @@ struct weft__thread {
     bool in_idle_list;
     bool joining;   /* listed from a join: wake_one's last choice */
     bool searching; /* counted in sched->n_searching */
+    bool looking; /* counted in sched->n_looking */
     struct weft__thread *idle_next;
     unsigned local_runs; /* tasks run since the last look at the injection queue */
     /* the per-thread pools of the layers above, one load from the running
@@ -199,6 +203,9 @@ struct weft__sched {
     /* idle protocol (park.c) */
     _Atomic unsigned n_idle;      /* threads in the idle list */
     _Atomic unsigned n_searching; /* awake threads looking for work */
+    /* split deque: threads out of work, parked or not, joiners that may
+     * steal, threads starting (weft__looking_begin) */
+    _Atomic unsigned n_looking;
     pthread_mutex_t idle_lock;
     struct weft__thread *idle_list;
     /* else spawners pay a seq_cst fence; cleared for good by the first
@@ -382,23 +389,95 @@ void weft__membarrier_fail_from(unsigned long n);
 void weft__membarrier_fail_nth(unsigned long n);
 unsigned long weft__membarrier_calls(void);
 void weft__wake_one(struct weft__sched *sched);
-/* After making work visible: whether a parked thread must be woken (one is
- * parked and nobody is searching). Apart from weft__notify_work so that the
- * spawn fast path can make the rare wake a tail call and stay a leaf. */
-static inline bool weft__wake_wanted(struct weft__sched *sched)
+/* The spawners' half of the barrier pair of park.c's header comment. */
+static inline void weft__spawner_barrier(struct weft__sched *sched)
 {
     if (!atomic_load_explicit(&sched->use_membarrier, memory_order_relaxed))
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the parker pays */
+}
+/* After making work visible: whether a parked thread must be woken (one is
+ * parked and nobody is searching). Apart from weft__notify_work so that the
+ * spawn fast path can make the rare wake a tail call and stay a leaf. */
+static inline bool weft__wake_wanted(struct weft__sched *sched)
+{
+    weft__spawner_barrier(sched);
     return WEFT__UNLIKELY(atomic_load_explicit(&sched->n_idle, memory_order_relaxed) != 0) &&
            atomic_load_explicit(&sched->n_searching, memory_order_relaxed) == 0;
+}
+/* thr may take a task from any deque from now until weft__looking_end: a
+ * worker out of work (searching, parking, parked), a joiner that may steal,
+ * a thread about to start. On the split deque spawners share their private
+ * tasks while anyone looks, so that a task such a thread could run does
+ * not stay private in a spawner that runs on without pushing or popping
+ * (n_idle and n_searching alone miss a thread between the two, or a
+ * joiner). Nothing on Chase-Lev, where every task is stealable anyway. */
+static inline void weft__looking_begin(struct weft__thread *thr)
+{
+#ifdef WEFT_SPLIT_DEQUE
+    if (!thr->looking) {
+        thr->looking = true;
+        /* relaxed: a hint to spawners, which share when they see it */
+        atomic_fetch_add_explicit(&thr->sched->n_looking, 1, memory_order_relaxed);
+    }
+#else
+    (void)thr;
+#endif
+}
+static inline void weft__looking_end(struct weft__thread *thr)
+{
+#ifdef WEFT_SPLIT_DEQUE
+    if (thr->looking) {
+        thr->looking = false;
+        atomic_fetch_sub_explicit(&thr->sched->n_looking, 1, memory_order_relaxed);
+    }
+#else
+    (void)thr;
+#endif
 }
 /* After making work visible: wake a parked thread if nobody is searching. */
 static inline void weft__notify_work(struct weft__sched *sched)
 {
     if (weft__wake_wanted(sched))
         weft__wake_one(sched);
+}
+/* After the owner pushed onto its own deque: whether weft__pushed must run.
+ * On Chase-Lev the task is stealable already, and this is
+ * weft__wake_wanted. On the split deque it is private, and a thief could
+ * use it now when a thread is parked (it is woken for it) or searching:
+ * then it is shared too. */
+static inline bool weft__push_wanted(struct weft__sched *sched)
+{
+#ifdef WEFT_SPLIT_DEQUE
+    weft__spawner_barrier(sched);
+    return WEFT__UNLIKELY((atomic_load_explicit(&sched->n_idle, memory_order_relaxed) |
+                           atomic_load_explicit(&sched->n_searching, memory_order_relaxed) |
+                           atomic_load_explicit(&sched->n_looking, memory_order_relaxed)) != 0);
+#else
+    return weft__wake_wanted(sched);
+#endif
+}
+/* weft__push_wanted held for slot's holder, which just pushed: share its
+ * private tasks (split deque), then wake a parked thread if nobody is
+ * searching. Out of line: the spawn fast path makes it a tail call. */
+void weft__pushed(struct weft__slot *slot);
+/* After the owner pushed onto slot's deque: make the task's thieves see it. */
+static inline void weft__notify_push(struct weft__slot *slot)
+{
+    if (weft__push_wanted(slot->sched))
+        weft__pushed(slot);
+}
+/* thr is about to stop pushing and popping for a while (a park, a wait, a
+ * hand-off of its slot, a wait for a lock or a thread): its private tasks
+ * become stealable, or a thief that asked for them would wait until it
+ * pushes or pops again (deque/deque.h). A no-op on Chase-Lev, and without
+ * a slot. The tasks' thieves are searching already: a thread that looked
+ * before parking counted the private tasks as work (weft__work_visible). */
+static inline void weft__slot_share(struct weft__thread *thr)
+{
+    if (thr != NULL && thr->slot != NULL)
+        weft__deque_share_owner(&thr->slot->deque);
 }
 void weft__wake_all(struct weft__sched *sched);
 /* The traced futex sleep of a parking thread (`kind`: PARK, PARK_JOIN or

@@ -42,7 +42,7 @@ int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct wef
     if (thr != NULL && thr->sched == sched && thr->slot != NULL) {
         if (weft__deque_push_owner(&thr->slot->deque, t) != 0)
             return ENOMEM;
-        weft__notify_work(sched);
+        weft__notify_push(thr->slot);
         return 0;
     }
     return weft__inject_push(sched, t);
@@ -74,6 +74,15 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
         }
         if (st == WEFT__STEAL_EMPTY)
             return NULL;
+        if (st == WEFT__STEAL_ASKED) {
+            /* the owner shares at its next push or pop, not sooner: look
+             * elsewhere, and come back before parking (park.c). Unless the
+             * request outlived the tasks (the owner popped the last one,
+             * or a stale bottom made a thief ask) */
+            if (weft__deque_size(&victim->deque) != 0)
+                thr->asked = true;
+            return NULL;
+        }
     }
     return NULL;
 }
@@ -83,6 +92,7 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
     struct weft__sched *sched = thr->sched;
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
+    thr->asked = false;
     if (prefer != NULL && prefer != mine && (t = steal_from(thr, prefer)) != NULL)
         return t;
     unsigned n = weft__nthreads(sched);

@@ -200,8 +200,10 @@ bool weft__slot_lend(struct weft__thread *thr)
     struct weft__slot *mine = thr->slot;
     if (mine == NULL)
         return false;
-    /* the slot may stay unheld a while: its owners get their descriptors now */
+    /* the slot may stay unheld a while: its owners get their descriptors
+     * now, and thieves its tasks (nobody pops a private one meanwhile) */
     weft__task_flush_returns(mine);
+    weft__slot_share(thr);
     struct weft__thread *woken = NULL;
     pthread_mutex_lock(&sched->slot_lock);
     put_free(sched, mine);
@@ -369,6 +371,7 @@ static void *worker_main(void *arg)
                 /* a thread woken by wake_one comes here counted as searching:
                  * a spare must drop that, or spawners would wake nobody */
                 weft__searching_end(thr);
+                weft__looking_end(thr); /* without a slot it steals nothing */
                 if (!weft__spare_wait(thr))
                     break;
                 if (WEFT__UNLIKELY(thr->trace != NULL))
@@ -377,6 +380,7 @@ static void *worker_main(void *arg)
         }
         struct weft_task *t = next_task(thr);
         if (t == NULL) {
+            weft__looking_begin(thr);
             weft__searching_begin(thr);
             weft__backoff b;
             weft__backoff_init(&b);
@@ -384,6 +388,7 @@ static void *worker_main(void *arg)
                 t = weft__find_work(thr, NULL, NULL, true);
         }
         if (t != NULL) {
+            weft__looking_end(thr);
             weft__searching_end(thr);
             weft__frame_run(thr, t);
             continue;
@@ -392,6 +397,7 @@ static void *worker_main(void *arg)
             break;
         weft__park(thr, stopping, sched);
     }
+    weft__looking_end(thr);
     weft__searching_end(thr);
     weft__self_thread = NULL;
     sched->worker_exit(sched); /* last: an abandoned runtime may be freed there */
@@ -403,7 +409,11 @@ int weft__sched_start_thread(struct weft__sched *sched, unsigned i)
     char name[16];
     worker_name(name, i);
     struct weft__thread *thr = &sched->threads[i];
+    /* it looks for work as soon as it runs */
+    weft__looking_begin(thr);
     int rc = weft__thread_start(&thr->tid, sched->stack_size, name, worker_main, thr);
     thr->started = rc == 0;
+    if (rc != 0)
+        weft__looking_end(thr);
     return rc;
 }

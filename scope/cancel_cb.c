@@ -302,6 +302,8 @@ static void remove_locked(struct weft__scopes *scopes, struct weft__cancel_cb *c
         unlink_locked(g, c);
         set(c, g, CB_IDLE);
     } else if (!running_on_this_thread(c)) { /* from inside fn, maybe nested: at once */
+        /* the callback, another thread's, may wait on a task queued here */
+        weft__slot_share(weft__self_thread);
         while (status_of(c) == CB_RUNNING)
             pthread_cond_wait(&scopes->cb_done, &scopes->cb_lock);
     }

@@ -52,6 +52,8 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
     weft_time end = until < deadline ? until : deadline;
     weft_cancel_cb cb;
     bool watched = weft_on_cancel(self, &cb, wake_waiter, thr) == 0;
+    /* what it waits for may be a task it queued: a thief must see it */
+    weft__slot_share(thr);
     bool lent = end - weft_now() > WEFT__HANDOFF_MIN && weft__slot_lend(thr);
     for (;;) {
         bool helps = !lent && end == WEFT_NEVER;
