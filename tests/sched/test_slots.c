@@ -438,6 +438,77 @@ START_TEST(test_more_sleepers_than_the_spare_limit_all_finish)
 }
 END_TEST
 
+/* A task queued just before its spawner naps (weft_sleep too short to
+ * hand the slot over) runs on the other worker meanwhile. On the split
+ * deque it is private when queued (the other worker is busy, so nobody
+ * asks for it to be shared): the nap must share it, or the thief can only
+ * ask, and the task waits for the spawner's next push or pop. */
+struct nap {
+    _Atomic int busy_worker, busy_started, late_worker, late_ran;
+    int root_worker, setup_failed, ran_during_naps;
+};
+
+static int nap_busy(weft_task *self, void *p)
+{
+    struct nap *n = p;
+    atomic_store(&n->busy_worker, weft_worker_id(self));
+    atomic_store(&n->busy_started, 1);
+    weft_time until = weft_after(5 * WEFT_MSEC);
+    while (weft_now() < until)
+        ;
+    return 0;
+}
+
+static int nap_late(weft_task *self, void *p)
+{
+    struct nap *n = p;
+    atomic_store(&n->late_worker, weft_worker_id(self));
+    atomic_store(&n->late_ran, 1);
+    return 0;
+}
+
+static int nap_root(weft_task *self, void *p)
+{
+    struct nap *n = p;
+    n->root_worker = weft_worker_id(self);
+    weft_group g;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    rc = weft_spawn(&g, nap_busy, n);
+    /* the other worker takes the busy task (it is parked or searching: the
+     * spawn shares it), so the next spawn finds nobody looking */
+    weft_time end = weft_after(WEFT_SEC);
+    while (rc == 0 && !atomic_load(&n->busy_started) && weft_now() < end)
+        ;
+    n->setup_failed = !atomic_load(&n->busy_started) ||
+                      atomic_load(&n->busy_worker) == n->root_worker;
+    if (rc == 0)
+        rc = weft_spawn(&g, nap_late, n);
+    end = weft_after(2 * WEFT_SEC);
+    while (rc == 0 && !atomic_load(&n->late_ran) && weft_now() < end)
+        weft_sleep(self, weft_after(50 * WEFT_USEC)); /* below WEFT__HANDOFF_MIN */
+    n->ran_during_naps = atomic_load(&n->late_ran);
+    int jrc = weft_group_join(&g, NULL);
+    return rc != 0 ? rc : jrc;
+}
+
+START_TEST(test_a_task_queued_before_short_sleeps_runs_on_another_worker)
+{
+    weft_runtime *rt = weft_test_runtime(2, 0);
+    for (int round = 0; round < 5; round++) {
+        struct nap n = {.root_worker = -1};
+        atomic_init(&n.busy_worker, -1);
+        atomic_init(&n.late_worker, -1);
+        ck_assert_int_eq(weft_run(rt, nap_root, &n, NULL), 0);
+        ck_assert_msg(!n.setup_failed, "round %d: the busy task did not start elsewhere", round);
+        ck_assert_msg(n.ran_during_naps, "round %d: the queued task waited out the naps", round);
+        ck_assert_int_ne(atomic_load(&n.late_worker), n.root_worker);
+    }
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *slots_suite(void)
 {
     Suite *s = suite_create("slots");
@@ -450,6 +521,7 @@ Suite *slots_suite(void)
     tcase_add_test(tc, test_a_sleep_without_a_spare_thread_keeps_its_slot);
     tcase_add_test(tc, test_a_woken_thread_that_retires_stops_searching);
     tcase_add_test(tc, test_more_sleepers_than_the_spare_limit_all_finish);
+    tcase_add_test(tc, test_a_task_queued_before_short_sleeps_runs_on_another_worker);
     suite_add_tcase(s, tc);
     return s;
 }
