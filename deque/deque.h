@@ -23,6 +23,14 @@
  * weft__deque_share_owner first, or a thief may wait on items no one runs
  * (a no-op on Chase-Lev).
  *
+ * The runtime runs on the split deque only when configured with
+ * --enable-split-deque, which is experimental: the scheduler shares before
+ * every park, timed wait, sleep and slot hand-off, and at a push while a
+ * thread looks for work, but a task that spins in its own code (no weft
+ * call) for a task it spawned while every other worker was busy keeps that
+ * task private until it pushes, pops or stops. Two tests do that and fail
+ * on that build (join_nest's set-aside wake, cancel's nested cancels).
+ *
  * The two headers can be included side by side (tests, bench/deque_bench.c
  * and models/genmc/ use both by their own names); a file that shares a
  * `weft__deque` with another (sched/sched.h's slot) must be built with the
