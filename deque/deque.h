@@ -28,8 +28,9 @@
  * every park, timed wait, sleep and slot hand-off, and at a push while a
  * thread looks for work, but a task that spins in its own code (no weft
  * call) for a task it spawned while every other worker was busy keeps that
- * task private until it pushes, pops or stops. Two tests do that and fail
- * on that build (join_nest's set-aside wake, cancel's nested cancels).
+ * task private until it pushes, pops or stops. Tests that wait so fail
+ * on that build (one full run: cancel's nested cancels, join_park's deep
+ * joiner, slots' short sleeps; join_nest's set-aside wake in another).
  *
  * The two headers can be included side by side (tests, bench/deque_bench.c
  * and models/genmc/ use both by their own names); a file that shares a
