@@ -12,10 +12,15 @@
 
 int weft__deque_cl_init(weft__deque_cl *dq, size_t capacity)
 {
+    return weft__deque_cl_init_words(dq, capacity, 1);
+}
+
+int weft__deque_cl_init_words(weft__deque_cl *dq, size_t capacity, unsigned words)
+{
     size_t cap = weft__deque_buf_capacity(capacity);
-    if (dq == NULL || cap == 0)
+    if (dq == NULL || cap == 0 || words == 0 || words > WEFT__DEQUE_MAX_WORDS)
         return EINVAL;
-    weft__deque_buf *b = weft__deque_buf_new(cap);
+    weft__deque_buf *b = weft__deque_buf_new(cap, words);
     if (b == NULL)
         return ENOMEM;
     atomic_init(&dq->top, 0);

@@ -2,8 +2,9 @@
  * The Chase-Lev work-stealing deque in C11 atomics (internal; the runtime
  * reaches it through deque/deque.h). One owner thread pushes and pops at
  * the bottom (LIFO); any thread steals at the top (FIFO). Items are
- * non-NULL pointers. The operations are inline: they are the spawn and
- * join fast path.
+ * non-NULL pointers, or frames of several words (deque/frame.h) through
+ * the same code. The operations are inline: they are the spawn and join
+ * fast path.
  *
  * What it guarantees
  *   Every pushed item is returned exactly once, by pop_owner or by one
@@ -39,6 +40,32 @@
  *   understands them (it reports a correct fence + relaxed pair as a race).
  *   The race for the last item is settled by a CAS on top, by owner and
  *   thief alike.
+ *
+ * Items of several words (frames: deque/frame.h)
+ *   A slot's words are stored and loaded one by one (relaxed atomics), so a
+ *   thief may copy a torn item: words of two pushes into the same slot. It
+ *   keeps its copy only when its CAS moves top from t to t + 1, and then
+ *   the copy is exactly the item pushed at index t (Lace's argument: van
+ *   Dijk and van de Pol, Euro-Par 2014 workshops):
+ *   - the thief read bottom > t, synchronising with the release store of
+ *     bottom after the push of t (or a later one), so it sees that push's
+ *     words or newer ones; and the slot copied by growth, through the
+ *     acquire load of buf, in the one buffer it reads all words from;
+ *   - newer words in that slot come from a push of t + capacity (or more),
+ *     which first loads (acquire) a top above t: the successful CAS or a
+ *     later one, so the thief's copy, before its CAS, happens before those
+ *     stores and cannot read them; or from a push of t again after the
+ *     owner popped t, which it does without a CAS only when it saw top < t
+ *     after its seq_cst claim of bottom: a thief that later reads top == t
+ *     reads, later still in the seq_cst order, that claim or the release
+ *     store of the new push (so it copies the new item), and a pop that
+ *     sees top == t settles slot t by CAS: only one of the two CASes wins;
+ *   - a buffer replaced by growth is never written again.
+ *   The owner races nobody on a slot's words: it writes a slot before
+ *   publishing it and reads only slots it holds (the last one after its
+ *   CAS won). models/genmc/ checks this with frames whose words all derive
+ *   from one value, and variants that copy after the CAS or write the
+ *   words after bottom, which it must reject.
  */
 #ifndef WEFT_DEQUE_CHASE_LEV_H
 #define WEFT_DEQUE_CHASE_LEV_H
@@ -73,6 +100,9 @@ typedef struct weft__deque_cl {
  * at least 2). 0 or ENOMEM; EINVAL for NULL or a capacity above the maximum.
  */
 int weft__deque_cl_init(weft__deque_cl *dq, size_t capacity);
+/* The same for items of `words` words (1..WEFT__DEQUE_MAX_WORDS, else
+ * EINVAL); every push, pop and steal must then pass that `words`. */
+int weft__deque_cl_init_words(weft__deque_cl *dq, size_t capacity, unsigned words);
 /* Free the buffers. No other thread may use the deque any more. */
 void weft__deque_cl_destroy(weft__deque_cl *dq);
 
@@ -85,8 +115,16 @@ _Static_assert(offsetof(weft__deque_cl, bottom) - offsetof(weft__deque_cl, top) 
                    WEFT__CACHE_LINE,
                "thief-written top and owner-written bottom must not share a cache line");
 
-/* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
-static inline int weft__deque_cl_push_owner(weft__deque_cl *dq, void *item)
+/*
+ * The operations on items of `words` words. Every caller passes `words` as
+ * a constant equal to the deque's (1 for the pointer API below, frames in
+ * deque/frame.h), so each word count compiles to straight-line code.
+ */
+
+/* Owner only. Copy the item at `src` in: 0, or ENOMEM when growing failed
+ * (the deque is unchanged). */
+static inline int weft__deque_cl_push_words(weft__deque_cl *dq, void *const *src,
+                                            unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
@@ -104,29 +142,31 @@ static inline int weft__deque_cl_push_owner(weft__deque_cl *dq, void *item)
                 return ENOMEM;
         }
     }
-    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
+    weft__deque_slot_store(weft__deque_buf_slot(buf, b, words), src, words);
     /* release: publishes the slot before a thief can see bottom move */
     atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
     return 0;
 }
 
 /* Owner only. Push when room is certain from top_seen alone; false (the
- * deque unchanged) when push_owner must look at top or grow. It calls
- * nothing, so a caller's fast path can stay a leaf function. */
-static inline bool weft__deque_cl_try_push_owner(weft__deque_cl *dq, void *item)
+ * deque unchanged) when push must look at top or grow. It calls nothing,
+ * so a caller's fast path can stay a leaf function. */
+static inline bool weft__deque_cl_try_push_words(weft__deque_cl *dq, void *const *src,
+                                                 unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
     if (b - dq->top_seen > buf->mask)
         return false;
-    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
+    weft__deque_slot_store(weft__deque_buf_slot(buf, b, words), src, words);
     /* release: publishes the slot before a thief can see bottom move */
     atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
     return true;
 }
 
-/* Owner only. The most recently pushed item, or NULL when empty. */
-static inline void *weft__deque_cl_pop_owner(weft__deque_cl *dq)
+/* Owner only. Copy the most recently pushed item out to `dst`: true, or
+ * false (dst untouched) when the deque is empty. */
+static inline bool weft__deque_cl_pop_words(weft__deque_cl *dq, void **dst, unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed) - 1;
     weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
@@ -138,21 +178,27 @@ static inline void *weft__deque_cl_pop_owner(weft__deque_cl *dq)
     if (t > b) {
         /* empty: undo the claim; release keeps every bottom store publishing */
         atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
-        return NULL;
+        return false;
     }
-    void *item = atomic_load_explicit(&buf->slots[b & buf->mask], memory_order_relaxed);
     if (t == b) {
         /* last item: race the thieves for it on top */
-        if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
-                                                     memory_order_relaxed))
-            item = NULL;
+        bool won = atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1,
+                                                           memory_order_seq_cst,
+                                                           memory_order_relaxed);
         atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
+        if (!won)
+            return false;
     }
-    return item;
+    /* The owner is the only writer of slots, and slot b is its own now
+     * (below every thief's reach, or won by the CAS): reading it after the
+     * CAS is safe, and a lost race leaves dst untouched. */
+    weft__deque_slot_load(weft__deque_buf_slot(buf, b, words), dst, words);
+    return true;
 }
 
-/* Any thread. Takes the oldest item. */
-static inline weft__steal_status weft__deque_cl_steal(weft__deque_cl *dq, void **item)
+/* Any thread. Copy the oldest item out to `dst` (untouched unless OK). */
+static inline weft__steal_status weft__deque_cl_steal_words(weft__deque_cl *dq, void **dst,
+                                                            unsigned words)
 {
     /* seq_cst load of top, then of bottom: pairs with pop's store-load pair */
     int64_t t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
@@ -163,13 +209,45 @@ static inline weft__steal_status weft__deque_cl_steal(weft__deque_cl *dq, void *
         return WEFT__STEAL_EMPTY;
     /* acquire: sees the slots growth copied before publishing the buffer */
     weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_acquire);
-    /* read before the CAS: once top moves the owner may reuse the slot */
-    void *it = atomic_load_explicit(&buf->slots[t & buf->mask], memory_order_relaxed);
+    /* Copy before the CAS: once top moves the owner may reuse the slot. The
+     * copy may be torn (words of two pushes) only when the CAS then fails:
+     * see "Items of several words" above. */
+    void *copy[WEFT__DEQUE_MAX_WORDS];
+    weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);
     if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return WEFT__STEAL_LOST;
-    *item = it;
+    for (unsigned k = 0; k < words; k++)
+        dst[k] = copy[k];
     return WEFT__STEAL_OK;
+}
+
+/* The pointer API (deque/deque.h): items are non-NULL pointers. */
+
+/* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
+static inline int weft__deque_cl_push_owner(weft__deque_cl *dq, void *item)
+{
+    return weft__deque_cl_push_words(dq, &item, 1);
+}
+
+/* Owner only. Push when room is certain from top_seen alone; false (the
+ * deque unchanged) when push_owner must look at top or grow. Calls nothing. */
+static inline bool weft__deque_cl_try_push_owner(weft__deque_cl *dq, void *item)
+{
+    return weft__deque_cl_try_push_words(dq, &item, 1);
+}
+
+/* Owner only. The most recently pushed item, or NULL when empty. */
+static inline void *weft__deque_cl_pop_owner(weft__deque_cl *dq)
+{
+    void *item;
+    return weft__deque_cl_pop_words(dq, &item, 1) ? item : NULL;
+}
+
+/* Any thread. Takes the oldest item (*item untouched unless OK). */
+static inline weft__steal_status weft__deque_cl_steal(weft__deque_cl *dq, void **item)
+{
+    return weft__deque_cl_steal_words(dq, item, 1);
 }
 
 /* Owner only. Nothing to do: every item is stealable as soon as it is

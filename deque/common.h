@@ -2,6 +2,12 @@
  * What weft's two deques (chase_lev.h, split.h) share: the statuses of a
  * steal and the growable ring buffer of slots. deque/deque.h picks the
  * runtime's deque; see it for the operations' contract.
+ *
+ * A slot holds an item of `words` machine words, fixed per deque: 1 for the
+ * pointer deques (deque.h), WEFT__DEQUE_FRAME_WORDS for the frame deques
+ * (frame.h). Each deque's algorithm is written once, with the word count a
+ * parameter that every caller passes as a constant, so the compiler keeps
+ * one copy per word count and the pointer deque's code is what it was.
  */
 #ifndef WEFT_DEQUE_COMMON_H
 #define WEFT_DEQUE_COMMON_H
@@ -20,17 +26,49 @@ typedef enum weft__steal_status {
 
 /* Largest capacity a deque grows to (items); a push beyond it fails. */
 #define WEFT__DEQUE_MAX_CAPACITY ((size_t)1 << 28)
+/* Most words an item may have (a frame's). */
+#define WEFT__DEQUE_MAX_WORDS 4
 
 typedef struct weft__deque_buf weft__deque_buf;
 struct weft__deque_buf {
     int64_t mask;          /* capacity - 1, capacity a power of two */
+    unsigned words;        /* words per item */
     weft__deque_buf *next; /* chain of retired buffers */
+    /* (mask + 1) * words: item i in words [(i & mask) * words, + words).
+     * Atomic (relaxed) so that a thief racing the owner on a slot reads
+     * some value of each word rather than making a data race; it may see
+     * words of two different items, and each deque's steal explains why
+     * it keeps only an item whose words all came from the push it takes. */
     _Atomic(void *) slots[];
 };
 
-/* A buffer of `capacity` slots (a power of two), every slot NULL; NULL when
- * out of memory. */
-weft__deque_buf *weft__deque_buf_new(size_t capacity);
+/* The first word of item `i`'s slot in `b`, whose items have `words` words. */
+static inline _Atomic(void *) *weft__deque_buf_slot(weft__deque_buf *b, int64_t i,
+                                                    unsigned words)
+{
+    return &b->slots[(size_t)(i & b->mask) * words];
+}
+
+/* Copy an item's words into a slot (owner), relaxed: the store that
+ * publishes the slot (bottom, or split) is the release. */
+static inline void weft__deque_slot_store(_Atomic(void *) *slot, void *const *src,
+                                          unsigned words)
+{
+    for (unsigned k = 0; k < words; k++)
+        atomic_store_explicit(&slot[k], src[k], memory_order_relaxed);
+}
+
+/* Copy a slot's words out, relaxed: the load of bottom, split or buf that
+ * made the slot visible was the acquire. */
+static inline void weft__deque_slot_load(_Atomic(void *) *slot, void **dst, unsigned words)
+{
+    for (unsigned k = 0; k < words; k++)
+        dst[k] = atomic_load_explicit(&slot[k], memory_order_relaxed);
+}
+
+/* A buffer of `capacity` items (a power of two) of `words` words each
+ * (1..WEFT__DEQUE_MAX_WORDS), every word NULL; NULL when out of memory. */
+weft__deque_buf *weft__deque_buf_new(size_t capacity, unsigned words);
 /* Owner only: a buffer twice the size of `old` holding its items [t, b),
  * and `old` put on the `retired` chain; NULL (nothing changed) when out of
  * memory or at the maximum capacity. The caller publishes the new buffer

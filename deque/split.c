@@ -6,16 +6,22 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "deque/split.h"
 
 int weft__deque_split_init(weft__deque_split *dq, size_t capacity)
 {
+    return weft__deque_split_init_words(dq, capacity, 1);
+}
+
+int weft__deque_split_init_words(weft__deque_split *dq, size_t capacity, unsigned words)
+{
     size_t cap = weft__deque_buf_capacity(capacity);
-    if (dq == NULL || cap == 0)
+    if (dq == NULL || cap == 0 || words == 0 || words > WEFT__DEQUE_MAX_WORDS)
         return EINVAL;
-    weft__deque_buf *b = weft__deque_buf_new(cap);
+    weft__deque_buf *b = weft__deque_buf_new(cap, words);
     if (b == NULL)
         return ENOMEM;
     atomic_init(&dq->top, 0);
@@ -58,14 +64,13 @@ int weft__deque_split_reserve(weft__deque_split *dq, int64_t b)
     return 0;
 }
 
-/* Owner: take the slot below bottom `b` (private) and move bottom to it. */
-static void *take_private(weft__deque_split *dq, int64_t b)
+/* Owner: copy the slot below bottom `b` (private) out and move bottom to it. */
+static bool take_private(weft__deque_split *dq, int64_t b, void **dst, unsigned words)
 {
     b--;
-    void *item = atomic_load_explicit(&dq->own_buf->slots[b & dq->own_buf->mask],
-                                      memory_order_relaxed);
+    weft__deque_slot_load(weft__deque_buf_slot(dq->own_buf, b, words), dst, words);
     atomic_store_explicit(&dq->bottom, b, memory_order_relaxed);
-    return item;
+    return true;
 }
 
 void weft__deque_split_push_slow(weft__deque_split *dq)
@@ -91,7 +96,7 @@ static void now_empty(weft__deque_split *dq, int64_t t)
         atomic_store_explicit(&dq->request, WEFT__SPLIT_OWNER_EMPTY, memory_order_relaxed);
 }
 
-void *weft__deque_split_pop_slow(weft__deque_split *dq)
+bool weft__deque_split_pop_slow(weft__deque_split *dq, void **dst, unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     int64_t s = dq->own_split;
@@ -100,7 +105,7 @@ void *weft__deque_split_pop_slow(weft__deque_split *dq)
          * (OWNER_EMPTY cannot stand here: a push cleared it.) */
         if (b - s >= 2)
             weft__deque_split_share(dq, s + (b - s) / 2);
-        return take_private(dq, b);
+        return take_private(dq, b, dst, words);
     }
     /* The private part is empty (b == s): take back the newer half of the
      * public part, rounded up. relaxed: only a guess; the seq_cst load below
@@ -108,7 +113,7 @@ void *weft__deque_split_pop_slow(weft__deque_split *dq)
     int64_t t = atomic_load_explicit(&dq->top, memory_order_relaxed);
     if (t >= s) {
         now_empty(dq, t);
-        return NULL;
+        return false;
     }
     int64_t ns = t + (s - t) / 2;
     dq->own_split = ns;
@@ -119,27 +124,28 @@ void *weft__deque_split_pop_slow(weft__deque_split *dq)
     t = atomic_load_explicit(&dq->top, memory_order_seq_cst);
     dq->top_seen = t;
     if (t < ns)
-        return take_private(dq, b); /* [ns, s) is ours */
+        return take_private(dq, b, dst, words); /* [ns, s) is ours */
     if (t < s - 1) {
         /* (t, s) is ours; slot t stays public, a thief may be taking it.
          * release: republishes slot t's item (written before) */
         dq->own_split = t + 1;
         atomic_store_explicit(&dq->split, t + 1, memory_order_release);
-        return take_private(dq, b);
+        return take_private(dq, b, dst, words);
     }
-    void *item = NULL;
+    bool won = false;
     if (t == s - 1) {
         /* the last item: race the thieves for it on top */
-        item = atomic_load_explicit(&dq->own_buf->slots[t & dq->own_buf->mask],
-                                    memory_order_relaxed);
-        if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
-                                                     memory_order_relaxed))
-            item = NULL;
+        won = atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
+                                                      memory_order_relaxed);
+        /* the owner is the only writer of slots and slot s - 1 is its own
+         * now: read after the CAS, so a lost race leaves dst untouched */
+        if (won)
+            weft__deque_slot_load(weft__deque_buf_slot(dq->own_buf, s - 1, words), dst, words);
     }
     /* top == s now: public and private parts are empty. release: keeps
      * every split store publishing */
     dq->own_split = s;
     atomic_store_explicit(&dq->split, s, memory_order_release);
     now_empty(dq, s);
-    return item;
+    return won;
 }

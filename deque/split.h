@@ -2,7 +2,8 @@
  * The split work-stealing deque in C11 atomics (internal; the runtime
  * reaches it through deque/deque.h when built with WEFT_SPLIT_DEQUE). One
  * owner thread pushes and pops at the bottom (LIFO); any thread steals at
- * the top (FIFO). Items are non-NULL pointers. The owner's operations are
+ * the top (FIFO). Items are non-NULL pointers, or frames of several words
+ * (deque/frame.h) through the same code. The owner's operations are
  * inline: they are the spawn and join fast path.
  *
  * The idea is Lace's (van Dijk and van de Pol, "Lace: non-blocking split
@@ -90,6 +91,35 @@
  *   bad variants that must fail; tests/deque/ stresses it (10^8 items in
  *   `make check-stress`).
  *
+ * Items of several words (frames: deque/frame.h)
+ *   A slot's words are stored and loaded one by one (relaxed atomics), so a
+ *   thief may copy a torn item: words of two pushes into the same slot. It
+ *   keeps its copy only when its CAS moves top from t to t + 1, and then
+ *   the copy is exactly the item pushed at index t (Lace's argument):
+ *   - the thief read split > t, synchronising with the release store of
+ *     split that published slot t, so it sees the words of the push of t
+ *     (or newer ones); growth's copy it sees through the acquire load of
+ *     buf, and it reads every word from the one buffer it loaded;
+ *   - newer words in that slot come either from a push of t + capacity or
+ *     more, which first loads (acquire) a top above t, i.e. the thief's
+ *     successful CAS or a later one, so the thief's copy happens before
+ *     those stores and cannot read them; or from a push of t again after
+ *     the owner made t private and popped it. The owner makes t private
+ *     only in a take-back whose seq_cst load of top saw top < t (t above
+ *     the top it read) after its seq_cst store of a split <= t; a thief
+ *     that read the older split read a top no newer than that one, so its
+ *     CAS at t fails; a thief that read the newer split (or a later one)
+ *     sees t public again only through a share's release store after the
+ *     re-push, and copies the new item. Slot t itself, when it is the top
+ *     the owner read, stays public or is settled by CAS (one winner).
+ *   - a buffer replaced by growth is never written again.
+ *   The owner races nobody on a slot's words: it writes a slot while it is
+ *   private, before the release store of split that publishes it, and
+ *   reads only slots it holds (the last public one after its CAS won).
+ *   models/genmc/ checks this with frames whose words all derive from one
+ *   value, and variants that copy after the CAS or write the words after
+ *   the share, which it must reject.
+ *
  * What it does not
  *   It never shrinks. Only the owner may push or pop. Private items are
  *   invisible to thieves until the owner next pushes or pops: an owner
@@ -139,14 +169,18 @@ typedef struct weft__deque_split {
  * at least 2). 0 or ENOMEM; EINVAL for NULL or a capacity above the maximum.
  */
 int weft__deque_split_init(weft__deque_split *dq, size_t capacity);
+/* The same for items of `words` words (1..WEFT__DEQUE_MAX_WORDS, else
+ * EINVAL); every push, pop and steal must then pass that `words`. */
+int weft__deque_split_init_words(weft__deque_split *dq, size_t capacity, unsigned words);
 /* Free the buffers. No other thread may use the deque any more. */
 void weft__deque_split_destroy(weft__deque_split *dq);
 
 /* Owner only: make room for the slot at bottom `b` (look at top, grow when
  * full). 0 or ENOMEM (the deque unchanged). */
 int weft__deque_split_reserve(weft__deque_split *dq, int64_t b);
-/* Owner only: pop when the private part is empty or `request` is not NONE. */
-void *weft__deque_split_pop_slow(weft__deque_split *dq);
+/* Owner only: pop (copy to `dst`, true; false when empty) when the private
+ * part is empty or `request` is not NONE. */
+bool weft__deque_split_pop_slow(weft__deque_split *dq, void **dst, unsigned words);
 /* Owner only: after a push that found `request` not NONE. */
 void weft__deque_split_push_slow(weft__deque_split *dq);
 
@@ -169,11 +203,20 @@ static inline void weft__deque_split_share(weft__deque_split *dq, int64_t ns)
     atomic_store_explicit(&dq->request, WEFT__SPLIT_NONE, memory_order_relaxed);
 }
 
-/* Owner: store the item at `b`, which has room, and move bottom past it. */
-static inline void weft__deque_split_put(weft__deque_split *dq, int64_t b, void *item)
+/*
+ * The operations on items of `words` words. Every caller passes `words` as
+ * a constant equal to the deque's (1 for the pointer API below, frames in
+ * deque/frame.h), so each word count compiles to straight-line code.
+ */
+
+/* Owner: copy the item at `src` to `b`, which has room, and move bottom
+ * past it. */
+static inline void weft__deque_split_put(weft__deque_split *dq, int64_t b, void *const *src,
+                                         unsigned words)
 {
-    weft__deque_buf *buf = dq->own_buf;
-    atomic_store_explicit(&buf->slots[b & buf->mask], item, memory_order_relaxed);
+    /* relaxed: the slot is private; a later release store of split (a
+     * share, possibly in push_slow just below) publishes it */
+    weft__deque_slot_store(weft__deque_buf_slot(dq->own_buf, b, words), src, words);
     /* relaxed: bottom is a hint to thieves; slots are published by split */
     atomic_store_explicit(&dq->bottom, b + 1, memory_order_relaxed);
     /* relaxed: a hint too; the split store that answers it is the release */
@@ -183,20 +226,24 @@ static inline void weft__deque_split_put(weft__deque_split *dq, int64_t b, void 
 }
 
 /* Owner only. Push when room is certain from top_seen alone; false (the
- * deque unchanged) when push_owner must look at top or grow. It calls
- * nothing, so a caller's fast path can stay a leaf function. */
-static inline bool weft__deque_split_try_push_owner(weft__deque_split *dq, void *item)
+ * deque unchanged) when push must look at top or grow. It calls nothing
+ * (but the rare answer to a request), so a caller's fast path can stay a
+ * leaf function. */
+static inline bool weft__deque_split_try_push_words(weft__deque_split *dq, void *const *src,
+                                                    unsigned words)
 {
     /* relaxed: only this thread stores bottom */
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     if (b - dq->top_seen > dq->own_buf->mask)
         return false;
-    weft__deque_split_put(dq, b, item);
+    weft__deque_split_put(dq, b, src, words);
     return true;
 }
 
-/* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
-static inline int weft__deque_split_push_owner(weft__deque_split *dq, void *item)
+/* Owner only. Copy the item at `src` in: 0, or ENOMEM when growing failed
+ * (the deque is unchanged). */
+static inline int weft__deque_split_push_words(weft__deque_split *dq, void *const *src,
+                                               unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     /* Room is checked against top_seen, a value of top loaded in the past:
@@ -205,12 +252,15 @@ static inline int weft__deque_split_push_owner(weft__deque_split *dq, void *item
     if (WEFT__UNLIKELY(b - dq->top_seen > dq->own_buf->mask) &&
         weft__deque_split_reserve(dq, b) != 0)
         return ENOMEM;
-    weft__deque_split_put(dq, b, item);
+    weft__deque_split_put(dq, b, src, words);
     return 0;
 }
 
-/* Owner only. The most recently pushed item, or NULL when empty. */
-static inline void *weft__deque_split_pop_owner(weft__deque_split *dq)
+/* Owner: the common pop. Copy the newest item out to `dst` when it is
+ * private and no thief asked: true; false (dst untouched) when pop_slow
+ * must decide. */
+static inline bool weft__deque_split_pop_private(weft__deque_split *dq, void **dst,
+                                                 unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     if (WEFT__LIKELY(b > dq->own_split) &&
@@ -218,26 +268,26 @@ static inline void *weft__deque_split_pop_owner(weft__deque_split *dq)
                      WEFT__SPLIT_NONE)) {
         /* private: no thief takes a slot at or above split */
         b--;
-        weft__deque_buf *buf = dq->own_buf;
-        void *item = atomic_load_explicit(&buf->slots[b & buf->mask], memory_order_relaxed);
+        weft__deque_slot_load(weft__deque_buf_slot(dq->own_buf, b, words), dst, words);
         atomic_store_explicit(&dq->bottom, b, memory_order_relaxed);
-        return item;
+        return true;
     }
-    return weft__deque_split_pop_slow(dq);
+    return false;
 }
 
-/* Owner only. Make every item public: for an owner about to stop pushing
- * and popping for a while (a long task, a blocking wait), whose private
- * items no thief could take meanwhile. No fence: one release store. */
-static inline void weft__deque_split_share_owner(weft__deque_split *dq)
+/* Owner only. Copy the most recently pushed item out to `dst`: true, or
+ * false (dst untouched) when the deque is empty. */
+static inline bool weft__deque_split_pop_words(weft__deque_split *dq, void **dst,
+                                               unsigned words)
 {
-    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
-    if (b > dq->own_split)
-        weft__deque_split_share(dq, b);
+    return weft__deque_split_pop_private(dq, dst, words) ||
+           weft__deque_split_pop_slow(dq, dst, words);
 }
 
-/* Any thread. Takes the oldest public item. */
-static inline weft__steal_status weft__deque_split_steal(weft__deque_split *dq, void **item)
+/* Any thread. Copy the oldest public item out to `dst` (untouched unless
+ * OK). */
+static inline weft__steal_status weft__deque_split_steal_words(weft__deque_split *dq,
+                                                               void **dst, unsigned words)
 {
     /* seq_cst load of top, then of split: pairs with the owner's seq_cst
      * store of split then load of top when it takes public items back */
@@ -263,13 +313,61 @@ static inline weft__steal_status weft__deque_split_steal(weft__deque_split *dq, 
     }
     /* acquire: sees the slots growth copied before publishing the buffer */
     weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_acquire);
-    /* read before the CAS: once top moves the owner may reuse the slot */
-    void *it = atomic_load_explicit(&buf->slots[t & buf->mask], memory_order_relaxed);
+    /* Copy before the CAS: once top moves the owner may reuse the slot. The
+     * copy may be torn (words of two pushes) only when the CAS then fails:
+     * see "Items of several words" above. */
+    void *copy[WEFT__DEQUE_MAX_WORDS];
+    weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);
     if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return WEFT__STEAL_LOST;
-    *item = it;
+    for (unsigned k = 0; k < words; k++)
+        dst[k] = copy[k];
     return WEFT__STEAL_OK;
+}
+
+/* Owner only. Make every item public: for an owner about to stop pushing
+ * and popping for a while (a long task, a blocking wait), whose private
+ * items no thief could take meanwhile. No fence: one release store. */
+static inline void weft__deque_split_share_owner(weft__deque_split *dq)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    if (b > dq->own_split)
+        weft__deque_split_share(dq, b);
+}
+
+/* The pointer API (deque/deque.h): items are non-NULL pointers. */
+
+/* Owner only. Push when room is certain from top_seen alone; false (the
+ * deque unchanged) when push_owner must look at top or grow. It calls
+ * nothing, so a caller's fast path can stay a leaf function. */
+static inline bool weft__deque_split_try_push_owner(weft__deque_split *dq, void *item)
+{
+    return weft__deque_split_try_push_words(dq, &item, 1);
+}
+
+/* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
+static inline int weft__deque_split_push_owner(weft__deque_split *dq, void *item)
+{
+    return weft__deque_split_push_words(dq, &item, 1);
+}
+
+/* Owner only. The most recently pushed item, or NULL when empty. */
+static inline void *weft__deque_split_pop_owner(weft__deque_split *dq)
+{
+    void *item;
+    if (WEFT__LIKELY(weft__deque_split_pop_private(dq, &item, 1)))
+        return item;
+    /* a local of its own: the call takes its address, and so `item` can
+     * stay in a register on the common path */
+    void *slow;
+    return weft__deque_split_pop_slow(dq, &slow, 1) ? slow : NULL;
+}
+
+/* Any thread. Takes the oldest public item (*item untouched unless OK). */
+static inline weft__steal_status weft__deque_split_steal(weft__deque_split *dq, void **item)
+{
+    return weft__deque_split_steal_words(dq, item, 1);
 }
 
 /* Items in the deque, public and private, at some recent instant; exact for

@@ -125,14 +125,16 @@ fresh || exit 1
 quick_ok
 [ $quick = 0 ] && full_ok
 # ---- bad variants: each must be rejected ----------------------------------
+# steal's copy of the slot moved after its CAS (both deques' steal_words)
+copy_after_cas='/weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);/d; s/^    for (unsigned k = 0; k < words; k++)$/    weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);\n&/'
 # Chase-Lev: pop's claim of bottom no longer a store-load barrier
 bad deque/chase_lev.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);/atomic_store_explicit(\&dq->bottom, b, memory_order_release);/' \
     -DPUSH1=2 -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
 # Chase-Lev: steal reads its slot after the CAS, when the owner may reuse it
-bad deque/chase_lev.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
+bad deque/chase_lev.h "$copy_after_cas" \
     -DPUSH1=2 -DPOP1=2 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=1
 # a grown buffer's slots left uninitialised: a thief with an old top reads one
-bad deque/common.c '/for (size_t i = 0; i < capacity; i++)/,+1d' \
+bad deque/common.c '/for (size_t i = 0; i < nwords; i++)/,+1d' \
     -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
 # split: taking the public part back without the store-load barrier (the
 # store of split, or the thief's load of it, no longer seq_cst)
@@ -151,7 +153,7 @@ bad deque/split.c 's/if (t < ns)/if (t <= ns)/' \
 bad deque/split.c 's/atomic_store_explicit(&dq->buf, nb, memory_order_release);/atomic_store_explicit(\&dq->buf, nb, memory_order_relaxed);/' \
     $SPLIT -DPUSH1=3 -DSHARE -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
 # split: steal reads its slot after the CAS
-bad deque/split.h '/void \*it = atomic_load_explicit(&buf->slots/d; s/^    \*item = it;/    *item = atomic_load_explicit(\&buf->slots[t \& buf->mask], memory_order_relaxed);/' \
+bad deque/split.h "$copy_after_cas" \
     $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
 # split: a thief asks with a plain store, which can undo the owner's
 # OWNER_EMPTY: the drained deque then answers ASKED for ever
