@@ -50,21 +50,49 @@ static inline _Atomic(void *) *weft__deque_buf_slot(weft__deque_buf *b, int64_t 
 }
 
 /* Copy an item's words into a slot (owner), relaxed: the store that
- * publishes the slot (bottom, or split) is the release. */
+ * publishes the slot (bottom, or split) is the release. Written out rather
+ * than looped: `words` is a constant at every call, the tests fold away,
+ * and gcc -O2 does not unroll a loop of atomic accesses. */
 static inline void weft__deque_slot_store(_Atomic(void *) *slot, void *const *src,
                                           unsigned words)
 {
-    for (unsigned k = 0; k < words; k++)
-        atomic_store_explicit(&slot[k], src[k], memory_order_relaxed);
+    atomic_store_explicit(&slot[0], src[0], memory_order_relaxed);
+    if (words > 1)
+        atomic_store_explicit(&slot[1], src[1], memory_order_relaxed);
+    if (words > 2)
+        atomic_store_explicit(&slot[2], src[2], memory_order_relaxed);
+    if (words > 3)
+        atomic_store_explicit(&slot[3], src[3], memory_order_relaxed);
 }
 
 /* Copy a slot's words out, relaxed: the load of bottom, split or buf that
  * made the slot visible was the acquire. */
 static inline void weft__deque_slot_load(_Atomic(void *) *slot, void **dst, unsigned words)
 {
-    for (unsigned k = 0; k < words; k++)
-        dst[k] = atomic_load_explicit(&slot[k], memory_order_relaxed);
+    dst[0] = atomic_load_explicit(&slot[0], memory_order_relaxed);
+    if (words > 1)
+        dst[1] = atomic_load_explicit(&slot[1], memory_order_relaxed);
+    if (words > 2)
+        dst[2] = atomic_load_explicit(&slot[2], memory_order_relaxed);
+    if (words > 3)
+        dst[3] = atomic_load_explicit(&slot[3], memory_order_relaxed);
 }
+
+/* Copy an item's words between two places only this thread sees (a
+ * thief's copy to its caller's). Not memcpy: GenMC (models/genmc/) runs
+ * this code unoptimised, where the length is not a constant. */
+static inline void weft__deque_words_copy(void **dst, void *const *src, unsigned words)
+{
+    dst[0] = src[0];
+    if (words > 1)
+        dst[1] = src[1];
+    if (words > 2)
+        dst[2] = src[2];
+    if (words > 3)
+        dst[3] = src[3];
+}
+
+_Static_assert(WEFT__DEQUE_MAX_WORDS == 4, "the copies above copy up to 4 words");
 
 /* A buffer of `capacity` items (a power of two) of `words` words each
  * (1..WEFT__DEQUE_MAX_WORDS), every word NULL; NULL when out of memory. */

@@ -321,8 +321,7 @@ static inline weft__steal_status weft__deque_split_steal_words(weft__deque_split
     if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return WEFT__STEAL_LOST;
-    for (unsigned k = 0; k < words; k++)
-        dst[k] = copy[k];
+    weft__deque_words_copy(dst, copy, words);
     return WEFT__STEAL_OK;
 }
 

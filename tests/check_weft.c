@@ -54,6 +54,9 @@ int main(void)
     srunner_add_suite(sr, deque_stress_suite());
     srunner_add_suite(sr, split_deque_suite());
     srunner_add_suite(sr, split_deque_stress_suite());
+    srunner_add_suite(sr, frame_deque_suite());
+    srunner_add_suite(sr, frame_deque_stress_suite());
+    srunner_add_suite(sr, frame_split_deque_stress_suite());
     srunner_add_suite(sr, scheduler_suite());
     srunner_add_suite(sr, cancel_suite());
     srunner_add_suite(sr, scope_suite());

@@ -126,7 +126,7 @@ quick_ok
 [ $quick = 0 ] && full_ok
 # ---- bad variants: each must be rejected ----------------------------------
 # steal's copy of the slot moved after its CAS (both deques' steal_words)
-copy_after_cas='/weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);/d; s/^    for (unsigned k = 0; k < words; k++)$/    weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);\n&/'
+copy_after_cas='/weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);/d; s/^    weft__deque_words_copy(dst, copy, words);$/    weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);\n&/'
 # Chase-Lev: pop's claim of bottom no longer a store-load barrier
 bad deque/chase_lev.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_cst);/atomic_store_explicit(\&dq->bottom, b, memory_order_release);/' \
     -DPUSH1=2 -DPOP1=1 -DTHIEVES=1 -DSTEALS=2

@@ -8,7 +8,11 @@
  *
  * A template: the including file defines DQ_T (the deque type), DQ(op) (its
  * operation `op`), DQ_STRESS_SUITE and DQ_STRESS_NAME (the suite's function
- * and name), and includes its deque's header and this file once.
+ * and name), and includes its deque's header and this file once. With
+ * DQ_FRAMES defined the deque holds frames (deque/frame.h) whose words are
+ * all derived from the item's number, and every copy that comes out must
+ * be whole: a torn one (words of two frames) fails the test.
+ * DQ_STRESS_ITEMS sets the default size.
  *
  * Old deques are freed while thieves run, guarded by one hazard pointer per
  * thief: a thief announces the deque it will use and re-checks that it is
@@ -31,9 +35,75 @@
 
 enum { THIEVES = 3, ROUND_ITEMS = 4096, MAX_RETIRED = 64 };
 
+#ifndef DQ_STRESS_ITEMS
+#define DQ_STRESS_ITEMS 20000000
+#endif
+
+/* Item i (1..items) goes in and comes out as a number; 0 for a copy that is
+ * no item (a torn frame). */
+#ifdef DQ_FRAMES
+static int dq_push(DQ_T *dq, uint64_t i)
+{
+    weft__deque_frame f;
+    for (unsigned k = 0; k < WEFT__DEQUE_FRAME_WORDS; k++)
+        f.w[k] = (void *)(uintptr_t)(i * WEFT__DEQUE_FRAME_WORDS + k);
+    return DQ(push_owner)(dq, &f);
+}
+
+static uint64_t dq_number(const weft__deque_frame *f)
+{
+    uint64_t i = (uintptr_t)f->w[0] / WEFT__DEQUE_FRAME_WORDS;
+    for (unsigned k = 0; k < WEFT__DEQUE_FRAME_WORDS; k++)
+        if ((uintptr_t)f->w[k] != i * WEFT__DEQUE_FRAME_WORDS + k)
+            return 0;
+    return i;
+}
+
+/* 0 when empty, else the number of the frame popped */
+static int dq_pop(DQ_T *dq, uint64_t *i)
+{
+    weft__deque_frame f;
+    if (!DQ(pop_owner)(dq, &f))
+        return 0;
+    *i = dq_number(&f);
+    return 1;
+}
+
+static weft__steal_status dq_steal(DQ_T *dq, uint64_t *i)
+{
+    weft__deque_frame f;
+    weft__steal_status st = DQ(steal)(dq, &f);
+    if (st == WEFT__STEAL_OK)
+        *i = dq_number(&f);
+    return st;
+}
+#else
+static int dq_push(DQ_T *dq, uint64_t i)
+{
+    return DQ(push_owner)(dq, (void *)(uintptr_t)i);
+}
+
+static int dq_pop(DQ_T *dq, uint64_t *i)
+{
+    void *item = DQ(pop_owner)(dq);
+    *i = (uintptr_t)item;
+    return item != NULL;
+}
+
+static weft__steal_status dq_steal(DQ_T *dq, uint64_t *i)
+{
+    void *item;
+    weft__steal_status st = DQ(steal)(dq, &item);
+    if (st == WEFT__STEAL_OK)
+        *i = (uintptr_t)item;
+    return st;
+}
+#endif
+
 struct stress {
     uint64_t items;
     _Atomic unsigned char *taken;   /* per item: how many times it was taken */
+    atomic_ullong torn;             /* copies that were no item (frames) */
     _Atomic(DQ_T *) current;
     _Atomic(DQ_T *) hazard[THIEVES];
     atomic_bool done;
@@ -45,9 +115,13 @@ struct thief_arg {
     int id;
 };
 
-static void take(struct stress *st, void *item)
+static void take(struct stress *st, uint64_t number)
 {
-    uintptr_t i = (uintptr_t)item - 1;
+    if (number == 0) {
+        atomic_fetch_add_explicit(&st->torn, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t i = number - 1;
     /* an index out of range is counted as a duplicate of item 0: the check fails */
     atomic_fetch_add_explicit(&st->taken[i < st->items ? i : 0], i < st->items ? 1 : 2,
                               memory_order_relaxed);
@@ -73,8 +147,8 @@ static void *thief(void *p)
         DQ_T *dq = protect(st, a->id);
         if (dq == NULL)
             continue;
-        void *item;
-        switch (DQ(steal)(dq, &item)) {
+        uint64_t item;
+        switch (dq_steal(dq, &item)) {
         case WEFT__STEAL_OK:
             take(st, item);
             st->stolen[a->id]++;
@@ -129,7 +203,7 @@ START_TEST(test_stress_every_item_taken_exactly_once)
 {
     struct stress *st = calloc(1, sizeof *st);
     ck_assert_ptr_nonnull(st);
-    st->items = weft_test_env_u64("WEFT_STRESS_ITEMS", 20000000);
+    st->items = weft_test_env_u64("WEFT_STRESS_ITEMS", DQ_STRESS_ITEMS);
     st->taken = calloc(st->items, 1);
     ck_assert_ptr_nonnull(st->taken);
     uint64_t rng = weft_test_seed() | 1;
@@ -157,20 +231,20 @@ START_TEST(test_stress_every_item_taken_exactly_once)
             /* mostly short bursts, sometimes long ones that grow the buffer */
             uint64_t burst = (r & 7) == 0 ? 1 + (r >> 8) % 1024 : 1 + (r >> 8) % 8;
             for (uint64_t k = 0; k < burst && next < round_end; k++)
-                push_errors += DQ(push_owner)(dq, (void *)(uintptr_t)(++next)) != 0;
+                push_errors += dq_push(dq, ++next) != 0;
             /* now and then everything public: pops take it back by halves */
             if ((r & 0xf0) == 0)
                 DQ(share_owner)(dq);
             uint64_t pops = (r >> 32) % (burst + 2);
             for (uint64_t k = 0; k < pops; k++) {
-                void *item = DQ(pop_owner)(dq);
-                if (item == NULL)
+                uint64_t item;
+                if (!dq_pop(dq, &item))
                     break;
                 take(st, item);
                 popped++;
             }
         }
-        for (void *item; (item = DQ(pop_owner)(dq)) != NULL; popped++)
+        for (uint64_t item; dq_pop(dq, &item); popped++)
             take(st, item);
         /* retire: thieves may still hold it; free when no hazard names it */
         nretired = reclaim(st, retired, nretired);
@@ -196,16 +270,24 @@ START_TEST(test_stress_every_item_taken_exactly_once)
         asked += st->asked[i];
     }
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    unsigned long long torn = atomic_load(&st->torn);
     printf("%s: %llu items in %.2f s: %llu popped, %llu stolen, %llu lost races, %llu asked, "
-           "%llu missing, %llu duplicated\n",
+           "%llu missing, %llu duplicated%s\n",
            DQ_STRESS_NAME, (unsigned long long)st->items, secs, (unsigned long long)popped,
            (unsigned long long)stolen, (unsigned long long)lost, (unsigned long long)asked,
-           (unsigned long long)missing, (unsigned long long)duplicated);
+           (unsigned long long)missing, (unsigned long long)duplicated,
+#ifdef DQ_FRAMES
+           torn == 0 ? ", every frame whole" : ", TORN FRAMES TAKEN"
+#else
+           ""
+#endif
+    );
     fflush(stdout);
     ck_assert_int_eq(push_errors, 0);
     ck_assert_int_eq(nretired, 0);
     ck_assert_uint_eq(missing, 0);
     ck_assert_uint_eq(duplicated, 0);
+    ck_assert_uint_eq(torn, 0);
     ck_assert_uint_eq(popped + stolen, st->items);
     free((void *)st->taken);
     free(st);
