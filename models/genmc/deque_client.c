@@ -13,12 +13,18 @@
  *           deque an attempt that finds only private items asks the owner
  *           to share, and the owner's next push or pop does
  *
- * Each item is a distinct address; taking one bumps its counter, which must
- * never pass 1. After every thread ended: if the owner's last pop found the
- * deque empty, a steal must answer EMPTY (not ASKED: a request must not
- * outlive the owner's pop that found nothing); then the owner drains the
- * deque alone and every counter must be exactly 1: nothing duplicated,
- * nothing lost.
+ *   FRAMES  the deques of frames (deque/frame.h): item i is a frame of four
+ *           words, word k holding (i + 1) * 4 + k, and every frame that a
+ *           pop or a steal hands out must be whole (each word from the
+ *           same push): a thief copies before its CAS and may read a torn
+ *           frame, which it must never keep
+ *
+ * Each item is distinct (an address, or a frame's words); taking one bumps
+ * its counter, which must never pass 1. After every thread ended: if the
+ * owner's last pop found the deque empty, a steal must answer EMPTY (not
+ * ASKED: a request must not outlive the owner's pop that found nothing);
+ * then the owner drains the deque alone and every counter must be exactly
+ * 1: nothing duplicated, nothing lost.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -26,6 +32,9 @@
 #include <stdint.h>
 
 #include "deque/deque.h"
+#ifdef FRAMES
+#include "deque/frame.h"
+#endif
 #include "deque/common.c"
 #ifdef WEFT_SPLIT_DEQUE
 #include "deque/split.c"
@@ -57,26 +66,119 @@
 
 #define ITEMS (PUSH1 + PUSH2)
 
-static weft__deque dq;
-static int item[ITEMS];
 static atomic_int taken[ITEMS];
-static int last_pop_empty; /* the owner's last pop returned NULL */
+static int last_pop_empty; /* the owner's last pop found nothing */
 
-static void take(void *p)
+static void take(int i)
 {
-    int i = (int)((int *)p - item);
     assert(i >= 0 && i < ITEMS);
     int before = atomic_fetch_add_explicit(&taken[i], 1, memory_order_relaxed);
     assert(before == 0); /* never twice */
 }
 
+/* The deque under test behind push(i), pop(&i) and steal(&i). */
+#ifdef FRAMES
+static weft__deque_frames dq;
+
+static int dq_init(void)
+{
+    return weft__deque_frames_init(&dq, CAP);
+}
+
+static int push(int i)
+{
+    weft__deque_frame f;
+    for (int k = 0; k < WEFT__DEQUE_FRAME_WORDS; k++)
+        f.w[k] = (void *)(uintptr_t)((i + 1) * WEFT__DEQUE_FRAME_WORDS + k);
+    return weft__deque_frames_push_owner(&dq, &f);
+}
+
+/* The item whose frame `f` is; asserts it is whole. */
+static int item_of(const weft__deque_frame *f)
+{
+    int v = (int)((uintptr_t)f->w[0] / WEFT__DEQUE_FRAME_WORDS);
+    for (int k = 0; k < WEFT__DEQUE_FRAME_WORDS; k++)
+        assert((uintptr_t)f->w[k] == (uintptr_t)(v * WEFT__DEQUE_FRAME_WORDS + k)); /* whole */
+    return v - 1;
+}
+
+static int pop(int *i)
+{
+    weft__deque_frame f;
+    if (!weft__deque_frames_pop_owner(&dq, &f))
+        return 0;
+    *i = item_of(&f);
+    return 1;
+}
+
+static weft__steal_status steal(int *i)
+{
+    weft__deque_frame f;
+    weft__steal_status st = weft__deque_frames_steal(&dq, &f);
+    if (st == WEFT__STEAL_OK)
+        *i = item_of(&f);
+    return st;
+}
+
+static inline void share(void)
+{
+    weft__deque_frames_share_owner(&dq);
+}
+
+static void dq_destroy(void)
+{
+    weft__deque_frames_destroy(&dq);
+}
+#else
+static weft__deque dq;
+static int item[ITEMS];
+
+static int dq_init(void)
+{
+    return weft__deque_init(&dq, CAP);
+}
+
+static int push(int i)
+{
+    return weft__deque_push_owner(&dq, &item[i]);
+}
+
+static int pop(int *i)
+{
+    int *p = weft__deque_pop_owner(&dq);
+    if (p == NULL)
+        return 0;
+    *i = (int)(p - item);
+    return 1;
+}
+
+static weft__steal_status steal(int *i)
+{
+    void *p = NULL;
+    weft__steal_status st = weft__deque_steal(&dq, &p);
+    if (st == WEFT__STEAL_OK)
+        *i = (int)((int *)p - item);
+    return st;
+}
+
+static inline void share(void)
+{
+    weft__deque_share_owner(&dq);
+}
+
+static void dq_destroy(void)
+{
+    weft__deque_destroy(&dq);
+}
+#endif
+
 static void pop_some(int n)
 {
     for (int k = 0; k < n; k++) {
-        void *p = weft__deque_pop_owner(&dq);
-        last_pop_empty = p == NULL;
-        if (p != NULL)
-            take(p);
+        int i;
+        last_pop_empty = !pop(&i);
+        if (!last_pop_empty)
+            take(i);
     }
 }
 
@@ -84,13 +186,13 @@ static void *owner(void *arg)
 {
     (void)arg;
     for (int i = 0; i < PUSH1; i++)
-        assert(weft__deque_push_owner(&dq, &item[i]) == 0);
+        assert(push(i) == 0);
 #ifdef SHARE
-    weft__deque_share_owner(&dq);
+    share();
 #endif
     pop_some(POP1);
     for (int i = PUSH1; i < ITEMS; i++)
-        assert(weft__deque_push_owner(&dq, &item[i]) == 0);
+        assert(push(i) == 0);
     if (PUSH2 > 0)
         last_pop_empty = 0;
     pop_some(POP2);
@@ -101,16 +203,16 @@ static void *thief(void *arg)
 {
     (void)arg;
     for (int k = 0; k < STEALS; k++) {
-        void *p = NULL;
-        if (weft__deque_steal(&dq, &p) == WEFT__STEAL_OK)
-            take(p);
+        int i;
+        if (steal(&i) == WEFT__STEAL_OK)
+            take(i);
     }
     return NULL;
 }
 
 int main(void)
 {
-    assert(weft__deque_init(&dq, CAP) == 0);
+    assert(dq_init() == 0);
     pthread_t o, t[THIEVES];
     pthread_create(&o, NULL, owner, NULL);
     for (int i = 0; i < THIEVES; i++)
@@ -119,14 +221,14 @@ int main(void)
     for (int i = 0; i < THIEVES; i++)
         pthread_join(t[i], NULL);
     if (last_pop_empty) {
-        void *p = NULL;
-        assert(weft__deque_steal(&dq, &p) == WEFT__STEAL_EMPTY);
+        int i;
+        assert(steal(&i) == WEFT__STEAL_EMPTY);
     }
     /* the owner alone now: whatever is left comes out of pop */
-    for (void *p; (p = weft__deque_pop_owner(&dq)) != NULL;)
-        take(p);
+    for (int i; pop(&i);)
+        take(i);
     for (int i = 0; i < ITEMS; i++)
         assert(atomic_load_explicit(&taken[i], memory_order_relaxed) == 1); /* none lost */
-    weft__deque_destroy(&dq);
+    dq_destroy();
     return 0;
 }

@@ -91,6 +91,7 @@ bad() {
 
 fresh || exit 1
 SPLIT=-DWEFT_SPLIT_DEQUE
+FRAMES=-DFRAMES
 # ---- good configurations -------------------------------------------------
 # the quick set: seconds each
 quick_ok() {
@@ -109,6 +110,20 @@ quick_ok() {
     run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
     run imm  ok $SPLIT -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
     run imm  ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
+    # frames (deque/frame.h): the last item raced by owner and thief, growth,
+    # slots reused after pops, requests answered into a reused slot, the
+    # public part taken back against two thieves
+    run rc11 ok $FRAMES -DPUSH1=1 -DPOP1=1 -DTHIEVES=1 -DSTEALS=1
+    run rc11 ok $FRAMES -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $FRAMES -DPUSH1=2 -DPOP1=2 -DPUSH2=2 -DPOP2=1 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $FRAMES -DPUSH1=3 -DPOP1=1 -DTHIEVES=2 -DSTEALS=2
+    run imm  ok $FRAMES -DPUSH1=2 -DPOP1=2 -DPUSH2=2 -DPOP2=1 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $FRAMES $SPLIT -DPUSH1=1 -DSHARE -DPOP1=1 -DTHIEVES=1 -DSTEALS=1
+    run rc11 ok $FRAMES $SPLIT -DPUSH1=1 -DPOP1=1 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $FRAMES $SPLIT -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
+    run rc11 ok $FRAMES $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
+    run imm  ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
 }
 # the full set adds minutes each: two growths under two thieves
 full_ok() {
@@ -120,6 +135,7 @@ full_ok() {
     run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
     run rc11 ok $SPLIT -DPUSH1=3 -DSHARE -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
     run imm  ok $SPLIT -DPUSH1=2 -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
+    run rc11 ok $FRAMES -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
 }
 fresh || exit 1
 quick_ok
@@ -155,6 +171,23 @@ bad deque/split.c 's/atomic_store_explicit(&dq->buf, nb, memory_order_release);/
 # split: steal reads its slot after the CAS
 bad deque/split.h "$copy_after_cas" \
     $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
+# frames: steal copies the frame after its CAS (the owner has reused the slot)
+bad deque/chase_lev.h "$copy_after_cas" \
+    $FRAMES -DPUSH1=2 -DPOP1=2 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=1
+bad deque/split.h "$copy_after_cas" \
+    $FRAMES $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
+# frames: the owner writes the frame's words after publishing the slot (after
+# the release store of bottom; after the share that answers a request, here
+# into a slot a pop freed): a thief copies words of no push, or of the old one
+bad deque/chase_lev.h '/^static inline int weft__deque_cl_push_words/,/^}/{/weft__deque_slot_store(/{h;d};/memory_order_release);/G}' \
+    $FRAMES -DPUSH1=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
+bad deque/split.h '/^static inline void weft__deque_split_put/,/^}/{/weft__deque_slot_store(/{h;d};/weft__deque_split_push_slow(dq);/G}' \
+    $FRAMES $SPLIT -DPUSH1=1 -DPOP1=1 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=2
+# frames: the owner's pop of the last item ignores that it lost the CAS
+bad deque/chase_lev.h 's/if (!won)/if (0 \&\& !won)/' \
+    $FRAMES -DPUSH1=1 -DPOP1=1 -DTHIEVES=1 -DSTEALS=1
+bad deque/split.c 's/        if (won)/        if ((won = won || 1))/' \
+    $FRAMES $SPLIT -DPUSH1=1 -DSHARE -DPOP1=1 -DTHIEVES=1 -DSTEALS=1
 # split: a thief asks with a plain store, which can undo the owner's
 # OWNER_EMPTY: the drained deque then answers ASKED for ever
 bad deque/split.h 's/if (atomic_compare_exchange_strong_explicit(&dq->request, &r, WEFT__SPLIT_ASKED,/if ((atomic_store_explicit(\&dq->request, WEFT__SPLIT_ASKED, memory_order_relaxed), 1) || atomic_compare_exchange_strong_explicit(\&dq->request, \&r, WEFT__SPLIT_ASKED,/' \
