@@ -316,7 +316,9 @@ static inline weft__steal_status weft__deque_split_steal_words(weft__deque_split
     /* Copy before the CAS: once top moves the owner may reuse the slot. The
      * copy may be torn (words of two pushes) only when the CAS then fails:
      * see "Items of several words" above. */
-    void *copy[WEFT__DEQUE_MAX_WORDS];
+    /* initialised for gcc's -Wmaybe-uninitialized, which cannot follow
+     * `words` from the load to the copy (TSan builds) */
+    void *copy[WEFT__DEQUE_MAX_WORDS] = {NULL};
     weft__deque_slot_load(weft__deque_buf_slot(buf, t, words), copy, words);
     if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + 1, memory_order_seq_cst,
                                                  memory_order_relaxed))
