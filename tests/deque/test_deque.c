@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -11,6 +10,7 @@
 
 #include "deque/chase_lev.h"
 #include "base/alloc.h"
+#include "tests/deque/race_wait.h"
 #include "tests/suites.h"
 
 /* Items are non-NULL pointers; encode small integers as 1-based pointers. */
@@ -244,21 +244,11 @@ struct race {
     unsigned char thief_got[RACE_ROUNDS];
 };
 
-/* Spin until *v >= want, yielding after a while: both sides spinning keep
- * the race tight when each has a core, and the yield lets an oversubscribed
- * machine (or TSan) run the other side instead of waiting out a slice. */
-static void wait_until_at_least(atomic_int *v, int want)
-{
-    for (unsigned spins = 0; atomic_load_explicit(v, memory_order_acquire) < want; spins++)
-        if (spins >= (1u << 18)) /* about a millisecond */
-            sched_yield();
-}
-
 static void *race_thief(void *arg)
 {
     struct race *r = arg;
     for (int round = 0; round < RACE_ROUNDS; round++) {
-        wait_until_at_least(&r->round, round);
+        race_wait_until_at_least(&r->round, round);
         /* one try is the race: LOST means the owner took it */
         void *item = NULL;
         weft__steal_status st = weft__deque_cl_steal(r->dq, &item);
@@ -284,7 +274,7 @@ START_TEST(test_race_on_last_item_has_exactly_one_winner)
             ;
         void *item = weft__deque_cl_pop_owner(r->dq);
         r->owner_got[round] = item == NULL ? 0 : item == ITEM(round) ? 1 : 2;
-        wait_until_at_least(&r->thief_done, round + 1);
+        race_wait_until_at_least(&r->thief_done, round + 1);
     }
     pthread_join(thief, NULL);
     int owner_wins = 0, thief_wins = 0;

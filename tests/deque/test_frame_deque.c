@@ -18,6 +18,7 @@
 
 #include "deque/frame.h"
 #include "base/alloc.h"
+#include "tests/deque/race_wait.h"
 #include "tests/suites.h"
 
 /* Frame `v`: every word derived from v, so a copy made of two frames shows. */
@@ -397,8 +398,7 @@ static void *race_thief(void *arg)
 {
     struct race *r = arg;
     for (int round = 0; round < RACE_ROUNDS; round++) {
-        while (atomic_load_explicit(&r->round, memory_order_acquire) < round)
-            ;
+        race_wait_until_at_least(&r->round, round);
         weft__deque_frame f;
         weft__steal_status st = r->k->steal(r->dq, &f);
         r->thief_got[round] = verdict(st == WEFT__STEAL_OK, &f, round);
@@ -424,8 +424,7 @@ START_TEST(test_frames_race_on_last_item_has_one_winner_with_the_whole_frame)
         weft__deque_frame f;
         bool got = r->k->pop(r->dq, &f);
         r->owner_got[round] = verdict(got, &f, round);
-        while (atomic_load_explicit(&r->thief_done, memory_order_acquire) <= round)
-            ;
+        race_wait_until_at_least(&r->thief_done, round + 1);
     }
     pthread_join(thief, NULL);
     int owner_wins = 0, thief_wins = 0;

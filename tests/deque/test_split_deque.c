@@ -11,6 +11,7 @@
 
 #include "deque/split.h"
 #include "base/alloc.h"
+#include "tests/deque/race_wait.h"
 #include "tests/suites.h"
 
 /* Items are non-NULL pointers; encode small integers as 1-based pointers. */
@@ -386,8 +387,7 @@ static void *race_thief(void *arg)
 {
     struct race *r = arg;
     for (int round = 0; round < RACE_ROUNDS; round++) {
-        while (atomic_load_explicit(&r->round, memory_order_acquire) < round)
-            ;
+        race_wait_until_at_least(&r->round, round);
         /* one try is the race: LOST or EMPTY means the owner took it */
         void *item = NULL;
         weft__steal_status st = weft__deque_split_steal(r->dq, &item);
@@ -414,8 +414,7 @@ START_TEST(test_split_race_on_last_public_item_has_exactly_one_winner)
             ;
         void *item = weft__deque_split_pop_owner(r->dq);
         r->owner_got[round] = item == NULL ? 0 : item == ITEM(round) ? 1 : 2;
-        while (atomic_load_explicit(&r->thief_done, memory_order_acquire) <= round)
-            ;
+        race_wait_until_at_least(&r->thief_done, round + 1);
     }
     pthread_join(thief, NULL);
     int owner_wins = 0, thief_wins = 0;
