@@ -223,6 +223,37 @@ static inline weft__steal_status weft__deque_cl_steal_words(weft__deque_cl *dq, 
     return WEFT__STEAL_OK;
 }
 
+/* Owner only. Take the oldest items, at most `max` and at most half of
+ * those in the deque, out to `dst`, oldest first: how many (0 when fewer
+ * than two are queued, or when a thief moved top meanwhile). The owner
+ * claims them as a thief claims one, by a CAS moving top past them; it
+ * knows bottom exactly (it is the only writer), and no pop of its own runs
+ * meanwhile, so the range is its alone once the CAS wins. A thief taking
+ * several items itself could not know that: the owner may pop into its
+ * range without a CAS between the thief's read of bottom and its CAS. */
+static inline size_t weft__deque_cl_take_oldest_owner(weft__deque_cl *dq, void **dst, size_t max)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    /* acquire, as push's look at top: a thief's copy of a slot happened
+     * before its CAS moved top past it */
+    int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
+    dq->top_seen = t;
+    if (b - t < 2 || max == 0)
+        return 0;
+    size_t k = (size_t)(b - t) / 2 < max ? (size_t)(b - t) / 2 : max;
+    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
+    /* only the owner writes slots, so these hold what it pushed; dst means
+     * nothing when the CAS loses (the count is then 0) */
+    for (size_t i = 0; i < k; i++)
+        weft__deque_slot_load(weft__deque_buf_slot(buf, t + (int64_t)i, 1), &dst[i], 1);
+    /* seq_cst like every RMW of top: one order of takers */
+    if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + (int64_t)k, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return 0;
+    dq->top_seen = t + (int64_t)k;
+    return k;
+}
+
 /* The pointer API (deque/deque.h): items are non-NULL pointers. */
 
 /* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */

@@ -97,6 +97,15 @@ static inline weft__steal_status weft__deque_steal(weft__deque *dq, void **item)
     return WEFT__DEQUE_OP(steal)(dq, item);
 }
 
+/* Owner only. Up to `max` of the oldest items, at most half of those
+ * queued, out to dst (oldest first): how many; 0 when fewer than two are
+ * queued or a thief took the oldest meanwhile. A batch for a thief: the
+ * owner claims it, a thief could not (chase_lev.h says why). */
+static inline size_t weft__deque_take_oldest_owner(weft__deque *dq, void **dst, size_t max)
+{
+    return WEFT__DEQUE_OP(take_oldest_owner)(dq, dst, max);
+}
+
 /* Owner only. Make every item stealable (see above). */
 static inline void weft__deque_share_owner(weft__deque *dq)
 {

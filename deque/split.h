@@ -337,6 +337,37 @@ static inline void weft__deque_split_share_owner(weft__deque_split *dq)
         weft__deque_split_share(dq, b);
 }
 
+/* Owner only. Take the oldest items, at most `max` and at most half of
+ * those in the deque (private ones included), out to `dst`, oldest first:
+ * how many (0 when fewer than two are queued, or when a thief moved top
+ * meanwhile). Items it wants that are private are shared first, then it
+ * claims them as a thief claims one, by a CAS moving top past them: it
+ * knows split and bottom exactly, and no pop of its own runs meanwhile. */
+static inline size_t weft__deque_split_take_oldest_owner(weft__deque_split *dq, void **dst,
+                                                         size_t max)
+{
+    int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
+    /* acquire, as push's look at top: a thief's copy of a slot happened
+     * before its CAS moved top past it */
+    int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
+    dq->top_seen = t;
+    if (b - t < 2 || max == 0)
+        return 0;
+    size_t k = (size_t)(b - t) / 2 < max ? (size_t)(b - t) / 2 : max;
+    /* top never passes split: make the range public first (a thief may
+     * take some of it meanwhile; then the CAS below fails) */
+    if (dq->own_split < t + (int64_t)k)
+        weft__deque_split_share(dq, t + (int64_t)k);
+    for (size_t i = 0; i < k; i++)
+        weft__deque_slot_load(weft__deque_buf_slot(dq->own_buf, t + (int64_t)i, 1), &dst[i], 1);
+    /* seq_cst like every RMW of top: one order of takers */
+    if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + (int64_t)k, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return 0;
+    dq->top_seen = t + (int64_t)k;
+    return k;
+}
+
 /* The pointer API (deque/deque.h): items are non-NULL pointers. */
 
 /* Owner only. Push when room is certain from top_seen alone; false (the

@@ -9,6 +9,10 @@
  *           all public (weft__deque_share_owner; split deque), so its pops
  *           take the public part back against the thieves; then POP1 pops,
  *   PUSH2   then more pushes (they reuse slots the pops freed), then POP2 pops
+ *   TAKE    after PUSH1 (and SHARE), the owner takes a batch of at most
+ *           TAKE of the oldest items (weft__deque_take_oldest_owner: at
+ *           most half of those queued) against the thieves, pointer
+ *           deques only
  *   THIEVES threads that each make STEALS steal attempts; on the split
  *           deque an attempt that finds only private items asks the owner
  *           to share, and the owner's next push or pop does
@@ -56,6 +60,9 @@
 #endif
 #ifndef POP2
 #define POP2 0
+#endif
+#ifndef TAKE
+#define TAKE 0
 #endif
 #ifndef THIEVES
 #define THIEVES 1
@@ -166,6 +173,16 @@ static inline void share(void)
     weft__deque_share_owner(&dq);
 }
 
+/* The owner's batch of the oldest items; each is taken. */
+static void take_oldest(void)
+{
+    void *batch[TAKE + 1];
+    size_t n = weft__deque_take_oldest_owner(&dq, batch, TAKE);
+    assert(n <= TAKE);
+    for (size_t k = 0; k < n; k++)
+        take((int)((int *)batch[k] - item));
+}
+
 static void dq_destroy(void)
 {
     weft__deque_destroy(&dq);
@@ -189,6 +206,9 @@ static void *owner(void *arg)
         assert(push(i) == 0);
 #ifdef SHARE
     share();
+#endif
+#if TAKE > 0
+    take_oldest();
 #endif
     pop_some(POP1);
     for (int i = PUSH1; i < ITEMS; i++)

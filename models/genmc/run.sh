@@ -124,6 +124,15 @@ quick_ok() {
     run rc11 ok $FRAMES $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
     run rc11 ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
     run imm  ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
+    # the owner's batch of its oldest items (weft__deque_take_oldest_owner)
+    # against thieves, then its pops of the rest (on the split deque the
+    # batch's private items are shared first)
+    run rc11 ok -DPUSH1=4 -DTAKE=2 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok -DPUSH1=3 -DTAKE=1 -DPOP1=1 -DPUSH2=1 -DPOP2=2 -DTHIEVES=2 -DSTEALS=1
+    run imm  ok -DPUSH1=4 -DTAKE=2 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=4 -DTAKE=2 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=4 -DSHARE -DTAKE=2 -DPOP1=2 -DTHIEVES=2 -DSTEALS=1
+    run imm  ok $SPLIT -DPUSH1=4 -DTAKE=2 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
 }
 # the full set adds minutes each: two growths under two thieves
 full_ok() {
@@ -138,6 +147,8 @@ full_ok() {
     run rc11 ok $FRAMES -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
     run rc11 ok $FRAMES $SPLIT -DPUSH1=4 -DPOP1=3 -DTHIEVES=1 -DSTEALS=3
     run rc11 ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=1 -DPUSH2=2 -DPOP2=2 -DTHIEVES=1 -DSTEALS=3
+    run rc11 ok -DPUSH1=5 -DTAKE=2 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+    run rc11 ok $SPLIT -DPUSH1=5 -DTAKE=2 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
 }
 fresh || exit 1
 quick_ok
@@ -194,4 +205,13 @@ bad deque/split.c 's/        if (won)/        if ((won = won || 1))/' \
 # OWNER_EMPTY: the drained deque then answers ASKED for ever
 bad deque/split.h 's/if (atomic_compare_exchange_strong_explicit(&dq->request, &r, WEFT__SPLIT_ASKED,/if ((atomic_store_explicit(\&dq->request, WEFT__SPLIT_ASKED, memory_order_relaxed), 1) || atomic_compare_exchange_strong_explicit(\&dq->request, \&r, WEFT__SPLIT_ASKED,/' \
     $SPLIT -DPUSH1=2 -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
+# the owner's batch: top moved with a plain store instead of a CAS, so a
+# thief's steal of the oldest item wins too
+take_store='/^static inline size_t weft__deque_[a-z]*_take_oldest_owner/,/^}/s/if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + (int64_t)k, memory_order_seq_cst,/if ((atomic_store_explicit(\&dq->top, t + (int64_t)k, memory_order_seq_cst), 0) \&\& !atomic_compare_exchange_strong_explicit(\&dq->top, \&t, t + (int64_t)k, memory_order_seq_cst,/'
+bad deque/chase_lev.h "$take_store" -DPUSH1=2 -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
+bad deque/split.h "$take_store" $SPLIT -DPUSH1=2 -DSHARE -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
+# split: a batch past split without sharing it: the owner pops its private
+# items again
+bad deque/split.h '/^static inline size_t weft__deque_split_take_oldest_owner/,/^}/s/if (dq->own_split < t + (int64_t)k)/if (0)/' \
+    $SPLIT -DPUSH1=3 -DTAKE=1 -DPOP1=3 -DTHIEVES=1 -DSTEALS=1
 exit $fail

@@ -1,7 +1,8 @@
 /*
  * Deque stress, for either deque: one owner pushes and pops in random bursts
- * (and now and then shares everything) while thieves steal; every item must
- * be taken exactly once. Each round uses a fresh deque of capacity 2, so
+ * (and now and then shares everything, or takes a batch of its oldest items
+ * as a thief's batch) while thieves steal; every item must be taken exactly
+ * once. Each round uses a fresh deque of capacity 2, so
  * growth races with stealing over and over (the crossbeam-deque
  * CVE-2021-32810 shape). Size: $WEFT_STRESS_ITEMS (default 20,000,000;
  * `make check-stress` runs 10^8). Seeded: $WEFT_TEST_SEED.
@@ -219,7 +220,7 @@ START_TEST(test_stress_every_item_taken_exactly_once)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     DQ_T *retired[MAX_RETIRED];
     int nretired = 0, push_errors = 0;
-    uint64_t popped = 0, next = 0;
+    uint64_t popped = 0, next = 0, batched = 0;
     while (next < st->items) {
         DQ_T *dq = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *dq);
         ck_assert_ptr_nonnull(dq);
@@ -235,6 +236,18 @@ START_TEST(test_stress_every_item_taken_exactly_once)
             /* now and then everything public: pops take it back by halves */
             if ((r & 0xf0) == 0)
                 DQ(share_owner)(dq);
+#ifndef DQ_FRAMES
+            /* now and then a batch of the oldest for a thief, against the
+             * thieves' steals of the oldest */
+            if ((r & 0xf00) == 0) {
+                void *batch[64];
+                size_t n = DQ(take_oldest_owner)(dq, batch, 1 + (r >> 16) % 64);
+                for (size_t k = 0; k < n; k++)
+                    take(st, (uintptr_t)batch[k]);
+                popped += n;
+                batched += n;
+            }
+#endif
             uint64_t pops = (r >> 32) % (burst + 2);
             for (uint64_t k = 0; k < pops; k++) {
                 uint64_t item;
@@ -271,9 +284,10 @@ START_TEST(test_stress_every_item_taken_exactly_once)
     }
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     unsigned long long torn = atomic_load(&st->torn);
-    printf("%s: %llu items in %.2f s: %llu popped, %llu stolen, %llu lost races, %llu asked, "
-           "%llu missing, %llu duplicated%s\n",
+    printf("%s: %llu items in %.2f s: %llu popped (%llu in batches), %llu stolen, "
+           "%llu lost races, %llu asked, %llu missing, %llu duplicated%s\n",
            DQ_STRESS_NAME, (unsigned long long)st->items, secs, (unsigned long long)popped,
+           (unsigned long long)batched,
            (unsigned long long)stolen, (unsigned long long)lost, (unsigned long long)asked,
            (unsigned long long)missing, (unsigned long long)duplicated,
 #ifdef DQ_FRAMES
