@@ -3,12 +3,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/cpu_list.h"
+#include "base/thread.h"
 #include "tests/suites.h"
 
 enum { MAX_SEEN = 64 };
@@ -171,6 +175,63 @@ START_TEST(test_a_list_pins_worker_i_to_its_ith_allowed_cpu_dropping_the_others)
 }
 END_TEST
 
+/* Threads of this process now (/proc/self/status), -1 if unreadable. */
+static int thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+static atomic_bool started_anyway;
+
+static void *mark_started(void *arg)
+{
+    (void)arg;
+    atomic_store(&started_anyway, true);
+    return NULL;
+}
+
+START_TEST(test_a_thread_start_on_a_cpu_the_system_refuses_fails_and_leaves_no_thread)
+{
+    /* the last CPU a cpu_set_t holds: no machine this runs on has it online */
+    cpu_set_t mine, bad;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
+    if (CPU_ISSET(CPU_SETSIZE - 1, &mine)) {
+        printf("cpu_list: refused-CPU start skipped: CPU %d is allowed here\n", CPU_SETSIZE - 1);
+        return;
+    }
+    /* a CPU it may use works: the thread runs there (first: a sanitizer
+     * starts its own thread at the first creation) */
+    CPU_ZERO(&bad);
+    for (unsigned c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &mine)) {
+            CPU_SET(c, &bad);
+            break;
+        }
+    pthread_t tid;
+    ck_assert_int_eq(weft__thread_start_on(&tid, (size_t)256 << 10, "weft-good", mark_started, NULL, &bad),
+                     0);
+    ck_assert_int_eq(pthread_join(tid, NULL), 0);
+    ck_assert(atomic_load(&started_anyway));
+    atomic_store(&started_anyway, false);
+    CPU_ZERO(&bad);
+    CPU_SET(CPU_SETSIZE - 1, &bad);
+    int before = thread_count();
+    int rc = weft__thread_start_on(&tid, (size_t)256 << 10, "weft-bad", mark_started, NULL, &bad);
+    ck_assert_int_eq(rc, EINVAL);
+    ck_assert_int_eq(thread_count(), before);
+    ck_assert(!atomic_load(&started_anyway));
+}
+END_TEST
+
 Suite *cpu_list_suite(void)
 {
     Suite *s = suite_create("cpu_list");
@@ -180,6 +241,7 @@ Suite *cpu_list_suite(void)
     tcase_add_test(tc, test_the_mode_is_none_compact_or_a_list);
     tcase_add_test(tc, test_compact_pins_worker_i_to_the_ith_allowed_cpu_and_spreads_the_rest);
     tcase_add_test(tc, test_a_list_pins_worker_i_to_its_ith_allowed_cpu_dropping_the_others);
+    tcase_add_test(tc, test_a_thread_start_on_a_cpu_the_system_refuses_fails_and_leaves_no_thread);
     suite_add_tcase(s, tc);
     return s;
 }
