@@ -31,8 +31,21 @@ unsigned long weft__thread_calls(void)
     return weft__fault_calls(&starts);
 }
 
+static __thread const cpu_set_t *children_cpus;
+
+void weft__thread_children_on(const cpu_set_t *cpus)
+{
+    children_cpus = cpus;
+}
+
 int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
                        void *(*fn)(void *), void *arg)
+{
+    return weft__thread_start_on(tid, stack_size, name, fn, arg, NULL);
+}
+
+int weft__thread_start_on(pthread_t *tid, size_t stack_size, const char *name,
+                          void *(*fn)(void *), void *arg, const cpu_set_t *cpus)
 {
     if (weft__fault_hit(&starts))
         return EAGAIN;
@@ -41,7 +54,13 @@ int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
     int rc = pthread_attr_init(&attr);
     if (rc != 0)
         return rc;
+    if (cpus == NULL)
+        cpus = children_cpus;
     rc = pthread_attr_setstacksize(&attr, stack_size);
+    /* glibc applies it to the new thread before it runs fn, and undoes the
+     * start when the kernel refuses it */
+    if (rc == 0 && cpus != NULL)
+        rc = pthread_attr_setaffinity_np(&attr, sizeof *cpus, cpus);
     if (rc != 0) {
         pthread_attr_destroy(&attr);
         return rc;

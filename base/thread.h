@@ -9,10 +9,21 @@
 #define WEFT_BASE_THREAD_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 
 int weft__thread_start(pthread_t *tid, size_t stack_size, const char *name,
                        void *(*fn)(void *), void *arg);
+/* The same, the thread running on `cpus` from its first instruction (NULL:
+ * as weft__thread_start). A CPU it may not use (offline, outside the
+ * cgroup) fails the start with pthread_create's error, no thread left. */
+int weft__thread_start_on(pthread_t *tid, size_t stack_size, const char *name,
+                          void *(*fn)(void *), void *arg, const cpu_set_t *cpus);
+/* Threads the calling thread starts with weft__thread_start run on `cpus`
+ * (NULL: they inherit its CPUs, the default): a pinned worker's blocking
+ * and timer threads run over the process's set, not on its one CPU. cpus
+ * must outlive the calling thread. */
+void weft__thread_children_on(const cpu_set_t *cpus);
 void weft__thread_fail_from(unsigned long n);
 void weft__thread_fail_nth(unsigned long n);
 unsigned long weft__thread_calls(void);

@@ -3,7 +3,8 @@
 # MPI; skipped, exit 77, otherwise): `mpirun -np 2` on this machine must print
 # the very summary examples/batch prints, for a clean run and for a --collect
 # run with files failing for good (whose failures, from both ranks, rank 0
-# prints); bad usage and a bad DIR end every rank with exit status 2.
+# prints); with each rank bound to a core, --affinity compact pins within the
+# rank's binding; bad usage and a bad DIR end every rank with exit status 2.
 set -u
 srcdir=${srcdir:-$(dirname "$0")/..}
 batch=${BATCH:-./examples/batch}
@@ -84,6 +85,27 @@ done <"$tmp/txt.list"
 mpi transient 0 --inject-transient 2 "$data"
 cp "$tmp/clean.single" "$tmp/transient.single"
 same transient
+
+# The rank's binding passes through: with each rank bound to a core of its
+# own (Open MPI's --bind-to core), --affinity compact pins each rank's first
+# worker to that core and runs the second, past the binding, over it
+# ("any"), so the two ranks name two different CPUs. Not pinned outside
+# the binding, both would name the first CPU of the machine.
+if [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ]; then
+    WEFT_STATS=1 $timeout "$mpirun" -np 2 --bind-to core "$batch_mpi" --affinity compact --workers 2 \
+        "$data" >"$tmp/bound.out" 2>"$tmp/bound.err"
+    got=$?
+    echo "== bound: $mpirun -np 2 --bind-to core batch-mpi --affinity compact --workers 2 -> exit $got"
+    [ "$got" = 0 ] || { fail "bound: exit status $got"; sed 's/^/  err: /' "$tmp/bound.err" | head -30; }
+    cp "$tmp/clean.single" "$tmp/bound.single"
+    same bound
+    sed -n 's/^weft stats: affinity compact, workers on cpus \([0-9][0-9]*\) any$/\1/p' "$tmp/bound.err" |
+        sort -u >"$tmp/bound.cpus"
+    grep '^weft stats: affinity' "$tmp/bound.err"
+    [ "$(wc -l <"$tmp/bound.cpus")" -eq 2 ] || fail "bound: the ranks' workers are not on one core each"
+else
+    echo "== bound: skipped, one CPU"
+fi
 
 mpi missing 2 "$tmp/no-such-dir"
 grep -q "No such file or directory" "$tmp/missing.err" || fail "missing: no message"

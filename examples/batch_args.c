@@ -26,7 +26,14 @@ static void usage(const char *prog, FILE *out)
             "  --collect           process every file, report every failure\n"
             "  --deadline-ms N     give each file N ms (read and count); 0: no limit\n"
             "  --retries N         retry a transient read failure N times (default 3)\n"
-            "  --workers N         CPU workers (default: $WEFT_WORKERS, else CPUs)\n"
+            "  --workers N         CPU workers (default: $WEFT_WORKERS, else CPUs;\n"
+            "                      batch-mpi: the CPUs the rank is bound to, at most\n"
+            "                      its share of the node's)\n"
+            "  --affinity A        where the workers run: none (not pinned), compact\n"
+            "                      (one per CPU in order) or a CPU list like 0-3,8; always\n"
+            "                      within the CPUs the process may use, so under mpirun\n"
+            "                      within the rank's binding (default: $WEFT_AFFINITY,\n"
+            "                      else none; see weft_runtime_create(3))\n"
             "  --help              this text\n"
             "demo/test switches (deterministic failures):\n"
             "  --inject-transient N  the first N read tries of each file fail (EIO, EAGAIN)\n"
@@ -114,6 +121,14 @@ int batch_parse(int argc, char **argv, struct batch_opts *o, const char *prog, F
             o->fail_matching = val;
             known = true;
         }
+        if (len == strlen("--affinity") && strncmp(a, "--affinity", len) == 0) {
+            if (val == NULL || *val == '\0') {
+                say(err, "%s: --affinity needs none, compact or a CPU list\n", prog);
+                return BATCH_EXIT_USAGE;
+            }
+            o->affinity = val; /* checked by weft_runtime_create */
+            known = true;
+        }
         for (size_t k = 0; !known && k < sizeof nums / sizeof nums[0]; k++) {
             if (len != strlen(nums[k].name) || strncmp(a, nums[k].name, len) != 0)
                 continue;
@@ -150,6 +165,7 @@ weft_runtime *batch_runtime(const struct batch_opts *o)
 {
     weft_config cfg = WEFT_CONFIG_INIT;
     cfg.workers = o->workers;
+    cfg.affinity = o->affinity;
     /* reads slowed down on purpose may still block when the run ends */
     cfg.shutdown_timeout = 5 * WEFT_SEC + o->slow_ms * WEFT_MSEC;
     weft_runtime *rt = weft_runtime_create(&cfg);

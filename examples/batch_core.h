@@ -34,6 +34,7 @@ struct batch_opts {
     int64_t deadline_ms;      /* --deadline-ms: per file, 0 = none */
     unsigned retries;         /* --retries: tries after the first (default 3) */
     unsigned workers;         /* --workers: 0 = $WEFT_WORKERS, else online CPUs */
+    const char *affinity;     /* --affinity: NULL = $WEFT_AFFINITY, else none */
     bool progress;            /* set by the program: stderr is a TTY */
     /* demo/test switches: deterministic failures for the smoke tests */
     unsigned inject_transient; /* the first N read tries of each file fail (EIO, EAGAIN) */

@@ -19,15 +19,25 @@
  * only outside weft_run (before the job, after it). That is
  * MPI_THREAD_FUNNELED: requested, and checked against what the library
  * provides. Workers default to the CPUs divided among the ranks on the same
- * node (--workers or $WEFT_WORKERS override it).
+ * node, and to no more than the CPUs the rank is bound to (mpirun
+ * --bind-to, a cgroup): --workers or $WEFT_WORKERS override it. weft keeps
+ * every thread inside the rank's binding; --affinity compact (or
+ * $WEFT_AFFINITY) pins one worker per CPU of it.
  *
- * Uses only <weft/weft.h>, <mpi.h> and POSIX. Built when configure finds
- * MPI; run by `make check` (examples/batch-mpi-test.sh).
+ * Uses only <weft/weft.h>, <mpi.h> and POSIX (and sched_getaffinity on
+ * Linux). Built when configure finds MPI; run by `make check`
+ * (examples/batch-mpi-test.sh).
  */
 #define _POSIX_C_SOURCE 200809L
+#ifdef __linux__
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 
 #include <errno.h>
 #include <limits.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +73,12 @@ static unsigned node_share(void)
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     long share = cpus > 0 ? cpus / (local > 0 ? local : 1) : 1;
+#ifdef __linux__
+    /* a rank bound to fewer CPUs (mpirun --bind-to core) runs no more workers than it has */
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_COUNT(&mine) < share)
+        share = CPU_COUNT(&mine);
+#endif
     return share > 0 ? (unsigned)share : 1u;
 }
 

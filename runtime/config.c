@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,36 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     if (trace == NULL) /* unset: the environment's; "": none, whatever it says */
         trace = getenv("WEFT_TRACE");
     out->trace_path = trace != NULL && *trace != '\0' ? trace : NULL;
+
+    /* used at once too: where the workers run, within the caller's CPUs */
+    const char *aff = CFG_HAS(cfg, affinity) ? cfg->affinity : NULL;
+    bool from_env = aff == NULL;
+    if (from_env) {
+        aff = getenv("WEFT_AFFINITY");
+        if (aff != NULL && *aff == '\0')
+            aff = NULL;
+    }
+    out->affinity = WEFT__AFFINITY_NONE;
+    out->affinity_list = NULL;
+    CPU_ZERO(&out->allowed);
+    int mode = aff != NULL ? weft__affinity_mode_of(aff) : WEFT__AFFINITY_NONE;
+    if (mode > WEFT__AFFINITY_NONE) {
+        if (sched_getaffinity(0, sizeof out->allowed, &out->allowed) != 0)
+            return errno;
+        if (weft__placement_fill((enum weft__affinity_mode)mode, aff, &out->allowed, 0, NULL) != 0)
+            mode = -1;
+    }
+    if (mode < 0) {
+        if (!from_env)
+            return EINVAL;
+        ignoring("WEFT_AFFINITY", aff,
+                 weft__affinity_mode_of(aff) < 0 || weft__cpu_list_parse(aff, NULL, NULL) != 0
+                     ? "not none, compact or a CPU list like 0-3,8"
+                     : "no CPU of the list is in the process's allowed set");
+        mode = WEFT__AFFINITY_NONE;
+    }
+    out->affinity = (enum weft__affinity_mode)mode;
+    out->affinity_list = mode == WEFT__AFFINITY_LIST ? aff : NULL;
 
     const char *st = getenv("WEFT_STATS");
     out->print_stats = st != NULL && strcmp(st, "1") == 0;

@@ -165,6 +165,7 @@ void weft__runtime_free(weft_runtime *rt)
     weft__detached_free_all(rt);
     weft__blocking_fini(&rt->jobs);
     weft__trace_free(rt); /* nobody emits: the timer and every blocking thread are gone */
+    weft__free(sched->placement); /* no thread starts any more */
     pthread_mutex_destroy(&sched->idle_lock);
     pthread_mutex_destroy(&rt->life_lock);
     pthread_cond_destroy(&rt->life_cond);
@@ -239,6 +240,17 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
                         set.stack_size);
     weft__detached_init(rt);
     weft__park_init(sched);
+
+    if (set.affinity != WEFT__AFFINITY_NONE) {
+        sched->placement = weft__alloc(weft__placement_size(set.workers));
+        if (sched->placement == NULL) {
+            teardown(rt);
+            errno = ENOMEM;
+            return NULL;
+        }
+        /* checked by weft__settings_resolve: cannot fail */
+        weft__placement_fill(set.affinity, set.affinity_list, &set.allowed, set.workers, sched->placement);
+    }
 
     /* spare threads and their slots are added on demand (slots.c): room for
      * their pointers now, so readers never see the arrays move */
@@ -322,6 +334,18 @@ static void print_stats(weft_runtime *rt)
             (unsigned long long)s.blocking_threads, (unsigned long long)s.blocking_running,
             (unsigned long long)s.blocking_queued, (unsigned long long)s.blocking_done,
             (unsigned long long)s.blocking_timed_out);
+    /* where the workers run: one line, each worker's CPU or "any" */
+    const struct weft__placement *pl = rt->jobs.scopes.sched.placement;
+    unsigned n = rt->jobs.scopes.sched.workers;
+    fprintf(stderr, "weft stats: affinity %s, workers on cpus",
+            pl == NULL ? "none" : pl->mode == WEFT__AFFINITY_COMPACT ? "compact" : "list");
+    for (unsigned i = 0; i < n; i++) {
+        if (pl != NULL && pl->cpu[i] >= 0)
+            fprintf(stderr, " %d", pl->cpu[i]);
+        else
+            fprintf(stderr, " any");
+    }
+    fputc('\n', stderr);
 }
 
 int weft_runtime_destroy(weft_runtime *rt)

@@ -15,6 +15,7 @@
 
 #include <weft/weft.h>
 
+#include "base/cpu_list.h"
 #include "group/group.h"
 #include "job/job.h"
 
@@ -122,6 +123,11 @@ struct weft__settings {
     const char *trace_path; /* NULL: no trace */
     unsigned blocking_max;
     weft_time blocking_idle, shutdown_timeout;
+    /* WEFT_AFFINITY: NONE, or the mode with its list (valid: checked
+     * against `allowed`, the caller's CPUs at create) */
+    enum weft__affinity_mode affinity;
+    const char *affinity_list;
+    cpu_set_t allowed;
 };
 int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out);
 

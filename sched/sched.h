@@ -28,6 +28,7 @@
 #include <weft/weft.h>
 
 #include "base/base.h"
+#include "base/cpu_list.h"
 #include "base/trace_log.h"
 #include "deque/deque.h"
 
@@ -193,6 +194,8 @@ struct weft__sched {
     struct weft__slot **slots;
     struct weft__thread *threads;
     size_t stack_size;
+    /* WEFT_AFFINITY: where each thread starts (slots.c); NULL: unpinned */
+    struct weft__placement *placement;
     struct weft__trace_log *trace_log; /* WEFT_TRACE's log, which every layer records into; NULL: untraced */
     struct weft__inject inject;
     /* what each kind of task does around its function (weft__task_kind_ops) */

@@ -355,6 +355,8 @@ static void *worker_main(void *arg)
     struct weft__sched *sched = thr->sched;
     weft__park_thread_start(thr);
     weft__self_thread = thr;
+    if (sched->placement != NULL) /* its blocking and timer threads are not pinned */
+        weft__thread_children_on(&sched->placement->allowed);
     /* helping while joining nests tasks on this stack: keep half of it for
      * the program's own recursion (the frame, not a local: see
      * weft__stack_room) */
@@ -411,7 +413,20 @@ int weft__sched_start_thread(struct weft__sched *sched, unsigned i)
     struct weft__thread *thr = &sched->threads[i];
     /* it looks for work as soon as it runs */
     weft__looking_begin(thr);
-    int rc = weft__thread_start(&thr->tid, sched->stack_size, name, worker_main, thr);
+    /* pinned before its first task: worker i on its CPU, a spare (or an
+     * unpinned worker) over the placement's spread */
+    const cpu_set_t *cpus = NULL;
+    cpu_set_t one;
+    struct weft__placement *pl = sched->placement;
+    if (pl != NULL) {
+        cpus = &pl->spread;
+        if (i < pl->workers && pl->cpu[i] >= 0) {
+            CPU_ZERO(&one);
+            CPU_SET((unsigned)pl->cpu[i], &one);
+            cpus = &one;
+        }
+    }
+    int rc = weft__thread_start_on(&thr->tid, sched->stack_size, name, worker_main, thr, cpus);
     thr->started = rc == 0;
     if (rc != 0)
         weft__looking_end(thr);

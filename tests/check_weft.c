@@ -50,6 +50,8 @@ int main(void)
     weft_test_seed();
     SRunner *sr = srunner_create(clock_suite());
     srunner_add_suite(sr, config_suite());
+    srunner_add_suite(sr, cpu_list_suite());
+    srunner_add_suite(sr, affinity_suite());
     srunner_add_suite(sr, deque_suite());
     srunner_add_suite(sr, deque_stress_suite());
     srunner_add_suite(sr, split_deque_suite());

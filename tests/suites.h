@@ -10,6 +10,8 @@
 Suite *cancel_suite(void);
 Suite *clock_suite(void);
 Suite *config_suite(void);
+Suite *cpu_list_suite(void);
+Suite *affinity_suite(void);
 Suite *deque_suite(void);
 Suite *deque_stress_suite(void);
 Suite *split_deque_suite(void);

@@ -155,12 +155,14 @@ typedef struct weft_config {
     /* added after the first version (read only when `size` covers them): */
     size_t stack_size;         /* 0: $WEFT_STACK_SIZE, else 8 MiB; each thread's, 64 KiB..1 GiB */
     const char *trace_path;    /* NULL: $WEFT_TRACE, else none; "": none; a trace file (weft(7)) */
+    const char *affinity;      /* NULL: $WEFT_AFFINITY, else "none"; "compact" or a CPU list "0-3,8" */
 } weft_config;
 /* size, then every field 0 (its default). All listed, in order, so that C++ (designated
  * initializers only from C++20; -Wextra warns of a missing field) takes it as C does. */
-#define WEFT_CONFIG_INIT { sizeof(weft_config), 0, 0, 0, 0, NULL, NULL, 0, NULL }
+#define WEFT_CONFIG_INIT { sizeof(weft_config), 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL }
 
-/* A runtime with its threads (cfg may be NULL); NULL + errno, EINVAL for a field out of range. */
+/* A runtime with its threads (cfg may be NULL); NULL + errno, EINVAL for a field out of range
+ * (or an affinity naming no CPU of the caller's set), a thread's start error otherwise. */
 WEFT_API weft_runtime *weft_runtime_create(const weft_config *cfg);
 /* Cancels detached tasks and jobs, waits up to shutdown_timeout: 0, or ETIMEDOUT (rest abandoned);
  * rt is gone after either. EBUSY during a weft_run; EINVAL from a task, a job, or for NULL. */

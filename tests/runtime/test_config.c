@@ -15,7 +15,7 @@
 #include "tests/suites.h"
 
 static const char *const variables[] = {"WEFT_WORKERS", "WEFT_STACK_SIZE", "WEFT_BLOCKING_MAX",
-                                        "WEFT_STATS", "WEFT_TRACE"};
+                                        "WEFT_STATS", "WEFT_TRACE", "WEFT_AFFINITY"};
 enum { NVARS = sizeof variables / sizeof variables[0] };
 
 /* The test's environment, put back after each test (Check forks per test
@@ -111,6 +111,13 @@ static const struct {
     {"WEFT_BLOCKING_MAX", "0", "out of range 1..4096"},
     {"WEFT_BLOCKING_MAX", "4097", "out of range 1..4096"},
     {"WEFT_STATS", "yes", "not 0 or 1"},
+    {"WEFT_AFFINITY", "bogus", "not none, compact or a CPU list like 0-3,8"},
+    {"WEFT_AFFINITY", "close", "not none, compact or a CPU list like 0-3,8"},
+    {"WEFT_AFFINITY", "0-", "not none, compact or a CPU list like 0-3,8"},
+    {"WEFT_AFFINITY", "3-1", "not none, compact or a CPU list like 0-3,8"},
+    {"WEFT_AFFINITY", "0,,1", "not none, compact or a CPU list like 0-3,8"},
+    {"WEFT_AFFINITY", "1024", "not none, compact or a CPU list like 0-3,8"},
+    {"WEFT_AFFINITY", "-1", "not none, compact or a CPU list like 0-3,8"},
 };
 
 START_TEST(test_a_bad_environment_value_is_ignored_with_one_line_naming_it)
@@ -130,7 +137,9 @@ START_TEST(test_a_bad_environment_value_is_ignored_with_one_line_naming_it)
         ck_assert_uint_eq(set.stack_size, def.stack_size);
         ck_assert_uint_eq(set.blocking_max, def.blocking_max);
         ck_assert_int_eq(set.print_stats, def.print_stats);
+        ck_assert_int_eq(set.affinity, def.affinity);
     }
+    ck_assert_int_eq(def.affinity, WEFT__AFFINITY_NONE);
     /* one line even for a value that holds a newline */
     const char *text = resolve_with("WEFT_WORKERS", "4\nWEFT", &set, &c);
     ck_assert_str_eq(text, "weft: ignoring WEFT_WORKERS=\"4?WEFT\": not a whole number\n");
@@ -160,6 +169,13 @@ START_TEST(test_good_environment_values_are_taken_silently)
     ck_assert(set.print_stats);
     ck_assert_str_eq(resolve_with("WEFT_STATS", "0", &set, &c), "");
     ck_assert(!set.print_stats);
+    ck_assert_str_eq(resolve_with("WEFT_AFFINITY", "compact", &set, &c), "");
+    ck_assert_int_eq(set.affinity, WEFT__AFFINITY_COMPACT);
+    ck_assert_str_eq(resolve_with("WEFT_AFFINITY", "none", &set, &c), "");
+    ck_assert_int_eq(set.affinity, WEFT__AFFINITY_NONE);
+    ck_assert_str_eq(resolve_with("WEFT_AFFINITY", "0-1023", &set, &c), ""); /* whatever is allowed */
+    ck_assert_int_eq(set.affinity, WEFT__AFFINITY_LIST);
+    ck_assert_str_eq(set.affinity_list, "0-1023");
     /* empty counts as unset */
     ck_assert_str_eq(resolve_with("WEFT_WORKERS", "", &set, &c), "");
     ck_assert_uint_eq(set.workers, def.workers);
