@@ -117,6 +117,16 @@ static size_t min_stack(void)
     return sys > 0 && (size_t)sys > least ? (size_t)sys : least;
 }
 
+/* The CPUs this process may run on (taskset, a cgroup's cpuset, mpirun
+ * --bind-to), else the online ones: a worker per CPU it can have. */
+static long usable_cpus(void)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0)
+        return CPU_COUNT(&allowed);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 /* The field if cfg is big enough to have it (older callers pass a smaller struct). */
 #define CFG_HAS(cfg, field) \
     ((cfg) != NULL && (cfg)->size >= offsetof(weft_config, field) + sizeof((cfg)->field))
@@ -138,7 +148,7 @@ int weft__settings_resolve(const weft_config *cfg, struct weft__settings *out)
     if (workers == 0)
         workers = env_number("WEFT_WORKERS", 1, MAX_WORKERS, false);
     if (workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        long n = usable_cpus();
         workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (unsigned long long)n;
     }
     out->workers = (unsigned)workers;

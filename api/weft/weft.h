@@ -146,7 +146,7 @@ typedef struct weft_stats {
 
 typedef struct weft_config {
     size_t size;               /* sizeof(weft_config): lets the struct grow without breaking ABI */
-    unsigned workers;          /* 0: $WEFT_WORKERS, else online CPUs; 1..1024 */
+    unsigned workers;          /* 0: $WEFT_WORKERS, else the CPUs it may use; 1..1024 */
     unsigned blocking_max;     /* 0: $WEFT_BLOCKING_MAX, else 64; blocking threads, 1..4096 */
     weft_time blocking_idle;   /* 0: 10 s; an idle blocking thread exits after this */
     weft_time shutdown_timeout; /* 0: 5 s; destroy's wait for detached tasks and jobs, together */

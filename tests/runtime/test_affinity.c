@@ -223,6 +223,26 @@ START_TEST(test_compact_stays_inside_a_narrowed_cpu_set)
 }
 END_TEST
 
+/* No workers asked for: one per CPU the process may use, not per CPU online. */
+START_TEST(test_default_workers_are_the_cpus_of_the_allowed_set)
+{
+    unsigned c0, c1;
+    if (!two_cpus("default workers", &c0, &c1))
+        return;
+    unsetenv("WEFT_WORKERS");
+    restrict_to(set_of((int)c1, -1)); /* as taskset -c c1 would */
+    weft_runtime *rt = weft_runtime_create(NULL);
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_uint_eq(weft_runtime_workers(rt), 1);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    restrict_to(set_of((int)c0, (int)c1));
+    rt = weft_runtime_create(NULL);
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_uint_eq(weft_runtime_workers(rt), 2);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 START_TEST(test_a_cpu_list_pins_worker_i_to_its_ith_cpu_repeats_included)
 {
     unsigned c0, c1;
@@ -404,6 +424,7 @@ Suite *affinity_suite(void)
     tcase_add_checked_fixture(tc, save_all, restore_all);
     tcase_add_test(tc, test_compact_pins_each_worker_to_its_own_cpu_and_spreads_the_rest);
     tcase_add_test(tc, test_compact_stays_inside_a_narrowed_cpu_set);
+    tcase_add_test(tc, test_default_workers_are_the_cpus_of_the_allowed_set);
     tcase_add_test(tc, test_a_cpu_list_pins_worker_i_to_its_ith_cpu_repeats_included);
     tcase_add_test(tc, test_a_cpu_list_drops_cpus_outside_the_allowed_set);
     tcase_add_test(tc, test_none_leaves_each_worker_the_inherited_mask);
