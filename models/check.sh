@@ -74,11 +74,13 @@ check() {
 }
 
 check park                 park.pml     pass
-check park-no-membarrier   park.pml     pass -DNO_MEMBARRIER
+check park-membarrier      park.pml     pass -DMEMBARRIER
+check park-fence           park.pml     pass -DFENCE
 check park-joiner          park.pml     pass -DJOIN
 check park-reach           park.pml     fail -DREACH
 check park-bad-norecheck   park.pml     fail -DBAD_NORECHECK
-check park-bad-nobarrier   park.pml     fail -DBAD_NOBARRIER
+check park-bad-nodrain     park.pml     fail -DBAD_NODRAIN
+check park-bad-nobarrier   park.pml     fail -DMEMBARRIER -DBAD_NOBARRIER
 check park-bad-joiner      park.pml     fail -DJOIN -DBAD_JOINER
 check park-stream          park.pml     pass -DSTREAM
 check park-bad-stream      park.pml     fail -DSTREAM -DBAD_STREAM_ACQUIRE

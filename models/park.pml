@@ -13,23 +13,36 @@
  * consistent, so the one weak-memory effect the protocol depends on is
  * modelled explicitly: the spawner's push goes into its store buffer `buf`
  * (x86-TSO: its later loads of n_idle/n_searching may pass it, because
- * weft__wake_wanted issues only a compiler barrier when membarrier is in
- * use). A `flusher` drains the buffer at any time;
- * membarrier (park.c:254, weft__full_barrier_everywhere) drains it at once,
- * as a full barrier run by every running thread does. Stores made under
- * idle_lock and seq_cst RMWs are visible at once (they drain the owner's
- * buffer). futex_wait is an atomic compare-and-sleep, as the kernel's is.
+ * weft__spawner_barrier is only a compiler barrier unless the runtime was
+ * made with WEFT__PARK_FENCE). A `flusher` drains the buffer at any time,
+ * oldest store first. Stores made under idle_lock and seq_cst RMWs are visible at once
+ * (they drain the owner's buffer). futex_wait is an atomic
+ * compare-and-sleep, as the kernel's is.
+ *
+ * The parker (park_listed, WEFT__PARK_RECHECK) fences, looks, then naps
+ * until woken or PARK_DRAIN passed, and looks again before it sleeps. What
+ * the nap stands for is the hardware bound of park.c's header comment: a
+ * store buffered when the parker's fence completed has drained PARK_DRAIN
+ * later. So the nap ends when woken, or once every store buffered at the
+ * fence has drained (need[me], the buffer's length at the fence, counted
+ * down by each drained store: the buffer is FIFO), never sooner: spin
+ * explores every interleaving of the flusher and the rest meanwhile.
  *
  * Variants (spin -D...):
- *   (none)          membarrier scheme: must pass
+ *   (none)          WEFT__PARK_RECHECK (fence, look, nap, look): must pass
+ *   MEMBARRIER      WEFT__PARK_MEMBARRIER: membarrier (every running thread
+ *                   runs a full barrier: the buffer drains at once), look:
+ *                   must pass
+ *   FENCE           WEFT__PARK_FENCE: both sides fence (the spawner's fence
+ *                   drains its own buffer before its loads): must pass
  *   JOIN            the joiner and finisher instead of workers: must pass
- *   NO_MEMBARRIER   the fallback (use_membarrier = false): both sides fence
- *                   (weft__wake_wanted, park.c weft__full_barrier_everywhere): must pass
- *   BAD_NORECHECK   the parker sleeps without its look after publishing
- *                   itself (park.c:255 dropped): must fail
- *   BAD_NOBARRIER   the parker looks without the membarrier (park.c:254
- *                   dropped) while the spawner still has only a compiler
- *                   barrier: must fail (store buffering)
+ *   BAD_NORECHECK   the parker sleeps without looking after publishing
+ *                   itself (both looks dropped): must fail
+ *   BAD_NODRAIN     the second look does not wait for the drain (the nap
+ *                   dropped, or made too short): must fail (store buffering)
+ *   MEMBARRIER BAD_NOBARRIER  the parker looks without the membarrier
+ *                   while the spawner still has only a compiler barrier:
+ *                   must fail (store buffering)
  *   REACH           vacuity: the all-asleep end is reachable: must fail
  *   JOIN BAD_JOINER the unlisted joiner checks `ready` before its store of
  *                   `parked` becomes visible (park.c:283-284 with a relaxed
@@ -60,6 +73,7 @@
 
 byte work = 0;        /* visible tasks (deques + inject queue) */
 byte buf = 0;         /* the spawner's pushes still in its store buffer */
+byte need[NTHR];      /* a napping parker: stores buffered at its fence, not yet drained */
 bool spawner_done = false;
 
 bit  idle_lock = 0;   /* rt->idle_lock */
@@ -155,41 +169,68 @@ inline searching_end(me, t, old) {
 #define TAKE   atomic { work > 0 -> work-- }
 #define NOWORK (work == 0)
 
-/* park.c:232 park_listed (an idle worker: weft__park, scheduler.c:242) */
+/* the oldest buffered store becomes visible */
+inline flush_one() {
+    work++; buf--;
+    if :: need[0] > 0 -> need[0]-- :: else fi;
+    if :: need[1] > 0 -> need[1]-- :: else fi
+}
+/* every buffered store becomes visible (a fence of the spawner, a membarrier) */
+inline flush_all() {
+    work = work + buf; buf = 0; need[0] = 0; need[1] = 0
+}
+
+/* park.c park_listed (an idle worker: weft__park, slots.c worker_main) */
 inline park_listed(me, seq) {
-    lock();                                           /* park.c:238 */
+    lock();
     if
     :: searching[me] ->
-        searching[me] = false;                        /* park.c:241 */
-        n_searching--                                 /* park.c:242 */
+        searching[me] = false;
+        n_searching--
     :: else
     fi;
-    seq = wake_seq[me];                               /* park.c:244 */
-    in_list[me] = true;                               /* park.c:245-247 */
-    n_idle++;                                         /* park.c:249 */
-    parked[me] = true;                                /* park.c:251 */
-    unlock();                                         /* park.c:252 */
-#if !defined(BAD_NOBARRIER) && !defined(NO_MEMBARRIER)
-    /* park.c:254 membarrier: every running thread executes a full barrier */
-    atomic { work = work + buf; buf = 0 };
+    seq = wake_seq[me];                               /* acquire load of wake_seq */
+    in_list[me] = true;                               /* onto idle_list */
+    n_idle++;                                         /* seq_cst RMW */
+    parked[me] = true;
+    unlock();
+#if defined(MEMBARRIER) && !defined(BAD_NOBARRIER)
+    /* weft__full_barrier_everywhere: every running thread runs a full barrier */
+    atomic { flush_all() };
 #endif
-    /* NO_MEMBARRIER: park.c:90 weft__full_fence, which orders only this
-     * thread (it has no buffered store here: its stores were under the lock) */
+    /* else weft__full_fence, which orders only this thread (it has no
+     * buffered store here: its stores were under the lock); the stores
+     * buffered elsewhere when it completes: */
+    need[me] = buf;
 #ifndef BAD_NORECHECK
     if
-    :: work > 0 -> skip                               /* park.c:255 look: work */
+    :: work > 0 -> skip                               /* nothing_to_do: work */
     :: else ->
+#if !defined(MEMBARRIER) && !defined(FENCE)
+        /* still_nothing_after_drain: nap until woken or PARK_DRAIN passed */
+#ifndef BAD_NODRAIN
+        atomic { wake_seq[me] != seq || need[me] == 0 };
 #endif
-        futex_wait_begin(me, seq);                    /* park.c:261 */
+        if
+        :: wake_seq[me] != seq -> goto unlist         /* woken: it goes searching */
+        :: wake_seq[me] == seq && work > 0 -> goto unlist  /* second look: work */
+        :: wake_seq[me] == seq && work == 0 -> skip   /* second look: nothing */
+        fi;
+#endif
+#endif
+        futex_wait_begin(me, seq);                    /* weft__futex_wait */
 end_sleep:
         !asleep[me];
 #ifndef BAD_NORECHECK
     fi;
 #endif
-    lock();                                           /* park.c:263 */
-    if :: in_list[me] -> unlink_locked(me) :: else fi;/* park.c:264-265 */
-    parked[me] = false;                               /* park.c:266 */
-    unlock()                                          /* park.c:267 */
+unlist:
+    need[me] = 0;                                     /* (a napper woken early) */
+    lock();
+    if :: in_list[me] -> unlink_locked(me) :: else fi;
+    parked[me] = false;
+    unlock();
+    seq = 0                                           /* dead: merges states */
 }
 
 /* slots.c worker_main's loop (scheduler.c:207 when the model was written) (no rebalance, no stop) */
@@ -204,7 +245,7 @@ end_loop:
         if
         :: TAKE -> searching_end(me, t, old)          /* found while spinning */
         :: atomic { NOWORK -> skip };
-            park_listed(me, seq)                      /* scheduler.c:242 */
+            park_listed(me, seq)                      /* weft__park */
         fi
     od
 }
@@ -217,8 +258,8 @@ proctype spawner()
     do
     :: i < NT ->
         buf++;                                        /* deque push: buffered store */
-#ifdef NO_MEMBARRIER
-        atomic { work = work + buf; buf = 0 };        /* weft__wake_wanted: full fence */
+#ifdef FENCE
+        atomic { flush_all() };                       /* weft__spawner_barrier: full fence */
 #endif
         /* weft__wake_wanted: compiler barrier only: the loads pass the push */
         ni = n_idle;                                  /* weft__wake_wanted */
@@ -238,7 +279,7 @@ proctype flusher()
 {
 end_flush:
     do
-    :: atomic { buf > 0 -> work++; buf-- }
+    :: atomic { buf > 0 -> flush_one() }
     od
 }
 

@@ -1,6 +1,7 @@
 /*
  * The idle protocol: spin, then park; wake a parked thread only when a spawn
- * finds nobody searching. No lost wake-ups, no syscall per spawn.
+ * finds nobody searching. No lost wake-ups, no syscall per spawn, and no
+ * process-wide barrier per park.
  *
  * The race to close: a thread decides to park after finding no work while a
  * spawner pushes work and decides nobody needs waking. It is a store-load
@@ -9,20 +10,46 @@
  *   spawner: push task                | barrier |  read n_idle, n_searching
  * With a full barrier on both sides at least one sees the other. A fence per
  * spawn would cost more than the rest of the spawn, so the spawner's barrier
- * is a compiler barrier only and the parker, which is about to sleep anyway,
- * issues membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every running thread
- * of the process executes a full barrier before it returns, so either the
- * spawner's push is visible to the parker's look, or the spawner's later read
- * sees n_idle > 0 (the asymmetric Dekker of Linux's membarrier(2) and
- * Folly's asymmetric barriers). Where the kernel refuses membarrier, both
- * sides use a seq_cst fence instead (use_membarrier = false).
+ * is a compiler barrier only (weft__spawner_barrier) and the parker, which
+ * is about to sleep anyway, pays (WEFT__PARK_RECHECK, the default):
+ *   n_idle++ (seq_cst RMW), seq_cst fence, look; if nothing, a nap of
+ *   PARK_DRAIN on its futex word (a wake-up ends it), then a second look;
+ *   if still nothing, sleep until woken.
+ * Why the second look cannot miss the push when the spawner's read missed
+ * n_idle++: that read was satisfied before n_idle++ became visible, so the
+ * push, earlier in the spawner's program order, had executed by then and
+ * sat at most in its store buffer (x86-TSO; on Arm a younger load may be
+ * satisfied first, but the older store still executes within the
+ * instruction window, or an exception squashes the load). A store buffer
+ * drains within microseconds, and at once on an interrupt or exception
+ * (Intel SDM vol. 3, "Store Buffer"), so a preempted or faulting spawner
+ * only drains it sooner. The parker's fence completes after its n_idle++ is
+ * visible, so a look PARK_DRAIN later sees the push. No C11 argument covers
+ * this pair (weft__full_barrier_everywhere's grace after a failed
+ * membarrier rests on the same hardware bound, with a wider margin); TSan
+ * sees only the atomics. models/park.pml models it: a spawner's store
+ * buffer, and a second look that waits for every store buffered when the
+ * parker fenced.
+ *
+ * Before issue 21 the parker issued membarrier(MEMBARRIER_CMD_PRIVATE_
+ * EXPEDITED) instead of fence and nap (WEFT__PARK_MEMBARRIER): every running
+ * thread of the process executes a full barrier before it returns, so the
+ * first look already sees the push (the asymmetric Dekker of membarrier(2)).
+ * It costs an IPI to every CPU running a thread of the process, the
+ * program's own busy threads included, at every park: bench/park-bench and
+ * bench/RESULTS.md ("Parking (issue 21)") measure both, and WEFT__PARK_FENCE
+ * (seq_cst fences on both sides: C11's own pair), side by side. Those two
+ * stay for the bench and the tests (weft__park_mode_force); cancels still
+ * use the membarrier pair (scope/cancel.c, weft__full_barrier_everywhere).
  *
  * When membarrier fails after it was registered (a seccomp filter installed
- * later, say), a local fence on the heavy side would pair with nothing: the
- * light sides still have only a compiler barrier. So the first failure
- * turns membarrier off for good (membarrier_off): it clears sched's flag and
- * every thread's copy (group init reads its own, worker_main takes it at
- * start), fences, and stamps the time. From then on the light sides fence.
+ * later, say), a local fence on the heavy side (a cancel's, or a parker's
+ * under WEFT__PARK_MEMBARRIER) would pair with nothing: the light sides
+ * still have only a compiler barrier. So the first failure turns membarrier
+ * off for good (membarrier_off): it clears sched's flag and every thread's
+ * copy (group init reads its own, worker_main takes it at start), sets
+ * spawner_fences under WEFT__PARK_MEMBARRIER, fences, and stamps the time.
+ * From then on the light sides fence.
  * A light side that loaded its flag true before that fence may still be
  * running with a compiler barrier only; no C11 argument covers it, but a
  * hardware one does, and it is bounded in time: such a light side read the
@@ -87,13 +114,15 @@
  * wakes an unlisted joiner: it unlinks only a listed thread.
  *
  * The pairs in C11 terms (issue 17, hole 3, checked each):
- *  - parker against spawner, fallback: n_idle++ (seq_cst RMW), seq_cst
- *    fence, look | push, seq_cst fence, load n_idle. C11 forbids both loads
- *    missing the other side's write when a seq_cst fence separates write
- *    and read on both sides. With membarrier the spawner has no fence: that
- *    pair rests on the kernel's promise (a barrier on every running thread
- *    before membarrier returns), not on C11, and is modelled in
- *    models/park.pml as a store buffer the barrier drains;
+ *  - parker against spawner, WEFT__PARK_FENCE: n_idle++ (seq_cst RMW),
+ *    seq_cst fence, look | push, seq_cst fence, load n_idle. C11 forbids
+ *    both loads missing the other side's write when a seq_cst fence
+ *    separates write and read on both sides. In the other modes the spawner
+ *    has no fence: the pair rests on the bounded drain of a store buffer
+ *    (RECHECK) or on the kernel's promise (MEMBARRIER: a barrier on every
+ *    running thread before membarrier returns), not on C11, and is modelled
+ *    in models/park.pml as a store buffer that the second look waits out,
+ *    or that the barrier drains;
  *  - joiner (listed or not) against the group's finisher: store `parked`
  *    then load done_remote | RMW done_remote then load `parked`, all four
  *    seq_cst: one total order, so one side sees the other. The same holds
@@ -122,6 +151,17 @@
  * relies on a fence: far above a store buffer's drain time (header). */
 #define MEMBARRIER_GRACE (10 * WEFT_MSEC)
 #define MEMBARRIER_SWITCHING ((weft_time)-1)
+/* WEFT__PARK_RECHECK's nap between the two looks: far above a store
+ * buffer's drain time (header), far below a pause worth parking for */
+#define PARK_DRAIN (50 * WEFT_USEC)
+
+/* relaxed: set by a benchmark or test before it creates the runtime */
+static _Atomic int park_mode_next = WEFT__PARK_RECHECK;
+
+void weft__park_mode_force(enum weft__park_mode mode)
+{
+    atomic_store_explicit(&park_mode_next, (int)mode, memory_order_relaxed);
+}
 
 static struct weft__fault_point expedited; /* fault_point.h */
 
@@ -152,6 +192,11 @@ void weft__park_init(struct weft__sched *sched)
                sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
     atomic_init(&sched->use_membarrier, use);
     atomic_init(&sched->membarrier_off_at, 0);
+    sched->park_mode = (enum weft__park_mode)atomic_load_explicit(&park_mode_next,
+                                                                  memory_order_relaxed);
+    atomic_init(&sched->spawner_fences,
+                sched->park_mode == WEFT__PARK_FENCE ||
+                    (sched->park_mode == WEFT__PARK_MEMBARRIER && !use));
 }
 
 void weft__park_thread_start(struct weft__thread *thr)
@@ -178,6 +223,8 @@ static void membarrier_off(struct weft__sched *sched)
     /* seq_cst: after the SWITCHING mark, so a heavy side that reads the
      * flag clear reads the mark or the time (full_barrier_everywhere) */
     atomic_store_explicit(&sched->use_membarrier, false, memory_order_seq_cst);
+    if (sched->park_mode == WEFT__PARK_MEMBARRIER) /* its parkers' pair: spawners fence */
+        atomic_store_explicit(&sched->spawner_fences, true, memory_order_seq_cst);
     /* every thread struct, started or not: a thread starting now re-reads
      * sched's flag after taking its copy (weft__park_thread_start) */
     for (unsigned i = 0; sched->threads != NULL && i < sched->max_threads; i++)
@@ -370,6 +417,27 @@ void weft__searching_end(struct weft__thread *thr)
         weft__wake_one(sched);
 }
 
+/* The parker's look: nothing it could take, and not ready. */
+static bool nothing_to_do(struct weft__sched *sched, bool (*ready)(void *arg), void *arg)
+{
+    return !(ready != NULL && ready(arg)) && !weft__work_visible(sched);
+}
+
+/* WEFT__PARK_RECHECK's second look (header comment): nap until PARK_DRAIN
+ * from now, unless woken, then look again. False when woken or work shows. */
+static bool still_nothing_after_drain(struct weft__thread *thr, uint32_t seq,
+                                      bool (*ready)(void *arg), void *arg)
+{
+    weft_time until = weft_now() + PARK_DRAIN;
+    /* acquire: as the futex_wait's own compare, a wake-up's bump */
+    while (atomic_load_explicit(&thr->wake_seq, memory_order_acquire) == seq) {
+        if (weft_now() >= until) /* not before: EINTR and spurious returns loop */
+            return nothing_to_do(thr->sched, ready, arg);
+        weft__futex_wait_until(&thr->wake_seq, seq, until);
+    }
+    return false; /* woken: it goes searching */
+}
+
 /* Sleep in the idle list: wake_one may pick thr, so thr must be able to take
  * any work it is woken for (an idle worker, or a joiner that may steal). */
 static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(void *arg),
@@ -400,14 +468,21 @@ static void park_listed(struct weft__thread *thr, bool joining, bool (*ready)(vo
     atomic_store_explicit(&thr->parked, true, memory_order_seq_cst);
     pthread_mutex_unlock(&sched->idle_lock);
     /* the spawners' half of the barrier pair: see the header comment */
-    weft__full_barrier_everywhere(sched);
-    if (!(ready != NULL && ready(arg)) && !weft__work_visible(sched)) {
+    if (sched->park_mode == WEFT__PARK_MEMBARRIER)
+        weft__full_barrier_everywhere(sched);
+    else
+        weft__full_fence(); /* after n_idle++ (and `parked`), before the look */
+    if (nothing_to_do(sched, ready, arg)) {
         if (thr->slot != NULL)
             weft__count(&thr->slot->stats.parks);
-        if (WEFT__UNLIKELY(thr->trace != NULL))
-            weft__park_traced(thr, joining ? WEFT__TR_PARK_JOIN : WEFT__TR_PARK, seq);
-        else
+        weft_time begin = WEFT__UNLIKELY(thr->trace != NULL) ? weft_now() : 0;
+        if (sched->park_mode != WEFT__PARK_RECHECK ||
+            still_nothing_after_drain(thr, seq, ready, arg))
             weft__futex_wait(&thr->wake_seq, seq);
+        if (WEFT__UNLIKELY(thr->trace != NULL)) /* the nap and the sleep, one event */
+            weft__trace_append(sched->trace_log, thr->trace,
+                               joining ? WEFT__TR_PARK_JOIN : WEFT__TR_PARK, NULL, begin,
+                               weft_now() - begin, 0, 0);
     }
     pthread_mutex_lock(&sched->idle_lock);
     if (thr->in_idle_list)

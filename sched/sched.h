@@ -180,6 +180,14 @@ struct weft__inject {
     _Atomic size_t count; /* checked without the lock before locking */
 };
 
+/* The parker's half of the Dekker pair with a spawner's wake check (the
+ * header comment of park.c). */
+enum weft__park_mode {
+    WEFT__PARK_RECHECK,    /* fence, look, a short nap, look again: no IPI (the default) */
+    WEFT__PARK_MEMBARRIER, /* membarrier, look (before issue 21) */
+    WEFT__PARK_FENCE,      /* fence, look; spawners fence too */
+};
+
 /* The scheduler's part of a runtime (sched/): workers, slots, threads,
  * the injection queue, the idle protocol and the slot hand-off. */
 struct weft__sched {
@@ -211,8 +219,14 @@ struct weft__sched {
     _Atomic unsigned n_looking;
     pthread_mutex_t idle_lock;
     struct weft__thread *idle_list;
-    /* else spawners pay a seq_cst fence; cleared for good by the first
-     * membarrier that fails (park.c), which sets membarrier_off_at */
+    /* how parkers close the race with a spawner's wake check (park.c) */
+    enum weft__park_mode park_mode;
+    /* spawners fence before their wake check (WEFT__PARK_FENCE, or
+     * WEFT__PARK_MEMBARRIER once membarrier failed); else a compiler barrier */
+    atomic_bool spawner_fences;
+    /* cancels' heavy side is a membarrier; else the light sides (a scope's
+     * begin) fence. Cleared for good by the first membarrier that fails
+     * (park.c), which sets membarrier_off_at */
     atomic_bool use_membarrier;
     _Atomic weft_time membarrier_off_at; /* 0: never; -1: switching; else when */
     atomic_bool stopping; /* workers exit when they find no work */
@@ -377,14 +391,16 @@ static inline bool weft__aside_empty(struct weft__slot *s)
 }
 
 /* ---- idle protocol (park.c) ---- */
+/* For benchmarks and tests: runtimes created from now on use `mode`. */
+void weft__park_mode_force(enum weft__park_mode mode);
 void weft__park_init(struct weft__sched *sched);
 /* A starting thread takes its copy of sched->use_membarrier (worker_main). */
 void weft__park_thread_start(struct weft__thread *thr);
 /* A full barrier executed by every running thread of the process before this
  * returns (membarrier), or a fence where the kernel has none or membarrier
  * failed once: the heavy side of an asymmetric Dekker pair whose light side
- * is weft__notify_work's or weft__cancel_init_barrier's compiler barrier
- * (a fence once membarrier is off). */
+ * is weft__cancel_init_barrier's compiler barrier (a fence once membarrier
+ * is off), and under WEFT__PARK_MEMBARRIER weft__notify_work's too. */
 void weft__full_barrier_everywhere(struct weft__sched *sched);
 /* Tests make expedited membarrier calls fail (fault_point.h), from the Nth
  * and every later one, or the Nth only; 0 disarms. Calls since arming. */
@@ -395,7 +411,7 @@ void weft__wake_one(struct weft__sched *sched);
 /* The spawners' half of the barrier pair of park.c's header comment. */
 static inline void weft__spawner_barrier(struct weft__sched *sched)
 {
-    if (!atomic_load_explicit(&sched->use_membarrier, memory_order_relaxed))
+    if (WEFT__UNLIKELY(atomic_load_explicit(&sched->spawner_fences, memory_order_relaxed)))
         weft__full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: the parker pays */

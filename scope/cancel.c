@@ -14,7 +14,8 @@
  * a list would cost every group init a shared atomic RMW (measured:
  * bench/RESULTS.md, "child lists vs scans"). Instead a canceller
  *   1. CASes the word from (gen, 0) to (gen, reason): one winner per life;
- *   2. issues a barrier on every running thread (membarrier, as park.c);
+ *   2. issues a barrier on every running thread (membarrier:
+ *      weft__full_barrier_everywhere, park.c);
  *   3. if any scope began under that life (children_gen == gen), scans
  *      every thread's chunks of scopes (type-stable memory, so reading a
  *      recycled one is safe) and cancels each live scope with a cancelled
