@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "base/alloc.h"
+#include "base/base.h"
 #include "base/fault_point.h"
 
 static struct weft__fault_point allocs;
@@ -42,6 +44,21 @@ void *weft__alloc_aligned(size_t align, size_t size)
         errno = rc;
         return NULL;
     }
+    return p;
+}
+
+enum { HUGE_PAGE = 2 << 20 };
+
+void *weft__alloc_bulk(size_t size)
+{
+    if (size < HUGE_PAGE)
+        return weft__alloc_aligned(WEFT__CACHE_LINE, size);
+    void *p = weft__alloc_aligned(HUGE_PAGE, size);
+#ifdef MADV_HUGEPAGE
+    /* advice only: without transparent huge pages it changes nothing */
+    if (p != NULL)
+        madvise(p, size, MADV_HUGEPAGE);
+#endif
     return p;
 }
 

@@ -15,7 +15,7 @@ weft__deque_buf *weft__deque_buf_new(size_t capacity, unsigned words)
         return NULL;
     size_t nwords = capacity * words;
     weft__deque_buf *b =
-        weft__alloc(sizeof(weft__deque_buf) + nwords * sizeof(_Atomic(void *)));
+        weft__alloc_bulk(sizeof(weft__deque_buf) + nwords * sizeof(_Atomic(void *)));
     if (b == NULL)
         return NULL;
     b->mask = (int64_t)capacity - 1;

@@ -17,14 +17,14 @@
 #include "base/alloc.h"
 #include "sched/sched.h"
 
-enum { CHUNK_BYTES = 4096, RETURN_BATCH = 32 };
+/* A pool's chunks double from CHUNK_FIRST to CHUNK_LAST bytes. */
+enum { CHUNK_FIRST = 4096, CHUNK_LAST = 4 << 20, RETURN_BATCH = 32 };
 
 struct weft__chunk {
     struct weft__chunk *next;
+    size_t bytes;
     alignas(WEFT__CACHE_LINE) struct weft_task tasks[];
 };
-
-#define CHUNK_TASKS ((CHUNK_BYTES - offsetof(struct weft__chunk, tasks)) / sizeof(struct weft_task))
 
 struct weft_task *weft__task_alloc_slow(struct weft__slot *slot)
 {
@@ -34,14 +34,22 @@ struct weft_task *weft__task_alloc_slow(struct weft__slot *slot)
         slot->free = t->next;
         return t;
     }
-    struct weft__chunk *c = weft__alloc_aligned(WEFT__CACHE_LINE, CHUNK_BYTES);
+    /* a pool that grows to millions of queued tasks asks for memory a few
+     * hundred times, and in huge pages, not a 4 KiB page per 63 tasks: the
+     * first run of a large flat spawn is mostly page faults */
+    size_t bytes = slot->chunks == NULL ? CHUNK_FIRST
+                   : slot->chunks->bytes < CHUNK_LAST ? 2 * slot->chunks->bytes
+                                                      : CHUNK_LAST;
+    struct weft__chunk *c = weft__alloc_bulk(bytes);
     if (c == NULL)
         return NULL;
     c->next = slot->chunks;
+    c->bytes = bytes;
     slot->chunks = c;
-    for (size_t i = 1; i < CHUNK_TASKS; i++) {
+    size_t n = (bytes - offsetof(struct weft__chunk, tasks)) / sizeof(struct weft_task);
+    for (size_t i = 1; i < n; i++) {
         c->tasks[i].home = slot;
-        c->tasks[i].next = i + 1 < CHUNK_TASKS ? &c->tasks[i + 1] : NULL;
+        c->tasks[i].next = i + 1 < n ? &c->tasks[i + 1] : NULL;
     }
     slot->free = &c->tasks[1];
     c->tasks[0].home = slot;

@@ -34,7 +34,8 @@ fresh() {
     cp "$here/deque_client.c" "$work/src/client.c" &&
     : > "$work/src/config.h" &&
     printf '%s\n' '#include <stdlib.h>' \
-        '#define weft__alloc(n) malloc(n)' '#define weft__free(p) free(p)' \
+        '#define weft__alloc(n) malloc(n)' '#define weft__alloc_bulk(n) malloc(n)' \
+        '#define weft__free(p) free(p)' \
         > "$work/src/base/alloc.h"
 }
 
