@@ -197,6 +197,30 @@ static void *busy_main(void *p)
     return NULL;
 }
 
+/* Start k busy threads on b[0..k), stopped by *stop. */
+static void busy_start(struct busy *b, unsigned k, _Atomic bool *stop)
+{
+    for (unsigned i = 0; i < k; i++) {
+        b[i].stop = stop;
+        atomic_init(&b[i].count, 0);
+        if (pthread_create(&b[i].tid, NULL, busy_main, &b[i]) != 0) {
+            perror("park-bench: pthread_create");
+            exit(1);
+        }
+    }
+}
+
+/* Join the k busy threads (stopped): their iterations in all. */
+static uint64_t busy_end(struct busy *b, unsigned k)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < k; i++) {
+        pthread_join(b[i].tid, NULL);
+        sum += atomic_load(&b[i].count);
+    }
+    return sum;
+}
+
 /* Iterations per second of k busy threads over ms, with rt (or none) doing
  * bursts meanwhile; *bursts_out receives how many bursts ran, *ipis_out the
  * IPIs per second. */
@@ -205,14 +229,7 @@ static double busy_rate(unsigned k, uint64_t ms, weft_runtime *rt, unsigned task
 {
     struct busy b[64];
     _Atomic bool stop = false;
-    for (unsigned i = 0; i < k; i++) {
-        b[i].stop = &stop;
-        atomic_init(&b[i].count, 0);
-        if (pthread_create(&b[i].tid, NULL, busy_main, &b[i]) != 0) {
-            perror("park-bench: pthread_create");
-            exit(1);
-        }
-    }
+    busy_start(b, k, &stop);
     uint64_t ipi0 = ipis();
     weft_time t0 = weft_now(), until = t0 + (weft_time)ms * WEFT_MSEC;
     unsigned bursts = 0;
@@ -228,11 +245,7 @@ static double busy_rate(unsigned k, uint64_t ms, weft_runtime *rt, unsigned task
     atomic_store(&stop, true);
     weft_time t1 = weft_now();
     *ipis_out = (double)(ipis() - ipi0) / ((double)(t1 - t0) / 1e9);
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < k; i++) {
-        pthread_join(b[i].tid, NULL);
-        sum += atomic_load(&b[i].count);
-    }
+    uint64_t sum = busy_end(b, k);
     *bursts_out = bursts;
     return (double)sum / ((double)(t1 - t0) / 1e9);
 }
@@ -244,12 +257,7 @@ static double membarrier_rate(unsigned k, uint64_t ms, double *ns_per_call, doub
 {
     struct busy b[64];
     _Atomic bool stop = false;
-    for (unsigned i = 0; i < k; i++) {
-        b[i].stop = &stop;
-        atomic_init(&b[i].count, 0);
-        if (pthread_create(&b[i].tid, NULL, busy_main, &b[i]) != 0)
-            exit(1);
-    }
+    busy_start(b, k, &stop);
     weft_time t0 = weft_now(), until = t0 + (weft_time)ms * WEFT_MSEC;
     uint64_t calls = 0;
     while (weft_now() < until) {
@@ -258,11 +266,7 @@ static double membarrier_rate(unsigned k, uint64_t ms, double *ns_per_call, doub
     }
     atomic_store(&stop, true);
     weft_time t1 = weft_now();
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < k; i++) {
-        pthread_join(b[i].tid, NULL);
-        sum += atomic_load(&b[i].count);
-    }
+    uint64_t sum = busy_end(b, k);
     *ns_per_call = (double)(t1 - t0) / (double)(calls ? calls : 1);
     *calls_per_s = (double)calls / ((double)(t1 - t0) / 1e9);
     return (double)sum / ((double)(t1 - t0) / 1e9);

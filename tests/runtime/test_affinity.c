@@ -17,6 +17,7 @@
 
 #include <weft/weft.h>
 
+#include "tests/caught_stderr.h"
 #include "tests/suites.h"
 
 enum { MAX_W = 8 };
@@ -330,35 +331,6 @@ START_TEST(test_a_bad_affinity_field_fails_create_with_einval)
     }
 }
 END_TEST
-
-/* stderr of a stretch of the test, caught in a temporary file */
-struct caught {
-    FILE *file;
-    int saved_fd;
-    char text[2048];
-};
-
-static void catch_begin(struct caught *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    ck_assert_ptr_nonnull(c->file);
-    c->saved_fd = dup(STDERR_FILENO);
-    ck_assert_int_ge(c->saved_fd, 0);
-    ck_assert_int_ge(dup2(fileno(c->file), STDERR_FILENO), 0);
-}
-
-static const char *catch_end(struct caught *c)
-{
-    fflush(stderr);
-    ck_assert_int_ge(dup2(c->saved_fd, STDERR_FILENO), 0);
-    close(c->saved_fd);
-    rewind(c->file);
-    size_t n = fread(c->text, 1, sizeof c->text - 1, c->file);
-    c->text[n] = '\0';
-    fclose(c->file);
-    return c->text;
-}
 
 START_TEST(test_a_list_of_cpus_all_outside_the_set_in_the_environment_is_ignored_with_a_warning)
 {

@@ -12,6 +12,7 @@
 #include <weft/weft.h>
 
 #include "runtime/runtime.h"
+#include "tests/caught_stderr.h"
 #include "tests/suites.h"
 
 static const char *const variables[] = {"WEFT_WORKERS", "WEFT_STACK_SIZE", "WEFT_BLOCKING_MAX",
@@ -41,35 +42,6 @@ static void env_restore(void)
         free(saved[i]);
         saved[i] = NULL;
     }
-}
-
-/* stderr of one call, caught in a temporary file */
-struct caught {
-    FILE *file;
-    int saved_fd;
-    char text[1024];
-};
-
-static void catch_begin(struct caught *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    ck_assert_ptr_nonnull(c->file);
-    c->saved_fd = dup(STDERR_FILENO);
-    ck_assert_int_ge(c->saved_fd, 0);
-    ck_assert_int_ge(dup2(fileno(c->file), STDERR_FILENO), 0);
-}
-
-static const char *catch_end(struct caught *c)
-{
-    fflush(stderr);
-    ck_assert_int_ge(dup2(c->saved_fd, STDERR_FILENO), 0);
-    close(c->saved_fd);
-    rewind(c->file);
-    size_t n = fread(c->text, 1, sizeof c->text - 1, c->file);
-    c->text[n] = '\0';
-    fclose(c->file);
-    return c->text;
 }
 
 /* The settings with only `name` set to `value` (NULL: none), and what the
