@@ -238,20 +238,12 @@ static inline size_t weft__deque_cl_take_oldest_owner(weft__deque_cl *dq, void *
      * before its CAS moved top past it */
     int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
     dq->top_seen = t;
-    if (b - t < 2 || max == 0)
+    size_t k = weft__deque_batch_size(b - t, max);
+    if (k == 0)
         return 0;
-    size_t k = (size_t)(b - t) / 2 < max ? (size_t)(b - t) / 2 : max;
-    weft__deque_buf *buf = atomic_load_explicit(&dq->buf, memory_order_relaxed);
-    /* only the owner writes slots, so these hold what it pushed; dst means
-     * nothing when the CAS loses (the count is then 0) */
-    for (size_t i = 0; i < k; i++)
-        weft__deque_slot_load(weft__deque_buf_slot(buf, t + (int64_t)i, 1), &dst[i], 1);
-    /* seq_cst like every RMW of top: one order of takers */
-    if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + (int64_t)k, memory_order_seq_cst,
-                                                 memory_order_relaxed))
-        return 0;
-    dq->top_seen = t + (int64_t)k;
-    return k;
+    return weft__deque_claim_oldest(&dq->top, &dq->top_seen,
+                                    atomic_load_explicit(&dq->buf, memory_order_relaxed), t, k,
+                                    dst);
 }
 
 /* The pointer API (deque/deque.h): items are non-NULL pointers. */

@@ -351,21 +351,14 @@ static inline size_t weft__deque_split_take_oldest_owner(weft__deque_split *dq, 
      * before its CAS moved top past it */
     int64_t t = atomic_load_explicit(&dq->top, memory_order_acquire);
     dq->top_seen = t;
-    if (b - t < 2 || max == 0)
+    size_t k = weft__deque_batch_size(b - t, max);
+    if (k == 0)
         return 0;
-    size_t k = (size_t)(b - t) / 2 < max ? (size_t)(b - t) / 2 : max;
     /* top never passes split: make the range public first (a thief may
-     * take some of it meanwhile; then the CAS below fails) */
+     * take some of it meanwhile; then the claim's CAS fails) */
     if (dq->own_split < t + (int64_t)k)
         weft__deque_split_share(dq, t + (int64_t)k);
-    for (size_t i = 0; i < k; i++)
-        weft__deque_slot_load(weft__deque_buf_slot(dq->own_buf, t + (int64_t)i, 1), &dst[i], 1);
-    /* seq_cst like every RMW of top: one order of takers */
-    if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + (int64_t)k, memory_order_seq_cst,
-                                                 memory_order_relaxed))
-        return 0;
-    dq->top_seen = t + (int64_t)k;
-    return k;
+    return weft__deque_claim_oldest(&dq->top, &dq->top_seen, dq->own_buf, t, k, dst);
 }
 
 /* The pointer API (deque/deque.h): items are non-NULL pointers. */

@@ -208,9 +208,9 @@ bad deque/split.h 's/if (atomic_compare_exchange_strong_explicit(&dq->request, &
     $SPLIT -DPUSH1=2 -DPOP1=3 -DTHIEVES=1 -DSTEALS=2
 # the owner's batch: top moved with a plain store instead of a CAS, so a
 # thief's steal of the oldest item wins too
-take_store='/^static inline size_t weft__deque_[a-z]*_take_oldest_owner/,/^}/s/if (!atomic_compare_exchange_strong_explicit(&dq->top, &t, t + (int64_t)k, memory_order_seq_cst,/if ((atomic_store_explicit(\&dq->top, t + (int64_t)k, memory_order_seq_cst), 0) \&\& !atomic_compare_exchange_strong_explicit(\&dq->top, \&t, t + (int64_t)k, memory_order_seq_cst,/'
-bad deque/chase_lev.h "$take_store" -DPUSH1=2 -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
-bad deque/split.h "$take_store" $SPLIT -DPUSH1=2 -DSHARE -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
+take_store='/^static inline size_t weft__deque_claim_oldest/,/^}/s/if (!atomic_compare_exchange_strong_explicit(top, &t, t + (int64_t)k, memory_order_seq_cst,/if ((atomic_store_explicit(top, t + (int64_t)k, memory_order_seq_cst), 0) \&\& !atomic_compare_exchange_strong_explicit(top, \&t, t + (int64_t)k, memory_order_seq_cst,/'
+bad deque/common.h "$take_store" -DPUSH1=2 -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
+bad deque/common.h "$take_store" $SPLIT -DPUSH1=2 -DSHARE -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
 # split: a batch past split without sharing it: the owner pops its private
 # items again
 bad deque/split.h '/^static inline size_t weft__deque_split_take_oldest_owner/,/^}/s/if (dq->own_split < t + (int64_t)k)/if (0)/' \
