@@ -3,27 +3,23 @@
  * slot instead of a pointer to a descriptor (issue 20; Lace and Cilk keep
  * their frames in the deque the same way).
  *
- * How the runtime will use it (not wired in yet)
+ * How the runtime uses it (sched/sched.h, union weft__task_frame)
  *   A frame is four machine words, 32 bytes: fn, arg, scope and a tag.
  *   - spawn of a plain task (no options, no stream, not detached) pushes
  *     {fn, arg, scope, NULL} by value: no descriptor, no free list, one
  *     slot written. A task that needs more (options, a name, a cleanup, a
- *     deadline, a stream, detached) takes a descriptor as today and pushes
- *     {fn, arg, scope, descriptor}: the tag finds it, and the descriptor
- *     goes back to its free list when the task ends.
- *   - pop and steal copy the frame out of the slot into the runner's own
- *     `weft__deque_frame` on its stack, and the runner calls
- *     fn((weft_task *)&copy, arg): `weft_task *self` is that copy. It must
- *     be a copy: while the task runs, the owner pushes into the same slot
- *     (its next spawn) and growth moves slots, so nothing may point into
- *     the deque. weft_cancelled(self) reads the scope word; everything
- *     else a task may ask for (its name, deadline, failure record) comes
- *     from the descriptor when the tag is not NULL.
+ *     deadline, a stream, detached, a root) has a descriptor, and its
+ *     frame carries it as the tag.
+ *   - pop and steal copy the frame out of the slot, and the runner calls a
+ *     plain task's fn from a descriptor it fills on its own stack: `self`
+ *     is that copy. It must be a copy: while the task runs, the owner
+ *     pushes into the same slot (its next spawn) and growth moves slots,
+ *     so nothing may point into the deque.
  *   - the deque never interprets the words: what they mean, and that a
  *     NULL tag marks a plain task, is the runtime's convention. A frame
  *     whose words are all NULL is a valid item (emptiness is the bool
  *     that pop returns, not a NULL item).
- *   - memory: 32 bytes per queued plain task, in the deque's buffer (the
+ *   - memory: 32 bytes per queued plain task, in the deque's buffer (a
  *     pointer deque holds 8 bytes plus a 64-byte descriptor).
  *
  * What it guarantees

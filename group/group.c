@@ -334,30 +334,36 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
                           : has_opts ? WEFT__TASK_GROUP_OPTS : WEFT__TASK_GROUP;
     if (weft__group_flags(g) & WEFT_STREAM)
         kind |= WEFT__TASK_STREAM;
-    struct weft_task *t = weft__task_new(sched, thr, fn, arg, kind);
-    if (t == NULL)
-        return ENOMEM;
-    t->scope = &g->scope;
-    if (has_opts) {
-        t->name = o->name;
-        t->cleanup = o->cleanup;
+    bool on_worker = thr != NULL && thr->sched == sched && thr->slot != NULL;
+    union weft__task_frame q = {.f = {fn, arg, &g->scope, NULL}};
+    struct weft_task *t = NULL;
+    if (kind != WEFT__TASK_GROUP || !on_worker) {
+        /* more than a frame holds, or for the injection queue: a descriptor */
+        t = weft__task_new(sched, thr, fn, arg, kind);
+        if (t == NULL)
+            return ENOMEM;
+        t->scope = &g->scope;
+        if (has_opts) {
+            t->name = o->name;
+            t->cleanup = o->cleanup;
+        }
+        if (timed)
+            t->deadline = o->deadline;
+        q.f.desc = t;
     }
-    if (timed)
-        t->deadline = o->deadline;
-    bool on_worker = t->home != NULL; /* pooled: thr holds a slot of sched */
     bool mine = thr == g->owner_thread;
     /* count before the task can run: its completion must not overtake its spawn */
     if (mine)
         g->local++;
     else
         atomic_fetch_add_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-    if (!on_worker ? weft__inject_push(sched, t) != 0
-                   : weft__deque_push_owner(&thr->slot->deque, t) != 0) {
+    if (!on_worker ? weft__inject_push(sched, t) != 0 : weft__slot_push(thr->slot, &q) != 0) {
         if (mine)
             g->local--;
         else
             atomic_fetch_sub_explicit(&g->spawned_remote, 1, memory_order_relaxed);
-        weft__task_discard(thr, t);
+        if (t != NULL)
+            weft__task_discard(thr, t);
         return ENOMEM;
     }
     if (!on_worker)
@@ -378,29 +384,21 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
 {
     struct handle *h = handle_of(gp);
     struct weft__thread *thr = weft__self_thread;
-    /* fast path: the owner spawns, a descriptor is free, the deque surely
-     * has room; the owner's live handle implies a live state (only its join
-     * ends it). It calls nothing but in tail position, so it needs no frame. */
+    /* fast path: the owner spawns and the deque surely has room; the
+     * owner's live handle implies a live state (only its join ends it). The
+     * task is its frame alone, no descriptor. It calls nothing but in tail
+     * position, so it needs no stack frame. */
     if (WEFT__LIKELY(h != NULL && fn != NULL && magic_of(h) == GROUP_LIVE &&
                      thr == h->owner_thread && is_original(h))) {
         struct weft__slot *slot = thr->slot;
-        struct weft_task *t = slot->free;
-        if (WEFT__LIKELY(t != NULL)) {
-            struct weft__group *g = h->state;
-            struct weft_task *next = t->next; /* before the push: a thief may take t */
-            t->scope = &g->scope;
-            t->kind = WEFT__TASK_GROUP;
-            t->open_groups = 0;
-            t->fn = fn;
-            t->arg = arg;
-            if (WEFT__LIKELY(weft__deque_try_push_owner(&slot->deque, t))) {
-                slot->free = next;
-                g->local++;
-                weft__count(&slot->stats.spawns);
-                if (WEFT__UNLIKELY(weft__push_wanted(slot->sched)))
-                    return spawn_wake(slot);
-                return 0;
-            }
+        struct weft__group *g = h->state;
+        union weft__task_frame q = {.f = {fn, arg, &g->scope, NULL}};
+        if (WEFT__LIKELY(weft__deque_frames_try_push_owner(&slot->deque, &q.words))) {
+            g->local++;
+            weft__count(&slot->stats.spawns);
+            if (WEFT__UNLIKELY(weft__push_wanted(slot->sched)))
+                return spawn_wake(slot);
+            return 0;
         }
     }
     return spawn_slow(h, fn, arg, NULL);
@@ -487,8 +485,10 @@ static void join_wait(struct weft__thread *thr, struct weft__group *g)
     weft__backoff b;
     weft__backoff_init(&b);
     for (;;) {
-        struct weft_task *t = weft__find_work(
-            thr, &g->scope, atomic_load_explicit(&g->thief, memory_order_relaxed), may_steal);
+        struct weft_task scratch;
+        struct weft_task *t =
+            weft__find_work(thr, &g->scope, atomic_load_explicit(&g->thief, memory_order_relaxed),
+                            may_steal, &scratch);
         if (t != NULL) {
             weft__looking_end(thr);
             weft__searching_end(thr);
@@ -527,7 +527,8 @@ static __attribute__((noinline)) void run_other(struct weft__thread *thr, struct
 static __attribute__((noinline)) bool other_or_done(struct weft__thread *thr,
                                                     struct weft__group *g, struct weft_task *t)
 {
-    if (finished(g) && weft__deque_push_owner(&thr->slot->deque, t) == 0)
+    union weft__task_frame q = weft__frame_of_task(t);
+    if (finished(g) && weft__slot_push(thr->slot, &q) == 0)
         return true;
     run_other(thr, t);
     return false;
@@ -561,8 +562,10 @@ static inline __attribute__((always_inline)) void wait_all(struct weft__thread *
                                                             struct weft_task *self)
 {
     for (;;) {
-        struct weft_task *t = weft__deque_pop_owner(&thr->slot->deque);
-        if (WEFT__LIKELY(t != NULL)) {
+        union weft__task_frame q;
+        if (WEFT__LIKELY(weft__deque_frames_pop_owner(&thr->slot->deque, &q.words))) {
+            struct weft_task scratch;
+            struct weft_task *t = weft__task_of_frame(&q, &scratch);
             /* not started: t->scope is its group's; a task of g in the
              * deque means g is not finished */
             if (WEFT__LIKELY(t->scope == &g->scope))

@@ -145,7 +145,7 @@ static bool split_wanted(void)
 {
     struct weft__thread *thr = weft__self_thread;
     struct weft__slot *slot = thr->slot; /* a timed wait in a body may change it */
-    return slot != NULL && weft__deque_size(&slot->deque) == 0 && weft__nthreads(thr->sched) > 1;
+    return slot != NULL && weft__deque_frames_size(&slot->deque) == 0 && weft__nthreads(thr->sched) > 1;
 }
 
 static int range_task(weft_task *self, void *p)

@@ -28,7 +28,8 @@
  * other.
  *
  * The list is a ring of pointers, oldest first, not a chain through the
- * descriptors: a queued TIMED task's `next` word holds its deadline. It
+ * descriptors: a queued TIMED task's `next` word holds its deadline. A
+ * task popped from a frame without a descriptor gets one when set aside. It
  * grows by doubling under the lock; without memory the put fails and the
  * joiner runs the task nested after all (past the line, but nothing lost).
  * Workers exit only when no list holds a task (weft__work_visible), so a
@@ -74,10 +75,31 @@ static bool grow_locked(struct weft__aside *a)
     return true;
 }
 
+/* t ran from a frame without a descriptor: the copy on the caller's stack
+ * cannot wait in a list, so it gets a descriptor (NULL: no memory). */
+static struct weft_task *descriptor_for(struct weft__slot *slot, struct weft_task *t)
+{
+    if (t->home != WEFT__TASK_ON_STACK)
+        return t;
+    struct weft_task *d = weft__task_alloc(slot);
+    if (d != NULL) {
+        d->fn = t->fn;
+        d->arg = t->arg;
+        d->scope = t->scope;
+        d->kind = t->kind;
+        d->open_groups = 0;
+    }
+    return d;
+}
+
 bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
 {
     struct weft__sched *sched = thr->sched;
     struct weft__aside *a = &thr->slot->aside;
+    struct weft_task *given = t;
+    t = descriptor_for(thr->slot, t);
+    if (t == NULL)
+        return false;
     /* read before t is visible: a thief may run it and end its group */
     const struct weft__task_kind_ops *kind = weft__task_kind_of(thr, t);
     struct weft__thread *owner = kind->waiter != NULL ? kind->waiter(t) : NULL;
@@ -85,6 +107,8 @@ bool weft__aside_put(struct weft__thread *thr, struct weft_task *t)
     size_t n = atomic_load_explicit(&a->count, memory_order_relaxed);
     if (n == a->cap && !grow_locked(a)) {
         pthread_mutex_unlock(&a->lock);
+        if (t != given)
+            weft__task_free(thr->slot, t); /* the caller runs its own copy */
         return false;
     }
     a->buf[(a->head + n) & (a->cap - 1)] = t;

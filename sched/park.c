@@ -302,7 +302,7 @@ bool weft__work_visible(struct weft__sched *sched)
         return true;
     unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++)
-        if (weft__deque_size(&sched->slots[i]->deque) != 0 || !weft__aside_empty(sched->slots[i]))
+        if (weft__deque_frames_size(&sched->slots[i]->deque) != 0 || !weft__aside_empty(sched->slots[i]))
             return true;
     return false;
 }
@@ -383,7 +383,7 @@ void weft__pushed(struct weft__slot *slot)
 {
     struct weft__sched *sched = slot->sched;
 #ifdef WEFT_SPLIT_DEQUE
-    weft__deque_share_owner(&slot->deque);
+    weft__deque_frames_share_owner(&slot->deque);
     /* Wake as weft__wake_wanted would have. relaxed, both: loaded again
      * after weft__push_wanted's barrier, which is what the pair with a
      * parker rests on; a searcher counted since then finds the task, or

@@ -13,6 +13,13 @@
  * around its function is in the layer that makes such tasks
  * (weft__task_kind_ops). A task's scope is a pointer it carries for the
  * layers above and compares, never reads.
+ *
+ * Deques hold frames, not pointers (union weft__task_frame): a plain
+ * spawn's task is its fn, arg and scope in the slot, with no descriptor,
+ * and whoever takes it runs it from a descriptor on its own stack
+ * (weft__task_of_frame). Only a task that needs more than those three
+ * words (options, a stream, a detached or a root task, one set aside or
+ * injected) has a descriptor of its own, which its frame carries.
  */
 #ifndef WEFT_SCHED_SCHED_H
 #define WEFT_SCHED_SCHED_H
@@ -31,6 +38,7 @@
 #include "base/cpu_list.h"
 #include "base/trace_log.h"
 #include "deque/deque.h"
+#include "deque/frame.h"
 
 struct weft__scope;          /* scope/scope.h: the scope a task runs in */
 struct weft__group;          /* group/group.h: the per-thread pool of group states */
@@ -92,6 +100,53 @@ struct weft_task {
 };
 _Static_assert(sizeof(struct weft_task) <= WEFT__CACHE_LINE, "a task descriptor fits a cache line");
 
+/* A queued task as a deque slot holds it (deque/frame.h's four words). A
+ * plain spawn's frame has no descriptor (`desc` NULL): fn, arg and scope
+ * are the task. Any other carries its descriptor in `desc`, and its fn,
+ * arg and scope word beside it, so that a look at `scope` needs no load of
+ * the descriptor. */
+union weft__task_frame {
+    weft__deque_frame words;
+    struct {
+        weft_fn fn;
+        void *arg;
+        struct weft__scope *scope; /* the descriptor's scope word while queued */
+        struct weft_task *desc;
+    } f;
+};
+_Static_assert(sizeof(union weft__task_frame) == sizeof(weft__deque_frame),
+               "a task's frame is the deque's four words");
+
+/* The `home` of a descriptor on a runner's stack, filled from a frame
+ * without one (weft__task_of_frame): nothing to free at its end. Never
+ * dereferenced. */
+#define WEFT__TASK_ON_STACK ((struct weft__slot *)(uintptr_t)1)
+
+/* The task of frame q, taken from a deque to run: its descriptor, or for a
+ * plain spawn *scratch, a descriptor on the taker's stack filled from the
+ * frame. scratch must outlive the run: a task's `self` is its descriptor. */
+static inline struct weft_task *weft__task_of_frame(const union weft__task_frame *q,
+                                                    struct weft_task *scratch)
+{
+    if (q->f.desc != NULL)
+        return q->f.desc;
+    scratch->fn = q->f.fn;
+    scratch->arg = q->f.arg;
+    scratch->scope = q->f.scope;
+    scratch->home = WEFT__TASK_ON_STACK;
+    scratch->kind = WEFT__TASK_GROUP; /* only a group's plain spawn has no descriptor */
+    scratch->open_groups = 0;
+    return scratch;
+}
+
+/* The frame that queues t, not started (the inverse of weft__task_of_frame). */
+static inline union weft__task_frame weft__frame_of_task(struct weft_task *t)
+{
+    union weft__task_frame q = {
+        .f = {t->fn, t->arg, t->scope, t->home == WEFT__TASK_ON_STACK ? NULL : t}};
+    return q;
+}
+
 /* Tasks a join popped but may not run nested (aside.c): a ring of
  * pointers, oldest first, under `lock`; `count` is written under it and
  * read without it. */
@@ -108,7 +163,7 @@ struct weft__slot_stats {
 };
 
 struct weft__slot {
-    weft__deque deque; /* aligned to a cache line */
+    weft__deque_frames deque; /* aligned to a cache line */
     /* owner's line */
     unsigned id; /* its index in sched->slots: < sched->workers for a base slot */
     struct weft__sched *sched;
@@ -126,6 +181,12 @@ struct weft__slot {
     /* tasks set aside by deep joins (rare), on a line of its own */
     alignas(WEFT__CACHE_LINE) struct weft__aside aside;
 };
+
+/* Owner only: queue q on slot's deque; 0 or ENOMEM. */
+static inline int weft__slot_push(struct weft__slot *slot, const union weft__task_frame *q)
+{
+    return weft__deque_frames_push_owner(&slot->deque, &q->words);
+}
 
 /* Cache-line aligned: `current` is written at every task, and neighbours in
  * sched->threads must not share that line. */
@@ -270,8 +331,12 @@ void weft__task_discard(struct weft__thread *thr, struct weft_task *t);
 void weft__task_free_remote(struct weft__slot *mine, struct weft_task *t);
 /* Return the batch of another slot's descriptors now (before parking). */
 void weft__task_flush_returns(struct weft__slot *mine);
+/* The end of t's descriptor: back to its pool, or nothing for one on a
+ * runner's stack (WEFT__TASK_ON_STACK). */
 static inline void weft__task_free(struct weft__slot *mine, struct weft_task *t)
 {
+    if (WEFT__LIKELY(t->home == WEFT__TASK_ON_STACK))
+        return;
     if (WEFT__LIKELY(t->home == mine)) {
         t->next = mine->free;
         mine->free = t;
@@ -301,10 +366,14 @@ static inline bool weft__task_in(const struct weft_task *t, const struct weft__s
  * any while `room` (weft__stack_room), setting aside those it may not run.
  * Then, with room: its aside list, steals (from `prefer` first: the thief
  * of the joiner's tasks), the injection queue; without: need's tasks from
- * any aside list. NULL when it found nothing. */
+ * any aside list. NULL when it found nothing. A task taken from a frame
+ * without a descriptor is *scratch (weft__task_of_frame): run it before
+ * scratch goes out of scope. */
 struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__scope *need,
-                                  struct weft__slot *prefer, bool room);
-/* Queue a task: own deque on a worker, the injection queue elsewhere. */
+                                  struct weft__slot *prefer, bool room,
+                                  struct weft_task *scratch);
+/* Queue a task with a descriptor: own deque on a worker, the injection
+ * queue elsewhere. */
 int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t);
 /* The injection queue (inject.c): push is 0 or ENOMEM. */
 int weft__inject_push(struct weft__sched *sched, struct weft_task *t);
@@ -496,7 +565,7 @@ static inline void weft__notify_push(struct weft__slot *slot)
 static inline void weft__slot_share(struct weft__thread *thr)
 {
     if (thr != NULL && thr->slot != NULL)
-        weft__deque_share_owner(&thr->slot->deque);
+        weft__deque_frames_share_owner(&thr->slot->deque);
 }
 void weft__wake_all(struct weft__sched *sched);
 /* The traced futex sleep of a parking thread (`kind`: PARK, PARK_JOIN or

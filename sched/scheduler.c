@@ -40,7 +40,8 @@ enum { STEAL_RETRIES = 4 };
 int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t)
 {
     if (thr != NULL && thr->sched == sched && thr->slot != NULL) {
-        if (weft__deque_push_owner(&thr->slot->deque, t) != 0)
+        union weft__task_frame q = {.f = {t->fn, t->arg, t->scope, t}};
+        if (weft__slot_push(thr->slot, &q) != 0)
             return ENOMEM;
         weft__notify_push(thr->slot);
         return 0;
@@ -57,15 +58,16 @@ static void count_steal(struct weft__thread *thr, struct weft__slot *victim)
                            (int)victim->id);
 }
 
-static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim)
+static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim,
+                                    struct weft_task *scratch)
 {
     struct weft__slot *mine = thr->slot;
     for (int tries = 0; tries < STEAL_RETRIES; tries++) {
         weft__count(&mine->stats.steal_attempts);
-        void *item;
-        weft__steal_status st = weft__deque_steal(&victim->deque, &item);
+        union weft__task_frame q;
+        weft__steal_status st = weft__deque_frames_steal(&victim->deque, &q.words);
         if (st == WEFT__STEAL_OK) {
-            struct weft_task *t = item;
+            struct weft_task *t = weft__task_of_frame(&q, scratch);
             count_steal(thr, victim);
             const struct weft__task_kind_ops *kind = weft__task_kind_of(thr, t);
             if (kind->stolen != NULL)
@@ -79,7 +81,7 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
              * elsewhere, and come back before parking (park.c). Unless the
              * request outlived the tasks (the owner popped the last one,
              * or a stale bottom made a thief ask) */
-            if (weft__deque_size(&victim->deque) != 0)
+            if (weft__deque_frames_size(&victim->deque) != 0)
                 thr->asked = true;
             return NULL;
         }
@@ -87,13 +89,14 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
     return NULL;
 }
 
-static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *prefer)
+static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *prefer,
+                                   struct weft_task *scratch)
 {
     struct weft__sched *sched = thr->sched;
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
     thr->asked = false;
-    if (prefer != NULL && prefer != mine && (t = steal_from(thr, prefer)) != NULL)
+    if (prefer != NULL && prefer != mine && (t = steal_from(thr, prefer, scratch)) != NULL)
         return t;
     unsigned n = weft__nthreads(sched);
     if (n < 2)
@@ -101,8 +104,8 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
     unsigned start = (unsigned)(weft__rng_next(&thr->rng) % n);
     for (unsigned i = 0; i < n; i++) {
         struct weft__slot *victim = sched->slots[(start + i) % n];
-        if (victim != mine && weft__deque_size(&victim->deque) != 0 &&
-            (t = steal_from(thr, victim)) != NULL)
+        if (victim != mine && weft__deque_frames_size(&victim->deque) != 0 &&
+            (t = steal_from(thr, victim, scratch)) != NULL)
             return t;
     }
     /* tasks set aside by deep joins: rare, one load per slot to pass */
@@ -118,11 +121,14 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
 }
 
 struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__scope *need,
-                                  struct weft__slot *prefer, bool room)
+                                  struct weft__slot *prefer, bool room,
+                                  struct weft_task *scratch)
 {
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
-    while ((t = weft__deque_pop_owner(&mine->deque)) != NULL) {
+    union weft__task_frame q;
+    while (weft__deque_frames_pop_owner(&mine->deque, &q.words)) {
+        t = weft__task_of_frame(&q, scratch);
         if (room || weft__task_in(t, need) || !weft__aside_put(thr, t))
             return t;
     }
@@ -130,7 +136,7 @@ struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__s
         return need != NULL ? weft__aside_take_of(thr, need) : NULL;
     if ((t = weft__aside_take(mine, NULL, true)) != NULL)
         return t;
-    if ((t = steal_any(thr, prefer)) != NULL)
+    if ((t = steal_any(thr, prefer, scratch)) != NULL)
         return t;
     return weft__inject_pop(thr->sched);
 }

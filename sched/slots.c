@@ -56,7 +56,7 @@ void weft__slot_delete(struct weft__slot *s)
 {
     if (s == NULL)
         return;
-    weft__deque_destroy(&s->deque);
+    weft__deque_frames_destroy(&s->deque);
     weft__aside_fini(&s->aside);
     weft__slot_pool_destroy(s);
     weft__free(s);
@@ -68,7 +68,7 @@ struct weft__slot *weft__slot_new(struct weft__sched *sched, unsigned id)
     if (s == NULL)
         return NULL;
     memset(s, 0, sizeof *s);
-    if (weft__deque_init(&s->deque, INITIAL_DEQUE_CAPACITY) != 0) {
+    if (weft__deque_frames_init(&s->deque, INITIAL_DEQUE_CAPACITY) != 0) {
         weft__free(s);
         return NULL;
     }
@@ -220,7 +220,7 @@ bool weft__slot_lend(struct weft__thread *thr)
     thr->slot = NULL;
     thr->lent = mine;
     bool stranded = mine->is_free &&
-                    (weft__deque_size(&mine->deque) != 0 || !weft__aside_empty(mine));
+                    (weft__deque_frames_size(&mine->deque) != 0 || !weft__aside_empty(mine));
     update_rebalance(sched);
     pthread_mutex_unlock(&sched->slot_lock);
     if (woken != NULL)
@@ -315,7 +315,7 @@ void weft__spares_wake_all(struct weft__sched *sched)
 enum { INJECT_EVERY = 61 };
 
 /* The worker loop's search: like find_work, but fair to the injection queue. */
-static struct weft_task *next_task(struct weft__thread *thr)
+static struct weft_task *next_task(struct weft__thread *thr, struct weft_task *scratch)
 {
     if (++thr->local_runs >= INJECT_EVERY) {
         thr->local_runs = 0;
@@ -323,7 +323,7 @@ static struct weft_task *next_task(struct weft__thread *thr)
         if (t != NULL)
             return t;
     }
-    return weft__find_work(thr, NULL, NULL, true);
+    return weft__find_work(thr, NULL, NULL, true, scratch);
 }
 
 static bool stopping(void *arg)
@@ -368,7 +368,7 @@ static void *worker_main(void *arg)
         struct weft__slot *slot = thr->slot;
         if (WEFT__UNLIKELY(slot->id >= sched->workers ||
                            atomic_load_explicit(&sched->rebalance, memory_order_relaxed)) &&
-            weft__deque_size(&slot->deque) == 0 && weft__aside_empty(slot)) {
+            weft__deque_frames_size(&slot->deque) == 0 && weft__aside_empty(slot)) {
             if (weft__slot_rebalance(thr)) {
                 /* a thread woken by wake_one comes here counted as searching:
                  * a spare must drop that, or spawners would wake nobody */
@@ -380,14 +380,15 @@ static void *worker_main(void *arg)
                     trace_slot(thr, WEFT__TR_TAKE, thr->slot);
             }
         }
-        struct weft_task *t = next_task(thr);
+        struct weft_task scratch; /* the running task's, when it came from a plain frame */
+        struct weft_task *t = next_task(thr, &scratch);
         if (t == NULL) {
             weft__looking_begin(thr);
             weft__searching_begin(thr);
             weft__backoff b;
             weft__backoff_init(&b);
             while (t == NULL && weft__backoff_wait(&b))
-                t = weft__find_work(thr, NULL, NULL, true);
+                t = weft__find_work(thr, NULL, NULL, true, &scratch);
         }
         if (t != NULL) {
             weft__looking_end(thr);

@@ -58,7 +58,8 @@ static int wait_for(struct weft__thread *thr, weft_task *self, weft_time until,
     for (;;) {
         bool helps = !lent && end == WEFT_NEVER;
         if (helps) {
-            struct weft_task *t = weft__find_work(thr, need, NULL, weft__stack_room(thr));
+            struct weft_task scratch;
+            struct weft_task *t = weft__find_work(thr, need, NULL, weft__stack_room(thr), &scratch);
             if (t != NULL) {
                 weft__frame_run(thr, t);
                 if (ready(arg) || weft_cancelled(self))

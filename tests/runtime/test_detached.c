@@ -513,11 +513,13 @@ static int nothing(weft_task *self, void *p)
 static int root_starves_a_start(weft_task *self, void *p)
 {
     struct no_record *n = p;
-    /* warm what the spawn needs: this worker's descriptors, the timer */
+    /* warm what the spawn needs: this worker's descriptors (a named
+     * spawn's: a plain one has none), the timer */
     weft_group g;
     weft_group_opts timed = {.deadline = weft_after(BUDGET)};
+    weft_spawn_opts named = {.name = "warm"};
     weft_group_init(&g, self, &timed);
-    weft_spawn(&g, nothing, NULL);
+    weft_spawn_ex(&g, nothing, NULL, &named);
     weft_group_join(&g, NULL);
     /* no record was ever taken: the start's is the next allocation */
     weft__alloc_fail_from(1);

@@ -345,10 +345,12 @@ static int no_scope_root(weft_task *self, void *p)
 {
     struct no_scope *n = p;
     static weft_group groups[MAX_GROUPS];
-    /* a spawn first, so the slot has free descriptors for the one below */
+    /* a spawn with a descriptor first (a plain one has none), so the slot
+     * has free descriptors for the one below */
     weft_group warm;
+    weft_spawn_opts named = {.name = "warm"};
     weft_group_init(&warm, self, NULL);
-    weft_spawn(&warm, counts_a_run, n);
+    weft_spawn_ex(&warm, counts_a_run, n, &named);
     weft_group_join(&warm, NULL);
     atomic_store(&n->runs, 0);
     /* use up this thread's free group states, so the scope needs memory */
