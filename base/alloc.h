@@ -13,11 +13,13 @@ void *weft__alloc(size_t size);
 void *weft__alloc_zeroed(size_t size);
 /* Memory aligned to `align` (a power of two, multiple of sizeof(void *)). */
 void *weft__alloc_aligned(size_t align, size_t size);
-/* Memory for a pool or buffer that may grow large (descriptor chunks, deque
- * buffers): from 2 MiB on, aligned to 2 MiB and advised as huge pages, so
- * that touching it faults 2 MiB at a time where the kernel allows it; below,
- * cache-line aligned. Freed with weft__free. */
+/* Zero-filled memory for a pool or buffer that may grow large (descriptor
+ * chunks, deque buffers): from 2 MiB on, mapped from the kernel, aligned to
+ * 2 MiB and advised as huge pages, so that a page costs nothing until it is
+ * written and then faults 2 MiB at a time where the kernel allows it;
+ * below, cache-line aligned. Freed with weft__free_bulk and the same size. */
 void *weft__alloc_bulk(size_t size);
+void weft__free_bulk(void *p, size_t size);
 void weft__free(void *p);
 
 /*

@@ -9,23 +9,27 @@
 #include "deque/common.h"
 #include "base/alloc.h"
 
+static size_t buf_bytes(size_t capacity, unsigned words)
+{
+    return sizeof(weft__deque_buf) + capacity * words * sizeof(_Atomic(void *));
+}
+
 weft__deque_buf *weft__deque_buf_new(size_t capacity, unsigned words)
 {
     if (capacity > (SIZE_MAX - sizeof(weft__deque_buf)) / sizeof(_Atomic(void *)) / words)
         return NULL;
-    size_t nwords = capacity * words;
-    weft__deque_buf *b =
-        weft__alloc_bulk(sizeof(weft__deque_buf) + nwords * sizeof(_Atomic(void *)));
+    /* Zero-filled (weft__alloc_bulk), so every slot holds NULL: a thief
+     * holding an old top may read a slot growth did not copy (the item was
+     * taken before); its CAS then fails and drops the value, but it must
+     * read a value, and uninitialised memory is indeterminate in C11. Not
+     * a loop of stores: that would touch every page of a large buffer
+     * whose most slots a deque never uses. */
+    weft__deque_buf *b = weft__alloc_bulk(buf_bytes(capacity, words));
     if (b == NULL)
         return NULL;
     b->mask = (int64_t)capacity - 1;
     b->words = words;
     b->next = NULL;
-    /* A thief holding an old top may read a slot growth did not copy (the
-     * item was taken before); its CAS then fails and drops the value, but it
-     * must read a value: uninitialised memory is indeterminate in C11. */
-    for (size_t i = 0; i < nwords; i++)
-        atomic_init(&b->slots[i], NULL);
     return b;
 }
 
@@ -63,9 +67,10 @@ weft__deque_buf *weft__deque_buf_grow(weft__deque_buf *old, int64_t t, int64_t b
 
 void weft__deque_buf_free(weft__deque_buf *live, weft__deque_buf *retired)
 {
-    weft__free(live);
+    if (live != NULL)
+        weft__free_bulk(live, buf_bytes((size_t)live->mask + 1, live->words));
     for (weft__deque_buf *b = retired, *next; b != NULL; b = next) {
         next = b->next;
-        weft__free(b);
+        weft__free_bulk(b, buf_bytes((size_t)b->mask + 1, b->words));
     }
 }

@@ -134,7 +134,7 @@ void weft__slot_pool_destroy(struct weft__slot *slot)
 {
     for (struct weft__chunk *c = slot->chunks, *next; c != NULL; c = next) {
         next = c->next;
-        weft__free(c);
+        weft__free_bulk(c, c->bytes);
     }
     slot->chunks = NULL;
     slot->free = NULL;

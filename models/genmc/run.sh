@@ -25,8 +25,9 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/weft-genmc.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 
-# The sources as they are, with the allocator reduced to malloc (the fault
-# injection of base/alloc.c is not what is checked) and an empty config.h.
+# The sources as they are, with the allocator reduced to malloc and calloc
+# (the fault injection of base/alloc.c is not what is checked; bulk memory
+# comes zero-filled, as the kernel's pages do) and an empty config.h.
 fresh() {
     rm -rf "$work/src" && mkdir -p "$work/src/deque" "$work/src/base" &&
     cp "$proj"/deque/*.c "$proj"/deque/*.h "$work/src/deque/" &&
@@ -34,8 +35,15 @@ fresh() {
     cp "$here/deque_client.c" "$work/src/client.c" &&
     : > "$work/src/config.h" &&
     printf '%s\n' '#include <stdlib.h>' \
-        '#define weft__alloc(n) malloc(n)' '#define weft__alloc_bulk(n) malloc(n)' \
-        '#define weft__free(p) free(p)' \
+        '#define weft__alloc(n) malloc(n)' '#define weft__free(p) free(p)' \
+        '#define weft__free_bulk(p, n) free(p)' \
+        'static void *weft__alloc_bulk(size_t n)' \
+        '{' \
+        '    void **w = malloc(n);' \
+        '    for (size_t i = 0; i < n / sizeof *w; i++)' \
+        '        w[i] = NULL; /* the kernel zero-fills */' \
+        '    return w;' \
+        '}' \
         > "$work/src/base/alloc.h"
 }
 
@@ -163,8 +171,9 @@ bad deque/chase_lev.h 's/atomic_store_explicit(&dq->bottom, b, memory_order_seq_
 # Chase-Lev: steal reads its slot after the CAS, when the owner may reuse it
 bad deque/chase_lev.h "$copy_after_cas" \
     -DPUSH1=2 -DPOP1=2 -DPUSH2=1 -DTHIEVES=1 -DSTEALS=1
-# a grown buffer's slots left uninitialised: a thief with an old top reads one
-bad deque/common.c '/for (size_t i = 0; i < nwords; i++)/,+1d' \
+# a grown buffer not zero-filled: a thief with an old top reads a slot
+# nobody wrote
+bad base/alloc.h 's/w\[i\] = NULL;/;/' \
     -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
 # split: taking the public part back without the store-load barrier (the
 # store of split, or the thief's load of it, no longer seq_cst)
