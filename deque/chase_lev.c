@@ -28,6 +28,7 @@ int weft__deque_cl_init_words(weft__deque_cl *dq, size_t capacity, unsigned word
     atomic_init(&dq->buf, b);
     dq->top_seen = 0;
     dq->retired = NULL;
+    dq->readers = NULL;
     return 0;
 }
 
@@ -48,6 +49,12 @@ weft__deque_buf *weft__deque_cl_grow(weft__deque_cl *dq, weft__deque_buf *old, i
         return NULL;
     /* release: publishes the copied slots to a thief that acquires buf */
     atomic_store_explicit(&dq->buf, nb, memory_order_release);
+    weft__deque_buf_reclaim(&dq->retired, dq->readers);
     return nb;
+}
+
+void weft__deque_cl_set_readers(weft__deque_cl *dq, const weft__deque_readers *readers)
+{
+    dq->readers = readers;
 }
 

@@ -92,7 +92,9 @@ typedef struct weft__deque_cl {
     alignas(WEFT__CACHE_LINE) _Atomic int64_t bottom;
     _Atomic(weft__deque_buf *) buf;
     int64_t top_seen;         /* owner: a past value of top, <= top */
-    weft__deque_buf *retired; /* buffers replaced by growth, freed at destroy */
+    /* buffers replaced by growth, freed once no reader holds them (common.h) */
+    weft__deque_buf *retired;
+    const weft__deque_readers *readers; /* its thieves; NULL: free at destroy */
 } weft__deque_cl;
 
 /*
@@ -105,6 +107,15 @@ int weft__deque_cl_init(weft__deque_cl *dq, size_t capacity);
 int weft__deque_cl_init_words(weft__deque_cl *dq, size_t capacity, unsigned words);
 /* Free the buffers. No other thread may use the deque any more. */
 void weft__deque_cl_destroy(weft__deque_cl *dq);
+/* Owner, before any thief steals: the epochs its thieves keep (common.h),
+ * so that buffers growth replaces are freed early (NULL: at destroy). */
+void weft__deque_cl_set_readers(weft__deque_cl *dq, const weft__deque_readers *readers);
+/* Owner: free the replaced buffers if no reader holds one now; true when
+ * none is left. */
+static inline bool weft__deque_cl_reclaim_owner(weft__deque_cl *dq)
+{
+    return dq->retired == NULL || weft__deque_buf_reclaim(&dq->retired, dq->readers);
+}
 
 /* Owner only: double the buffer, copying the live items [t, b); NULL when
  * out of memory or at the maximum capacity. */

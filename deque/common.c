@@ -74,3 +74,22 @@ void weft__deque_buf_free(weft__deque_buf *live, weft__deque_buf *retired)
         weft__free_bulk(b, buf_bytes((size_t)b->mask + 1, b->words));
     }
 }
+
+bool weft__deque_buf_reclaim(weft__deque_buf **retired, const weft__deque_readers *readers)
+{
+    if (*retired == NULL)
+        return true;
+    if (readers == NULL)
+        return false;
+    /* after the caller's store of its buffer: the owner's half of the pair */
+    atomic_thread_fence(memory_order_seq_cst);
+    for (unsigned i = 0; i < readers->count; i++) {
+        _Atomic uint64_t *epoch =
+            (_Atomic uint64_t *)(void *)((char *)readers->first + i * readers->stride);
+        if (atomic_load_explicit(epoch, memory_order_acquire) & 1)
+            return false; /* inside a steal: it may hold a replaced buffer */
+    }
+    weft__deque_buf_free(NULL, *retired);
+    *retired = NULL;
+    return true;
+}

@@ -13,6 +13,7 @@
 #define WEFT_DEQUE_COMMON_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -121,6 +122,49 @@ static inline size_t weft__deque_claim_oldest(_Atomic int64_t *top, int64_t *top
     *top_seen = t + (int64_t)k;
     return k;
 }
+
+/*
+ * Freeing the buffers growth replaced. A thief loads a deque's buffer
+ * pointer and then reads a slot of it, so a buffer the owner replaced
+ * stays readable until every thief that may hold it has finished that
+ * steal. A deque that knows its possible thieves (weft__deque_readers: one
+ * epoch word each, odd while it steals) frees its replaced buffers as soon
+ * as the owner, after publishing the new buffer, sees no thief inside a
+ * steal: a store-buffering pair of seq_cst fences.
+ *   thief: epoch odd; fence; load buf ... read a slot; epoch even (release)
+ *   owner: store buf (the new one); fence; load every epoch (acquire)
+ * If the owner's load misses a thief's odd epoch, that thief's load of buf
+ * comes after the owner's store in the fences' order and sees the new
+ * buffer; an even epoch it sees was stored after the thief's last read of
+ * an old buffer (release, acquire). So with every epoch even the replaced
+ * buffers are unreachable. Without readers a deque keeps them until
+ * destroy. models/genmc/ checks this with the deques' own code.
+ */
+typedef struct weft__deque_readers {
+    _Atomic uint64_t *first; /* reader 0's epoch */
+    size_t stride;           /* bytes from one reader's epoch to the next */
+    unsigned count;          /* readers (an unused one's epoch stays even) */
+} weft__deque_readers;
+
+/* A thief is about to steal (read the buffers of deques it does not own). */
+static inline void weft__deque_reader_enter(_Atomic uint64_t *epoch)
+{
+    uint64_t e = atomic_load_explicit(epoch, memory_order_relaxed);
+    atomic_store_explicit(epoch, e + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst); /* before its loads of buf */
+}
+
+/* The thief's steals are over: it holds no buffer any more. */
+static inline void weft__deque_reader_exit(_Atomic uint64_t *epoch)
+{
+    uint64_t e = atomic_load_explicit(epoch, memory_order_relaxed);
+    /* release: its reads of slots happen before an owner frees their buffer */
+    atomic_store_explicit(epoch, e + 1, memory_order_release);
+}
+
+/* Owner, after publishing its buffer: free the `retired` chain unless a
+ * reader is inside a steal; true when the chain is empty after. */
+bool weft__deque_buf_reclaim(weft__deque_buf **retired, const weft__deque_readers *readers);
 
 /* A buffer of `capacity` items (a power of two) of `words` words each
  * (1..WEFT__DEQUE_MAX_WORDS), every word NULL; NULL when out of memory. */

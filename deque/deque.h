@@ -72,6 +72,14 @@ static inline void weft__deque_destroy(weft__deque *dq)
     WEFT__DEQUE_OP(destroy)(dq);
 }
 
+/* Owner, before any thief steals: the epochs its thieves keep while they
+ * steal (deque/common.h), so that buffers replaced by growth are freed as
+ * soon as no thief holds one, not at destroy. */
+static inline void weft__deque_set_readers(weft__deque *dq, const weft__deque_readers *readers)
+{
+    WEFT__DEQUE_OP(set_readers)(dq, readers);
+}
+
 /* Owner only. 0, or ENOMEM when growing failed (the deque is unchanged). */
 static inline int weft__deque_push_owner(weft__deque *dq, void *item)
 {

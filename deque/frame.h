@@ -130,6 +130,20 @@ static inline void weft__deque_frames_split_share_owner(weft__deque_frames_split
     weft__deque_split_share_owner(&fd->dq);
 }
 
+/* Owner: the thieves' epochs (deque/common.h); replaced buffers are then
+ * freed when no thief holds one. */
+static inline void weft__deque_frames_split_set_readers(weft__deque_frames_split *fd,
+                                                        const weft__deque_readers *readers)
+{
+    weft__deque_split_set_readers(&fd->dq, readers);
+}
+
+/* Owner: free the replaced buffers unless a thief may hold one. */
+static inline bool weft__deque_frames_split_reclaim_owner(weft__deque_frames_split *fd)
+{
+    return weft__deque_split_reclaim_owner(&fd->dq);
+}
+
 /* Frames in the deque at some recent instant, private ones included. */
 static inline size_t weft__deque_frames_split_size(weft__deque_frames_split *fd)
 {
@@ -183,6 +197,17 @@ static inline weft__steal_status weft__deque_frames_cl_steal(weft__deque_frames_
 static inline void weft__deque_frames_cl_share_owner(weft__deque_frames_cl *fd)
 {
     weft__deque_cl_share_owner(&fd->dq);
+}
+
+static inline void weft__deque_frames_cl_set_readers(weft__deque_frames_cl *fd,
+                                                     const weft__deque_readers *readers)
+{
+    weft__deque_cl_set_readers(&fd->dq, readers);
+}
+
+static inline bool weft__deque_frames_cl_reclaim_owner(weft__deque_frames_cl *fd)
+{
+    return weft__deque_cl_reclaim_owner(&fd->dq);
 }
 
 static inline size_t weft__deque_frames_cl_size(weft__deque_frames_cl *fd)
@@ -241,6 +266,17 @@ static inline weft__steal_status weft__deque_frames_steal(weft__deque_frames *fd
 static inline void weft__deque_frames_share_owner(weft__deque_frames *fd)
 {
     WEFT__DEQUE_FRAMES_OP(share_owner)(fd);
+}
+
+static inline void weft__deque_frames_set_readers(weft__deque_frames *fd,
+                                                  const weft__deque_readers *readers)
+{
+    WEFT__DEQUE_FRAMES_OP(set_readers)(fd, readers);
+}
+
+static inline bool weft__deque_frames_reclaim_owner(weft__deque_frames *fd)
+{
+    return WEFT__DEQUE_FRAMES_OP(reclaim_owner)(fd);
 }
 
 static inline size_t weft__deque_frames_size(weft__deque_frames *fd)

@@ -33,6 +33,7 @@ int weft__deque_split_init_words(weft__deque_split *dq, size_t capacity, unsigne
     dq->own_buf = b;
     dq->top_seen = 0;
     dq->retired = NULL;
+    dq->readers = NULL;
     return 0;
 }
 
@@ -61,7 +62,13 @@ int weft__deque_split_reserve(weft__deque_split *dq, int64_t b)
     dq->own_buf = nb;
     /* release: publishes the copied slots to a thief that acquires buf */
     atomic_store_explicit(&dq->buf, nb, memory_order_release);
+    weft__deque_buf_reclaim(&dq->retired, dq->readers);
     return 0;
+}
+
+void weft__deque_split_set_readers(weft__deque_split *dq, const weft__deque_readers *readers)
+{
+    dq->readers = readers;
 }
 
 /* Owner: copy the slot below bottom `b` (private) out and move bottom to it. */

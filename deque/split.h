@@ -161,7 +161,9 @@ typedef struct weft__deque_split {
     int64_t own_split;         /* owner: the split it last stored */
     weft__deque_buf *own_buf;  /* owner: the buffer it last stored */
     int64_t top_seen;          /* owner: a past value of top, <= top */
-    weft__deque_buf *retired;  /* buffers replaced by growth, freed at destroy */
+    /* buffers replaced by growth, freed once no reader holds them (common.h) */
+    weft__deque_buf *retired;
+    const weft__deque_readers *readers; /* its thieves; NULL: free at destroy */
 } weft__deque_split;
 
 /*
@@ -174,6 +176,12 @@ int weft__deque_split_init(weft__deque_split *dq, size_t capacity);
 int weft__deque_split_init_words(weft__deque_split *dq, size_t capacity, unsigned words);
 /* Free the buffers. No other thread may use the deque any more. */
 void weft__deque_split_destroy(weft__deque_split *dq);
+/* Owner: as weft__deque_cl_set_readers and weft__deque_cl_reclaim_owner. */
+void weft__deque_split_set_readers(weft__deque_split *dq, const weft__deque_readers *readers);
+static inline bool weft__deque_split_reclaim_owner(weft__deque_split *dq)
+{
+    return dq->retired == NULL || weft__deque_buf_reclaim(&dq->retired, dq->readers);
+}
 
 /* Owner only: make room for the slot at bottom `b` (look at top, grow when
  * full). 0 or ENOMEM (the deque unchanged). */

@@ -264,6 +264,9 @@ weft_runtime *weft_runtime_create(const weft_config *cfg)
         errno = ENOMEM;
         return NULL;
     }
+    sched->readers = (weft__deque_readers){.first = &sched->threads[0].steal_epoch,
+                                           .stride = sizeof *sched->threads,
+                                           .count = sched->max_threads};
     for (unsigned i = 0; i < set.workers; i++) {
         if ((sched->slots[i] = weft__slot_new(sched, i)) == NULL) {
             atomic_store_explicit(&sched->nthreads, i, memory_order_relaxed);

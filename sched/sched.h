@@ -194,6 +194,9 @@ struct weft__thread {
     alignas(WEFT__CACHE_LINE) struct weft__sched *sched;
     struct weft__slot *slot; /* the slot held, NULL while parked without one */
     struct weft_task *current; /* the task running on this thread, NULL between tasks */
+    /* odd while it steals: owners free the deque buffers they replaced
+     * only while no thread steals (deque/common.h, sched->readers) */
+    _Atomic uint64_t steal_epoch;
     /* its WEFT_TRACE buffer, NULL when untraced: the hot paths' one test,
      * on the line they write anyway (trace.c) */
     struct weft__trace_buf *trace;
@@ -262,6 +265,8 @@ struct weft__sched {
     pthread_mutex_t grow_lock;
     struct weft__slot **slots;
     struct weft__thread *threads;
+    /* every thread's steal_epoch: the thieves of every slot's deque */
+    weft__deque_readers readers;
     size_t stack_size;
     /* WEFT_AFFINITY: where each thread starts (slots.c); NULL: unpinned */
     struct weft__placement *placement;

@@ -89,8 +89,8 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
     return NULL;
 }
 
-static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *prefer,
-                                   struct weft_task *scratch)
+static struct weft_task *steal_any_of(struct weft__thread *thr, struct weft__slot *prefer,
+                                      struct weft_task *scratch)
 {
     struct weft__sched *sched = thr->sched;
     struct weft__slot *mine = thr->slot;
@@ -120,6 +120,17 @@ static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *
     return NULL;
 }
 
+/* A steal from any slot, inside the epoch that keeps the victims' deque
+ * buffers alive (deque/common.h). */
+static struct weft_task *steal_any(struct weft__thread *thr, struct weft__slot *prefer,
+                                   struct weft_task *scratch)
+{
+    weft__deque_reader_enter(&thr->steal_epoch);
+    struct weft_task *t = steal_any_of(thr, prefer, scratch);
+    weft__deque_reader_exit(&thr->steal_epoch);
+    return t;
+}
+
 struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__scope *need,
                                   struct weft__slot *prefer, bool room,
                                   struct weft_task *scratch)
@@ -132,6 +143,8 @@ struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__s
         if (room || weft__task_in(t, need) || !weft__aside_put(thr, t))
             return t;
     }
+    /* its deque is empty: a good time to free the buffers growth replaced */
+    weft__deque_frames_reclaim_owner(&mine->deque);
     if (!room)
         return need != NULL ? weft__aside_take_of(thr, need) : NULL;
     if ((t = weft__aside_take(mine, NULL, true)) != NULL)

@@ -72,6 +72,7 @@ struct weft__slot *weft__slot_new(struct weft__sched *sched, unsigned id)
         weft__free(s);
         return NULL;
     }
+    weft__deque_frames_set_readers(&s->deque, &sched->readers);
     s->id = id;
     s->sched = sched;
     atomic_init(&s->remote_free, NULL);

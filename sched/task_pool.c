@@ -1,6 +1,7 @@
 /*
- * Task descriptors: per-slot free lists, so spawning does not call malloc in
- * steady state. A descriptor belongs to the slot that allocated it (`home`).
+ * Task descriptors, for the tasks a frame cannot hold alone (options,
+ * streams, detached and root tasks, tasks set aside: sched.h): per-slot
+ * free lists, so spawning does not call malloc in steady state. A descriptor belongs to the slot that allocated it (`home`).
  * Freed on its home slot it goes back on the plain local list; freed
  * elsewhere (a stolen task) it is pushed on the home slot's remote_free
  * stack, which the home slot takes whole with one exchange when its local

@@ -17,6 +17,10 @@
  *           deque an attempt that finds only private items asks the owner
  *           to share, and the owner's next push or pop does
  *
+ *   READERS the thieves keep epochs (deque/common.h: odd while they steal)
+ *           and the owner's growth frees the buffer it replaced when no
+ *           thief is inside a steal; a read of a freed buffer is an error
+ *
  *   FRAMES  the deques of frames (deque/frame.h): item i is a frame of four
  *           words, word k holding (i + 1) * 4 + k, and every frame that a
  *           pop or a steal hands out must be whole (each word from the
@@ -219,12 +223,28 @@ static void *owner(void *arg)
     return NULL;
 }
 
+#ifdef READERS
+/* each thief's epoch, a stride apart as a runtime's threads keep them */
+static struct {
+    _Atomic uint64_t epoch;
+    int pad;
+} epochs[THIEVES];
+static const weft__deque_readers readers = {&epochs[0].epoch, sizeof epochs[0], THIEVES};
+#endif
 static void *thief(void *arg)
 {
     (void)arg;
     for (int k = 0; k < STEALS; k++) {
         int i;
-        if (steal(&i) == WEFT__STEAL_OK)
+#ifdef READERS
+        _Atomic uint64_t *epoch = &epochs[(intptr_t)arg].epoch;
+        weft__deque_reader_enter(epoch);
+        weft__steal_status st = steal(&i);
+        weft__deque_reader_exit(epoch);
+#else
+        weft__steal_status st = steal(&i);
+#endif
+        if (st == WEFT__STEAL_OK)
             take(i);
     }
     return NULL;
@@ -233,10 +253,17 @@ static void *thief(void *arg)
 int main(void)
 {
     assert(dq_init() == 0);
+#ifdef READERS
+#ifdef FRAMES
+    weft__deque_frames_set_readers(&dq, &readers);
+#else
+    weft__deque_set_readers(&dq, &readers);
+#endif
+#endif
     pthread_t o, t[THIEVES];
     pthread_create(&o, NULL, owner, NULL);
     for (int i = 0; i < THIEVES; i++)
-        pthread_create(&t[i], NULL, thief, NULL);
+        pthread_create(&t[i], NULL, thief, (void *)(intptr_t)i);
     pthread_join(o, NULL);
     for (int i = 0; i < THIEVES; i++)
         pthread_join(t[i], NULL);

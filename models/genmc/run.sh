@@ -133,6 +133,12 @@ quick_ok() {
     run rc11 ok $FRAMES $SPLIT -DPUSH1=2 -DSHARE -DPOP1=2 -DPUSH2=2 -DTHIEVES=1 -DSTEALS=2
     run rc11 ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
     run imm  ok $FRAMES $SPLIT -DPUSH1=3 -DSHARE -DPOP1=3 -DTHIEVES=2 -DSTEALS=1
+    # replaced buffers freed while thieves steal (READERS: deque/common.h)
+    run rc11 ok -DREADERS -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok -DREADERS -DPUSH1=3 -DPOP1=1 -DTHIEVES=2 -DSTEALS=1
+    run imm  ok -DREADERS -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok -DREADERS $FRAMES -DPUSH1=3 -DPOP1=1 -DTHIEVES=1 -DSTEALS=2
+    run rc11 ok -DREADERS $SPLIT -DPUSH1=3 -DSHARE -DPOP1=2 -DTHIEVES=1 -DSTEALS=2
     # the owner's batch of its oldest items (weft__deque_take_oldest_owner)
     # against thieves, then its pops of the rest (on the split deque the
     # batch's private items are shared first)
@@ -175,6 +181,14 @@ bad deque/chase_lev.h "$copy_after_cas" \
 # nobody wrote
 bad base/alloc.h 's/w\[i\] = NULL;/;/' \
     -DPUSH1=4 -DPOP1=2 -DTHIEVES=2 -DSTEALS=2
+# freeing replaced buffers: without the thief's fence, the owner's fence,
+# the thief's release at the end of its steal, or the look at the epochs at
+# all, a thief reads a buffer the owner freed
+readers_bad='-DREADERS -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2'
+bad deque/common.h 's|    atomic_thread_fence(memory_order_seq_cst); /\* before its loads of buf \*/||' $readers_bad
+bad deque/common.c '/after the caller.s store of its buffer/{n;d}' $readers_bad
+bad deque/common.h 's/atomic_store_explicit(epoch, e + 1, memory_order_release);/atomic_store_explicit(epoch, e + 1, memory_order_relaxed);/' $readers_bad
+bad deque/common.c 's/if (atomic_load_explicit(epoch, memory_order_acquire) \& 1)/if (0)/' $readers_bad
 # split: taking the public part back without the store-load barrier (the
 # store of split, or the thief's load of it, no longer seq_cst)
 bad deque/split.c 's/atomic_store_explicit(&dq->split, ns, memory_order_seq_cst);/atomic_store_explicit(\&dq->split, ns, memory_order_release);/' \

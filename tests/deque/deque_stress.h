@@ -25,6 +25,7 @@
 #define WEFT_TESTS_DEQUE_STRESS_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,12 @@ struct stress {
     atomic_ullong torn;             /* copies that were no item (frames) */
     _Atomic(DQ_T *) current;
     _Atomic(DQ_T *) hazard[THIEVES];
+    /* the thieves' steal epochs: growth frees a replaced buffer early
+     * (deque/common.h), and a thief reading a freed one is ASan's to find */
+    struct {
+        alignas(64) _Atomic uint64_t epoch;
+    } epochs[THIEVES];
+    weft__deque_readers readers;
     atomic_bool done;
     uint64_t stolen[THIEVES], lost[THIEVES], asked[THIEVES];
 };
@@ -149,7 +156,10 @@ static void *thief(void *p)
         if (dq == NULL)
             continue;
         uint64_t item;
-        switch (dq_steal(dq, &item)) {
+        weft__deque_reader_enter(&st->epochs[a->id].epoch);
+        weft__steal_status status = dq_steal(dq, &item);
+        weft__deque_reader_exit(&st->epochs[a->id].epoch);
+        switch (status) {
         case WEFT__STEAL_OK:
             take(st, item);
             st->stolen[a->id]++;
@@ -208,6 +218,7 @@ START_TEST(test_stress_every_item_taken_exactly_once)
     st->taken = calloc(st->items, 1);
     ck_assert_ptr_nonnull(st->taken);
     uint64_t rng = weft_test_seed() | 1;
+    st->readers = (weft__deque_readers){&st->epochs[0].epoch, sizeof st->epochs[0], THIEVES};
 
     pthread_t tids[THIEVES];
     struct thief_arg args[THIEVES];
@@ -225,6 +236,7 @@ START_TEST(test_stress_every_item_taken_exactly_once)
         DQ_T *dq = weft__alloc_aligned(WEFT__CACHE_LINE, sizeof *dq);
         ck_assert_ptr_nonnull(dq);
         ck_assert_int_eq(DQ(init)(dq, 2), 0);
+        DQ(set_readers)(dq, &st->readers);
         atomic_store(&st->current, dq);
         uint64_t round_end = next + ROUND_ITEMS < st->items ? next + ROUND_ITEMS : st->items;
         while (next < round_end) {
