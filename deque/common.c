@@ -82,7 +82,7 @@ bool weft__deque_buf_reclaim(weft__deque_buf **retired, const weft__deque_reader
     if (readers == NULL)
         return false;
     /* after the caller's store of its buffer: the owner's half of the pair */
-    atomic_thread_fence(memory_order_seq_cst);
+    weft__full_fence();
     for (unsigned i = 0; i < readers->count; i++) {
         _Atomic uint64_t *epoch =
             (_Atomic uint64_t *)(void *)((char *)readers->first + i * readers->stride);

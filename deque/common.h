@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
+
 typedef enum weft__steal_status {
     WEFT__STEAL_OK,    /* *item holds the stolen item */
     WEFT__STEAL_EMPTY, /* no item was seen */
@@ -151,7 +153,7 @@ static inline void weft__deque_reader_enter(_Atomic uint64_t *epoch)
 {
     uint64_t e = atomic_load_explicit(epoch, memory_order_relaxed);
     atomic_store_explicit(epoch, e + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst); /* before its loads of buf */
+    weft__full_fence(); /* before its loads of buf */
 }
 
 /* The thief's steals are over: it holds no buffer any more. */

@@ -185,7 +185,7 @@ bad base/alloc.h 's/w\[i\] = NULL;/;/' \
 # the thief's release at the end of its steal, or the look at the epochs at
 # all, a thief reads a buffer the owner freed
 readers_bad='-DREADERS -DPUSH1=3 -DPOP1=2 -DTHIEVES=1 -DSTEALS=2'
-bad deque/common.h 's|    atomic_thread_fence(memory_order_seq_cst); /\* before its loads of buf \*/||' $readers_bad
+bad deque/common.h 's|    weft__full_fence(); /\* before its loads of buf \*/||' $readers_bad
 bad deque/common.c '/after the caller.s store of its buffer/{n;d}' $readers_bad
 bad deque/common.h 's/atomic_store_explicit(epoch, e + 1, memory_order_release);/atomic_store_explicit(epoch, e + 1, memory_order_relaxed);/' $readers_bad
 bad deque/common.c 's/if (atomic_load_explicit(epoch, memory_order_acquire) \& 1)/if (0)/' $readers_bad
