@@ -337,18 +337,29 @@ static void print_stats(weft_runtime *rt)
             (unsigned long long)s.blocking_threads, (unsigned long long)s.blocking_running,
             (unsigned long long)s.blocking_queued, (unsigned long long)s.blocking_done,
             (unsigned long long)s.blocking_timed_out);
-    /* where the workers run: one line, each worker's CPU or "any" */
+    /* where the workers run: one line, each worker's CPU or "any", written
+     * whole (stderr is unbuffered: a write per piece would interleave with
+     * other processes' lines, MPI ranks sharing a terminal); only a line
+     * longer than the buffer (some 150 workers) goes out in pieces */
     const struct weft__placement *pl = rt->jobs.scopes.sched.placement;
     unsigned n = rt->jobs.scopes.sched.workers;
-    fprintf(stderr, "weft stats: affinity %s, workers on cpus",
-            pl == NULL ? "none" : pl->mode == WEFT__AFFINITY_COMPACT ? "compact" : "list");
+    char line[1024];
+    size_t len = (size_t)snprintf(line, sizeof line, "weft stats: affinity %s, workers on cpus",
+                                  pl == NULL                               ? "none"
+                                  : pl->mode == WEFT__AFFINITY_COMPACT ? "compact"
+                                                                           : "list");
     for (unsigned i = 0; i < n; i++) {
+        if (len > sizeof line - 16) {
+            fputs(line, stderr);
+            len = 0;
+        }
         if (pl != NULL && pl->cpu[i] >= 0)
-            fprintf(stderr, " %d", pl->cpu[i]);
+            len += (size_t)snprintf(line + len, sizeof line - len, " %d", pl->cpu[i]);
         else
-            fprintf(stderr, " any");
+            len += (size_t)snprintf(line + len, sizeof line - len, " any");
     }
-    fputc('\n', stderr);
+    snprintf(line + len, sizeof line - len, "\n");
+    fputs(line, stderr);
 }
 
 int weft_runtime_destroy(weft_runtime *rt)
