@@ -30,6 +30,11 @@ static inline void weft__count(weft__counter *c)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
+static inline void weft__count_add(weft__counter *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
 
 #if defined(__SANITIZE_THREAD__)
 #define WEFT__TSAN 1

@@ -242,7 +242,8 @@ static inline weft__steal_status weft__deque_cl_steal_words(weft__deque_cl *dq, 
  * meanwhile, so the range is its alone once the CAS wins. A thief taking
  * several items itself could not know that: the owner may pop into its
  * range without a CAS between the thief's read of bottom and its CAS. */
-static inline size_t weft__deque_cl_take_oldest_owner(weft__deque_cl *dq, void **dst, size_t max)
+static inline size_t weft__deque_cl_take_oldest_words(weft__deque_cl *dq, void **dst, size_t max,
+                                                       unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     /* acquire, as push's look at top: a thief's copy of a slot happened
@@ -254,7 +255,13 @@ static inline size_t weft__deque_cl_take_oldest_owner(weft__deque_cl *dq, void *
         return 0;
     return weft__deque_claim_oldest(&dq->top, &dq->top_seen,
                                     atomic_load_explicit(&dq->buf, memory_order_relaxed), t, k,
-                                    dst);
+                                    dst, words);
+}
+
+/* The same for pointer items. */
+static inline size_t weft__deque_cl_take_oldest_owner(weft__deque_cl *dq, void **dst, size_t max)
+{
+    return weft__deque_cl_take_oldest_words(dq, dst, max, 1);
 }
 
 /* The pointer API (deque/deque.h): items are non-NULL pointers. */

@@ -106,17 +106,18 @@ static inline size_t weft__deque_batch_size(int64_t n, size_t max)
     return (size_t)n / 2 < max ? (size_t)n / 2 : max;
 }
 
-/* Owner: copy the k pointer items from index t of buf out to dst, oldest
+/* Owner: copy the k items (of `words` words) from index t of buf out to dst, oldest
  * first, and claim them as a thief claims one, by a CAS moving *top from t
  * to t + k; *top_seen follows. k, or 0 when a thief moved top first (dst
  * then means nothing). Only the owner writes slots, so they hold what it
  * pushed; t + k must not pass what thieves may take (bottom, or split). */
 static inline size_t weft__deque_claim_oldest(_Atomic int64_t *top, int64_t *top_seen,
                                               weft__deque_buf *buf, int64_t t, size_t k,
-                                              void **dst)
+                                              void **dst, unsigned words)
 {
     for (size_t i = 0; i < k; i++)
-        weft__deque_slot_load(weft__deque_buf_slot(buf, t + (int64_t)i, 1), &dst[i], 1);
+        weft__deque_slot_load(weft__deque_buf_slot(buf, t + (int64_t)i, words), &dst[i * words],
+                              words);
     /* seq_cst like every RMW of top: one order of takers */
     if (!atomic_compare_exchange_strong_explicit(top, &t, t + (int64_t)k, memory_order_seq_cst,
                                                  memory_order_relaxed))

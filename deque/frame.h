@@ -144,6 +144,15 @@ static inline bool weft__deque_frames_split_reclaim_owner(weft__deque_frames_spl
     return weft__deque_split_reclaim_owner(&fd->dq);
 }
 
+/* Owner only. Up to `max` of the oldest frames (at most half of those
+ * queued) out to dst[], oldest first, with one CAS (deque/deque.h). */
+static inline size_t weft__deque_frames_split_take_oldest_owner(weft__deque_frames_split *fd,
+                                                                weft__deque_frame *dst,
+                                                                size_t max)
+{
+    return weft__deque_split_take_oldest_words(&fd->dq, (void **)(void *)dst, max, WEFT__DEQUE_FRAME_WORDS);
+}
+
 /* Frames in the deque at some recent instant, private ones included. */
 static inline size_t weft__deque_frames_split_size(weft__deque_frames_split *fd)
 {
@@ -208,6 +217,12 @@ static inline void weft__deque_frames_cl_set_readers(weft__deque_frames_cl *fd,
 static inline bool weft__deque_frames_cl_reclaim_owner(weft__deque_frames_cl *fd)
 {
     return weft__deque_cl_reclaim_owner(&fd->dq);
+}
+
+static inline size_t weft__deque_frames_cl_take_oldest_owner(weft__deque_frames_cl *fd,
+                                                             weft__deque_frame *dst, size_t max)
+{
+    return weft__deque_cl_take_oldest_words(&fd->dq, (void **)(void *)dst, max, WEFT__DEQUE_FRAME_WORDS);
 }
 
 static inline size_t weft__deque_frames_cl_size(weft__deque_frames_cl *fd)
@@ -277,6 +292,12 @@ static inline void weft__deque_frames_set_readers(weft__deque_frames *fd,
 static inline bool weft__deque_frames_reclaim_owner(weft__deque_frames *fd)
 {
     return WEFT__DEQUE_FRAMES_OP(reclaim_owner)(fd);
+}
+
+static inline size_t weft__deque_frames_take_oldest_owner(weft__deque_frames *fd,
+                                                          weft__deque_frame *dst, size_t max)
+{
+    return WEFT__DEQUE_FRAMES_OP(take_oldest_owner)(fd, dst, max);
 }
 
 static inline size_t weft__deque_frames_size(weft__deque_frames *fd)

@@ -351,8 +351,9 @@ static inline void weft__deque_split_share_owner(weft__deque_split *dq)
  * meanwhile). Items it wants that are private are shared first, then it
  * claims them as a thief claims one, by a CAS moving top past them: it
  * knows split and bottom exactly, and no pop of its own runs meanwhile. */
-static inline size_t weft__deque_split_take_oldest_owner(weft__deque_split *dq, void **dst,
-                                                         size_t max)
+static inline size_t weft__deque_split_take_oldest_words(weft__deque_split *dq, void **dst,
+                                                         size_t max,
+                                                       unsigned words)
 {
     int64_t b = atomic_load_explicit(&dq->bottom, memory_order_relaxed);
     /* acquire, as push's look at top: a thief's copy of a slot happened
@@ -366,7 +367,13 @@ static inline size_t weft__deque_split_take_oldest_owner(weft__deque_split *dq, 
      * take some of it meanwhile; then the claim's CAS fails) */
     if (dq->own_split < t + (int64_t)k)
         weft__deque_split_share(dq, t + (int64_t)k);
-    return weft__deque_claim_oldest(&dq->top, &dq->top_seen, dq->own_buf, t, k, dst);
+    return weft__deque_claim_oldest(&dq->top, &dq->top_seen, dq->own_buf, t, k, dst, words);
+}
+
+/* The same for pointer items. */
+static inline size_t weft__deque_split_take_oldest_owner(weft__deque_split *dq, void **dst, size_t max)
+{
+    return weft__deque_split_take_oldest_words(dq, dst, max, 1);
 }
 
 /* The pointer API (deque/deque.h): items are non-NULL pointers. */

@@ -373,10 +373,11 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     return 0;
 }
 
-/* The spawn fast path pushed a task and a thief should see it. */
+/* The spawn fast path pushed a task and a thief should see it, or a thief
+ * asked for a batch. */
 static __attribute__((noinline)) int spawn_wake(struct weft__slot *slot)
 {
-    weft__pushed(slot);
+    weft__notify_push(slot);
     return 0;
 }
 
@@ -396,7 +397,7 @@ int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
         if (WEFT__LIKELY(weft__deque_frames_try_push_owner(&slot->deque, &q.words))) {
             g->local++;
             weft__count(&slot->stats.spawns);
-            if (WEFT__UNLIKELY(weft__push_wanted(slot->sched)))
+            if (WEFT__UNLIKELY(weft__push_wanted(slot->sched) || weft__batch_wanted(slot)))
                 return spawn_wake(slot);
             return 0;
         }
@@ -579,6 +580,11 @@ static inline __attribute__((always_inline)) void wait_all(struct weft__thread *
         }
         if (finished(g))
             return;
+        /* a join of many tasks (flat spawns) pops on: thieves asking for a
+         * batch get it here as from a push (not reached when the first pop
+         * finished the group, fork-join's common case) */
+        if (WEFT__UNLIKELY(weft__batch_wanted(thr->slot)))
+            weft__batch_shed(thr->slot);
     }
 }
 

@@ -302,7 +302,8 @@ bool weft__work_visible(struct weft__sched *sched)
         return true;
     unsigned n = weft__nthreads(sched);
     for (unsigned i = 0; i < n; i++)
-        if (weft__deque_frames_size(&sched->slots[i]->deque) != 0 || !weft__aside_empty(sched->slots[i]))
+        if (weft__deque_frames_size(&sched->slots[i]->deque) != 0 || !weft__aside_empty(sched->slots[i]) ||
+            weft__batch_ready(sched->slots[i]))
             return true;
     return false;
 }

@@ -157,9 +157,24 @@ struct weft__aside {
     _Atomic size_t count;
 };
 
+/* Tasks a slot's holder took from the top of its own deque for a thief
+ * that asked (batch.c): handed over whole, so a thief of many small tasks
+ * pays one handshake for up to WEFT__BATCH_MAX of them, not a steal each.
+ * `count`: 0 empty, n > 0 the frames ready in frames[0..n), oldest first,
+ * WEFT__BATCH_CLAIMED while a taker moves them out. */
+enum { WEFT__BATCH_MAX = 512, WEFT__BATCH_CLAIMED = -1 };
+/* A holder answers a request once it has this many tasks queued. */
+enum { WEFT__BATCH_SHED_MIN = 32 };
+struct weft__batch {
+    _Atomic int count;
+    atomic_bool wanted; /* a thief asked; the holder sheds at a push or pop */
+    union weft__task_frame frames[WEFT__BATCH_MAX];
+};
+
 /* Per-slot counters (single writer: the thread holding the slot). */
 struct weft__slot_stats {
     weft__counter tasks_run, spawns, steals, steal_attempts, parks;
+    weft__counter batch_steals; /* of the steals: tasks taken in batches */
 };
 
 struct weft__slot {
@@ -180,6 +195,8 @@ struct weft__slot {
     alignas(WEFT__CACHE_LINE) _Atomic(struct weft_task *) remote_free;
     /* tasks set aside by deep joins (rare), on a line of its own */
     alignas(WEFT__CACHE_LINE) struct weft__aside aside;
+    /* read by every thief's look, written once a batch: lines of its own */
+    alignas(WEFT__CACHE_LINE) struct weft__batch batch;
 };
 
 /* Owner only: queue q on slot's deque; 0 or ENOMEM. */
@@ -202,6 +219,10 @@ struct weft__thread {
     struct weft__trace_buf *trace;
     pthread_t tid;
     uint64_t rng;
+    /* 1 + its slot's spawn count at its last steal (0: none yet): if the
+     * count is unchanged at the next steal, what it stole spawned nothing,
+     * and a batch is worth waiting for */
+    uint64_t steal_mark;
     /* a join steals, or runs a task its group does not need, only while
      * its frame is above this line (weft__stack_room) */
     uintptr_t stack_lo;
@@ -464,6 +485,33 @@ static inline bool weft__aside_empty(struct weft__slot *s)
     return atomic_load_explicit(&s->aside.count, memory_order_relaxed) == 0;
 }
 
+/* ---- batched steals (batch.c) ---- */
+/* A thief asked slot's holder for a batch (relaxed: a hint). */
+static inline bool weft__batch_wanted(struct weft__slot *slot)
+{
+    return atomic_load_explicit(&slot->batch.wanted, memory_order_relaxed);
+}
+/* slot holds a batch ready to take. */
+static inline bool weft__batch_ready(struct weft__slot *slot)
+{
+    return atomic_load_explicit(&slot->batch.count, memory_order_relaxed) > 0;
+}
+/* slot's holder, asked: move up to half of its deque's oldest frames (at
+ * most WEFT__BATCH_MAX) into its batch once WEFT__BATCH_SHED_MIN are
+ * queued and the last batch is gone; the request stands until then. */
+void weft__batch_shed(struct weft__slot *slot);
+/* thr, whose last stolen task spawned nothing, found victim's deque busy:
+ * ask for a batch and wait a little for it, watching the batch's line
+ * only. The task (in *scratch when a plain frame), or NULL. */
+struct weft_task *weft__batch_wait(struct weft__thread *thr, struct weft__slot *victim,
+                                   struct weft_task *scratch);
+/* Take from's batch: its oldest task is returned (in *scratch when a plain
+ * frame), the others pushed on thr's deque (left in the batch if that push
+ * runs out of memory). NULL when empty or another taker won. A thief's
+ * takes count as steals; from may be thr's own slot. */
+struct weft_task *weft__batch_take(struct weft__thread *thr, struct weft__slot *from,
+                                   struct weft_task *scratch);
+
 /* ---- idle protocol (park.c) ---- */
 /* For benchmarks and tests: runtimes created from now on use `mode`. */
 void weft__park_mode_force(enum weft__park_mode mode);
@@ -558,6 +606,8 @@ void weft__pushed(struct weft__slot *slot);
 /* After the owner pushed onto slot's deque: make the task's thieves see it. */
 static inline void weft__notify_push(struct weft__slot *slot)
 {
+    if (WEFT__UNLIKELY(weft__batch_wanted(slot)))
+        weft__batch_shed(slot);
     if (weft__push_wanted(slot->sched))
         weft__pushed(slot);
 }

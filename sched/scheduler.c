@@ -35,7 +35,8 @@
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
 
-enum { STEAL_RETRIES = 4 };
+/* A thief of flat spawns waits for a batch from a deque this deep. */
+enum { STEAL_RETRIES = 4, BATCH_ASK_MIN = 16 };
 
 int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t)
 {
@@ -58,16 +59,41 @@ static void count_steal(struct weft__thread *thr, struct weft__slot *victim)
                            (int)victim->id);
 }
 
+/* What thr->steal_mark holds right after a steal by thr. */
+static uint64_t steal_mark(struct weft__thread *thr)
+{
+    return 1 + atomic_load_explicit(&thr->slot->stats.spawns, memory_order_relaxed);
+}
+
 static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot *victim,
                                     struct weft_task *scratch)
 {
     struct weft__slot *mine = thr->slot;
+    if (weft__batch_ready(victim)) {
+        weft__count(&mine->stats.steal_attempts);
+        struct weft_task *t = weft__batch_take(thr, victim, scratch);
+        if (t != NULL) {
+            thr->steal_mark = steal_mark(thr);
+            return t;
+        }
+    }
+    /* what it stole last spawned nothing (flat spawns): a batch, rather
+     * than a steal per task */
+    if (thr->steal_mark == steal_mark(thr) &&
+        weft__deque_frames_size(&victim->deque) >= BATCH_ASK_MIN) {
+        struct weft_task *t = weft__batch_wait(thr, victim, scratch);
+        if (t != NULL) {
+            thr->steal_mark = steal_mark(thr);
+            return t;
+        }
+    }
     for (int tries = 0; tries < STEAL_RETRIES; tries++) {
         weft__count(&mine->stats.steal_attempts);
         union weft__task_frame q;
         weft__steal_status st = weft__deque_frames_steal(&victim->deque, &q.words);
         if (st == WEFT__STEAL_OK) {
             struct weft_task *t = weft__task_of_frame(&q, scratch);
+            thr->steal_mark = steal_mark(thr);
             count_steal(thr, victim);
             const struct weft__task_kind_ops *kind = weft__task_kind_of(thr, t);
             if (kind->stolen != NULL)
@@ -104,7 +130,8 @@ static struct weft_task *steal_any_of(struct weft__thread *thr, struct weft__slo
     unsigned start = (unsigned)(weft__rng_next(&thr->rng) % n);
     for (unsigned i = 0; i < n; i++) {
         struct weft__slot *victim = sched->slots[(start + i) % n];
-        if (victim != mine && weft__deque_frames_size(&victim->deque) != 0 &&
+        if (victim != mine &&
+            (weft__deque_frames_size(&victim->deque) != 0 || weft__batch_ready(victim)) &&
             (t = steal_from(thr, victim, scratch)) != NULL)
             return t;
     }
@@ -138,8 +165,15 @@ struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__s
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
     union weft__task_frame q;
-    while (weft__deque_frames_pop_owner(&mine->deque, &q.words)) {
-        t = weft__task_of_frame(&q, scratch);
+    for (;;) {
+        while (weft__deque_frames_pop_owner(&mine->deque, &q.words)) {
+            t = weft__task_of_frame(&q, scratch);
+            if (room || weft__task_in(t, need) || !weft__aside_put(thr, t))
+                return t;
+        }
+        /* its own batch, which no thief took: back to its deque */
+        if (!weft__batch_ready(mine) || (t = weft__batch_take(thr, mine, scratch)) == NULL)
+            break;
         if (room || weft__task_in(t, need) || !weft__aside_put(thr, t))
             return t;
     }

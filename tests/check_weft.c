@@ -66,6 +66,7 @@ int main(void)
     srunner_add_suite(sr, join_park_suite());
     srunner_add_suite(sr, join_nest_suite());
     srunner_add_suite(sr, slots_suite());
+    srunner_add_suite(sr, batch_suite());
     srunner_add_suite(sr, spawn_deadline_suite());
     srunner_add_suite(sr, deadline_flag_suite());
     srunner_add_suite(sr, cancel_records_suite());

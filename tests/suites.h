@@ -24,6 +24,7 @@ Suite *join_park_suite(void);
 Suite *join_nest_suite(void);
 Suite *timer_suite(void);
 Suite *slots_suite(void);
+Suite *batch_suite(void);
 Suite *spawn_deadline_suite(void);
 Suite *deadline_flag_suite(void);
 Suite *cancel_records_suite(void);

@@ -236,6 +236,6 @@ bad deque/common.h "$take_store" -DPUSH1=2 -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEAL
 bad deque/common.h "$take_store" $SPLIT -DPUSH1=2 -DSHARE -DTAKE=1 -DPOP1=0 -DTHIEVES=1 -DSTEALS=1
 # split: a batch past split without sharing it: the owner pops its private
 # items again
-bad deque/split.h '/^static inline size_t weft__deque_split_take_oldest_owner/,/^}/s/if (dq->own_split < t + (int64_t)k)/if (0)/' \
+bad deque/split.h '/^static inline size_t weft__deque_split_take_oldest_words/,/^}/s/if (dq->own_split < t + (int64_t)k)/if (0)/' \
     $SPLIT -DPUSH1=3 -DTAKE=1 -DPOP1=3 -DTHIEVES=1 -DSTEALS=1
 exit $fail
