@@ -71,6 +71,16 @@ static int dq_pop(DQ_T *dq, uint64_t *i)
     return 1;
 }
 
+/* The owner's batch of at most max of the oldest frames out to numbers[]. */
+static size_t dq_take_oldest(DQ_T *dq, uint64_t *numbers, size_t max)
+{
+    weft__deque_frame batch[64];
+    size_t n = DQ(take_oldest_owner)(dq, batch, max < 64 ? max : 64);
+    for (size_t k = 0; k < n; k++)
+        numbers[k] = dq_number(&batch[k]);
+    return n;
+}
+
 static weft__steal_status dq_steal(DQ_T *dq, uint64_t *i)
 {
     weft__deque_frame f;
@@ -90,6 +100,15 @@ static int dq_pop(DQ_T *dq, uint64_t *i)
     void *item = DQ(pop_owner)(dq);
     *i = (uintptr_t)item;
     return item != NULL;
+}
+
+static size_t dq_take_oldest(DQ_T *dq, uint64_t *numbers, size_t max)
+{
+    void *batch[64];
+    size_t n = DQ(take_oldest_owner)(dq, batch, max < 64 ? max : 64);
+    for (size_t k = 0; k < n; k++)
+        numbers[k] = (uintptr_t)batch[k];
+    return n;
 }
 
 static weft__steal_status dq_steal(DQ_T *dq, uint64_t *i)
@@ -248,18 +267,16 @@ START_TEST(test_stress_every_item_taken_exactly_once)
             /* now and then everything public: pops take it back by halves */
             if ((r & 0xf0) == 0)
                 DQ(share_owner)(dq);
-#ifndef DQ_FRAMES
             /* now and then a batch of the oldest for a thief, against the
              * thieves' steals of the oldest */
             if ((r & 0xf00) == 0) {
-                void *batch[64];
-                size_t n = DQ(take_oldest_owner)(dq, batch, 1 + (r >> 16) % 64);
+                uint64_t batch[64];
+                size_t n = dq_take_oldest(dq, batch, 1 + (r >> 16) % 64);
                 for (size_t k = 0; k < n; k++)
-                    take(st, (uintptr_t)batch[k]);
+                    take(st, batch[k]);
                 popped += n;
                 batched += n;
             }
-#endif
             uint64_t pops = (r >> 32) % (burst + 2);
             for (uint64_t k = 0; k < pops; k++) {
                 uint64_t item;
