@@ -58,8 +58,11 @@ int main(int argc, char **argv)
     } else if (rc != 0) {
         fprintf(stderr, "batch: %s\n", strerror(rc)); /* e.g. ENOMEM before any file ran */
     }
-    batch_list_free(&files);
+    /* the runtime first: a read released at its deadline may still be
+     * reading a file of the list */
     if (weft_runtime_destroy(rt) != 0)
         fprintf(stderr, "batch: some reads were still blocked at exit, abandoned\n");
+    else
+        batch_list_free(&files);
     return rc == 0 && t.failed == 0 ? BATCH_EXIT_OK : BATCH_EXIT_FAILED;
 }

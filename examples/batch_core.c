@@ -62,7 +62,9 @@ struct run {
  * so a task that gave up at its deadline just drops its reference. */
 struct read_req {
     atomic_int refs;
-    const struct run *run;
+    /* a copy: a released job may outlive batch_process's frame, which
+     * holds the run */
+    struct run run;
     const struct batch_file *f;
     unsigned tries;
     unsigned char *buf;
@@ -119,7 +121,7 @@ static void stall(int64_t ms)
 static int read_once(weft_task *self, void *arg)
 {
     struct read_req *r = arg;
-    const struct batch_opts *o = r->run->o;
+    const struct batch_opts *o = r->run.o;
     unsigned try = ++r->tries;
     free(r->buf);
     r->buf = NULL;
@@ -194,7 +196,7 @@ static int read_once(weft_task *self, void *arg)
 static int read_job(weft_task *self, void *arg)
 {
     struct read_req *r = arg;
-    return weft_retry_run(self, &r->run->policy, read_once, r);
+    return weft_retry_run(self, &r->run.policy, read_once, r);
 }
 
 /* ---- counting: on the CPU workers ----------------------------------------------- */
@@ -275,7 +277,7 @@ static int file_task(weft_task *self, void *arg)
     if (r == NULL)
         return ENOMEM;
     atomic_init(&r->refs, 2); /* this task's, the job's (dropped by its cleanup) */
-    r->run = it->run;
+    r->run = *it->run;
     r->f = f;
     weft_job *job;
     weft_spawn_opts jo = {.name = "read", .cleanup = read_cleanup};

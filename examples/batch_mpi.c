@@ -237,10 +237,13 @@ int main(int argc, char **argv)
     weft_errors_free(errs);
     status = failed ? BATCH_EXIT_FAILED : BATCH_EXIT_OK;
 out:
-    batch_list_free(&files);
+    /* the runtime first: a read released at its deadline may still be
+     * reading a file of the list */
     if (rt != NULL && weft_runtime_destroy(rt) != 0)
         fprintf(stderr, "batch-mpi: rank %d: some reads were still blocked at exit, abandoned\n",
                 rank);
+    else
+        batch_list_free(&files);
     MPI_Finalize();
     return status;
 }
