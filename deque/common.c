@@ -21,9 +21,9 @@ weft__deque_buf *weft__deque_buf_new(size_t capacity, unsigned words)
     /* Zero-filled (weft__alloc_bulk), so every slot holds NULL: a thief
      * holding an old top may read a slot growth did not copy (the item was
      * taken before); its CAS then fails and drops the value, but it must
-     * read a value, and uninitialised memory is indeterminate in C11. Not
-     * a loop of stores: that would touch every page of a large buffer
-     * whose most slots a deque never uses. */
+     * read a value, and uninitialised memory is indeterminate in C11. From
+     * 2 MiB on the zeros are the kernel's, so the pages of a large buffer
+     * whose most slots a deque never uses cost nothing until written. */
     weft__deque_buf *b = weft__alloc_bulk(buf_bytes(capacity, words));
     if (b == NULL)
         return NULL;

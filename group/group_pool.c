@@ -1,6 +1,8 @@
 /*
  * Group states: a per-thread pool, so weft_group_init does not call malloc in
- * steady state and tasks never point into a task's stack frame.
+ * steady state and queued tasks never point into a task's stack frame (a
+ * group's owner may be a descriptor on a runner's stack, sched.h, but it is
+ * only compared, never read).
  *
  * A group is initialised and joined by one task, which never leaves its
  * thread, so the pool is the thread's own: a plain LIFO free list (the state

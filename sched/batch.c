@@ -3,10 +3,10 @@
  * task ends without spawning) pays a steal per task, and every steal moves
  * the victim's bottom and a slot across cores while the victim keeps
  * pushing; a thief that keeps up that way keeps the deque shallow and both
- * threads slow. So such a thief asks instead, and waits a little watching
- * only the victim's batch, while the victim's holder, at its next pushes
- * or join pops, lets its deque grow to WEFT__BATCH_SHED_MIN and then takes
- * up to half of its oldest frames at once (weft__deque_frames_take_oldest_
+ * threads slow. So such a thief, finding WEFT__BATCH_SHED_MIN queued,
+ * asks instead, and waits a little watching only the victim's batch,
+ * while the victim's holder, at its next push or pop, takes up to half of
+ * its oldest frames at once (weft__deque_frames_take_oldest_
  * owner: one CAS) into its slot's batch, which one taker empties with one
  * CAS and pushes on its own deque: steal-half, as Go's runtime and Tokio
  * do, but claimed by the owner, who alone knows bottom exactly (a thief's
@@ -14,9 +14,12 @@
  * deque/chase_lev.h).
  *
  * A batch is work like a queued task: weft__work_visible counts it (a
- * parker does not sleep past it), thieves take it, and its holder takes it
- * back when its own deque runs dry (weft__find_work), so a join waiting
- * for tasks of its group that sit there never depends on a thief.
+ * parker does not sleep past it), a slot holding one is not given up,
+ * thieves take it, and its holder takes it back when its own deque runs
+ * dry (weft__find_work), so a join waiting for tasks of its group that
+ * sit there never depends on a thief. While the holder moves frames in,
+ * and while a taker moves them out, they are in no deque and no ready
+ * batch: each of those threads is awake and runs or queues them next.
  *
  * The array is reused: the holder writes it only when `count` is 0, which
  * a taker stores (release) after it copied the frames out (acquire load by
@@ -31,9 +34,11 @@
 #include "sched/sched.h"
 
 /* A waiting thief looks at the batch every POLL_SPINS pauses, at most
- * WAIT_POLLS times: a few microseconds, in which a flat spawner queues
- * WEFT__BATCH_SHED_MIN tasks many times over. */
-enum { WAIT_POLLS = 256, POLL_SPINS = 16 };
+ * WAIT_POLLS times: 256 pauses, some 5 us on this project's machines (a
+ * pause is 10-20 ns), in which a holder that pushes or pops answers (it
+ * has WEFT__BATCH_SHED_MIN queued when asked). A holder in a long task
+ * does not: the thief falls back to single steals (scheduler.c). */
+enum { WAIT_POLLS = 16, POLL_SPINS = 16 };
 
 void weft__batch_shed(struct weft__slot *slot)
 {

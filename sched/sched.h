@@ -65,7 +65,9 @@ enum { WEFT__TASK_KIND_MASK = 0xffu };
 enum { WEFT__TASK_STARTS = 1u << 12 };
 enum { WEFT__TASK_KINDS = WEFT__TASK_JOB + 1 };
 
-/* A task descriptor: one cache line, recycled through per-slot free lists. */
+/* A task descriptor: one cache line, recycled through per-slot free lists;
+ * or, for a plain spawn's frame, filled on the runner's stack for the run
+ * (home WEFT__TASK_ON_STACK, weft__task_of_frame). */
 struct weft_task {
     weft_fn fn;
     void *arg;
@@ -81,7 +83,7 @@ struct weft_task {
          * `fn` being detached.c's start, which makes its scope */
         weft_fn detached_fn;
     };
-    struct weft__slot *home; /* free list it returns to; NULL: heap */
+    struct weft__slot *home; /* free list it returns to; NULL: heap; WEFT__TASK_ON_STACK */
     union {
         struct weft_task *next;     /* free lists */
         weft_time deadline;         /* ..._GROUP_TIMED and _DETACHED, from spawn to start */
@@ -223,6 +225,10 @@ struct weft__thread {
      * count is unchanged at the next steal, what it stole spawned nothing,
      * and a batch is worth waiting for */
     uint64_t steal_mark;
+    /* batches its victims did not answer in time lately (at most
+     * scheduler.c's BATCH_MISSES_MAX), and the single steals left before
+     * it waits for one again */
+    unsigned batch_misses, batch_skip;
     /* a join steals, or runs a task its group does not need, only while
      * its frame is above this line (weft__stack_room) */
     uintptr_t stack_lo;
@@ -392,9 +398,10 @@ static inline bool weft__task_in(const struct weft_task *t, const struct weft__s
  * any while `room` (weft__stack_room), setting aside those it may not run.
  * Then, with room: its aside list, steals (from `prefer` first: the thief
  * of the joiner's tasks), the injection queue; without: need's tasks from
- * any aside list. NULL when it found nothing. A task taken from a frame
- * without a descriptor is *scratch (weft__task_of_frame): run it before
- * scratch goes out of scope. */
+ * any aside list. Its own batch no thief took (batch.c) counts as its
+ * deque, a victim's batch as a steal. NULL when it found nothing. A task
+ * taken from a frame without a descriptor is *scratch
+ * (weft__task_of_frame): run it before scratch goes out of scope. */
 struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__scope *need,
                                   struct weft__slot *prefer, bool room,
                                   struct weft_task *scratch);

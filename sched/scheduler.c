@@ -4,9 +4,11 @@
  * holds).
  *
  * Order of search: the thread's own deque (LIFO: the freshest, cache-warm
- * task), its aside list, then stealing (FIFO: the oldest, usually biggest,
- * task of a random victim's deque, then of any aside list), then the
- * injection queue of tasks from outside. Every 61 tasks a worker looks at
+ * task), then its own batch that no thief took (batch.c), its aside list,
+ * then stealing (a victim's batch, else FIFO: the oldest, usually biggest,
+ * task of a random victim's deque, or a batch of them for a thief of flat
+ * spawns; then any aside list), then the injection queue of tasks from
+ * outside. Every 61 tasks a worker looks at
  * the injection queue first, so roots submitted from outside are not
  * starved by a worker that always has local work (Go does the same).
  *
@@ -35,8 +37,9 @@
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
 
-/* A thief of flat spawns waits for a batch from a deque this deep. */
-enum { STEAL_RETRIES = 4, BATCH_ASK_MIN = 16 };
+/* A thief whose batch did not come waits again only after 2^misses single
+ * steals, misses at most BATCH_MISSES_MAX. */
+enum { STEAL_RETRIES = 4, BATCH_MISSES_MAX = 6 };
 
 int weft__submit(struct weft__sched *sched, struct weft__thread *thr, struct weft_task *t)
 {
@@ -77,14 +80,24 @@ static struct weft_task *steal_from(struct weft__thread *thr, struct weft__slot 
             return t;
         }
     }
-    /* what it stole last spawned nothing (flat spawns): a batch, rather
-     * than a steal per task */
+    /* what it stole last spawned nothing (flat spawns) and the victim has
+     * enough queued to shed at once: a batch, rather than a steal per task */
     if (thr->steal_mark == steal_mark(thr) &&
-        weft__deque_frames_size(&victim->deque) >= BATCH_ASK_MIN) {
-        struct weft_task *t = weft__batch_wait(thr, victim, scratch);
-        if (t != NULL) {
-            thr->steal_mark = steal_mark(thr);
-            return t;
+        weft__deque_frames_size(&victim->deque) >= WEFT__BATCH_SHED_MIN) {
+        if (thr->batch_skip > 0) {
+            thr->batch_skip--;
+        } else {
+            struct weft_task *t = weft__batch_wait(thr, victim, scratch);
+            if (t != NULL) {
+                thr->batch_misses = 0;
+                thr->steal_mark = steal_mark(thr);
+                return t;
+            }
+            /* its holder did not answer (in a long task, or its slot is
+             * held by nobody): single steals for a while, longer each time */
+            if (thr->batch_misses < BATCH_MISSES_MAX)
+                thr->batch_misses++;
+            thr->batch_skip = 1u << thr->batch_misses;
         }
     }
     for (int tries = 0; tries < STEAL_RETRIES; tries++) {
@@ -165,6 +178,9 @@ struct weft_task *weft__find_work(struct weft__thread *thr, const struct weft__s
     struct weft__slot *mine = thr->slot;
     struct weft_task *t;
     union weft__task_frame q;
+    /* its pops answer a thief's request as pushes and join pops do */
+    if (WEFT__UNLIKELY(weft__batch_wanted(mine)))
+        weft__batch_shed(mine);
     for (;;) {
         while (weft__deque_frames_pop_owner(&mine->deque, &q.words)) {
             t = weft__task_of_frame(&q, scratch);

@@ -220,8 +220,8 @@ bool weft__slot_lend(struct weft__thread *thr)
     }
     thr->slot = NULL;
     thr->lent = mine;
-    bool stranded = mine->is_free &&
-                    (weft__deque_frames_size(&mine->deque) != 0 || !weft__aside_empty(mine));
+    bool stranded = mine->is_free && (weft__deque_frames_size(&mine->deque) != 0 ||
+                                      !weft__aside_empty(mine) || weft__batch_ready(mine));
     update_rebalance(sched);
     pthread_mutex_unlock(&sched->slot_lock);
     if (woken != NULL)
@@ -369,7 +369,8 @@ static void *worker_main(void *arg)
         struct weft__slot *slot = thr->slot;
         if (WEFT__UNLIKELY(slot->id >= sched->workers ||
                            atomic_load_explicit(&sched->rebalance, memory_order_relaxed)) &&
-            weft__deque_frames_size(&slot->deque) == 0 && weft__aside_empty(slot)) {
+            weft__deque_frames_size(&slot->deque) == 0 && weft__aside_empty(slot) &&
+            !weft__batch_ready(slot)) {
             if (weft__slot_rebalance(thr)) {
                 /* a thread woken by wake_one comes here counted as searching:
                  * a spare must drop that, or spawners would wake nobody */

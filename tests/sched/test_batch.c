@@ -6,6 +6,9 @@
  */
 #include "config.h"
 
+#include <sched.h>
+#include <stdio.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -155,6 +158,61 @@ START_TEST(test_batch_no_thief_takes_does_go_back_to_its_holder)
 }
 END_TEST
 
+enum { BUSY_TASKS = 100000 };
+static _Atomic long busy_ran;
+
+static int tiny_task(weft_task *self, void *p)
+{
+    (void)self;
+    (void)p;
+    atomic_fetch_add_explicit(&busy_ran, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* Spawns BUSY_TASKS tiny tasks, then works on without a push or a pop
+ * until the thief ran them all or 5 s passed: a holder that cannot answer
+ * a request for a batch must not slow the thief's single steals (each
+ * wait for a batch that does not come cost it tens of microseconds, so
+ * the 5 s did not cover them all). */
+static int busy_root(weft_task *self, void *p)
+{
+    double *took = p;
+    weft_group g;
+    int rc = weft_group_init(&g, self, NULL);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < BUSY_TASKS && rc == 0; i++)
+        rc = weft_spawn(&g, tiny_task, NULL);
+    double start = now_s();
+    while (atomic_load(&busy_ran) < BUSY_TASKS && now_s() < start + 5)
+        ;
+    *took = now_s() - start;
+    int rc2 = weft_group_join(&g, NULL);
+    return rc != 0 ? rc : rc2;
+}
+
+START_TEST(test_a_busy_holder_does_not_hold_up_a_thief_of_its_tasks)
+{
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    if (CPU_COUNT(&allowed) < 2) {
+        fprintf(stderr, "batch: busy holder skipped: this process may use %d CPU\n",
+                CPU_COUNT(&allowed));
+        return; /* the thief needs a CPU of its own */
+    }
+    weft_config cfg = WEFT_CONFIG_INIT;
+    cfg.workers = 2;
+    weft_runtime *rt = weft_runtime_create(&cfg);
+    ck_assert_ptr_nonnull(rt);
+    atomic_store(&busy_ran, 0);
+    double took = 0;
+    ck_assert_int_eq(weft_run(rt, busy_root, &took, NULL), 0);
+    ck_assert_msg(took < 5, "the thief had not run the %d tasks after %.1f s", BUSY_TASKS, took);
+    ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+}
+END_TEST
+
 Suite *batch_suite(void)
 {
     Suite *s = suite_create("batch");
@@ -162,6 +220,7 @@ Suite *batch_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_flat_spawns_do_reach_the_thief_in_batches_each_task_once);
     tcase_add_test(tc, test_batch_no_thief_takes_does_go_back_to_its_holder);
+    tcase_add_test(tc, test_a_busy_holder_does_not_hold_up_a_thief_of_its_tasks);
     suite_add_tcase(s, tc);
     return s;
 }
