@@ -149,25 +149,30 @@ static bool code_fits(const struct oracle_listing *l, int code)
     return code == l->code || (l->alt_code != 0 && code == l->alt_code);
 }
 
-/* The entry rec stands for: by its message, else by name and code (an
- * unmatched one first). -1: none. */
+/* The entry rec stands for: by its message, else by name and code. Records
+ * that match several entries alike (unnamed tasks with one code) cannot
+ * tell whose they are, so an unmatched entry that must be listed comes
+ * first, then one that may be, then any (to be reported). -1: none. */
 static int find(const struct oracle_list *l, const weft_error *rec, const bool *matched)
 {
     const char *msg = weft_error_message(rec), *task = weft_error_task(rec);
     for (size_t k = 0; k < l->n; k++)
         if (l->entry[k].message != NULL && strcmp(l->entry[k].message, msg) == 0)
             return (int)k;
-    int again = -1;
+    int pick = -1, pick_rank = -1, again = -1;
     for (size_t k = 0; k < l->n; k++) {
         const struct oracle_entry *e = &l->entry[k];
         if (e->message == NULL && e->name != NULL && strcmp(e->name, task) == 0 &&
             code_fits(&e->listing, weft_error_code(rec))) {
-            if (!matched[k])
-                return (int)k;
+            int rank = e->listing.must ? 2 : e->listing.may ? 1 : 0;
+            if (!matched[k] && rank > pick_rank) {
+                pick = (int)k;
+                pick_rank = rank;
+            }
             again = (int)k;
         }
     }
-    return again;
+    return pick >= 0 ? pick : again;
 }
 
 /* rec is e's record: its code, name and causes. */
