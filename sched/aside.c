@@ -75,7 +75,7 @@ static bool grow_locked(struct weft__aside *a)
     return true;
 }
 
-/* t ran from a frame without a descriptor: the copy on the caller's stack
+/* t came from a frame without a descriptor: the copy on the caller's stack
  * cannot wait in a list, so it gets a descriptor (NULL: no memory). */
 static struct weft_task *descriptor_for(struct weft__slot *slot, struct weft_task *t)
 {
