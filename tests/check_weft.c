@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -18,6 +19,17 @@ weft_runtime *weft_test_runtime(unsigned workers, size_t stack_size)
     weft_runtime *rt = weft_runtime_create(&cfg);
     ck_assert_ptr_nonnull(rt);
     return rt;
+}
+
+bool weft_test_cpus_below(int n, const char *what)
+{
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    if (CPU_COUNT(&allowed) >= n)
+        return false;
+    fprintf(stderr, "%s skipped: this process may use %d CPU\n", what, CPU_COUNT(&allowed));
+    return true;
 }
 
 unsigned long long weft_test_env_u64(const char *name, unsigned long long fallback)

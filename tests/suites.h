@@ -3,6 +3,7 @@
 #define WEFT_TESTS_SUITES_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <weft/weft.h>
@@ -47,6 +48,9 @@ weft_runtime *weft_test_runtime(unsigned workers, size_t stack_size);
 
 /* Seed for randomized tests: $WEFT_TEST_SEED if set, else from the clock; printed once. */
 unsigned long long weft_test_seed(void);
+/* The process may run on fewer than n CPUs (sched_getaffinity): then it
+ * says on stderr that `what` is skipped, and returns true. */
+bool weft_test_cpus_below(int n, const char *what);
 /* $name as a positive integer, or `fallback` when unset or malformed. */
 unsigned long long weft_test_env_u64(const char *name, unsigned long long fallback);
 

@@ -6,8 +6,6 @@
  */
 #include "config.h"
 
-#include <sched.h>
-#include <stdio.h>
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -83,10 +81,7 @@ static int flat_root(weft_task *self, void *p)
 
 START_TEST(test_flat_spawns_do_reach_the_thief_in_batches_each_task_once)
 {
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = 2;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    ck_assert_ptr_nonnull(rt);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     struct flat f = {calloc(FLAT_MAX, 1), 0, 0};
     items = calloc(FLAT_MAX, sizeof *items);
     ck_assert_ptr_nonnull(f.ran);
@@ -143,10 +138,7 @@ static int own_root(weft_task *self, void *p)
 
 START_TEST(test_batch_no_thief_takes_does_go_back_to_its_holder)
 {
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = 1;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    ck_assert_ptr_nonnull(rt);
+    weft_runtime *rt = weft_test_runtime(1, 0);
     static struct own o;
     ck_assert_int_eq(weft_run(rt, own_root, &o, NULL), 0);
     /* asked with OWN / 2 queued: the next push moves half of OWN / 2 + 1 */
@@ -193,18 +185,9 @@ static int busy_root(weft_task *self, void *p)
 
 START_TEST(test_a_busy_holder_does_not_hold_up_a_thief_of_its_tasks)
 {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
-    if (CPU_COUNT(&allowed) < 2) {
-        fprintf(stderr, "batch: busy holder skipped: this process may use %d CPU\n",
-                CPU_COUNT(&allowed));
+    if (weft_test_cpus_below(2, "batch: busy holder"))
         return; /* the thief needs a CPU of its own */
-    }
-    weft_config cfg = WEFT_CONFIG_INIT;
-    cfg.workers = 2;
-    weft_runtime *rt = weft_runtime_create(&cfg);
-    ck_assert_ptr_nonnull(rt);
+    weft_runtime *rt = weft_test_runtime(2, 0);
     atomic_store(&busy_ran, 0);
     double took = 0;
     ck_assert_int_eq(weft_run(rt, busy_root, &took, NULL), 0);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -534,14 +533,8 @@ static uint64_t parks_of(weft_runtime *rt)
 
 START_TEST(test_two_tasks_forked_after_idle_pause_run_in_parallel)
 {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
-    if (CPU_COUNT(&allowed) < 2) {
-        fprintf(stderr, "join_park: parallel after idle skipped: this process may use %d CPU\n",
-                CPU_COUNT(&allowed));
+    if (weft_test_cpus_below(2, "join_park: parallel after idle"))
         return;
-    }
     enum { WORKERS = 2 };
     weft_runtime *rt = weft_test_runtime(WORKERS, 0);
     int parallel = 0, not_parked = 0, failed = 0;
