@@ -47,7 +47,6 @@
 #include "errors/errors.h"
 #include "group/group.h"
 
-enum { GROUP_LIVE = 0x67726f75u /* "grou" */, GROUP_JOINED = 0x6a6f696eu /* "join" */ };
 #define KNOWN_FLAGS (WEFT_COLLECT | WEFT_SHIELD | WEFT_STREAM)
 
 /* What the caller's weft_group holds. */
@@ -67,6 +66,55 @@ struct handle {
 
 _Static_assert(sizeof(struct handle) <= sizeof(weft_group), "the handle fits weft_group");
 _Static_assert(_Alignof(struct handle) <= _Alignof(weft_group), "weft_group alignment");
+
+/*
+ * The inline fast path (<weft/inline.h>) reads the handle, and the fields
+ * below by their offsets, in programs built with WEFT_INLINE. Where they
+ * match (not on the split deque, whose push differs), live handles carry
+ * the header's magic, so its spawns run inline; elsewhere another, so
+ * they all take the exported calls. A program built against another
+ * layout is refused at init (weft_inline_group_init).
+ */
+#define INLINE_AT(type, field, offset) (offsetof(type, field) == (offset))
+#define INLINE_LAYOUT_MATCHES                                                                      \
+    (INLINE_AT(struct weft__thread, sched, WEFT_INLINE_THREAD_SCHED_) &&                           \
+     INLINE_AT(struct weft__thread, slot, WEFT_INLINE_THREAD_SLOT_) &&                             \
+     INLINE_AT(struct weft__slot, deque.dq.bottom, WEFT_INLINE_SLOT_BOTTOM_) &&                    \
+     INLINE_AT(struct weft__slot, deque.dq.buf, WEFT_INLINE_SLOT_BUF_) &&                          \
+     INLINE_AT(struct weft__slot, deque.dq.top_seen, WEFT_INLINE_SLOT_TOP_SEEN_) &&                \
+     INLINE_AT(struct weft__slot, stats.spawns, WEFT_INLINE_SLOT_SPAWNS_) &&                       \
+     INLINE_AT(struct weft__slot, batch.wanted, WEFT_INLINE_SLOT_BATCH_WANTED_) &&                 \
+     INLINE_AT(struct weft__sched, n_idle, WEFT_INLINE_SCHED_IDLE_) &&                             \
+     INLINE_AT(struct weft__sched, spawner_fences, WEFT_INLINE_SCHED_FENCES_) &&                   \
+     INLINE_AT(weft__deque_buf, mask, WEFT_INLINE_RING_MASK_) &&                                   \
+     INLINE_AT(weft__deque_buf, slots, WEFT_INLINE_RING_SLOTS_) &&                                 \
+     INLINE_AT(struct weft__group, local, WEFT_INLINE_GROUP_LOCAL_) &&                             \
+     INLINE_AT(struct weft__group, scope, 0) &&                                                    \
+     INLINE_AT(struct weft_task, scope, WEFT_INLINE_TASK_SCOPE_) &&                                \
+     INLINE_AT(struct weft__scope, cancel, WEFT_INLINE_SCOPE_CANCEL_) &&                           \
+     INLINE_AT(union weft__task_frame, f.fn, offsetof(struct weft_inline_frame_, fn)) &&           \
+     INLINE_AT(union weft__task_frame, f.arg, offsetof(struct weft_inline_frame_, arg)) &&         \
+     INLINE_AT(union weft__task_frame, f.scope, offsetof(struct weft_inline_frame_, scope)) &&     \
+     INLINE_AT(union weft__task_frame, f.desc, offsetof(struct weft_inline_frame_, desc)) &&       \
+     sizeof(union weft__task_frame) == sizeof(struct weft_inline_frame_) &&                        \
+     INLINE_AT(struct handle, key, offsetof(struct weft_inline_handle_, key)) &&                   \
+     INLINE_AT(struct handle, state, offsetof(struct weft_inline_handle_, state)) &&               \
+     INLINE_AT(struct handle, owner_thread, offsetof(struct weft_inline_handle_, thread)) &&       \
+     INLINE_AT(struct handle, self, offsetof(struct weft_inline_handle_, self)))
+#ifdef WEFT_SPLIT_DEQUE
+#define INLINE_OK 0
+#else
+#define INLINE_OK INLINE_LAYOUT_MATCHES
+#if defined(__LP64__)
+_Static_assert(INLINE_LAYOUT_MATCHES, "api/weft/inline.h's offsets must follow the library's "
+                                      "layout: update them and bump WEFT_INLINE_LAYOUT");
+#endif
+#endif
+
+enum {
+    GROUP_LIVE = INLINE_OK ? WEFT_INLINE_LIVE_ : 0x67726f75u /* "grou" */,
+    GROUP_JOINED = 0x6a6f696eu /* "join" */
+};
 
 static struct handle *handle_of(weft_group *g)
 {
@@ -307,7 +355,9 @@ int weft__group_run_traced(struct weft__thread *thr, struct weft_task *t)
     return weft__group_run_body(thr, t);
 }
 
-int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
+/* weft_group_init's body, for both of its entry points. */
+static inline __attribute__((always_inline)) int group_init(weft_group *gp, weft_task *parent,
+                                                            const weft_group_opts *opts)
 {
     struct weft__thread *thr = weft__self_thread;
     if (WEFT__UNLIKELY(gp == NULL || parent == NULL || thr == NULL || thr->current != parent))
@@ -317,6 +367,19 @@ int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *op
         return init_slow(thr, handle_of(gp), parent, opts);
     group_start(thr, g, handle_of(gp), parent, 0, NULL, WEFT_NEVER);
     return 0;
+}
+
+int weft_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts)
+{
+    return group_init(gp, parent, opts);
+}
+
+int weft_inline_group_init(weft_group *gp, weft_task *parent, const weft_group_opts *opts,
+                           unsigned layout)
+{
+    if (WEFT__UNLIKELY(layout != WEFT_INLINE_LAYOUT))
+        return EINVAL;
+    return group_init(gp, parent, opts);
 }
 
 /* Every spawn that is not the owner's plain fast path. */
@@ -378,6 +441,14 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
 static __attribute__((noinline)) int spawn_wake(struct weft__slot *slot)
 {
     weft__notify_push(slot);
+    return 0;
+}
+
+int weft_inline_pushed_(void)
+{
+    struct weft__thread *thr = weft__self_thread;
+    if (thr != NULL && thr->slot != NULL)
+        weft__notify_push(thr->slot);
     return 0;
 }
 

@@ -1,13 +1,13 @@
 #!/bin/sh
-# The C in every page's EXAMPLES section compiles against api/weft/weft.h
+# The C in every page's EXAMPLES section compiles against api/weft/
 # (syntax and types only: -fsyntax-only, warnings are errors). Literal blocks
-# that start with #include are C; the others (shell lines) are skipped, and
-# so is a page whose own name the header does not declare yet. Run by `make
-# check`; CC defaults to cc.
+# that start with #include or #define are C; the others (shell lines) are
+# skipped, and so is a page whose own name the headers do not declare yet.
+# Run by `make check`; CC defaults to cc.
 set -eu
 top=${srcdir:-$(dirname "$0")/..}
 cc=${CC:-cc}
-header=$top/api/weft/weft.h
+headers="$top/api/weft/weft.h $top/api/weft/inline.h"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0 n=0
@@ -17,8 +17,8 @@ for page in "$top"/man/*.[37]; do
     name=${base%.*}
     case $base in
     *.3)
-        if ! grep -Eq "WEFT_API.*[ *]$name *\(|[ }]$name;" "$header"; then
-            echo "check-examples: $base skipped: weft.h does not declare $name"
+        if ! cat $headers | grep -Eq "(WEFT_API|^static inline).*[ *]$name *\(|[ }]$name;"; then
+            echo "check-examples: $base skipped: api/weft/ does not declare $name"
             continue
         fi
         ;;
@@ -28,7 +28,7 @@ for page in "$top"/man/*.[37]; do
         ex && /^\.Bd -literal/ { inblock = 1; first = 1; c = 0; next }
         ex && inblock && /^\.Ed/ { inblock = 0; next }
         ex && inblock {
-            if (first) { c = ($0 ~ /^#include/); first = 0 }
+            if (first) { c = ($0 ~ /^#(include|define)/); first = 0 }
             if (c) {
                 line = $0
                 gsub(/\\e/, "\\", line)

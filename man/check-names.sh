@@ -1,11 +1,12 @@
 #!/bin/sh
-# Every function and type that api/weft/weft.h declares has a section-3
-# page that `make install` installs (man/man.am), so `man NAME` finds it;
-# every link page points at a page that is installed too. Run by `make
+# Every function and type that api/weft/weft.h and api/weft/inline.h
+# declare (but the inline header's layout names, which end in `_`) has a
+# section-3 page that `make install` installs (man/man.am), so `man NAME`
+# finds it; every link page points at a page that is installed too. Run by `make
 # check`; after adding a page or a name, run man/gen-links.sh.
 set -eu
 top=${srcdir:-$(dirname "$0")/..}
-header=$top/api/weft/weft.h
+headers="$top/api/weft/weft.h $top/api/weft/inline.h"
 am=$top/man/man.am
 fail=0
 
@@ -13,10 +14,11 @@ fail=0
 # function pointer)
 names=$(
     {
-        grep 'WEFT_API' "$header" | grep -oE 'weft_[a-z0-9_]+ *\(' | tr -d ' ('
-        grep -E '^ *typedef|^\} *weft_' "$header" |
+        cat $headers | grep -E 'WEFT_API|^static inline' | grep -oE 'weft_[a-z0-9_]+ *\(' |
+            tr -d ' ('
+        cat $headers | grep -E '^ *typedef|^\} *weft_' |
             grep -oE '\(\*weft_[a-z0-9_]+\)|weft_[a-z0-9_]+;' | tr -d '(*);'
-    } | sort -u
+    } | grep -v '_$' | sort -u
 )
 # the section-3 pages installed
 installed=$(grep -oE 'man/[A-Za-z0-9_]+\.3' "$am" | sed 's|^man/||; s|\.3$||' | sort -u)
@@ -25,7 +27,7 @@ n=0
 for name in $names; do
     n=$((n + 1))
     if ! echo "$installed" | grep -qx "$name"; then
-        echo "check-names: $name (api/weft/weft.h) has no installed page man/$name.3" >&2
+        echo "check-names: $name (api/weft/) has no installed page man/$name.3" >&2
         fail=1
     fi
 done
@@ -42,5 +44,5 @@ for page in $installed; do
         fail=1
     fi
 done
-[ $fail = 0 ] && echo "check-names: all $n names of weft.h have a page"
+[ $fail = 0 ] && echo "check-names: all $n names of weft.h and inline.h have a page"
 exit $fail

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <weft/inline.h>
 #include <weft/weft.h>
 
 #include "base/base.h"
@@ -341,6 +342,14 @@ static inline unsigned weft__nthreads(struct weft__sched *sched)
 
 /* The thread running this code, NULL outside any runtime's workers. */
 extern __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
+/* thr's thread starts (or, NULL, stops) running tasks: it is the thread
+ * for the runtime's calls and for programs' inline spawns (<weft/inline.h>
+ * compares a group's owner with weft_inline_self_). */
+static inline void weft__self_thread_set(struct weft__thread *thr)
+{
+    weft__self_thread = thr;
+    weft_inline_self_ = thr;
+}
 
 /* ---- task descriptors (task_pool.c) ---- */
 struct weft_task *weft__task_alloc_slow(struct weft__slot *slot);

@@ -36,6 +36,7 @@
 #include "base/utf8.h"
 
 __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
+_Thread_local void *weft_inline_self_ __attribute__((tls_model("initial-exec")));
 
 /* A thief whose batch did not come waits again only after 2^misses single
  * steals, misses at most BATCH_MISSES_MAX. */

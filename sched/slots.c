@@ -355,7 +355,7 @@ static void *worker_main(void *arg)
     struct weft__thread *thr = arg;
     struct weft__sched *sched = thr->sched;
     weft__park_thread_start(thr);
-    weft__self_thread = thr;
+    weft__self_thread_set(thr);
     if (sched->placement != NULL) /* its blocking and timer threads are not pinned */
         weft__thread_children_on(&sched->placement->allowed);
     /* helping while joining nests tasks on this stack: keep half of it for
@@ -404,7 +404,7 @@ static void *worker_main(void *arg)
     }
     weft__looking_end(thr);
     weft__searching_end(thr);
-    weft__self_thread = NULL;
+    weft__self_thread_set(NULL);
     sched->worker_exit(sched); /* last: an abandoned runtime may be freed there */
     return NULL;
 }

@@ -85,6 +85,7 @@ int main(void)
     srunner_add_suite(sr, errors_suite());
     srunner_add_suite(sr, detached_suite());
     srunner_add_suite(sr, group_wait_suite());
+    srunner_add_suite(sr, inline_suite());
     srunner_add_suite(sr, parallel_for_suite());
     srunner_add_suite(sr, blocking_suite());
     srunner_add_suite(sr, job_wait_suite());

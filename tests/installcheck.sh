@@ -108,6 +108,10 @@ flags=$(pkg-config --cflags --libs weft)
 # shellcheck disable=SC2086
 $cc -std=c11 -Wall -Wextra -Werror "$work/app.c" -o "$work/app" $flags
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/app"
+# the same with the inline fast path, from the installed <weft/inline.h>
+# shellcheck disable=SC2086
+$cc -std=c11 -Wall -Wextra -Werror -DWEFT_INLINE "$work/app.c" -o "$work/app-inline" $flags
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/app-inline"
 # shellcheck disable=SC2086
 $cc -std=c11 "$work/app.c" -o "$work/app-static" -Wl,-Bstatic $(pkg-config --cflags weft) -L"$libdir" -lweft -Wl,-Bdynamic $(pkg-config --static --libs-only-other --libs-only-l weft | sed 's/-lweft//')
 "$work/app-static"
@@ -151,4 +155,4 @@ else
     how="files; no working man(1) here"
 fi
 echo "installcheck: $pages names of weft.h have a man page under $mandir ($how)"
-echo "installcheck: prefix $prefix OK (shared and static)"
+echo "installcheck: prefix $prefix OK (shared, shared with WEFT_INLINE, and static)"

@@ -32,6 +32,7 @@ Suite *cancel_records_suite(void);
 Suite *errors_suite(void);
 Suite *detached_suite(void);
 Suite *group_wait_suite(void);
+Suite *inline_suite(void);
 Suite *parallel_for_suite(void);
 Suite *blocking_suite(void);
 Suite *job_wait_suite(void);

@@ -1,11 +1,12 @@
 /*
  * weft: a work-stealing task runtime for C.
  *
- * This is the one public header. It is hermetic: it includes only standard
- * headers, never config.h or concurrencykit. The contract of every name here
- * is in its man page, installed with the library (`man weft_spawn`; weft(7)
- * is the overview): each section below names its page, and each declaration
- * carries a one-line summary of its contract.
+ * This is the public header. It is hermetic: it includes only standard
+ * headers (and, when WEFT_INLINE is defined, <weft/inline.h>, the opt-in
+ * inline fast path), never config.h or concurrencykit. The contract of
+ * every name here is in its man page, installed with the library (`man
+ * weft_spawn`; weft(7) is the overview): each section below names its
+ * page, and each declaration carries a one-line summary of its contract.
  *
  * Conventions: functions that can fail return int, 0 on success or a positive
  * errno value. Nothing aborts on bad input: it returns EINVAL.
@@ -253,6 +254,11 @@ WEFT_API int weft_retry_run(weft_task *self, const weft_retry *policy, weft_fn f
 
 #ifdef __cplusplus
 }
+#endif
+
+/* The opt-in inline fast path (weft_inline(3)). */
+#ifdef WEFT_INLINE
+#include <weft/inline.h>
 #endif
 
 #endif /* WEFT_WEFT_H */
