@@ -161,7 +161,9 @@ static inline int weft__deque_cl_push_words(weft__deque_cl *dq, void *const *src
 
 /* Owner only. Push when room is certain from top_seen alone; false (the
  * deque unchanged) when push must look at top or grow. It calls nothing,
- * so a caller's fast path can stay a leaf function. */
+ * so a caller's fast path can stay a leaf function. api/weft/inline.h's
+ * weft_inline_spawn repeats it for frames, inside programs: a change here
+ * changes that copy and bumps WEFT_INLINE_LAYOUT. */
 static inline bool weft__deque_cl_try_push_words(weft__deque_cl *dq, void *const *src,
                                                  unsigned words)
 {

@@ -68,51 +68,58 @@ _Static_assert(sizeof(struct handle) <= sizeof(weft_group), "the handle fits wef
 _Static_assert(_Alignof(struct handle) <= _Alignof(weft_group), "weft_group alignment");
 
 /*
- * The inline fast path (<weft/inline.h>) reads the handle, and the fields
- * below by their offsets, in programs built with WEFT_INLINE. Where they
- * match (not on the split deque, whose push differs), live handles carry
- * the header's magic, so its spawns run inline; elsewhere another, so
- * they all take the exported calls. A program built against another
- * layout is refused at init (weft_inline_group_init).
+ * The inline fast path (<weft/inline.h>) reads, in programs built with
+ * WEFT_INLINE, a task's cancel word and, for its spawn, the handle and the
+ * fields below, by their offsets: each is checked here, so a change to one
+ * of these structures fails the build until the header follows it (and
+ * WEFT_INLINE_LAYOUT moves on). Live handles carry the header's magic,
+ * which names the layout, so that its spawns run inline; not on the split
+ * deque, whose push differs: there they all take the exported call.
  */
 #define INLINE_AT(type, field, offset) (offsetof(type, field) == (offset))
-#define INLINE_LAYOUT_MATCHES                                                                      \
-    (INLINE_AT(struct weft__thread, sched, WEFT_INLINE_THREAD_SCHED_) &&                           \
-     INLINE_AT(struct weft__thread, slot, WEFT_INLINE_THREAD_SLOT_) &&                             \
-     INLINE_AT(struct weft__slot, deque.dq.bottom, WEFT_INLINE_SLOT_BOTTOM_) &&                    \
-     INLINE_AT(struct weft__slot, deque.dq.buf, WEFT_INLINE_SLOT_BUF_) &&                          \
-     INLINE_AT(struct weft__slot, deque.dq.top_seen, WEFT_INLINE_SLOT_TOP_SEEN_) &&                \
-     INLINE_AT(struct weft__slot, stats.spawns, WEFT_INLINE_SLOT_SPAWNS_) &&                       \
-     INLINE_AT(struct weft__slot, batch.wanted, WEFT_INLINE_SLOT_BATCH_WANTED_) &&                 \
-     INLINE_AT(struct weft__sched, n_idle, WEFT_INLINE_SCHED_IDLE_) &&                             \
-     INLINE_AT(struct weft__sched, spawner_fences, WEFT_INLINE_SCHED_FENCES_) &&                   \
-     INLINE_AT(weft__deque_buf, mask, WEFT_INLINE_RING_MASK_) &&                                   \
-     INLINE_AT(weft__deque_buf, slots, WEFT_INLINE_RING_SLOTS_) &&                                 \
-     INLINE_AT(struct weft__group, local, WEFT_INLINE_GROUP_LOCAL_) &&                             \
-     INLINE_AT(struct weft__group, scope, 0) &&                                                    \
-     INLINE_AT(struct weft_task, scope, WEFT_INLINE_TASK_SCOPE_) &&                                \
-     INLINE_AT(struct weft__scope, cancel, WEFT_INLINE_SCOPE_CANCEL_) &&                           \
-     INLINE_AT(union weft__task_frame, f.fn, offsetof(struct weft_inline_frame_, fn)) &&           \
-     INLINE_AT(union weft__task_frame, f.arg, offsetof(struct weft_inline_frame_, arg)) &&         \
-     INLINE_AT(union weft__task_frame, f.scope, offsetof(struct weft_inline_frame_, scope)) &&     \
-     INLINE_AT(union weft__task_frame, f.desc, offsetof(struct weft_inline_frame_, desc)) &&       \
-     sizeof(union weft__task_frame) == sizeof(struct weft_inline_frame_) &&                        \
-     INLINE_AT(struct handle, key, offsetof(struct weft_inline_handle_, key)) &&                   \
-     INLINE_AT(struct handle, state, offsetof(struct weft_inline_handle_, state)) &&               \
-     INLINE_AT(struct handle, owner_thread, offsetof(struct weft_inline_handle_, thread)) &&       \
-     INLINE_AT(struct handle, self, offsetof(struct weft_inline_handle_, self)))
+_Static_assert(INLINE_AT(struct weft_task, scope, WEFT_INLINE_TASK_SCOPE_) &&
+                   INLINE_AT(struct weft__scope, cancel, WEFT_INLINE_SCOPE_CANCEL_),
+               "api/weft/inline.h's weft_inline_cancelled must follow the library's layout");
 #ifdef WEFT_SPLIT_DEQUE
-#define INLINE_OK 0
+#define INLINE_SPAWNS 0
 #else
-#define INLINE_OK INLINE_LAYOUT_MATCHES
-#if defined(__LP64__)
-_Static_assert(INLINE_LAYOUT_MATCHES, "api/weft/inline.h's offsets must follow the library's "
-                                      "layout: update them and bump WEFT_INLINE_LAYOUT");
+#define INLINE_SPAWNS 1
+_Static_assert(INLINE_AT(struct weft__thread, sched, WEFT_INLINE_THREAD_SCHED_) &&
+                   INLINE_AT(struct weft__thread, slot, WEFT_INLINE_THREAD_SLOT_) &&
+                   INLINE_AT(struct weft__slot, deque.dq.bottom, WEFT_INLINE_SLOT_BOTTOM_) &&
+                   INLINE_AT(struct weft__slot, deque.dq.buf, WEFT_INLINE_SLOT_BUF_) &&
+                   INLINE_AT(struct weft__slot, deque.dq.top_seen, WEFT_INLINE_SLOT_TOP_SEEN_) &&
+                   INLINE_AT(struct weft__slot, stats.spawns, WEFT_INLINE_SLOT_SPAWNS_) &&
+                   INLINE_AT(struct weft__slot, batch.wanted, WEFT_INLINE_SLOT_BATCH_WANTED_) &&
+                   INLINE_AT(struct weft__sched, n_idle, WEFT_INLINE_SCHED_IDLE_) &&
+                   INLINE_AT(struct weft__sched, spawner_fences, WEFT_INLINE_SCHED_FENCES_) &&
+                   INLINE_AT(weft__deque_buf, mask, WEFT_INLINE_RING_MASK_) &&
+                   INLINE_AT(weft__deque_buf, slots, WEFT_INLINE_RING_SLOTS_) &&
+                   INLINE_AT(struct weft__group, local, WEFT_INLINE_GROUP_LOCAL_) &&
+                   INLINE_AT(struct weft__group, scope, 0),
+               "api/weft/inline.h's weft_inline_spawn must follow the library's layout");
+_Static_assert(INLINE_AT(union weft__task_frame, f.fn, offsetof(struct weft_inline_frame_, fn)) &&
+                   INLINE_AT(union weft__task_frame, f.arg,
+                             offsetof(struct weft_inline_frame_, arg)) &&
+                   INLINE_AT(union weft__task_frame, f.scope,
+                             offsetof(struct weft_inline_frame_, scope)) &&
+                   INLINE_AT(union weft__task_frame, f.desc,
+                             offsetof(struct weft_inline_frame_, desc)) &&
+                   sizeof(union weft__task_frame) == sizeof(struct weft_inline_frame_),
+               "api/weft/inline.h's frame must be the deque's");
 #endif
-#endif
+_Static_assert(INLINE_AT(struct handle, key, offsetof(struct weft_inline_handle_, key)) &&
+                   INLINE_AT(struct handle, state, offsetof(struct weft_inline_handle_, state)) &&
+                   INLINE_AT(struct handle, owner_thread,
+                             offsetof(struct weft_inline_handle_, thread)) &&
+                   INLINE_AT(struct handle, self, offsetof(struct weft_inline_handle_, self)),
+               "api/weft/inline.h's handle must be group.c's");
+
+/* What programs built with <weft/inline.h> link against: this layout. */
+const unsigned WEFT_INLINE_LAYOUT_SYMBOL_(WEFT_INLINE_LAYOUT) = WEFT_INLINE_LAYOUT;
 
 enum {
-    GROUP_LIVE = INLINE_OK ? WEFT_INLINE_LIVE_ : 0x67726f75u /* "grou" */,
+    GROUP_LIVE = INLINE_SPAWNS ? WEFT_INLINE_LIVE_ : 0x67726f75u /* "grou" */,
     GROUP_JOINED = 0x6a6f696eu /* "join" */
 };
 

@@ -1,5 +1,5 @@
 /*
- * weft's opt-in inline fast path (weft_inline(3)).
+ * weft's opt-in inline fast path (weft_inline_spawn(3)).
  *
  * Define WEFT_INLINE before including <weft/weft.h> or this header. Then
  * the common case of weft_spawn (the group's owner queues a
@@ -28,8 +28,9 @@
 #include <weft/weft.h>
 
 /* The layout this header reads. weft_group_init refuses (EINVAL) a program
- * built for another. */
-#define WEFT_INLINE_LAYOUT 1u
+ * built for another, and such a program does not link or load: it refers
+ * to weft_inline_layout_<N>, which only a library of layout N defines. */
+#define WEFT_INLINE_LAYOUT 1
 
 /* A live handle's magic for this layout (the low half of its first word):
  * a handle of another layout never matches, so its spawns take the call. */
@@ -82,6 +83,17 @@ struct weft_inline_frame_ {
 #define WEFT_INLINE_UNLIKELY_(x) (x)
 #endif
 
+#define WEFT_INLINE_CAT_(a, b) a##b
+#define WEFT_INLINE_LAYOUT_SYMBOL_(n) WEFT_INLINE_CAT_(weft_inline_layout_, n)
+/* Defined by a library of this layout only (its value: the layout). */
+WEFT_API extern const unsigned WEFT_INLINE_LAYOUT_SYMBOL_(WEFT_INLINE_LAYOUT);
+#if defined(__GNUC__) || defined(__clang__)
+/* Every file built with this header refers to it, even one that calls
+ * only weft_cancelled, which no group init checks. */
+__attribute__((used)) static const unsigned *const weft_inline_layout_ref_ =
+    &WEFT_INLINE_LAYOUT_SYMBOL_(WEFT_INLINE_LAYOUT);
+#endif
+
 /* The calling thread's worker, NULL on other threads. */
 WEFT_API extern _Thread_local void *weft_inline_self_ WEFT_INLINE_TLS_;
 /* weft_group_init for a program built against `layout`: EINVAL if that is
@@ -93,6 +105,8 @@ WEFT_API int weft_inline_group_init(weft_group *g, weft_task *parent, const weft
 WEFT_API int weft_inline_pushed_(void);
 
 #define WEFT_INLINE_AT_(type, base, offset) ((type *)(void *)((char *)(base) + (offset)))
+#define WEFT_INLINE_AT_CONST_(type, base, offset)                                                  \
+    ((const type *)(const void *)((const char *)(base) + (offset)))
 
 /* weft_spawn: the owner's plain spawn into a deque with room, inline. */
 static inline WEFT_INLINE_ALWAYS_ int weft_inline_spawn(weft_group *g, weft_fn fn, void *arg)
@@ -151,9 +165,9 @@ static inline WEFT_INLINE_ALWAYS_ bool weft_inline_cancelled(const weft_task *se
 {
     if (self == NULL)
         return false;
-    const char *scope = *WEFT_INLINE_AT_(const char *const, self, WEFT_INLINE_TASK_SCOPE_);
-    return (uint32_t)atomic_load_explicit(WEFT_INLINE_AT_(const _Atomic uint64_t, scope,
-                                                          WEFT_INLINE_SCOPE_CANCEL_),
+    const char *scope = *WEFT_INLINE_AT_CONST_(char *const, self, WEFT_INLINE_TASK_SCOPE_);
+    return (uint32_t)atomic_load_explicit(WEFT_INLINE_AT_CONST_(_Atomic uint64_t, scope,
+                                                                WEFT_INLINE_SCOPE_CANCEL_),
                                           memory_order_relaxed) != 0;
 }
 

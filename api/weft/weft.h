@@ -256,7 +256,7 @@ WEFT_API int weft_retry_run(weft_task *self, const weft_retry *policy, weft_fn f
 }
 #endif
 
-/* The opt-in inline fast path (weft_inline(3)). */
+/* The opt-in inline fast path (weft_inline_spawn(3)). */
 #ifdef WEFT_INLINE
 #include <weft/inline.h>
 #endif
