@@ -4,8 +4,8 @@
  * library's layout live handles take the inline spawn, whose tasks run
  * exactly once, are counted, grow the deque through the call, and wake a
  * parked worker; whatever weft_spawn refuses it refuses; a spawn from a
- * thread other than the owner's takes the exported call; and the inline
- * cancel check reads the flag. (--enable-inline-tests compiles the whole
+ * thread other than the owner's, or into a WEFT_STREAM group, takes the
+ * exported call; and the inline cancel check reads the flag. (--enable-inline-tests compiles the whole
  * suite with WEFT_INLINE as well.)
  */
 #include "config.h"
@@ -288,11 +288,80 @@ static int wake_root(weft_task *self, void *p)
 
 START_TEST(test_spawn_wakes_a_parked_worker)
 {
-    weft_runtime *rt = weft_test_runtime(2, 0);
-    struct wake w = {0};
-    ck_assert_int_eq(weft_run(rt, wake_root, &w, NULL), 0);
-    ck_assert_int_eq(w.join_rc, 0); /* wake_a saw b start elsewhere */
-    ck_assert_int_eq(atomic_load(&w.b_started), 1);
+    /* the default parking, and the mode in which spawners fence: the
+     * inline spawn then leaves the fence and the look to the library */
+    const enum weft__park_mode modes[] = {WEFT__PARK_RECHECK, WEFT__PARK_FENCE};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        weft__park_mode_force(modes[i]);
+        weft_runtime *rt = weft_test_runtime(2, 0);
+        weft__park_mode_force(WEFT__PARK_RECHECK);
+        ck_assert_int_eq(atomic_load(&rt->jobs.scopes.sched.spawner_fences),
+                         modes[i] == WEFT__PARK_FENCE);
+        struct wake w = {0};
+        ck_assert_int_eq(weft_run(rt, wake_root, &w, NULL), 0);
+        ck_assert_int_eq(w.join_rc, 0); /* wake_a saw b start elsewhere */
+        ck_assert_int_eq(atomic_load(&w.b_started), 1);
+        ck_assert_int_eq(weft_runtime_destroy(rt), 0);
+    }
+}
+END_TEST
+
+/* ---- a WEFT_STREAM group's spawns take the call: completions stream ---- */
+
+enum { STREAMED = 3 };
+
+struct stream {
+    int got, rc_end, rc_join, spawn_rc;
+    intptr_t args[STREAMED];
+    int status[STREAMED];
+};
+
+static int stream_task(weft_task *self, void *p)
+{
+    (void)self;
+    return (int)(intptr_t)p; /* its arg is its status: 0, 1, 2 */
+}
+
+static int stream_root(weft_task *self, void *p)
+{
+    struct stream *s = p;
+    weft_group g;
+    weft_group_opts o = {.flags = WEFT_STREAM | WEFT_COLLECT};
+    int rc = weft_inline_group_init(&g, self, &o, WEFT_INLINE_LAYOUT);
+    if (rc != 0)
+        return rc;
+    for (intptr_t i = 0; i < STREAMED && s->spawn_rc == 0; i++)
+        s->spawn_rc = weft_inline_spawn(&g, stream_task, (void *)i);
+    void *arg;
+    int status;
+    while (s->got < STREAMED &&
+           (rc = weft_group_next(&g, weft_after(BUDGET), &arg, &status)) == 0) {
+        s->args[s->got] = (intptr_t)arg;
+        s->status[s->got] = status;
+        s->got++;
+    }
+    s->rc_end = weft_group_next(&g, weft_after(BUDGET), NULL, NULL);
+    s->rc_join = weft_group_join(&g, NULL);
+    return 0;
+}
+
+START_TEST(test_stream_group_spawns_take_the_call)
+{
+    weft_runtime *rt = weft_test_runtime(1, 0);
+    struct stream s = {0};
+    ck_assert_int_eq(weft_run(rt, stream_root, &s, NULL), 0);
+    ck_assert_int_eq(s.spawn_rc, 0);
+    ck_assert_int_eq(s.got, STREAMED); /* a plain inline frame would not stream */
+    int seen = 0, earliest = 0;
+    for (int i = 0; i < STREAMED; i++) {
+        ck_assert_int_eq(s.status[i], (int)s.args[i]);
+        seen |= 1 << s.args[i];
+        if (earliest == 0)
+            earliest = s.status[i];
+    }
+    ck_assert_int_eq(seen, (1 << STREAMED) - 1);
+    ck_assert_int_eq(s.rc_end, ENOENT);
+    ck_assert_int_eq(s.rc_join, earliest); /* the first failure to end */
     ck_assert_int_eq(weft_runtime_destroy(rt), 0);
 }
 END_TEST
@@ -351,6 +420,7 @@ Suite *inline_suite(void)
     tcase_add_test(tc, test_spawn_refuses_what_weft_spawn_refuses);
     tcase_add_test(tc, test_spawn_from_another_thread_takes_the_call);
     tcase_add_test(tc, test_spawn_wakes_a_parked_worker);
+    tcase_add_test(tc, test_stream_group_spawns_take_the_call);
     tcase_add_test(tc, test_cancelled_reads_the_flag);
     suite_add_tcase(s, tc);
     return s;
