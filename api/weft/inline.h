@@ -2,17 +2,17 @@
  * weft's opt-in inline fast path (weft_inline_spawn(3)).
  *
  * Define WEFT_INLINE before including <weft/weft.h> or this header. Then
- * the common case of weft_spawn (the group's owner queues a
- * plain task and its deque has room) and weft_cancelled compile into the
- * program, and weft_group_init checks that the library lays out its private
- * structures as this header reads them: EINVAL when it does not, so that a
- * program built against another layout fails cleanly instead of corrupting
- * the runtime. Everything else, and every case the inline code does not
- * handle, goes to the exported calls, so the contract is the same.
+ * the common case of weft_spawn (the group's owner queues a plain task
+ * and its deque has room) and weft_cancelled compile into the program.
+ * Every other case goes to the exported calls, so the contract is the
+ * same. The inline code reads the library's private structures by their
+ * offsets, so a program built against another layout must not run:
+ * weft_group_init refuses it (EINVAL), and with gcc and clang it does not
+ * even link or load (weft_inline_layout_<N> below).
  *
- * C11 only (<stdatomic.h>). Below the macros at the end, this header
- * describes the library's private layout (LP64): it is what
- * WEFT_INLINE_LAYOUT versions, not an interface to program against.
+ * C11 only (<stdatomic.h>). The names ending in `_` describe the library's
+ * layout (LP64), which WEFT_INLINE_LAYOUT versions: they are not an
+ * interface to program against.
  */
 #ifndef WEFT_INLINE_H
 #define WEFT_INLINE_H
