@@ -43,6 +43,8 @@
 #include <errno.h>
 #include <stddef.h>
 
+#include <weft/inline.h>
+
 #include "base/backoff.h"
 #include "errors/errors.h"
 #include "group/group.h"

@@ -32,7 +32,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <weft/inline.h>
 #include <weft/weft.h>
 
 #include "base/base.h"
@@ -342,9 +341,12 @@ static inline unsigned weft__nthreads(struct weft__sched *sched)
 
 /* The thread running this code, NULL outside any runtime's workers. */
 extern __thread struct weft__thread *weft__self_thread __attribute__((tls_model("initial-exec")));
+/* The same for programs' inline spawns, which compare a group's owner
+ * with it: <weft/inline.h>'s declaration. Not included here: every file
+ * built with that header refers to the layout symbol group.c defines. */
+WEFT_API extern _Thread_local void *weft_inline_self_ __attribute__((tls_model("initial-exec")));
 /* thr's thread starts (or, NULL, stops) running tasks: it is the thread
- * for the runtime's calls and for programs' inline spawns (<weft/inline.h>
- * compares a group's owner with weft_inline_self_). */
+ * for the runtime's calls and for programs' inline spawns. */
 static inline void weft__self_thread_set(struct weft__thread *thr)
 {
     weft__self_thread = thr;
