@@ -445,7 +445,8 @@ static int spawn_slow(struct handle *h, weft_fn fn, void *arg, const weft_spawn_
     return 0;
 }
 
-/* The spawn fast path pushed a task and a thief should see it, or a thief
+/* The spawn fast path (the exported one, or an inline one through
+ * weft_inline_pushed_) pushed a task and a thief should see it, or a thief
  * asked for a batch. */
 static __attribute__((noinline)) int spawn_wake(struct weft__slot *slot)
 {
@@ -456,9 +457,7 @@ static __attribute__((noinline)) int spawn_wake(struct weft__slot *slot)
 int weft_inline_pushed_(void)
 {
     struct weft__thread *thr = weft__self_thread;
-    if (thr != NULL && thr->slot != NULL)
-        weft__notify_push(thr->slot);
-    return 0;
+    return thr != NULL && thr->slot != NULL ? spawn_wake(thr->slot) : 0;
 }
 
 int weft_spawn(weft_group *gp, weft_fn fn, void *arg)
